@@ -1,0 +1,146 @@
+"""The ``bayes-il2`` command line.
+
+Exit codes: 0 success; 1 a diagnostic check failed and ``--strict`` was given (results are kept);
+2 bad input (registry, spec, CSV or arguments); 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bayes_il2.errors import BayesIL2Error, RegistryError
+
+EXIT_OK, EXIT_DIAGNOSTICS, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+EPILOG_MAIN = """\
+examples:
+  bayes-il2 run                              run every shipped analysis (models/*.toml)
+  bayes-il2 run models/treg_expansion.toml --draws 500 --strict
+  bayes-il2 fit my_effects.csv --measure SMD --out results/mine
+  bayes-il2 fit --counts my_counts.csv --out results/ae
+  bayes-il2 data validate                    check the bundled registry
+  bayes-il2 data list                        studies by disease
+  bayes-il2 data show He2022_pSS             every row of one study
+  bayes-il2 reanalyze --events 20/30 8/30 --prior skeptical --prior neutral
+
+exit codes: 0 ok, 1 failed diagnostics with --strict (results kept), 2 bad input, 130 interrupted
+"""
+
+
+def _add_sampler_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("sampling (override the spec)")
+    g.add_argument("--draws", type=int, help="posterior draws per chain")
+    g.add_argument("--tune", type=int, help="tuning steps per chain")
+    g.add_argument("--chains", type=int, help="number of chains")
+    g.add_argument("--seed", type=int, help="random seed (runs with the same seed are identical)")
+    g.add_argument("--sampler", choices=("nutpie", "pymc"), help="NUTS implementation (default nutpie)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bayes-il2", description="Bayesian evidence synthesis of low-dose interleukin-2.",
+        epilog=EPILOG_MAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from bayes_il2 import __version__
+
+    parser.add_argument("--version", action="version", version=f"bayes-il2 {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run analysis specs and write results + report",
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         epilog="examples:\n  bayes-il2 run\n  bayes-il2 run models/pss_reanalysis.toml --out /tmp/res\n"
+                                "  bayes-il2 run --jobs 2 --draws 500 --strict\n")
+    run.add_argument("specs", nargs="*", type=Path, help="spec files (default: every models/*.toml)")
+    run.add_argument("--out", type=Path, default=Path("results"), help="results directory (default: results)")
+    run.add_argument("--data", type=Path, default=None, help="registry directory (default: bundled data/)")
+    run.add_argument("--strict", action="store_true", help="exit 1 when any diagnostic check fails")
+    run.add_argument("--jobs", type=int, default=1, help="analyses run in parallel processes")
+    run.add_argument("--quiet", action="store_true", help="print only the final table")
+    run.add_argument("--no-report", action="store_true", help="skip results/index.html")
+    _add_sampler_options(run)
+
+    fit = sub.add_parser("fit", help="meta-analysis of your own CSV",
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         epilog="CSV columns:\n  effects: yi and vi (or se); optional label, group, and covariates\n"
+                                "  --counts: study, events_t, n_t, events_c, n_c (two arms) or study, events, n\n"
+                                "examples:\n  bayes-il2 fit effects.csv --measure SMD\n"
+                                "  bayes-il2 fit --counts ae.csv --out results/ae\n")
+    fit.add_argument("csv", type=Path, help="input CSV")
+    fit.add_argument("--counts", action="store_true", help="the CSV holds event counts per arm")
+    fit.add_argument("--measure", default=None, help="effect measure code of yi (e.g. SMD, ROM, OR)")
+    fit.add_argument("--model", choices=("nnhm", "three_level"), default=None,
+                     help="random-effects model (three_level needs a 'group' column)")
+    fit.add_argument("--tau-prior", default="half_normal:0.5",
+                     help="heterogeneity prior FAMILY:SCALE (half_normal, half_cauchy) [half_normal:0.5]")
+    fit.add_argument("--covariate", action="append", default=[], help="meta-regression covariate column")
+    fit.add_argument("--out", type=Path, default=Path("results/user_fit"), help="output directory")
+    fit.add_argument("--strict", action="store_true", help="exit 1 when any diagnostic check fails")
+    fit.add_argument("--quiet", action="store_true")
+    _add_sampler_options(fit)
+
+    data = sub.add_parser("data", help="inspect and validate the evidence registry")
+    dsub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    val = dsub.add_parser("validate", help="validate a registry directory; list every problem")
+    val.add_argument("directory", nargs="?", type=Path, default=None, help="registry dir (default: bundled)")
+    lst = dsub.add_parser("list", help="studies by disease with n, design and outcomes with numbers")
+    lst.add_argument("--data", type=Path, default=None)
+    lst.add_argument("--disease", default=None, help="only this disease")
+    show = dsub.add_parser("show", help="every registry row of one study")
+    show.add_argument("study_id")
+    show.add_argument("--data", type=Path, default=None)
+
+    rea = sub.add_parser("reanalyze", help="quick Bayesian reanalysis of a two-arm trial",
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         epilog="examples:\n  bayes-il2 reanalyze --events 20/30 8/30\n"
+                                "  bayes-il2 reanalyze --events 20/30 8/30 --prior skeptical --or-important 2\n"
+                                "  bayes-il2 reanalyze --difference -18.33 -28.46 -8.21 --lower-is-better --mcid 10\n"
+                                "  bayes-il2 reanalyze --study He2022_pSS\n")
+    src = rea.add_mutually_exclusive_group(required=True)
+    src.add_argument("--events", nargs=2, metavar=("T/NT", "C/NC"),
+                     help="responders/total in the treated and control arms, e.g. 20/30 8/30")
+    src.add_argument("--difference", nargs=3, type=float, metavar=("EST", "LOW", "HIGH"),
+                     help="a mean difference (treated minus control) with its 95%% CI")
+    src.add_argument("--study", help="a registry study_id (all its two-arm endpoints)")
+    rea.add_argument("--prior", action="append", default=None,
+                     choices=("skeptical", "neutral", "enthusiastic", "flat"),
+                     help="prior(s) to use (default: skeptical, neutral, enthusiastic)")
+    rea.add_argument("--or-important", type=float, default=2.0, help="clinically important odds ratio [2.0]")
+    rea.add_argument("--mcid", type=float, default=10.0, help="clinically important mean difference [10]")
+    rea.add_argument("--lower-is-better", action="store_true", help="for --difference: negative = benefit")
+    rea.add_argument("--harm", action="store_true", help="for --events: the event is a harm (fewer is better)")
+    rea.add_argument("--data", type=Path, default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bayes-il2`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            from bayes_il2.commands import run_command
+            return run_command(args)
+        if args.command == "fit":
+            from bayes_il2.commands import fit_command
+            return fit_command(args)
+        if args.command == "data":
+            from bayes_il2.commands import data_command
+            return data_command(args)
+        if args.command == "reanalyze":
+            from bayes_il2.commands import reanalyze_command
+            return reanalyze_command(args)
+    except RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BayesIL2Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted: previous results were left intact", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    parser.error(f"unknown command {args.command!r}")
+    return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Diagnostics and model criticism: how far a fit can be trusted.
+
+``diagnose(fit)`` runs every check that applies to the fit and returns a
+:class:`DiagnosticsReport` (tables as pandas, JSON form, one-line verdict).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bayes_il2.diagnostics.checks import Check, Thresholds, worst
+from bayes_il2.diagnostics.comparison import compare_models
+from bayes_il2.diagnostics.convergence import convergence_checks, convergence_table, main_variables
+from bayes_il2.diagnostics.exact_bridge import exact_loo_elpd, supports_exact
+from bayes_il2.diagnostics.influence import influence_table
+from bayes_il2.diagnostics.loo import LooResult, loo_by_study
+from bayes_il2.diagnostics.predictive import predictive_table
+from bayes_il2.diagnostics.report import DiagnosticsReport
+from bayes_il2.diagnostics.sensitivity import power_scaling_table, tau_prior_grid
+
+__all__ = ["Check", "DiagnosticsReport", "LooResult", "Thresholds", "diagnose", "convergence_table",
+           "predictive_table", "loo_by_study", "influence_table", "power_scaling_table", "tau_prior_grid",
+           "compare_models"]
+
+
+def diagnose(fit, thresholds: Thresholds | None = None, *, influence: bool = True,
+             sensitivity: bool = True, refit: Callable | None = None) -> DiagnosticsReport:
+    """Run every diagnostic that applies to ``fit``.
+
+    Parameters
+    ----------
+    fit : Fit
+        A fitted model (see ``bayes_il2.fit.Fit``).
+    thresholds : Thresholds, optional
+        Pass/fail limits; the documented defaults otherwise (R-hat <= 1.01, bulk and tail ESS >= 400,
+        no divergences, E-BFMI >= 0.3, Pareto k <= 0.7).
+    influence, sensitivity : bool
+        Compute leave-one-study-out influence and prior sensitivity (exact engine for normal models).
+    refit : callable, optional
+        ``refit(fit, study_id) -> summary dict`` for leave-one-out of non-normal families.
+
+    Returns
+    -------
+    DiagnosticsReport
+    """
+    thresholds = thresholds or Thresholds()
+    idata = fit.idata
+    notes: list[str] = []
+    table = convergence_table(idata)
+    checks = convergence_checks(idata, table, thresholds)
+    tables = {"convergence": table}
+
+    ppc = predictive_table(idata, level=thresholds.ppc_level)
+    if len(ppc):
+        tables["predictive"] = ppc
+        column = "outside_mixed" if "outside_mixed" in ppc.columns else "outside"
+        outside = ppc.loc[ppc[column].astype(bool), "study_id"].tolist()
+        kind = "mixed predictive" if column == "outside_mixed" else "posterior predictive"
+        checks.append(Check(
+            "predictive_check", "pass" if not outside else "warn", len(outside),
+            f"observed inside {thresholds.ppc_level:.0%} {kind} interval",
+            f"{len(outside)} of {ppc['study_id'].nunique()} studies outside their {kind} interval"
+            + (f": {', '.join(outside)}" if outside else ""),
+            "" if not outside else "check these studies for data errors, a different population or regimen"))
+    else:
+        notes.append("no posterior predictive draws: per-study predictive check skipped")
+
+    exact_elpd = (lambda sid: exact_loo_elpd(fit, sid)) if supports_exact(fit) else None
+    loo = loo_by_study(idata, thresholds.pareto_k_max, exact_elpd=exact_elpd)
+    if loo is not None:
+        tables["loo"] = loo.table
+        bad = loo.flagged
+        checks.append(Check(
+            "pareto_k", "pass" if not bad else "warn", float(loo.table["pareto_k"].max()),
+            f"<= {thresholds.pareto_k_max}",
+            f"{len(bad)} studies with Pareto k > {thresholds.pareto_k_max}" + (f": {', '.join(bad)}" if bad else ""),
+            "" if not bad else ("influential studies; their elpd was recomputed exactly" if exact_elpd
+                                else "influential studies: PSIS-LOO is unreliable for them (refit without them)")))
+        loo_elpd = {"elpd_loo": loo.elpd, "se": loo.se, "p_loo": loo.p_loo}
+    else:
+        loo_elpd = {}
+        notes.append("PSIS-LOO skipped: no per-study log-likelihood or fewer than two studies")
+
+    if influence:
+        infl = influence_table(fit, refit=refit)
+        if infl is not None:
+            tables["influence"] = infl
+        else:
+            notes.append("leave-one-study-out skipped: fewer than three studies, or no exact engine/refit for this family")
+    if sensitivity:
+        ps = power_scaling_table(fit)
+        if ps is not None:
+            tables["power_scaling"] = ps
+        else:
+            notes.append("power-scaling sensitivity unavailable for this fit (needs log prior and log likelihood)")
+        grid = tau_prior_grid(fit)
+        if grid is not None:
+            tables["tau_prior_grid"] = grid
+        comparison = compare_models(fit)
+        if comparison is not None:
+            tables["model_comparison"] = comparison
+    return DiagnosticsReport(checks=checks, tables=tables, loo_elpd=loo_elpd, notes=notes)

@@ -1,0 +1,121 @@
+"""Convergence diagnostics of an MCMC fit: R-hat, ESS, MCSE, divergences, tree depth, E-BFMI.
+
+References
+----------
+Vehtari A, Gelman A, Simpson D, Carpenter B, Bürkner P-C (2021). Rank-normalization, folding, and
+localization: an improved R-hat for assessing convergence of MCMC. Bayesian Analysis 16(2):667-718.
+Betancourt M (2016). Diagnosing suboptimal cotangent disintegrations in Hamiltonian Monte Carlo.
+arXiv:1604.00695 (E-BFMI).
+"""
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayes_il2.diagnostics.checks import Check, Thresholds
+
+#: Parameters whose convergence is judged when present in the posterior.
+MAIN_PARAMETERS = ("mu", "tau", "tau_within", "tau_between", "beta", "mu_disease", "theta",
+                   "theta_new", "alpha", "p_pooled", "p_new", "p_disease", "r")
+
+
+def main_variables(idata: xr.DataTree) -> list[str]:
+    """The reported parameters present in ``idata.posterior`` (in :data:`MAIN_PARAMETERS` order)."""
+    present = set(idata["posterior"].data_vars)
+    return [v for v in MAIN_PARAMETERS if v in present]
+
+
+def _sample_stat(idata: xr.DataTree, *names: str) -> xr.DataArray | None:
+    if "sample_stats" not in idata.children:
+        return None
+    stats = idata["sample_stats"]
+    for name in names:
+        if name in stats.data_vars:
+            return stats[name]
+    return None
+
+
+def convergence_table(idata: xr.DataTree, var_names: list[str] | None = None) -> pd.DataFrame:
+    """Per-parameter R-hat, bulk/tail ESS and MCSE of the mean, sd and 2.5/97.5% quantiles.
+
+    One row per scalar element (``theta[He2022_pSS]`` style labels).
+    """
+    var_names = var_names or main_variables(idata)
+    post = idata["posterior"].to_dataset()[var_names]
+    pieces = {
+        "r_hat": az.rhat(post),
+        "ess_bulk": az.ess(post, method="bulk"),
+        "ess_tail": az.ess(post, method="tail"),
+        "mcse_mean": az.mcse(post, method="mean"),
+        "mcse_sd": az.mcse(post, method="sd"),
+        "mcse_q2.5": az.mcse(post, method="quantile", prob=0.025),
+        "mcse_q97.5": az.mcse(post, method="quantile", prob=0.975),
+    }
+    rows = []
+    for var in var_names:
+        arrays = {k: np.asarray(v[var]) for k, v in pieces.items()}
+        labels = _element_labels(post[var])
+        for i, label in enumerate(labels):
+            rows.append({"parameter": label, **{k: float(a.reshape(-1)[i]) for k, a in arrays.items()}})
+    return pd.DataFrame(rows)
+
+
+def _element_labels(da: xr.DataArray) -> list[str]:
+    extra = [d for d in da.dims if d not in ("chain", "draw")]
+    if not extra:
+        return [str(da.name)]
+    index = pd.MultiIndex.from_product([da[d].values for d in extra]) if len(extra) > 1 else da[extra[0]].values
+    return [f"{da.name}[{','.join(map(str, k)) if isinstance(k, tuple) else k}]" for k in index]
+
+
+def convergence_checks(idata: xr.DataTree, table: pd.DataFrame, thresholds: Thresholds) -> list[Check]:
+    """Pass / warn / fail checks from a :func:`convergence_table` and the sampler statistics."""
+    checks: list[Check] = []
+    rhat_max = float(table["r_hat"].max())
+    worst_rhat = table.loc[table["r_hat"].idxmax(), "parameter"]
+    checks.append(Check(
+        "r_hat", "pass" if rhat_max <= thresholds.rhat_max else ("warn" if rhat_max <= 1.05 else "fail"),
+        round(rhat_max, 4), f"<= {thresholds.rhat_max}",
+        f"largest R-hat {rhat_max:.3f} ({worst_rhat})",
+        "" if rhat_max <= thresholds.rhat_max else
+        "chains disagree: run longer (more tune and draws) or reparameterize (non-centered model)"))
+    for kind in ("ess_bulk", "ess_tail"):
+        low = float(table[kind].min())
+        where = table.loc[table[kind].idxmin(), "parameter"]
+        status = "pass" if low >= thresholds.ess_min else ("warn" if low >= 100 else "fail")
+        checks.append(Check(
+            kind, status, round(low, 1), f">= {thresholds.ess_min:g}",
+            f"smallest {kind.replace('_', ' ')} {low:.0f} ({where})",
+            "" if status == "pass" else "too few effective draws: increase draws or chains"))
+    diverging = _sample_stat(idata, "diverging")
+    if diverging is not None:
+        n_div = int(np.asarray(diverging).sum())
+        total = int(np.asarray(diverging).size)
+        checks.append(Check(
+            "divergences", "pass" if n_div <= thresholds.max_divergences else "fail", n_div,
+            f"<= {thresholds.max_divergences}", f"{n_div} divergent transitions in {total} draws",
+            "" if n_div <= thresholds.max_divergences else
+            "divergences with few studies: try the non-centered model, a higher target_accept, "
+            "or a more informative tau prior"))
+    depth = _sample_stat(idata, "maxdepth_reached", "reached_max_treedepth")
+    if depth is not None:
+        frac = float(np.asarray(depth, dtype=float).mean())
+        ok = frac <= thresholds.treedepth_max_fraction
+        checks.append(Check(
+            "tree_depth", "pass" if ok else "warn", round(frac, 4), f"<= {thresholds.treedepth_max_fraction:g}",
+            f"{frac:.1%} of draws hit the maximum tree depth",
+            "" if ok else "the sampler takes very long trajectories: reparameterize or rescale the data"))
+    if _sample_stat(idata, "energy") is not None:
+        raw = az.bfmi(idata)
+        if isinstance(raw, (xr.Dataset, xr.DataTree)):
+            raw = raw["energy"]
+        bfmi = np.atleast_1d(np.asarray(raw, dtype=float))
+        low = float(np.nanmin(bfmi))
+        checks.append(Check(
+            "e_bfmi", "pass" if low >= thresholds.bfmi_min else "fail", round(low, 3), f">= {thresholds.bfmi_min}",
+            f"lowest E-BFMI {low:.2f} over {bfmi.size} chains",
+            "" if low >= thresholds.bfmi_min else
+            "poor exploration of the energy distribution: reparameterize (non-centered) or tighten priors"))
+    return checks
