@@ -38,12 +38,13 @@ def _run_one(spec_path: str, out: str, data: str | None, overrides: dict, quiet:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from bayes_il2.evidence import load_registry
     from bayes_il2.specs import discover_specs, load_spec
 
     spec_paths = [Path(p) for p in args.specs] or discover_specs()
     for path in spec_paths:  # validate every spec before any sampling starts
         load_spec(path)
+    from bayes_il2.evidence import load_registry
+
     registry = load_registry(args.data)  # validates the registry once, up front
     overrides = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed,
                  "sampler": args.sampler}
@@ -162,6 +163,7 @@ def data_command(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- reanalyze
 def reanalyze_command(args: argparse.Namespace) -> int:
+    events = [_parse_fraction(x) for x in args.events] if args.events else None
     from bayes_il2 import reanalysis
 
     priors = args.prior or ["skeptical", "neutral", "enthusiastic"]
@@ -171,8 +173,8 @@ def reanalyze_command(args: argparse.Namespace) -> int:
         result = reanalysis.reanalyze_study(load_registry(args.data), args.study, None, priors=priors,
                                             clinically_important_or=args.or_important, mcid=args.mcid)
         table = pd.concat(result.tables().values(), ignore_index=True)
-    elif args.events:
-        (et, nt), (ec, nc) = (_parse_fraction(x) for x in args.events)
+    elif events:
+        (et, nt), (ec, nc) = events
         endpoint = reanalysis.BinaryEndpoint(events_t=et, n_t=nt, events_c=ec, n_c=nc, name="user endpoint",
                                              higher_is_better=not args.harm)
         table = reanalysis.reanalyze(endpoint, priors, clinically_important_or=args.or_important)

@@ -93,7 +93,7 @@ def read_effects_csv(path: str | Path) -> pd.DataFrame:
     out["design"] = df["design"] if "design" in df.columns else ""
     for column in df.columns:
         if column not in out.columns and column not in ("vi", "se", "study", "group"):
-            converted = pd.to_numeric(df[column], errors="coerce")
+            converted = pd.to_numeric(df[column], errors="coerce").astype(float)
             out[column] = converted if converted.notna().all() else df[column]
     return out
 

@@ -1,0 +1,43 @@
+"""The command line: help with examples, documented exit codes, bad input exits 2."""
+from __future__ import annotations
+
+import pytest
+
+from bayes_il2.cli import EXIT_BAD_INPUT, build_parser, main
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["fit", "--help"], ["data", "--help"],
+                                  ["reanalyze", "--help"]])
+def test_every_command_has_help(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(argv)
+    assert info.value.code == 0
+    assert "usage: bayes-il2" in capsys.readouterr().out
+
+
+def test_main_help_lists_examples_and_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert "examples:" in text and "exit codes: 0 ok, 1 failed diagnostics with --strict" in text
+
+
+def test_bad_spec_file_exits_2_with_a_message(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "bad"\ntitle = "t"\nquestion = "q"\n[model]\nfamily = "gp"\n', encoding="utf-8")
+    assert main(["run", str(bad), "--out", str(tmp_path / "out")]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "model.family" in err and "nnhm" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_user_csv_exits_2_naming_the_row(tmp_path, capsys):
+    csv = tmp_path / "mine.csv"
+    csv.write_text("study,yi,vi\nA,0.1,-2\n", encoding="utf-8")
+    assert main(["fit", str(csv), "--out", str(tmp_path / "res")]) == EXIT_BAD_INPUT
+    assert "mine.csv:2 [vi]" in capsys.readouterr().err
+
+
+def test_malformed_event_counts_on_the_command_line_exit_2(capsys):
+    assert main(["reanalyze", "--events", "31/30", "8/30"]) == EXIT_BAD_INPUT
+    assert "0 <= events <= total" in capsys.readouterr().err
