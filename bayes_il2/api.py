@@ -1,0 +1,89 @@
+"""One-call entry point: ``meta_analysis(table, model=...) -> Fit``."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from bayes_il2.errors import ModelError
+from bayes_il2.fit import Fit
+from bayes_il2.inference import DEFAULT_SEED
+
+FAMILIES = ("nnhm", "three_level", "binomial_normal", "single_arm", "treg")
+_REGRESSION = ("nnhm", "three_level")
+
+
+def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any = None, mu_prior: Any = None,
+                  priors: Mapping[str, Any] | None = None, covariates: Sequence[str] | None = None,
+                  standardize: bool = True, measure: str | None = None,
+                  parameterization: str = "noncentered", sampler: str = "nutpie", draws: int = 1000,
+                  tune: int = 1000, chains: int = 4, target_accept: float = 0.9, seed: int = DEFAULT_SEED,
+                  progressbar: bool = False, **options: Any) -> Fit:
+    """Fit a Bayesian random-effects model to an effect or event table.
+
+    Parameters
+    ----------
+    effects : DataFrame
+        ``nnhm``/``three_level``: an effect table (study_id, yi, vi[, disease]);
+        ``binomial_normal``: study_id, events_t, n_t, events_c, n_c;
+        ``single_arm``: study_id, events, n[, disease]; ``treg``: an arm table (see
+        :mod:`bayes_il2.modeling.treg`).
+    model : {"nnhm", "three_level", "binomial_normal", "single_arm", "treg"}
+    tau_prior, mu_prior : prior, optional
+        Shortcuts for ``priors["tau"]`` and ``priors["mu"]`` (for ``three_level`` and two-level
+        ``single_arm``, ``tau`` means ``tau_within``).
+    priors : dict, optional
+        Prior per parameter name (``bayes_il2.priors`` objects); unnamed parameters get the
+        defaults of :func:`bayes_il2.modeling._common.default_priors`.
+    covariates : list of str, optional
+        Meta-regression covariates (``nnhm`` and ``three_level`` only).
+    standardize : bool
+        Scale numeric covariates to unit SD (they are always centered).
+    measure : str, optional
+        Measure code of the model scale (default: from the table; OR for binomial_normal, PLO for
+        single_arm, ROMC for treg).
+    parameterization : {"noncentered", "centered"}
+    sampler, draws, tune, chains, target_accept, seed, progressbar
+        See :func:`bayes_il2.inference.sample`.
+    **options
+        Family options: ``variant`` (binomial_normal), ``levels`` (single_arm; default 2 when
+        ``tau_within``/``tau_between`` priors are given, else 1), ``contrast``, ``r``, ``r_prior``
+        (treg).
+
+    Returns
+    -------
+    Fit
+
+    Examples
+    --------
+    >>> from bayes_il2.priors import HalfNormal, Normal  # doctest: +SKIP
+    >>> fit = meta_analysis(table, model="nnhm", tau_prior=HalfNormal(0.5), mu_prior=Normal(0, 2))  # doctest: +SKIP
+    >>> fit.summary(["mu", "tau"], scale="natural")  # doctest: +SKIP
+    """
+    from bayes_il2.modeling import BUILDERS, fit_built
+
+    if model not in FAMILIES:
+        raise ModelError(f"model must be one of {', '.join(FAMILIES)}; got {model!r}")
+    if covariates and model not in _REGRESSION:
+        raise ModelError(f"meta-regression (covariates) is available for {', '.join(_REGRESSION)}, not {model!r}")
+    chosen = {k: v for k, v in dict(priors or {}).items() if v is not None}
+    if tau_prior is not None:
+        chosen["tau"] = tau_prior
+    if mu_prior is not None:
+        chosen["mu"] = mu_prior
+    kwargs: dict[str, Any] = {"priors": chosen, "parameterization": parameterization}
+    if model == "single_arm" and "levels" not in options:
+        options["levels"] = 2 if {"tau_within", "tau_between"} & set(chosen) else 1
+    two_level = model == "three_level" or (model == "single_arm" and options.get("levels") == 2)
+    if two_level and "tau" in chosen:
+        if "tau_within" in chosen:
+            raise ModelError(f"{model}: give either 'tau' or 'tau_within', not both")
+        chosen["tau_within"] = chosen.pop("tau")
+    if model in _REGRESSION:
+        kwargs.update(covariates=list(covariates) if covariates else None, standardize=standardize)
+    if measure is not None:
+        kwargs["measure"] = measure
+    built = BUILDERS[model](effects, **kwargs, **options)
+    return fit_built(built, sampler=sampler, draws=draws, tune=tune, chains=chains,
+                     target_accept=target_accept, seed=seed, progressbar=progressbar)

@@ -1,0 +1,256 @@
+"""The fitted-model object shared by modeling, diagnostics, plots and the report.
+
+A :class:`Fit` holds the posterior as an ``xarray.DataTree`` plus everything needed to say what was
+fitted and reproduce it: family, measure, the data table (and its sha256), priors, sampler, seed,
+software versions and settings (docs/architecture.md, "Fitted models").
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayes_il2.errors import ModelError
+
+#: Posterior variables on the model (effect) scale that a natural-scale summary transforms.
+LOCATION_VARS = ("mu", "theta", "theta_new", "mu_disease", "theta_new_disease")
+SCALES = ("model", "natural")
+_VERSIONED = ("pymc", "pytensor", "arviz", "nutpie", "numpy", "bayes_il2")
+
+
+def data_fingerprint(data: pd.DataFrame) -> str:
+    """sha256 of the table written as CSV (columns in order, no index, full float precision)."""
+    text = data.to_csv(index=False, float_format="%.17g", lineterminator="\n")
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def software_versions() -> dict[str, str]:
+    """Installed versions of the libraries a fit depends on ("absent" when not installed)."""
+    out = {}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def _expit(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def natural_transform(measure: str) -> Callable[[Any], Any]:
+    """The function taking an effect from the model scale to the natural scale.
+
+    Uses ``bayes_il2.effects.natural_scale`` when that module provides it; otherwise exp for
+    log-scale measures (OR, RR, ROM, ROMC, HR), expit for logit proportions (PLO), identity else.
+    """
+    try:
+        from bayes_il2.effects import natural_scale  # type: ignore[attr-defined]
+    except ImportError:
+        natural_scale = None
+    if natural_scale is not None:
+        return natural_scale(measure)
+    if measure in ("OR", "RR", "ROM", "ROMC", "HR"):
+        return np.exp
+    if measure == "PLO":
+        return _expit
+    return lambda x: x
+
+
+def _label(name: str, coords: dict[str, Any]) -> str:
+    if not coords:
+        return name
+    return f"{name}[{','.join(str(v) for v in coords.values())}]"
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A fitted PyMC model.
+
+    Attributes
+    ----------
+    idata : xarray.DataTree
+        Groups posterior, sample_stats, log_likelihood (``y`` per study), posterior_predictive,
+        observed_data, constant_data.
+    family : str
+        Model family (``nnhm``, ``three_level``, ``binomial_normal``, ``single_arm``, ``treg``).
+    measure : str
+        Effect measure code of the model scale (e.g. ``ROMC``, ``OR``, ``PLO``).
+    data : pandas.DataFrame
+        The effect or event table that was fitted.
+    model : pm.Model or None
+        The PyMC model (None after :meth:`load`).
+    priors : dict
+        Prior of each parameter (prior objects; their repr strings after :meth:`load`).
+    sampler : str
+        ``nutpie`` or ``pymc``.
+    seed : int
+        Seed of the sampler.
+    data_fingerprint : str
+        sha256 of ``data`` (see :func:`data_fingerprint`).
+    versions : dict
+        Software versions.
+    settings : dict
+        Sampling and model settings (draws, tune, chains, target_accept, parameterization,
+        covariates, ...).
+    """
+
+    idata: xr.DataTree
+    family: str
+    measure: str
+    data: pd.DataFrame
+    model: Any
+    priors: dict[str, Any]
+    sampler: str
+    seed: int
+    data_fingerprint: str
+    versions: dict[str, str]
+    settings: dict[str, Any]
+    refitter: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        """The posterior group as a Dataset."""
+        return self.idata["posterior"].to_dataset()
+
+    def draws(self, var: str) -> xr.DataArray:
+        """Posterior draws of ``var`` (dims chain, draw, ...)."""
+        post = self.idata["posterior"]
+        if var not in post.data_vars:
+            raise ModelError(f"{var!r} is not a posterior variable of this {self.family} fit; "
+                             f"it has {sorted(post.data_vars)}")
+        return post[var]
+
+    def default_var_names(self) -> list[str]:
+        """Posterior variables reported by default (auxiliary offsets ``*_z`` left out)."""
+        return [v for v in self.idata["posterior"].data_vars if not v.endswith("_z")]
+
+    def summary(self, var_names: list[str] | None = None, scale: str = "model",
+                hdi_prob: float = 0.95) -> pd.DataFrame:
+        """Posterior summary table, one row per scalar quantity.
+
+        Parameters
+        ----------
+        var_names : list of str, optional
+            Variables to summarize (default: all but non-centered offsets).
+        scale : {"model", "natural"}
+            ``natural`` transforms the location variables (mu, theta, theta_new, mu_disease,
+            theta_new_disease) with the measure's natural-scale function before summarizing
+            (e.g. odds ratios instead of log odds ratios). Heterogeneity SDs and ``beta`` stay on the
+            model scale; rates ``p_*`` are already natural.
+        hdi_prob : float
+            Probability of the equal-tailed (``eti_low``, ``eti_high``) and highest-density
+            (``hdi_low``, ``hdi_high``) intervals.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Index ``name[coord]``; columns parameter, coord, mean, median, sd, eti_low, eti_high,
+            hdi_low, hdi_high, ess_bulk, ess_tail, r_hat, mcse_mean.
+
+        References
+        ----------
+        Vehtari A, Gelman A, Simpson D, Carpenter B, Bürkner PC. Rank-normalization, folding, and
+        localization: an improved R-hat. Bayesian Analysis 2021;16(2):667-718.
+        """
+        import arviz as az
+
+        if scale not in SCALES:
+            raise ModelError(f"scale must be one of {SCALES}; got {scale!r}")
+        if not 0 < hdi_prob < 1:
+            raise ModelError(f"hdi_prob must lie in (0, 1); got {hdi_prob}")
+        names = self.default_var_names() if var_names is None else list(var_names)
+        for name in names:
+            self.draws(name)
+        post = self.idata["posterior"].to_dataset()[names]
+        if scale == "natural":
+            fn = natural_transform(self.measure)
+            post = post.assign({v: fn(post[v]) for v in names if v in LOCATION_VARS})
+        low_q, high_q = (1 - hdi_prob) / 2, 1 - (1 - hdi_prob) / 2
+        stats = {
+            "mean": post.mean(("chain", "draw")),
+            "median": post.median(("chain", "draw")),
+            "sd": post.std(("chain", "draw"), ddof=1),
+            "eti_low": post.quantile(low_q, ("chain", "draw")).drop_vars("quantile"),
+            "eti_high": post.quantile(high_q, ("chain", "draw")).drop_vars("quantile"),
+        }
+        hdi = az.hdi(post, prob=hdi_prob)
+        stats["hdi_low"] = hdi.sel(ci_bound="lower").drop_vars("ci_bound")
+        stats["hdi_high"] = hdi.sel(ci_bound="upper").drop_vars("ci_bound")
+        stats["ess_bulk"] = az.ess(post, method="bulk")
+        stats["ess_tail"] = az.ess(post, method="tail")
+        stats["r_hat"] = az.rhat(post)
+        stats["mcse_mean"] = az.mcse(post, method="mean")
+        rows = []
+        for name in names:
+            da = stats["mean"][name]
+            dims = list(da.dims)
+            for idx in np.ndindex(*da.shape):
+                sel = {d: da[d].values[i] for d, i in zip(dims, idx)}
+                row = {"parameter": name, "coord": ",".join(str(v) for v in sel.values())}
+                for col, ds in stats.items():
+                    row[col] = float(ds[name].sel(sel).values) if sel else float(ds[name].values)
+                rows.append((_label(name, sel), row))
+        table = pd.DataFrame([r for _, r in rows], index=[lab for lab, _ in rows])
+        table.index.name = "label"
+        return table
+
+    # ------------------------------------------------------------------ persistence
+    def to_netcdf(self, path: str | Path) -> Path:
+        """Write the DataTree with the metadata as JSON in the root attributes.
+
+        The PyMC model is not stored; :meth:`load` returns a Fit with ``model=None`` and the priors
+        as their repr strings.
+        """
+        path = Path(path)
+        tree = self.idata.copy()
+        meta = {
+            "family": self.family, "measure": self.measure, "sampler": self.sampler,
+            "seed": int(self.seed), "data_fingerprint": self.data_fingerprint,
+            "versions": self.versions, "settings": _jsonable(self.settings),
+            "priors": {k: repr(v) for k, v in self.priors.items()},
+            "data": self.data.to_json(orient="table", index=False, double_precision=15),
+        }
+        tree.attrs = {**tree.attrs, "bayes_il2_fit": json.dumps(meta)}
+        tree.to_netcdf(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Fit:
+        """Read a Fit written by :meth:`to_netcdf`."""
+        import io
+
+        tree = xr.open_datatree(path).load()
+        raw = tree.attrs.get("bayes_il2_fit")
+        if raw is None:
+            raise ModelError(f"{path}: no bayes_il2 fit metadata (attribute 'bayes_il2_fit') in this file")
+        meta = json.loads(raw)
+        data = pd.read_json(io.StringIO(meta["data"]), orient="table")
+        attrs = {k: v for k, v in tree.attrs.items() if k != "bayes_il2_fit"}
+        tree.attrs = attrs
+        return cls(idata=tree, family=meta["family"], measure=meta["measure"], data=data, model=None,
+                   priors=meta["priors"], sampler=meta["sampler"], seed=int(meta["seed"]),
+                   data_fingerprint=meta["data_fingerprint"], versions=meta["versions"],
+                   settings=meta["settings"])
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)

@@ -1,0 +1,271 @@
+"""Sampling PyMC models, grouping the log-likelihood by study, and refitting without recompiling.
+
+The default sampler is nutpie (Seyboldt et al., nutpie; NUTS of Hoffman & Gelman 2014 with the
+adaptation of the Stan team): the model's log density and gradient are compiled once with numba by
+``nutpie.compile_pymc_model`` and kept in a :class:`CompiledSampler`; a refit with new data of the
+same shapes swaps the values of the model's ``pm.Data`` containers with
+``CompiledModel.with_data`` and samples again without compiling. PyMC's own NUTS
+(``sampler="pymc"``) is the fallback, chosen automatically with a warning when nutpie cannot be
+imported.
+
+After sampling, :func:`add_study_log_likelihood` computes the pointwise log-likelihood with
+``pm.compute_log_likelihood`` and sums every observation of a study into the variable ``y`` with
+dim ``study_id`` (docs/architecture.md, "Fitted models"), and
+:func:`add_posterior_predictive` draws every observed variable with
+``pm.sample_posterior_predictive``.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+from bayes_il2.errors import ModelError
+
+SAMPLERS = ("nutpie", "pymc")
+DEFAULT_SEED = 20221110
+
+_compilations = {"nutpie": 0}
+
+
+def compile_count() -> int:
+    """Number of nutpie compilations done in this process (lets tests prove a refit reused one)."""
+    return _compilations["nutpie"]
+
+
+def nutpie_available() -> bool:
+    """True when nutpie (and its numba backend) can be imported."""
+    try:
+        import nutpie  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _resolve_sampler(sampler: str) -> str:
+    if sampler not in SAMPLERS:
+        raise ModelError(f"sampler must be one of {', '.join(SAMPLERS)}; got {sampler!r}")
+    if sampler == "nutpie" and not nutpie_available():
+        warnings.warn("nutpie cannot be imported; falling back to PyMC's NUTS sampler (sampler='pymc')",
+                      RuntimeWarning, stacklevel=3)
+        return "pymc"
+    return sampler
+
+
+@dataclass
+class CompiledSampler:
+    """A PyMC model together with its compiled nutpie log density, reusable across data sets.
+
+    Parameters
+    ----------
+    model : pm.Model
+        The model; its ``pm.Data`` containers are the data a refit may change.
+    sampler : {"nutpie", "pymc"}
+        Which NUTS implementation samples the model.
+
+    Notes
+    -----
+    nutpie compiles lazily on the first :meth:`sample` call. :meth:`sample` with ``data`` samples the
+    same compiled log density with other values in the ``pm.Data`` containers (same ranks; the
+    shapes of dimensioned data must not change, since coords are fixed).
+    """
+
+    model: pm.Model
+    sampler: str = "nutpie"
+    _compiled: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.sampler = _resolve_sampler(self.sampler)
+
+    @property
+    def compiled(self) -> Any:
+        """The nutpie compiled model (compiled on first use)."""
+        if self._compiled is None:
+            import nutpie
+
+            self._compiled = nutpie.compile_pymc_model(self.model)
+            _compilations["nutpie"] += 1
+        return self._compiled
+
+    def data_names(self) -> list[str]:
+        """Names of the model's ``pm.Data`` containers."""
+        return [v.name for v in self.model.data_vars]
+
+    def _check_data(self, data: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        known = {v.name: v for v in self.model.data_vars}
+        out = {}
+        for name, value in data.items():
+            if name not in known:
+                raise ModelError(f"refit: the model has no data container {name!r}; it has {sorted(known)}")
+            old = np.asarray(known[name].get_value())
+            new = np.asarray(value, dtype=old.dtype)
+            if new.shape != old.shape:
+                raise ModelError(f"refit: data {name!r} has shape {new.shape}, the compiled model {old.shape}; "
+                                 "a refit keeps the structure (use weights to leave studies out)")
+            out[name] = new
+        return out
+
+    def sample(self, data: Mapping[str, Any] | None = None, *, draws: int = 1000, tune: int = 1000,
+               chains: int = 4, target_accept: float = 0.9, seed: int = DEFAULT_SEED,
+               progressbar: bool = False) -> xr.DataTree:
+        """Sample the posterior, optionally with other values in the data containers.
+
+        The PyMC model's data containers are set to ``data`` for the duration of the call (so the
+        log-likelihood and predictive draws computed from them see the same data) and restored after.
+
+        Returns
+        -------
+        xarray.DataTree
+            Groups posterior, sample_stats, observed_data, constant_data.
+        """
+        new = self._check_data(data or {})
+        old = {name: np.array(v.get_value()) for name, v in
+               ((v.name, v) for v in self.model.data_vars) if name in new}
+        try:
+            if new:
+                pm.set_data(new, model=self.model)
+            if self.sampler == "nutpie":
+                import nutpie
+
+                compiled = self.compiled.with_data(**new) if new else self.compiled
+                start = time.perf_counter()
+                idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
+                                      progress_bar=progressbar, target_accept=target_accept,
+                                      save_warmup=False)
+                idata = _add_data_groups(idata, self.model, time.perf_counter() - start)
+            else:
+                with self.model:
+                    idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=1, random_seed=seed,
+                                      target_accept=target_accept, progressbar=progressbar,
+                                      compute_convergence_checks=False)
+            return idata
+        finally:
+            if old:
+                pm.set_data(old, model=self.model)
+
+
+def _add_data_groups(idata: xr.DataTree, model: pm.Model, seconds: float) -> xr.DataTree:
+    """Attach observed_data and constant_data (nutpie returns posterior and sample_stats only)."""
+    from pymc.backends.arviz import patch_nutpie_idata
+
+    patch_nutpie_idata(idata, model, seconds)
+    return idata
+
+
+def sample(model: pm.Model, *, sampler: str = "nutpie", draws: int = 1000, tune: int = 1000,
+           chains: int = 4, target_accept: float = 0.9, seed: int = DEFAULT_SEED,
+           progressbar: bool = False) -> xr.DataTree:
+    """Draw from the posterior of a PyMC model with NUTS.
+
+    Parameters
+    ----------
+    model : pm.Model
+        The model to sample.
+    sampler : {"nutpie", "pymc"}
+        nutpie (default; compiled with numba) or PyMC's NUTS. When nutpie cannot be imported the
+        PyMC sampler is used and a ``RuntimeWarning`` says so.
+    draws, tune, chains : int
+        Kept draws per chain, warm-up iterations per chain, number of chains.
+    target_accept : float
+        Target acceptance statistic of the step-size adaptation.
+    seed : int
+        Seed; identical seeds give identical draws (same sampler, same machine).
+    progressbar : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    xarray.DataTree
+        Groups posterior, sample_stats, observed_data, constant_data.
+
+    References
+    ----------
+    Hoffman MD, Gelman A. The No-U-Turn sampler. JMLR 2014;15:1593-1623.
+    """
+    return CompiledSampler(model, sampler).sample(draws=draws, tune=tune, chains=chains,
+                                                  target_accept=target_accept, seed=seed,
+                                                  progressbar=progressbar)
+
+
+def add_study_log_likelihood(idata: xr.DataTree, model: pm.Model,
+                             study_index: Mapping[str, np.ndarray | None],
+                             study_ids: list[str]) -> xr.DataTree:
+    """Compute the pointwise log-likelihood and sum it per study into ``log_likelihood/y``.
+
+    Parameters
+    ----------
+    idata : DataTree
+        Holds the posterior.
+    model : pm.Model
+        The model that produced it (with the data the posterior was drawn with).
+    study_index : mapping
+        For each observed variable, the position in ``study_ids`` of each of its elements, or
+        ``None`` when the variable already has dim ``study_id`` (one element per study).
+    study_ids : list of str
+        The ``study_id`` coordinate.
+
+    Returns
+    -------
+    DataTree
+        ``idata`` with a ``log_likelihood`` group holding only ``y`` (chain, draw, study_id).
+    """
+    names = list(study_index)
+    ll = pm.compute_log_likelihood(idata, var_names=names, model=model, extend_inferencedata=False,
+                                   progressbar=False)
+    ds = ll["log_likelihood"].to_dataset() if isinstance(ll, xr.DataTree) else ll
+    total = None
+    for name in names:
+        da = ds[name]
+        index = study_index[name]
+        if index is None:
+            part = da
+        else:
+            obs_dim = [d for d in da.dims if d not in ("chain", "draw")]
+            if len(obs_dim) != 1:
+                raise ModelError(f"log-likelihood of {name!r} has dims {da.dims}; expected one observation dim")
+            part = da.groupby(xr.DataArray(np.asarray(study_ids)[np.asarray(index)], dims=obs_dim[0],
+                                           name="study_id")).sum()
+            part = part.reindex(study_id=study_ids, fill_value=0.0)
+        total = part if total is None else total + part
+    total = total.transpose("chain", "draw", "study_id").assign_coords(study_id=study_ids)
+    group = xr.Dataset({"y": total})
+    group.attrs.update(ds.attrs)
+    if "log_likelihood" in idata.children:
+        del idata["log_likelihood"]
+    idata["log_likelihood"] = xr.DataTree(group)
+    return idata
+
+
+def add_posterior_predictive(idata: xr.DataTree, model: pm.Model, var_names: list[str],
+                             seed: int) -> xr.DataTree:
+    """Draw the observed variables from their posterior predictive distribution."""
+    logger = logging.getLogger("pymc")
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # PyMC logs "Sampling: [y]" at INFO on every call
+    try:
+        with warnings.catch_warnings():
+            # The Potential only cancels likelihood terms of left-out studies; it plays no part in
+            # the forward draws of the observed variables given the parameters sampled here.
+            warnings.filterwarnings("ignore", message="The effect of Potentials", category=UserWarning)
+            pp = pm.sample_posterior_predictive(idata, model=model, var_names=var_names,
+                                                random_seed=seed, progressbar=False,
+                                                return_inferencedata=True)
+    finally:
+        logger.setLevel(level)
+    group = pp["posterior_predictive"].to_dataset()
+    if "posterior_predictive" in idata.children:
+        del idata["posterior_predictive"]
+    idata["posterior_predictive"] = xr.DataTree(group)
+    return idata
+
+
+def derived_seed(seed: int, stream: int) -> int:
+    """An independent seed for a secondary random stream (e.g. posterior predictive draws)."""
+    return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])

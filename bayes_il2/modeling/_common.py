@@ -1,0 +1,344 @@
+"""Helpers shared by the PyMC model families: input checks, coords, priors, random effects,
+likelihoods with leave-out weights, covariates, and turning a built model into a Fit.
+
+Leave-out weights
+-----------------
+Every family has a data container ``weight`` (dim ``study_id``, default 1). A study with weight 0
+contributes nothing to the posterior: its likelihood term is cancelled exactly by a
+``pm.Potential("leave_out", -(1 - weight) * loglik)``. Its ``theta`` is then drawn from the
+random-effects distribution (a prediction), and ``log_likelihood/y`` of that study is its
+leave-one-out predictive log density at each draw. Unlike inflating the study's variance, this is
+exact, and because only the values of a data container change, a compiled model is reused
+(:func:`refit`).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+
+from bayes_il2.errors import ModelError
+from bayes_il2.fit import Fit, data_fingerprint, software_versions
+from bayes_il2.inference import (DEFAULT_SEED, CompiledSampler, add_posterior_predictive,
+                                 add_study_log_likelihood, derived_seed)
+
+PARAMETERIZATIONS = ("noncentered", "centered")
+
+
+def default_priors() -> dict[str, Any]:
+    """Weakly informative defaults (used only for parameters the caller gives no prior for).
+
+    mu, beta: Normal(0, 10) on the model scale; tau, tau_within, tau_between: HalfNormal(0.5)
+    (suits log odds ratios and log ratios of means; choose a prior on the scale of the measure for
+    mean differences); alpha (study baselines, logit scale): Normal(0, 5); alpha_mu: Normal(0, 5),
+    alpha_sd: HalfNormal(1).
+    """
+    from bayes_il2.priors import HalfNormal, Normal
+
+    return {"mu": Normal(0.0, 10.0), "beta": Normal(0.0, 10.0), "tau": HalfNormal(0.5),
+            "tau_within": HalfNormal(0.5), "tau_between": HalfNormal(0.5), "alpha": Normal(0.0, 5.0),
+            "alpha_mu": Normal(0.0, 5.0), "alpha_sd": HalfNormal(1.0)}
+
+
+def resolve_priors(given: Mapping[str, Any] | None, needed: Sequence[str], family: str) -> dict[str, Any]:
+    """The prior of every parameter in ``needed``: the caller's where given, else the default."""
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(needed))
+    if unknown:
+        raise ModelError(f"{family}: no parameter named {', '.join(unknown)} takes a prior; "
+                         f"allowed: {', '.join(needed)}")
+    defaults = default_priors()
+    return {name: given.get(name, defaults[name]) for name in needed}
+
+
+def check_columns(data: pd.DataFrame, columns: Sequence[str], family: str) -> None:
+    """Raise ModelError naming the missing columns."""
+    if not isinstance(data, pd.DataFrame):
+        raise ModelError(f"{family}: expected a pandas DataFrame, got {type(data).__name__}")
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        raise ModelError(f"{family}: the table lacks column(s) {', '.join(missing)}; "
+                         f"it has {', '.join(map(str, data.columns))}")
+    if len(data) == 0:
+        raise ModelError(f"{family}: the table has no rows")
+
+
+def numeric_column(data: pd.DataFrame, column: str, family: str, *, positive: bool = False,
+                   integer: bool = False, nonnegative: bool = False) -> np.ndarray:
+    """A column as float array; ModelError naming the study_id of the first bad value."""
+    values = pd.to_numeric(data[column], errors="coerce").to_numpy(float)
+    ids = data["study_id"].astype(str).to_numpy() if "study_id" in data else np.arange(len(data)).astype(str)
+    bad = ~np.isfinite(values)
+    if positive:
+        bad |= ~(values > 0)
+    if nonnegative:
+        bad |= ~(values >= 0)
+    if integer:
+        bad |= np.isfinite(values) & (values != np.round(values))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        rule = "a finite number" + (" > 0" if positive else "") + (" >= 0" if nonnegative else "") + \
+            (", whole" if integer else "")
+        raise ModelError(f"{family}: column {column!r} of study {ids[i]!r} (row {i}) is "
+                         f"{data[column].iloc[i]!r}; expected {rule}")
+    return values
+
+
+def study_labels(data: pd.DataFrame, family: str) -> list[str]:
+    """The ``study_id`` coordinate: study ids, made unique with ``:arm_id`` where a study repeats."""
+    ids = data["study_id"].astype(str)
+    if ids.duplicated().any() and "arm_id" in data.columns:
+        dup = ids.duplicated(keep=False)
+        ids = ids.where(~dup, ids + ":" + data["arm_id"].astype(str))
+    if ids.duplicated().any():
+        twice = sorted(set(ids[ids.duplicated()]))
+        raise ModelError(f"{family}: study_id {', '.join(twice)} appear(s) more than once; give arm_id "
+                         "to distinguish rows")
+    return ids.tolist()
+
+
+def disease_index(data: pd.DataFrame, family: str) -> tuple[list[str], np.ndarray]:
+    """Sorted disease levels and the level index of each row."""
+    if "disease" not in data.columns:
+        raise ModelError(f"{family}: a disease level needs a 'disease' column")
+    disease = data["disease"].astype("string")
+    if disease.isna().any() or (disease.str.len() == 0).any():
+        i = int(np.flatnonzero((disease.isna() | (disease.str.len() == 0)).to_numpy())[0])
+        raise ModelError(f"{family}: study {data['study_id'].iloc[i]!r} has no disease")
+    levels = sorted(set(disease.tolist()))
+    index = np.array([levels.index(d) for d in disease.tolist()], dtype=int)
+    return levels, index
+
+
+def check_parameterization(parameterization: str) -> None:
+    if parameterization not in PARAMETERIZATIONS:
+        raise ModelError(f"parameterization must be one of {PARAMETERIZATIONS}; got {parameterization!r}")
+
+
+def random_effects(name: str, mean: Any, sd: Any, dims: str, parameterization: str) -> Any:
+    """``name ~ Normal(mean, sd)`` with dims, centered or non-centered (``name_z`` offsets).
+
+    Non-centered: name = mean + sd * z, z ~ N(0, 1) (Papaspiliopoulos, Roberts & Sköld 2007),
+    the better geometry when the data are weak relative to the heterogeneity.
+    """
+    if parameterization == "centered":
+        return pm.Normal(name, mean, sd, dims=dims)
+    z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=dims)
+    return pm.Deterministic(name, mean + sd * z, dims=dims)
+
+
+def prediction(name: str, mean: Any, sd: Any, dims: str | None = None) -> Any:
+    """A predictive draw ``mean + sd * z`` with its own standard-normal offset ``name_z``."""
+    z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=dims)
+    return pm.Deterministic(name, mean + sd * z, dims=dims)
+
+
+def leave_out_potential(weight: Any, loglik: Any) -> None:
+    """Cancel the likelihood of studies with weight 0 (see module docstring)."""
+    pm.Potential("leave_out", -pt.sum((1.0 - weight) * loglik))
+
+
+def design_matrix(data: pd.DataFrame, covariates: Sequence[str], standardize: bool,
+                  family: str) -> tuple[np.ndarray, list[str], dict[str, Any]]:
+    """Covariate matrix without intercept.
+
+    Numeric covariates are centered at their mean (and divided by their SD when ``standardize``),
+    so the intercept ``mu`` is the mean effect at the covariate means. Text covariates are dummy
+    coded against their first level in sorted order (the reference, which ``mu`` then refers to).
+
+    Returns
+    -------
+    X : ndarray (n, p), names : list of column names, info : dict of centers/scales/reference levels
+    """
+    cols: list[np.ndarray] = []
+    names: list[str] = []
+    info: dict[str, Any] = {}
+    for cov in covariates:
+        if cov not in data.columns:
+            raise ModelError(f"{family}: covariate {cov!r} is not a column of the table")
+        col = data[cov]
+        if col.isna().any():
+            i = int(np.flatnonzero(col.isna().to_numpy())[0])
+            raise ModelError(f"{family}: covariate {cov!r} is missing for study {data['study_id'].iloc[i]!r}")
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            x = col.to_numpy(float)
+            center = float(x.mean())
+            scale = float(x.std(ddof=1)) if standardize and len(x) > 1 else 1.0
+            if standardize and not scale > 0:
+                raise ModelError(f"{family}: covariate {cov!r} is constant; it cannot be standardized")
+            cols.append((x - center) / scale)
+            names.append(cov)
+            info[cov] = {"center": center, "scale": scale}
+        else:
+            levels = sorted(set(col.astype(str)))
+            if len(levels) < 2:
+                raise ModelError(f"{family}: covariate {cov!r} has a single level {levels[0]!r}")
+            for level in levels[1:]:
+                cols.append((col.astype(str) == level).to_numpy(float))
+                names.append(f"{cov}[{level}]")
+            info[cov] = {"reference": levels[0], "levels": levels}
+    if not cols:
+        raise ModelError(f"{family}: covariates given but none usable")
+    return np.column_stack(cols), names, info
+
+
+def linear_predictor(data: pd.DataFrame, covariates: Sequence[str] | None, standardize: bool,
+                     priors: Mapping[str, Any], family: str, model: pm.Model) -> tuple[Any, dict[str, Any]]:
+    """``X @ beta`` (0 when no covariates) and the design information for the settings."""
+    if not covariates:
+        return 0.0, {}
+    X, names, info = design_matrix(data, covariates, standardize, family)
+    model.add_coord("covariate", names)
+    Xd = pm.Data("X", X, dims=("study_id", "covariate"))
+    beta = priors["beta"].to_pymc("beta", dims="covariate")
+    return pt.dot(Xd, beta), {"design": info, "covariate_columns": names}
+
+
+@dataclass(frozen=True)
+class BuiltModel:
+    """A PyMC model with what is needed to sample it and assemble a Fit.
+
+    Attributes
+    ----------
+    model : pm.Model
+    family, measure : str
+    data : DataFrame
+        The table fitted.
+    priors : dict
+    settings : dict
+        Model options (parameterization, covariates, ...).
+    study_ids : list of str
+        The ``study_id`` coordinate.
+    study_index : dict
+        For each observed variable, positions in ``study_ids`` of its elements (None: dim study_id).
+    data_values : callable
+        Maps a table of the same structure to the values of the model's data containers.
+    """
+
+    model: pm.Model
+    family: str
+    measure: str
+    data: pd.DataFrame
+    priors: dict[str, Any]
+    settings: dict[str, Any]
+    study_ids: list[str]
+    study_index: dict[str, np.ndarray | None]
+    data_values: Callable[[pd.DataFrame], dict[str, np.ndarray]]
+
+
+@dataclass
+class Refitter:
+    """Refits one built model with new data or weights, reusing the compiled sampler.
+
+    Obtain it from ``fit.refitter`` (every Fit made by :func:`fit_built` has one).
+    """
+
+    built: BuiltModel
+    compiled: CompiledSampler
+    sampling: dict[str, Any] = field(default_factory=dict)
+
+    def fit(self, data: pd.DataFrame | None = None, *, weight: Sequence[float] | None = None,
+            values: Mapping[str, Any] | None = None, seed: int | None = None) -> Fit:
+        """Sample again with another table of the same structure and/or study weights.
+
+        Parameters
+        ----------
+        data : DataFrame, optional
+            Same rows/studies as the original table (other values); default the original table.
+        weight : sequence of float, optional
+            Likelihood weight per study in the order of ``study_id`` (1 keep, 0 leave out).
+        values : mapping, optional
+            Raw values for data containers (e.g. ``{"r": 0.8}`` for the pre-post correlation).
+        seed : int, optional
+            Default: the original seed.
+        """
+        built = self.built
+        table = built.data if data is None else data
+        new = dict(built.data_values(table)) if data is not None else {}
+        if weight is not None:
+            w = np.asarray(weight, dtype=float)
+            if w.shape != (len(built.study_ids),) or np.any((w < 0) | ~np.isfinite(w)):
+                raise ModelError(f"weight must be {len(built.study_ids)} finite values >= 0 (one per study)")
+            new["weight"] = w
+        new.update(dict(values or {}))
+        settings = dict(self.sampling)
+        if seed is not None:
+            settings["seed"] = seed
+        variant = replace(built, data=table) if data is not None else built
+        return _sample_and_assemble(variant, self.compiled, new, settings, self)
+
+
+def _sample_and_assemble(built: BuiltModel, compiled: CompiledSampler, new: dict[str, Any],
+                         sampling: dict[str, Any], refitter: Refitter | None) -> Fit:
+    model = built.model
+    seed = int(sampling["seed"])
+    idata = compiled.sample(new, draws=sampling["draws"], tune=sampling["tune"], chains=sampling["chains"],
+                            target_accept=sampling["target_accept"], seed=seed,
+                            progressbar=sampling.get("progressbar", False))
+    old = {v.name: np.array(v.get_value()) for v in model.data_vars if v.name in new}
+    try:
+        if new:
+            pm.set_data(new, model=model)
+        idata = add_study_log_likelihood(idata, model, built.study_index, built.study_ids)
+        idata = add_posterior_predictive(idata, model, list(built.study_index), derived_seed(seed, 1))
+    finally:
+        if old:
+            pm.set_data(old, model=model)
+    settings = {**built.settings, **{k: v for k, v in sampling.items() if k != "progressbar"}}
+    if new:
+        settings["data_overrides"] = sorted(new)
+        if "weight" in new:
+            settings["weight"] = [float(x) for x in np.asarray(new["weight"])]
+    return Fit(idata=idata, family=built.family, measure=built.measure, data=built.data, model=model,
+               priors=dict(built.priors), sampler=compiled.sampler, seed=seed,
+               data_fingerprint=data_fingerprint(built.data), versions=software_versions(),
+               settings=settings, refitter=refitter)
+
+
+def fit_built(built: BuiltModel, *, sampler: str = "nutpie", draws: int = 1000, tune: int = 1000,
+              chains: int = 4, target_accept: float = 0.9, seed: int = DEFAULT_SEED,
+              progressbar: bool = False) -> Fit:
+    """Sample a built model and assemble the Fit (log-likelihood per study, predictive draws)."""
+    compiled = CompiledSampler(built.model, sampler)
+    sampling = {"draws": int(draws), "tune": int(tune), "chains": int(chains),
+                "target_accept": float(target_accept), "seed": int(seed), "progressbar": progressbar}
+    refitter = Refitter(built, compiled, sampling)
+    return _sample_and_assemble(built, compiled, {}, sampling, refitter)
+
+
+def refit(fit: Fit, data: pd.DataFrame | None = None, *, weight: Sequence[float] | None = None,
+          values: Mapping[str, Any] | None = None, seed: int | None = None) -> Fit:
+    """Refit ``fit``'s model to new data of the same structure without recompiling.
+
+    See :meth:`Refitter.fit`. Raises ModelError for a Fit without a refitter (e.g. loaded from disk).
+    """
+    if fit.refitter is None:
+        raise ModelError("this Fit cannot be refitted (it has no compiled model, e.g. it was loaded from disk)")
+    return fit.refitter.fit(data, weight=weight, values=values, seed=seed)
+
+
+def leave_one_out(fit: Fit, study_id: str | None) -> dict[str, float]:
+    """Posterior summary of ``fit`` refitted with study ``study_id`` given weight 0.
+
+    Returns the keys used by the diagnostics' influence table: mu_mean, mu_sd, mu_low, mu_high
+    (95% equal-tailed) and tau_median (``tau_within`` for three-level models).
+    ``study_id=None`` refits with all studies.
+    """
+    ids = fit.refitter.built.study_ids if fit.refitter is not None else []
+    weight = None
+    if study_id is not None:
+        if study_id not in ids:
+            raise ModelError(f"leave_one_out: study {study_id!r} is not in this fit; it has {ids}")
+        weight = np.array([0.0 if s == study_id else 1.0 for s in ids])
+    out = refit(fit, weight=weight)
+    mu = np.asarray(out.draws("mu")).ravel()
+    post = out.idata["posterior"]
+    tau_name = "tau" if "tau" in post.data_vars else "tau_within"
+    return {"mu_mean": float(mu.mean()), "mu_sd": float(mu.std(ddof=1)),
+            "mu_low": float(np.quantile(mu, 0.025)), "mu_high": float(np.quantile(mu, 0.975)),
+            "tau_median": float(np.median(np.asarray(post[tau_name])))}

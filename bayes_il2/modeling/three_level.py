@@ -1,0 +1,76 @@
+"""Three-level model: studies within diseases, with optional meta-regression.
+
+    y_i ~ N(theta_i, v_i),  theta_i ~ N(mu_disease[d(i)] + x_i' beta, tau_within^2),
+    mu_disease[d] ~ N(mu, tau_between^2)
+
+(Konstantopoulos 2011, Res Synth Methods 2:61-76; Assink & Wibbelink 2016). Posterior variables:
+mu, tau_within, tau_between, mu_disease (disease), theta (study_id), theta_new_disease (disease;
+a new study of a known disease), mu_new_disease (the mean of a new disease) and theta_new (a new
+study of a new disease), beta (covariate).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+
+from bayes_il2.modeling._common import (BuiltModel, check_columns, check_parameterization, disease_index,
+                                        leave_out_potential, linear_predictor, prediction, random_effects,
+                                        resolve_priors, study_labels)
+from bayes_il2.modeling.nnhm import _measure, effect_values
+
+FAMILY = "three_level"
+
+
+def build_three_level(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = None,
+                      measure: str | None = None, covariates: Sequence[str] | None = None,
+                      standardize: bool = True, parameterization: str = "noncentered") -> BuiltModel:
+    """Build the three-level model for an effect table with a ``disease`` column.
+
+    Parameters
+    ----------
+    data : DataFrame
+        ``study_id``, ``disease``, ``yi``, ``vi`` (> 0), optional ``arm_id`` and covariates.
+    priors : dict, optional
+        Priors for ``mu``, ``tau_within``, ``tau_between`` and (with covariates) ``beta``.
+    measure, covariates, standardize, parameterization
+        As in :func:`bayes_il2.modeling.nnhm.build_nnhm`.
+
+    Returns
+    -------
+    BuiltModel
+    """
+    check_columns(data, ["study_id", "disease", "yi", "vi"], FAMILY)
+    check_parameterization(parameterization)
+    data = data.reset_index(drop=True)
+    values = effect_values(data, FAMILY)
+    ids = study_labels(data, FAMILY)
+    levels, d_index = disease_index(data, FAMILY)
+    needed = ["mu", "tau_within", "tau_between"] + (["beta"] if covariates else [])
+    priors = resolve_priors(priors, needed, FAMILY)
+    settings: dict[str, Any] = {"parameterization": parameterization,
+                                "covariates": list(covariates or []), "standardize": standardize}
+    with pm.Model(coords={"study_id": ids, "disease": levels}) as model:
+        yi = pm.Data("yi", values["yi"], dims="study_id")
+        vi = pm.Data("vi", values["vi"], dims="study_id")
+        weight = pm.Data("weight", np.ones(len(ids)), dims="study_id")
+        mu = priors["mu"].to_pymc("mu")
+        tau_w = priors["tau_within"].to_pymc("tau_within")
+        tau_b = priors["tau_between"].to_pymc("tau_between")
+        xb, design = linear_predictor(data, covariates, standardize, priors, FAMILY, model)
+        settings.update(design)
+        mu_d = random_effects("mu_disease", mu, tau_b, "disease", parameterization)
+        theta = random_effects("theta", mu_d[d_index] + xb, tau_w, "study_id", parameterization)
+        prediction("theta_new_disease", mu_d, tau_w, dims="disease")
+        mu_new = prediction("mu_new_disease", mu, tau_b)
+        prediction("theta_new", mu_new, tau_w)
+        sigma = pm.math.sqrt(vi)
+        pm.Normal("y", theta, sigma, observed=yi, dims="study_id")
+        leave_out_potential(weight, pm.logp(pm.Normal.dist(theta, sigma), yi))
+    settings["disease_of_study"] = [levels[i] for i in d_index]
+    return BuiltModel(model=model, family=FAMILY, measure=_measure(data, measure), data=data,
+                      priors=priors, settings=settings, study_ids=ids, study_index={"y": None},
+                      data_values=lambda table: effect_values(table.reset_index(drop=True), FAMILY))
