@@ -1,0 +1,360 @@
+"""The registry schema: one :class:`TableSpec` per CSV file of ``data/``, and the rule ids.
+
+This module is the single source of truth for the registry's columns, types and controlled
+vocabularies (``docs/architecture.md``, section "The registry (data/) — schema", is its prose
+form). Validation, loading and any other module that needs a column list import it from here.
+
+Column kinds
+------------
+``id``     text matching ``[A-Za-z0-9_.-]+`` (kept as ``str``)
+``text``   free text (``str``)
+``float``  a finite decimal number (``float64``; blank = NaN)
+``count``  a whole number >= 0 (nullable ``Int64``)
+``int``    a whole number (nullable ``Int64``), e.g. a publication year
+
+Rule ids (``Problem.rule``), stable so that tests and scripts can match on them
+-------------------------------------------------------------------------------
+File level
+    ``missing_file``      a required table file is absent
+    ``empty_file``        the file has no bytes (or only whitespace), not even a header
+    ``non_utf8``          a line holds bytes that are not UTF-8 (the line is named)
+    ``ragged_row``        a row has more or fewer fields than the header
+    ``malformed_csv``     the CSV cannot be parsed (e.g. an unclosed quote)
+Schema
+    ``missing_column``    a column of the schema is absent from the header
+    ``extra_column``      the header has a column the schema does not know
+    ``duplicate_column``  the header names a column twice
+    ``missing_value``     a required cell is blank
+    ``bad_type``          a cell is not of its column's type ('abc' in a numeric column, inf, ...)
+    ``bad_id``            an id cell does not match ``[A-Za-z0-9_.-]+``
+    ``unknown_<column>``  a cell outside its controlled vocabulary: ``unknown_disease``,
+                          ``unknown_design``, ``unknown_blinding``, ``unknown_pool``,
+                          ``unknown_dose_unit``, ``unknown_treatment``, ``unknown_timepoint``,
+                          ``unknown_statistic``, ``unknown_outcome``, ``unknown_measure``,
+                          ``unknown_p_operator``
+Provenance (every row of a value table)
+    ``missing_provenance``  source_id, location or method is blank
+    ``bad_method``          method is not ``reported``, ``figure`` or ``derived:<formula>``
+Keys and references
+    ``duplicate_key``         two rows share the table's key (the later row is named)
+    ``dangling_study``        a study_id that studies.csv does not hold
+    ``dangling_arm``          a (study_id, arm_id) pair that arms.csv does not hold
+                              (the pseudo-arm ``all`` must be listed in arms.csv too)
+    ``dangling_source``       a source_id that sources.csv does not hold
+    ``dangling_duplicate_of`` duplicate_of names no study, or the study itself
+    ``duplicate_pooled``      a study with duplicate_of set has pool = yes
+    ``same_arm``              a contrast compares an arm with itself
+Plausibility
+    ``non_integer_count``     a count is not a whole number
+    ``negative_count``        a count is below 0
+    ``negative_value``        a duration (treatment_weeks, followup_weeks) below 0
+    ``not_positive``          a dose is <= 0
+    ``negative_week``         a week is below 0
+    ``week_order``            week_start > week_end
+    ``events_le_n``           events > n
+    ``episodes_ge_events``    episodes < events (each patient with an event has >= 1 episode)
+    ``analysed_le_randomized`` n_analysed > n_randomized
+    ``negative_sd`` / ``zero_sd``   sd < 0 / sd = 0
+    ``negative_se`` / ``zero_se``   se < 0 / se = 0
+    ``q1_le_median``, ``median_le_q3``, ``min_le_q1``, ``q3_le_max``, ``min_le_median``,
+    ``median_le_max``, ``min_le_mean``, ``mean_le_max``, ``min_le_max``, ``q1_le_q3``
+                              order of the quantiles, extremes and mean
+    ``ci_order``              not ci_low <= estimate <= ci_high (estimate = ``estimate``, or
+                              ``mean`` / ``median`` in measurements)
+    ``ratio_positive``        an OR/RR/HR/RRR estimate or CI bound <= 0
+    ``percent_range``         a percentage outside [0, 100] (I², and the values of a percentage
+                              outcome at baseline or post)
+    ``p_value_range``         a p-value outside [0, 1]
+    ``ci_level_range``        ci_level outside (0, 100) (0.95 and 95 are both read as 95 %)
+    ``incomplete_statistic``  a value its ``statistic`` promises is blank (e.g. mean_sd without sd)
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
+METHOD_PATTERN = re.compile(r"reported|figure|derived:.+")
+OUTCOME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+RESPONDER_PATTERN = re.compile(r"responder_[a-z0-9_]+")
+
+DISEASES = (
+    "pSS", "SLE", "LN", "RA", "ALS", "MS", "AD", "AE", "T1D", "HCV_vasculitis", "cGVHD",
+    "GVHD_prophylaxis", "AA", "IIM", "DM", "BD", "AS", "SpA", "PsA", "UC", "SSc", "PsO", "BP", "AAV",
+    "AIH", "ITP", "COVID19", "IHD", "ACS", "multi",
+)
+DESIGNS = (
+    "rct", "single_arm", "cohort", "dose_finding", "non_randomised_controlled", "case_report",
+    "case_series", "secondary_analysis", "registry_only", "cross_sectional",
+)
+BLINDINGS = ("double", "single", "open", "none")
+POOL = ("yes", "no")
+DOSE_UNITS = ("MIU", "MIU/m2")
+TREATMENTS = ("ld_il2", "placebo", "control", "ld_il2_combo", "other")
+TIMEPOINTS = ("baseline", "post", "change", "fold")
+STATISTICS = (
+    "mean_sd", "mean_se", "mean_range", "median_iqr", "median_range", "mean_change_sd",
+    "fold_median_iqr", "fold_mean_sd", "point",
+)
+CONTRAST_MEASURES = ("MD", "SMD", "OR", "RR", "HR", "RRR", "P")
+RATIO_MEASURES = ("OR", "RR", "HR", "RRR")
+P_OPERATORS = ("=", "<", ">")
+
+#: Treg outcomes form a closed set: any measurement outcome starting ``treg_`` must be one of them.
+TREG_OUTCOMES = ("treg_pct_cd4", "treg_count_ul", "treg_count", "treg_fold")
+#: Clinical scores known so far; other lower-case snake_case names are accepted (open vocabulary).
+CLINICAL_OUTCOMES = ("essdai", "sledai", "das28_esr", "tjc", "sjc", "cdasi", "salt")
+#: Event outcomes form a closed set, plus ``responder_<endpoint>`` (e.g. responder_essdai3).
+EVENT_OUTCOMES = (
+    "any_ae", "serious_ae", "severe_ae", "infection", "serious_infection", "injection_site_reaction",
+    "fever", "flu_like", "ae_withdrawal", "dose_reduction", "death",
+)
+
+#: The value columns each ``statistic`` promises to fill (measurements.csv).
+STATISTIC_COLUMNS: dict[str, tuple[str, ...]] = {
+    "mean_sd": ("mean", "sd"),
+    "mean_se": ("mean", "se"),
+    "mean_range": ("mean", "min", "max"),
+    "median_iqr": ("median", "q1", "q3"),
+    "median_range": ("median", "min", "max"),
+    "mean_change_sd": ("mean", "sd"),
+    "fold_median_iqr": ("median", "q1", "q3"),
+    "fold_mean_sd": ("mean", "sd"),
+    "point": ("mean",),
+}
+
+PROVENANCE_COLUMNS = ("source_id", "location", "method", "note")
+
+
+def is_measurement_outcome(name: str) -> bool:
+    """True for a measurement outcome: a Treg outcome of the vocabulary or any other snake_case name."""
+    if name.startswith("treg_"):
+        return name in TREG_OUTCOMES
+    return OUTCOME_PATTERN.fullmatch(name) is not None
+
+
+def is_event_outcome(name: str) -> bool:
+    """True for an event outcome of the vocabulary or ``responder_<endpoint>``."""
+    return name in EVENT_OUTCOMES or RESPONDER_PATTERN.fullmatch(name) is not None
+
+
+def is_contrast_outcome(name: str) -> bool:
+    """True for any event or measurement outcome (a contrast may compare either)."""
+    return is_event_outcome(name) or is_measurement_outcome(name)
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column of a registry table.
+
+    Attributes
+    ----------
+    name : str
+    kind : {"id", "text", "float", "count", "int"}
+    required : bool
+        A blank cell breaks ``missing_value``.
+    vocabulary : tuple of str, optional
+        Allowed values (a blank is allowed unless ``required``); breaks ``unknown_<name>``.
+    minimum : float, optional
+        Lower bound of a numeric column; ``min_rule`` is the rule broken below it.
+    strict_minimum : bool
+        If True the bound is exclusive (value must be > minimum); a value equal to the bound
+        breaks ``zero_rule`` (``min_rule`` if unset).
+    maximum : float, optional
+        Upper bound (inclusive, or exclusive with ``strict_maximum``); ``max_rule`` when broken.
+    """
+
+    name: str
+    kind: str = "text"
+    required: bool = False
+    vocabulary: tuple[str, ...] | None = None
+    minimum: float | None = None
+    strict_minimum: bool = False
+    min_rule: str = "negative_value"
+    zero_rule: str | None = None
+    maximum: float | None = None
+    strict_maximum: bool = False
+    max_rule: str = "out_of_range"
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind in ("float", "count", "int")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One registry table: its file, columns, key and whether its rows need provenance."""
+
+    name: str
+    columns: tuple[ColumnSpec, ...]
+    key: tuple[str, ...]
+    provenance: bool = True
+    optional: bool = False
+
+    @property
+    def file(self) -> str:
+        return f"{self.name}.csv"
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> ColumnSpec:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"table {self.name!r} has no column {name!r}")
+
+
+def _id(name: str, required: bool = True) -> ColumnSpec:
+    return ColumnSpec(name, "id", required)
+
+
+def _count(name: str) -> ColumnSpec:
+    return ColumnSpec(name, "count", minimum=0, min_rule="negative_count")
+
+
+def _float(name: str, **bounds) -> ColumnSpec:
+    return ColumnSpec(name, "float", **bounds)
+
+
+def _week(name: str) -> ColumnSpec:
+    return _float(name, minimum=0, min_rule="negative_week")
+
+
+def _nonneg(name: str) -> ColumnSpec:
+    return _float(name, minimum=0)
+
+
+def _dose(name: str) -> ColumnSpec:
+    return _float(name, minimum=0, strict_minimum=True, min_rule="not_positive", zero_rule="not_positive")
+
+
+def _positive(name: str) -> ColumnSpec:
+    # sd and se: negative and zero are different mistakes (sign slip vs. a rounded-away value)
+    return _float(name, minimum=0, strict_minimum=True, min_rule=f"negative_{name}", zero_rule=f"zero_{name}")
+
+
+def _p_value(name: str = "p_value") -> ColumnSpec:
+    return _float(name, minimum=0, maximum=1, min_rule="p_value_range", max_rule="p_value_range")
+
+
+PROVENANCE = (_id("source_id"), ColumnSpec("location", required=True), ColumnSpec("method", required=True),
+              ColumnSpec("note"))
+
+SOURCES = TableSpec(
+    "sources",
+    (_id("source_id"), ColumnSpec("authors"), ColumnSpec("year", "int"), ColumnSpec("title"),
+     ColumnSpec("journal"), ColumnSpec("doi"), ColumnSpec("pmid"), ColumnSpec("pmcid"),
+     ColumnSpec("registration"), ColumnSpec("url")),
+    key=("source_id",), provenance=False,
+)
+STUDIES = TableSpec(
+    "studies",
+    (_id("study_id"), _id("source_id"), ColumnSpec("disease", required=True, vocabulary=DISEASES),
+     ColumnSpec("design", required=True, vocabulary=DESIGNS), ColumnSpec("blinding", vocabulary=BLINDINGS),
+     ColumnSpec("country"), ColumnSpec("regimen"), _dose("dose_miu"), ColumnSpec("dose_unit", vocabulary=DOSE_UNITS),
+     ColumnSpec("schedule"), _nonneg("treatment_weeks"), _nonneg("followup_weeks"), _count("n_total"),
+     ColumnSpec("product"), ColumnSpec("co_intervention"), _id("duplicate_of", required=False),
+     ColumnSpec("pool", required=True, vocabulary=POOL), *PROVENANCE[1:]),
+    key=("study_id",),
+)
+ARMS = TableSpec(
+    "arms",
+    (_id("study_id"), _id("arm_id"), ColumnSpec("treatment", required=True, vocabulary=TREATMENTS),
+     _dose("dose_miu"), ColumnSpec("dose_unit", vocabulary=DOSE_UNITS), _count("n_randomized"),
+     _count("n_analysed"), ColumnSpec("label"), *PROVENANCE),
+    key=("study_id", "arm_id"),
+)
+MEASUREMENTS = TableSpec(
+    "measurements",
+    (_id("study_id"), _id("arm_id"), ColumnSpec("outcome", required=True), ColumnSpec("phenotype"),
+     ColumnSpec("unit"), _week("week"), ColumnSpec("timepoint", required=True, vocabulary=TIMEPOINTS),
+     ColumnSpec("statistic", required=True, vocabulary=STATISTICS), _count("n"), _float("mean"),
+     _positive("sd"), _positive("se"), _float("median"), _float("q1"), _float("q3"), _float("min"),
+     _float("max"), _float("ci_low"), _float("ci_high"), *PROVENANCE),
+    key=("study_id", "arm_id", "outcome", "phenotype", "week", "timepoint", "statistic", "source_id"),
+)
+EVENTS = TableSpec(
+    "events",
+    (_id("study_id"), _id("arm_id"), ColumnSpec("outcome", required=True), _count("events"), _count("n"),
+     _count("episodes"), _week("week_start"), _week("week_end"), *PROVENANCE),
+    key=("study_id", "arm_id", "outcome", "week_start", "week_end", "source_id"),
+)
+CONTRASTS = TableSpec(
+    "contrasts",
+    (_id("study_id"), _id("arm_a"), _id("arm_b"), ColumnSpec("outcome", required=True), _week("week"),
+     ColumnSpec("measure", required=True, vocabulary=CONTRAST_MEASURES), _float("estimate"), _float("ci_low"),
+     _float("ci_high"), _float("ci_level", minimum=0, strict_minimum=True, min_rule="ci_level_range",
+                                maximum=100, strict_maximum=True, max_rule="ci_level_range"),
+     _positive("se"), _p_value(), ColumnSpec("p_operator", vocabulary=P_OPERATORS), _count("n_a"),
+     _count("n_b"), *PROVENANCE),
+    key=("study_id", "arm_a", "arm_b", "outcome", "week", "measure", "source_id"),
+)
+META_ANALYSES = TableSpec(
+    "meta_analyses",
+    (_id("ma_id"), ColumnSpec("outcome", required=True), ColumnSpec("measure", required=True),
+     _float("estimate"), _float("ci_low"), _float("ci_high"), _p_value(), _count("k"), _count("n"),
+     _float("i2", minimum=0, maximum=100, min_rule="percent_range", max_rule="percent_range"), *PROVENANCE),
+    key=("ma_id",), optional=True,
+)
+
+#: Every table of the registry, in the order files are checked and problems reported.
+TABLES: dict[str, TableSpec] = {t.name: t for t in (SOURCES, STUDIES, ARMS, MEASUREMENTS, EVENTS, CONTRASTS,
+                                                      META_ANALYSES)}
+
+#: Every rule id with a one-line description (the list in the module docstring, as data).
+RULES: dict[str, str] = {
+    "missing_file": "a required table file is absent",
+    "empty_file": "the file is empty (no header)",
+    "non_utf8": "bytes that are not UTF-8",
+    "ragged_row": "a row has more or fewer fields than the header",
+    "malformed_csv": "the CSV cannot be parsed",
+    "missing_column": "a schema column is absent from the header",
+    "extra_column": "a column the schema does not know",
+    "duplicate_column": "the header names a column twice",
+    "missing_value": "a required cell is blank",
+    "bad_type": "a cell is not of its column's type",
+    "bad_id": "an id does not match [A-Za-z0-9_.-]+",
+    **{f"unknown_{c}": f"{c} outside its controlled vocabulary" for c in (
+        "disease", "design", "blinding", "pool", "dose_unit", "treatment", "timepoint", "statistic", "outcome",
+        "measure", "p_operator")},
+    "missing_provenance": "source_id, location or method is blank",
+    "bad_method": "method is not reported, figure or derived:<formula>",
+    "duplicate_key": "two rows share the table's key",
+    "dangling_study": "study_id not in studies.csv",
+    "dangling_arm": "(study_id, arm_id) not in arms.csv",
+    "dangling_source": "source_id not in sources.csv",
+    "dangling_duplicate_of": "duplicate_of names no other study",
+    "duplicate_pooled": "a duplicate study is marked pool = yes",
+    "same_arm": "a contrast of an arm with itself",
+    "non_integer_count": "a count is not a whole number",
+    "negative_count": "a count below 0",
+    "negative_value": "a duration below 0",
+    "not_positive": "a dose <= 0",
+    "negative_week": "a week below 0",
+    "week_order": "week_start > week_end",
+    "events_le_n": "events > n",
+    "episodes_ge_events": "episodes < events",
+    "analysed_le_randomized": "n_analysed > n_randomized",
+    "negative_sd": "sd < 0",
+    "zero_sd": "sd = 0",
+    "negative_se": "se < 0",
+    "zero_se": "se = 0",
+    "q1_le_median": "q1 > median",
+    "median_le_q3": "median > q3",
+    "min_le_q1": "min > q1",
+    "q3_le_max": "q3 > max",
+    "min_le_median": "min > median",
+    "median_le_max": "median > max",
+    "min_le_mean": "min > mean",
+    "mean_le_max": "mean > max",
+    "min_le_max": "min > max",
+    "q1_le_q3": "q1 > q3",
+    "ci_order": "not ci_low <= estimate <= ci_high",
+    "ratio_positive": "a ratio estimate or bound <= 0",
+    "percent_range": "a percentage outside [0, 100]",
+    "p_value_range": "a p-value outside [0, 1]",
+    "ci_level_range": "ci_level outside (0, 100)",
+    "incomplete_statistic": "a value the statistic promises is blank",
+}
