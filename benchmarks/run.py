@@ -1,0 +1,406 @@
+"""The bayes_il2 benchmark suite (``make bench``).
+
+Every figure is a median over repeated runs (with min and max), and every comparison (nutpie vs
+PyMC, compiled-model reuse vs recompiling) is measured in the same run, because absolute times on
+a shared machine drift. Results go to ``benchmarks/results.md`` (and figures/CSV to
+``benchmarks/out/``), with the machine described at the top and each target marked met or not.
+
+Usage::
+
+    python benchmarks/run.py                 # everything (about 15-25 minutes on 2 cores)
+    python benchmarks/run.py --quick         # smoke run: few repeats, small SBC
+    python benchmarks/run.py --only exact,scaling --out /tmp/results.md
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SECTIONS = ("exact", "families", "refit", "run", "sbc", "scaling")
+
+
+# --------------------------------------------------------------------------- timing helpers
+@dataclass(frozen=True)
+class Timing:
+    """Median, min and max of repeated wall-clock measurements, in seconds."""
+
+    median: float
+    low: float
+    high: float
+    repeats: int
+
+    @classmethod
+    def of(cls, seconds: list[float]) -> Timing:
+        return cls(statistics.median(seconds), min(seconds), max(seconds), len(seconds))
+
+    def ms(self) -> str:
+        return f"{self.median * 1e3:.3g} ms ({self.low * 1e3:.3g}-{self.high * 1e3:.3g}, n={self.repeats})"
+
+    def s(self) -> str:
+        return f"{self.median:.3g} s ({self.low:.3g}-{self.high:.3g}, n={self.repeats})"
+
+
+def time_calls(fn: Callable[[], object], repeats: int, warmup: int = 1) -> Timing:
+    """Time ``fn`` ``repeats`` times after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        seconds.append(time.perf_counter() - start)
+    return Timing.of(seconds)
+
+
+def met(ok: bool) -> str:
+    return "**met**" if ok else "**not met**"
+
+
+@dataclass
+class Report:
+    """Markdown sections collected as the benchmarks run."""
+
+    quick: bool
+    sections: list[str] = field(default_factory=list)
+
+    def add(self, title: str, body: str) -> None:
+        self.sections.append(f"## {title}\n\n{body.strip()}\n")
+        print(f"\n## {title}\n{body.strip()}\n", flush=True)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
+
+
+def machine_description() -> str:
+    from bayes_il2.fit import software_versions
+
+    versions = ", ".join(f"{k} {v}" for k, v in software_versions().items())
+    cpu = platform.processor() or platform.machine()
+    try:
+        import psutil
+
+        memory = f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM"
+    except ImportError:  # pragma: no cover - psutil is in the bench extra
+        memory = "RAM unknown"
+    return (f"{platform.platform()}; {os.cpu_count()} logical CPUs ({cpu}); {memory}; "
+            f"Python {platform.python_version()}; {versions}")
+
+
+# --------------------------------------------------------------------------- data
+def simulated_effects(k: int, seed: int = 0, *, diseases: int = 1) -> pd.DataFrame:
+    """An NNHM-shaped effect table (mu = 0.3, tau = 0.2, vi ~ U(0.01, 0.2))."""
+    rng = np.random.default_rng(seed)
+    vi = rng.uniform(0.01, 0.2, k)
+    theta = 0.3 + 0.2 * rng.standard_normal(k)
+    disease = np.array([f"D{i % diseases}" for i in range(k)])
+    return pd.DataFrame({"study_id": [f"S{i:04d}" for i in range(k)], "disease": disease,
+                         "design": "rct", "measure": "MD",
+                         "yi": theta + np.sqrt(vi) * rng.standard_normal(k), "vi": vi})
+
+
+def bundled_tables() -> dict[str, tuple[str, pd.DataFrame, dict]]:
+    """Effect/event tables of the shipped specs on the bundled registry: name -> (family, table, options)."""
+    from bayes_il2.evidence import load_registry
+    from bayes_il2.pipeline import build_effects
+    from bayes_il2.specs import load_spec
+
+    registry = load_registry()
+    out = {}
+    for name in ("treg_expansion", "treg_by_disease", "adverse_events_rate", "adverse_events_vs_placebo"):
+        spec = load_spec(ROOT / "models" / f"{name}.toml")
+        table, _ = build_effects(spec, registry)
+        options = {"levels": 2} if spec.model.family == "single_arm" and "disease" in table else {}
+        out[name] = (spec.model.family, table, options)
+    return out
+
+
+# --------------------------------------------------------------------------- sections
+def bench_exact(report: Report) -> pd.DataFrame:
+    from bayes_il2 import exact
+    from bayes_il2.priors import HalfNormal, Normal
+
+    repeats = 5 if report.quick else 25
+    rows = []
+    for k in (5, 20, 100, 1000):
+        table = simulated_effects(k, seed=k)
+        yi, vi = table["yi"].to_numpy(), table["vi"].to_numpy()
+
+        def full() -> None:
+            post = exact.nnhm(yi, vi, HalfNormal(0.5), Normal(0.0, 10.0))
+            post.mu.interval(0.95)
+            post.tau.interval(0.95)
+            _ = post.shrinkage
+
+        timing = time_calls(full, repeats)
+        rows.append({"model": "NNHM", "k": k, "median_ms": timing.median * 1e3, "timing": timing.ms()})
+    grouped = simulated_effects(20, seed=7, diseases=4)
+
+    def three() -> None:
+        post = exact.three_level(grouped["yi"].to_numpy(), grouped["vi"].to_numpy(), grouped["disease"].to_numpy(),
+                                 HalfNormal(0.5), HalfNormal(0.5), Normal(0.0, 10.0))
+        post.mu.interval(0.95)
+
+    timing = time_calls(three, max(3, repeats // 5))
+    rows.append({"model": "three-level (4 diseases x 5 studies)", "k": 20, "median_ms": timing.median * 1e3,
+                 "timing": timing.ms()})
+    frame = pd.DataFrame(rows)
+    k100 = frame.query("model == 'NNHM' and k == 100")["median_ms"].iloc[0]
+    report.add("Exact engine", markdown_table(frame[["model", "k", "timing"]]) +
+               f"\n\nTarget: NNHM with k = 100 in <= 5 ms: {k100:.3g} ms, {met(k100 <= 5)}.")
+    return frame
+
+
+def _ess_per_second(idata, seconds: float) -> dict[str, float]:
+    import arviz as az
+
+    post = idata["posterior"]
+    names = [v for v in ("mu", "tau", "tau_within") if v in post.data_vars]
+    ess = az.ess(idata, var_names=names)
+    return {v: float(ess[v]) / seconds for v in names}
+
+
+def bench_families(report: Report) -> pd.DataFrame:
+    from bayes_il2.inference import CompiledSampler
+    from bayes_il2.modeling import BUILDERS
+
+    draws = 300 if report.quick else 1000
+    repeats = 1 if report.quick else 3
+    rows = []
+    for name, (family, table, options) in bundled_tables().items():
+        for sampler in ("nutpie", "pymc"):
+            compile_s, sample_s, ess_mu, ess_tau = [], [], [], []
+            for rep in range(repeats):
+                built = BUILDERS[family](table, **options)
+                compiled = CompiledSampler(built.model, sampler)
+                start = time.perf_counter()
+                if sampler == "nutpie":
+                    compiled.compiled  # noqa: B018 - force compilation to time it apart from sampling
+                compile_s.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                idata = compiled.sample(draws=draws, tune=draws, chains=2, seed=100 + rep)
+                seconds = time.perf_counter() - start
+                sample_s.append(seconds)
+                rates = _ess_per_second(idata, seconds + compile_s[-1] * (sampler == "pymc"))
+                ess_mu.append(rates.get("mu", np.nan))
+                ess_tau.append(rates.get("tau", rates.get("tau_within", np.nan)))
+            rows.append({"analysis": name, "family": family, "sampler": sampler, "k": len(table),
+                         "compile": Timing.of(compile_s).s(), "sampling": Timing.of(sample_s).s(),
+                         "ESS/s mu": round(float(np.median(ess_mu)), 1),
+                         "ESS/s tau": round(float(np.median(ess_tau)), 1)})
+    frame = pd.DataFrame(rows)
+    nnhm = frame[frame["family"] == "nnhm"]
+    ratio = float(nnhm.loc[nnhm["sampler"] == "nutpie", "ESS/s mu"].median() /
+                  nnhm.loc[nnhm["sampler"] == "pymc", "ESS/s mu"].median())
+    report.add("Model families on the bundled data", markdown_table(frame) +
+               f"\n\n{draws} draws + {draws} tuning steps, 2 chains. PyMC's NUTS compiles inside "
+               "`pm.sample`, so its compile column is 0 and its ESS/s includes compilation; "
+               f"nutpie's ESS/s is sampling only.\n\nTarget: nutpie ESS/s >= 2x PyMC's on the NNHM "
+               f"(mu): ratio {ratio:.2f}, {met(ratio >= 2)}.")
+    return frame
+
+
+def bench_refit(report: Report) -> pd.DataFrame:
+    from bayes_il2.modeling import build_nnhm, fit_built, leave_one_out
+
+    k = 20
+    table = simulated_effects(k, seed=3)
+    draws = 200 if report.quick else 500
+    settings = {"draws": draws, "tune": draws, "chains": 2}
+    rows = []
+    for strategy in ("reuse compiled model", "rebuild and recompile"):
+        start = time.perf_counter()
+        fit = fit_built(build_nnhm(table), **settings)
+        for study in table["study_id"]:
+            if strategy.startswith("reuse"):
+                leave_one_out(fit, study)
+            else:
+                fit_built(build_nnhm(table[table["study_id"] != study].reset_index(drop=True)), **settings)
+        rows.append({"strategy": strategy, "fits": k + 1, "seconds": round(time.perf_counter() - start, 2)})
+    frame = pd.DataFrame(rows)
+    speedup = frame["seconds"].iloc[1] / frame["seconds"].iloc[0]
+    report.add("Leave-one-study-out refit loop (k = 20)", markdown_table(frame) +
+               f"\n\nReusing the compiled model is {speedup:.1f}x faster.")
+    return frame
+
+
+def _run_cli(out_dir: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall time (s) and peak resident memory (MiB) of one ``bayes-il2 run``."""
+    import psutil
+
+    start = time.perf_counter()
+    proc = psutil.Popen([sys.executable, "-m", "bayes_il2.cli", "run", "--out", str(out_dir), "--quiet"],
+                        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            family = [proc, *proc.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in family if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.2)
+    seconds = time.perf_counter() - start
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"bayes-il2 run failed ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
+    return seconds, peak / 2**20
+
+
+def bench_run(report: Report) -> pd.DataFrame:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ)
+        cache = Path(tmp) / "pytensor-cache"
+        env["PYTENSOR_FLAGS"] = f"compiledir={cache}"  # a fresh compile cache makes the first run cold
+        for label in ("first run (cold caches)", "second run (warm caches)"):
+            seconds, peak = _run_cli(Path(tmp) / label.split()[0], env)
+            rows.append({"run": label, "wall_s": round(seconds, 1), "peak_rss_MiB": round(peak)})
+    frame = pd.DataFrame(rows)
+    warm = frame["wall_s"].iloc[1]
+    report.add("Whole `bayes-il2 run` on the bundled specs", markdown_table(frame) +
+               f"\n\nTarget: <= 60 s warm on a 2-core machine: {warm:.0f} s, {met(warm <= 60)}.")
+    return frame
+
+
+def bench_sbc(report: Report, out_dir: Path) -> pd.DataFrame:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bayes_il2.modeling import BUILDERS
+    from bayes_il2.modeling.calibration import rank_uniformity_pvalue, simulation_based_calibration
+
+    replications = 20 if report.quick else 200
+    rng = np.random.default_rng(11)
+    k = 8
+    effect = simulated_effects(k, seed=5, diseases=2)
+    counts = pd.DataFrame({"study_id": [f"S{i}" for i in range(k)], "disease": effect["disease"],
+                           "design": "rct", "n_t": rng.integers(20, 80, k), "n_c": rng.integers(20, 80, k)})
+    counts["events_t"] = 0
+    counts["events_c"] = 0
+    rates = counts.rename(columns={"n_t": "n"})[["study_id", "disease", "design", "n"]].assign(events=0)
+    cases = {"nnhm": (effect, {}, ["mu", "tau"]),
+             "three_level": (effect, {}, ["mu", "tau_within", "tau_between"]),
+             "binomial_normal": (counts, {}, ["mu", "tau"]),
+             "single_arm": (rates, {}, ["mu", "tau"])}
+    rows = []
+    fig, axes = plt.subplots(len(cases), 3, figsize=(10, 2.4 * len(cases)), squeeze=False)
+    for i, (family, (table, options, names)) in enumerate(cases.items()):
+        built = BUILDERS[family](table, **options)
+        start = time.perf_counter()
+        ranks = simulation_based_calibration(built, names, replications=replications, seed=100 + i)
+        seconds = time.perf_counter() - start
+        for j, var in enumerate(names):
+            p = rank_uniformity_pvalue(ranks[var], ranks.attrs["max_rank"], bins=10)
+            rows.append({"family": family, "parameter": var, "replications": replications,
+                         "chi2_p": round(p, 3), "divergent_fits": int((ranks["divergences"] > 0).sum()),
+                         "seconds": round(seconds, 1)})
+            if j < 3:
+                axes[i, j].hist(ranks[var], bins=10, range=(0, ranks.attrs["max_rank"] + 1), color="0.6")
+                axes[i, j].set_title(f"{family}: {var}", fontsize=8)
+    fig.tight_layout()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_dir / "sbc_ranks.png", dpi=120)
+    frame = pd.DataFrame(rows)
+    report.add("Simulation-based calibration", markdown_table(frame) +
+               "\n\nRanks of the prior draw among thinned posterior draws (Talts et al. 2018); chi-square "
+               "test of uniformity over 10 bins. Histograms: `benchmarks/out/sbc_ranks.png`. With "
+               f"{len(frame)} tests, about {0.01 * len(frame):.2f} are expected below p = 0.01 by chance.")
+    return frame
+
+
+def bench_scaling(report: Report, out_dir: Path, exact_frame: pd.DataFrame | None) -> pd.DataFrame:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bayes_il2 import exact
+    from bayes_il2.modeling import build_nnhm, fit_built
+    from bayes_il2.priors import HalfNormal, Normal
+
+    sizes = (5, 20, 100) if report.quick else (5, 20, 100, 300)
+    draws = 300 if report.quick else 1000
+    rows = []
+    for k in sizes:
+        table = simulated_effects(k, seed=k)
+        yi, vi = table["yi"].to_numpy(), table["vi"].to_numpy()
+        exact_t = time_calls(lambda: exact.nnhm(yi, vi, HalfNormal(0.5), Normal(0.0, 10.0)).mu.interval(0.95),
+                             5 if report.quick else 15)
+        start = time.perf_counter()
+        fit_built(build_nnhm(table), draws=draws, tune=draws, chains=2)
+        rows.append({"k": k, "exact_ms": round(exact_t.median * 1e3, 3),
+                     "mcmc_s": round(time.perf_counter() - start, 2)})
+    frame = pd.DataFrame(rows)
+    slope_exact = np.polyfit(np.log(frame["k"]), np.log(frame["exact_ms"]), 1)[0]
+    slope_mcmc = np.polyfit(np.log(frame["k"]), np.log(frame["mcmc_s"]), 1)[0]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.loglog(frame["k"], frame["exact_ms"] / 1e3, "o-", label="exact engine")
+    ax.loglog(frame["k"], frame["mcmc_s"], "s-", label=f"MCMC (nutpie, 2x{draws} draws, incl. compile)")
+    ax.set_xlabel("studies (k)")
+    ax.set_ylabel("seconds")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_dir / "scaling.png", dpi=120)
+    report.add("Cost against the number of studies", markdown_table(frame) +
+               f"\n\nLog-log slopes: exact engine {slope_exact:.2f}, MCMC {slope_mcmc:.2f}. "
+               "Plot: `benchmarks/out/scaling.png`.")
+    return frame
+
+
+# --------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="few repeats and a small SBC (smoke run)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}")
+    parser.add_argument("--out", type=Path, default=HERE / "results.md", help="Markdown results file")
+    args = parser.parse_args(argv)
+    wanted = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(wanted) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {unknown}; choose from {SECTIONS}")
+    out_dir = args.out.parent / "out"
+    report = Report(quick=args.quick)
+    started = time.perf_counter()
+    exact_frame = bench_exact(report) if "exact" in wanted else None
+    if "families" in wanted:
+        bench_families(report)
+    if "refit" in wanted:
+        bench_refit(report)
+    if "run" in wanted:
+        bench_run(report)
+    if "sbc" in wanted:
+        bench_sbc(report, out_dir)
+    if "scaling" in wanted:
+        bench_scaling(report, out_dir, exact_frame)
+    from bayes_il2._io import atomic_write_text
+
+    header = (f"# bayes_il2 benchmarks\n\nMachine: {machine_description()}\n\n"
+              f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+              f"{' (quick mode)' if args.quick else ''}; sections: {', '.join(wanted)}; "
+              f"total {time.perf_counter() - started:.0f} s. Times are medians (min-max, n repeats).\n\n")
+    atomic_write_text(args.out, header + "\n".join(report.sections))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
