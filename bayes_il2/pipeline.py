@@ -314,7 +314,11 @@ def run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progres
                       verdict=" | ".join(verdicts) if verdicts else "no MCMC diagnostics (closed-form or exact)",
                       seconds=time.perf_counter() - started)
     progress(f"{spec.name}: writing results")
-    run.out_dir = write_analysis(run, out_root)
+    try:
+        run.out_dir = write_analysis(run, out_root)
+    except OSError as exc:  # the previous results folder is left as it was (atomic swap)
+        run.status, run.error = "error", f"writing results failed: {exc}"
+        run.verdict = f"ERROR: {run.error}"
     return run
 
 
