@@ -329,18 +329,12 @@ class LogTTau2(Prior):
         import pymc as pm
         import pytensor.tensor as pt
 
-        def logp(value, mu, sigma, nu):
-            log_tau2 = 2.0 * pt.log(value)
-            return pm.logp(pm.StudentT.dist(nu=nu, mu=mu, sigma=sigma), log_tau2) + np.log(2.0) - pt.log(value)
-
-        def random(mu, sigma, nu, rng=None, size=None):
-            return np.exp(stats.t.rvs(nu, loc=mu, scale=sigma, size=size, random_state=rng) / 2.0)
+        def dist(mu, sigma, nu, size):
+            # tau = exp(log(tau^2) / 2): PyMC derives the log density (with its Jacobian) itself
+            return pt.exp(pm.StudentT.dist(nu=nu, mu=mu, sigma=sigma, size=size) / 2.0)
 
         kwargs.setdefault("transform", pm.distributions.transforms.log)
-        return pm.CustomDist(name, self.mu, self.sigma, self.nu, logp=logp, random=random,
-                             support_point=lambda size, mu, sigma, nu: pt.full(size, pt.exp(mu / 2.0))
-                             if size is not None else pt.exp(mu / 2.0),
-                             **kwargs)
+        return pm.CustomDist(name, self.mu, self.sigma, self.nu, dist=dist, **kwargs)
 
     def __repr__(self) -> str:
         tail = f", source={self.source!r}" if self.source else ""
