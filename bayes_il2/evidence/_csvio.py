@@ -31,15 +31,21 @@ def read_text_table(path: Path, label: str | None = None) -> tuple[pd.DataFrame 
         raw = path.read_bytes()
     except FileNotFoundError:
         return None, [Problem(label, None, None, None, "missing_file", "file not found")]
+    except OSError as exc:  # a directory of that name, no permission, ...
+        return None, [Problem(label, None, None, None, "unreadable_file",
+                              f"cannot read the file: {exc.strerror or exc}")]
     return parse_csv_bytes(raw, label)
 
 
 def parse_csv_bytes(raw: bytes, label: str) -> tuple[pd.DataFrame | None, list[Problem]]:
-    """Parse CSV bytes; see :func:`read_text_table`."""
-    if not raw.strip():
-        return None, [Problem(label, None, None, None, "empty_file", "the file is empty (it needs at least a header)")]
+    """Parse CSV bytes; see :func:`read_text_table`.
+
+    Lines that hold nothing but blanks and commas (as spreadsheet programs append) are skipped.
+    """
     if raw.startswith(b"\xef\xbb\xbf"):  # a byte-order mark, as spreadsheet programs write it
         raw = raw[3:]
+    if not raw.strip():
+        return None, [Problem(label, None, None, None, "empty_file", "the file is empty (it needs at least a header)")]
     problems = _non_utf8_lines(raw, label)
     text = raw.decode("utf-8", errors="replace")
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
@@ -55,10 +61,10 @@ def parse_csv_bytes(raw: bytes, label: str) -> tuple[pd.DataFrame | None, list[P
         except csv.Error as exc:
             problems.append(Problem(label, start, None, None, "malformed_csv", f"cannot parse the CSV here: {exc}"))
             break
+        if not any(cell.strip() for cell in row):  # a blank line
+            continue
         if header is None:
             header = [cell.strip() for cell in row]
-            continue
-        if not row:  # a blank line
             continue
         if len(row) != len(header):
             problems.append(Problem(label, start, None, str(len(row)), "ragged_row",
@@ -67,6 +73,9 @@ def parse_csv_bytes(raw: bytes, label: str) -> tuple[pd.DataFrame | None, list[P
         records.append([cell.strip() for cell in row])
         lines.append(start)
     if header is None:
+        if not problems:
+            problems.append(Problem(label, None, None, None, "empty_file",
+                                    "the file holds no header (only blank lines or empty cells)"))
         return None, problems
     first: dict[str, int] = {}
     for position, name in enumerate(header):
@@ -89,6 +98,6 @@ def _non_utf8_lines(raw: bytes, label: str) -> list[Problem]:
         except UnicodeDecodeError as exc:
             bad = chunk[exc.start:exc.end]
             problems.append(Problem(label, number, None, repr(bad), "non_utf8",
-                                    f"bytes {bad!r} at character {exc.start + 1} are not UTF-8 "
+                                    f"bytes {bad!r} at byte {exc.start + 1} of the line are not UTF-8 "
                                     "(save the file as UTF-8)"))
     return problems

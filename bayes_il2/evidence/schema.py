@@ -15,8 +15,10 @@ Column kinds
 Rule ids (``Problem.rule``), stable so that tests and scripts can match on them
 -------------------------------------------------------------------------------
 File level
-    ``missing_file``      a required table file is absent
+    ``missing_file``      a required table file (or the registry directory) is absent
+    ``unreadable_file``   the path exists but cannot be read (a directory, no permission)
     ``empty_file``        the file has no bytes (or only whitespace), not even a header
+    ``no_rows``           a table that must hold rows (sources, studies, arms) has only a header
     ``non_utf8``          a line holds bytes that are not UTF-8 (the line is named)
     ``ragged_row``        a row has more or fewer fields than the header
     ``malformed_csv``     the CSV cannot be parsed (e.g. an unclosed quote)
@@ -183,13 +185,17 @@ class ColumnSpec:
 
 @dataclass(frozen=True)
 class TableSpec:
-    """One registry table: its file, columns, key and whether its rows need provenance."""
+    """One registry table: its file, columns, key and whether its rows need provenance.
+
+    ``optional``: the file may be absent; ``requires_rows``: a header-only file breaks ``no_rows``.
+    """
 
     name: str
     columns: tuple[ColumnSpec, ...]
     key: tuple[str, ...]
     provenance: bool = True
     optional: bool = False
+    requires_rows: bool = False
 
     @property
     def file(self) -> str:
@@ -247,7 +253,7 @@ SOURCES = TableSpec(
     (_id("source_id"), ColumnSpec("authors"), ColumnSpec("year", "int"), ColumnSpec("title"),
      ColumnSpec("journal"), ColumnSpec("doi"), ColumnSpec("pmid"), ColumnSpec("pmcid"),
      ColumnSpec("registration"), ColumnSpec("url")),
-    key=("source_id",), provenance=False,
+    key=("source_id",), provenance=False, requires_rows=True,
 )
 STUDIES = TableSpec(
     "studies",
@@ -257,14 +263,14 @@ STUDIES = TableSpec(
      ColumnSpec("schedule"), _nonneg("treatment_weeks"), _nonneg("followup_weeks"), _count("n_total"),
      ColumnSpec("product"), ColumnSpec("co_intervention"), _id("duplicate_of", required=False),
      ColumnSpec("pool", required=True, vocabulary=POOL), *PROVENANCE[1:]),
-    key=("study_id",),
+    key=("study_id",), requires_rows=True,
 )
 ARMS = TableSpec(
     "arms",
     (_id("study_id"), _id("arm_id"), ColumnSpec("treatment", required=True, vocabulary=TREATMENTS),
      _dose("dose_miu"), ColumnSpec("dose_unit", vocabulary=DOSE_UNITS), _count("n_randomized"),
      _count("n_analysed"), ColumnSpec("label"), *PROVENANCE),
-    key=("study_id", "arm_id"),
+    key=("study_id", "arm_id"), requires_rows=True,
 )
 MEASUREMENTS = TableSpec(
     "measurements",
@@ -305,8 +311,10 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (SOURCES, STUDIES, ARMS, MEAS
 
 #: Every rule id with a one-line description (the list in the module docstring, as data).
 RULES: dict[str, str] = {
-    "missing_file": "a required table file is absent",
+    "missing_file": "a required table file (or the registry directory) is absent",
+    "unreadable_file": "the path exists but cannot be read",
     "empty_file": "the file is empty (no header)",
+    "no_rows": "a table that must hold rows has only a header",
     "non_utf8": "bytes that are not UTF-8",
     "ragged_row": "a row has more or fewer fields than the header",
     "malformed_csv": "the CSV cannot be parsed",

@@ -113,8 +113,11 @@ def validate_registry(path: str | Path | None = None) -> list[Problem]:
 
 def check_registry(directory: Path) -> tuple[list[Problem], dict[str, pd.DataFrame]]:
     """Problems of the registry in ``directory`` and its tables as text frames (for the loader)."""
-    if not directory.is_dir():
+    if not directory.exists():
         return [Problem(str(directory), None, None, None, "missing_file", "the registry directory does not exist")], {}
+    if not directory.is_dir():
+        return [Problem(str(directory), None, None, None, "unreadable_file",
+                        "the registry path is a file; give the directory holding the CSV files")], {}
     problems: list[Problem] = []
     frames: dict[str, pd.DataFrame] = {}
     for name, spec in TABLES.items():
@@ -163,6 +166,9 @@ def _check_table(text: pd.DataFrame, spec: TableSpec, label: str, allow_extra: b
                 c.problems.append(Problem(label, 1, name, name, "extra_column",
                                           f"column {name!r} is not in the {spec.name} schema; "
                                           f"columns: {', '.join(spec.column_names)}"))
+    if spec.requires_rows and text.empty:
+        c.problems.append(Problem(label, None, None, None, "no_rows",
+                                  f"{spec.file} has a header but no rows; the registry needs at least one"))
     numbers: dict[str, pd.Series] = {}
     for column in spec.columns:
         if column.name in text.columns:
@@ -250,11 +256,13 @@ def _num(numbers: dict[str, pd.Series], name: str, index: pd.Index) -> np.ndarra
     return np.full(len(index), np.nan) if series is None else series.to_numpy()
 
 
-def _order(c: _Collector, numbers, left: str, right: str, rule: str, message: str | None = None) -> None:
+def _order(c: _Collector, numbers, left: str, right: str, rule: str, message: str | None = None,
+           column: str | None = None) -> None:
+    """``left <= right`` where both are reported; the problem names ``column`` (default ``left``)."""
     a, b = _num(numbers, left, c.frame.index), _num(numbers, right, c.frame.index)
     with np.errstate(invalid="ignore"):
         broken = a > b
-    c.cells(broken, left, rule, message or f"{left} must be <= {right}",
+    c.cells(broken, column or left, rule, message or f"{left} must be <= {right}",
             values=[f"{x:g} > {y:g}" if bad else "" for x, y, bad in zip(a, b, broken)])
 
 
@@ -279,7 +287,7 @@ def _arms_rows(c: _Collector, text, numbers) -> None:
 def _events_rows(c: _Collector, text, numbers) -> None:
     _order(c, numbers, "events", "n", "events_le_n", "events (patients with at least one event) must be <= n")
     _order(c, numbers, "events", "episodes", "episodes_ge_events",
-           "episodes must be >= events (each patient with an event has at least one episode)")
+           "episodes must be >= events (each patient with an event has at least one episode)", column="episodes")
     _order(c, numbers, "week_start", "week_end", "week_order")
 
 
