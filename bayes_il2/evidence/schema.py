@@ -87,7 +87,7 @@ DISEASES = (
 )
 DESIGNS = (
     "rct", "single_arm", "cohort", "dose_finding", "non_randomised_controlled", "case_report",
-    "case_series", "secondary_analysis", "registry_only", "cross_sectional",
+    "case_series", "secondary_analysis", "registry_only", "cross_sectional", "not_reported",
 )
 BLINDINGS = ("double", "single", "open", "none")
 POOL = ("yes", "no")
