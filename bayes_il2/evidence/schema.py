@@ -109,7 +109,7 @@ CLINICAL_OUTCOMES = ("essdai", "sledai", "das28_esr", "tjc", "sjc", "cdasi", "sa
 #: Event outcomes form a closed set, plus ``responder_<endpoint>`` (e.g. responder_essdai3).
 EVENT_OUTCOMES = (
     "any_ae", "serious_ae", "severe_ae", "infection", "serious_infection", "injection_site_reaction",
-    "fever", "flu_like", "ae_withdrawal", "dose_reduction", "death",
+    "fever", "flu_like", "ae_withdrawal", "dose_reduction", "death", "drug_related_serious_ae", "neutropenia",
 )
 
 #: The value columns each ``statistic`` promises to fill (measurements.csv).
