@@ -57,7 +57,10 @@ def natural_transform(measure: str) -> Callable[[Any], Any]:
     except ImportError:
         natural_scale = None
     if natural_scale is not None:
-        return natural_scale(measure)
+        try:
+            return natural_scale(measure)
+        except Exception:  # noqa: BLE001 - e.g. an unknown code such as "unspecified": use the rule below
+            pass
     if measure in ("OR", "RR", "ROM", "ROMC", "HR"):
         return np.exp
     if measure == "PLO":
@@ -173,7 +176,7 @@ class Fit:
         post = self.idata["posterior"].to_dataset()[names]
         if scale == "natural":
             fn = natural_transform(self.measure)
-            post = post.assign({v: fn(post[v]) for v in names if v in LOCATION_VARS})
+            post = post.assign({v: xr.apply_ufunc(fn, post[v]) for v in names if v in LOCATION_VARS})
         low_q, high_q = (1 - hdi_prob) / 2, 1 - (1 - hdi_prob) / 2
         stats = {
             "mean": post.mean(("chain", "draw")),

@@ -36,7 +36,8 @@ def diagnose(fit, thresholds: Thresholds | None = None, *, influence: bool = Tru
     influence, sensitivity : bool
         Compute leave-one-study-out influence and prior sensitivity (exact engine for normal models).
     refit : callable, optional
-        ``refit(fit, study_id) -> summary dict`` for leave-one-out of non-normal families.
+        ``refit(fit, study_id) -> summary dict`` for leave-one-out of non-normal families (default:
+        the fit's own compiled sampler with the study's likelihood weight set to 0).
 
     Returns
     -------
@@ -49,7 +50,8 @@ def diagnose(fit, thresholds: Thresholds | None = None, *, influence: bool = Tru
     checks = convergence_checks(idata, table, thresholds)
     tables = {"convergence": table}
 
-    ppc = predictive_table(idata, level=thresholds.ppc_level)
+    ppc = predictive_table(idata, level=thresholds.ppc_level,
+                           disease_of_study=(getattr(fit, "settings", {}) or {}).get("disease_of_study"))
     if len(ppc):
         tables["predictive"] = ppc
         column = "outside_mixed" if "outside_mixed" in ppc.columns else "outside"

@@ -12,11 +12,9 @@ import pandas as pd
 from scipy import stats
 
 from bayes_il2.diagnostics.exact_bridge import supports_exact
-from bayes_il2 import exact
-from bayes_il2.priors import HalfNormal, Normal
 
 
-def common_effect_log_ml(yi: np.ndarray, vi: np.ndarray, mu_prior: Normal) -> float:
+def common_effect_log_ml(yi: np.ndarray, vi: np.ndarray, mu_prior) -> float:
     """log marginal likelihood of the common-effect model with a normal prior on mu (closed form)."""
     cov = np.diag(vi) + mu_prior.sigma ** 2 * np.ones((len(yi), len(yi)))
     return float(stats.multivariate_normal(mean=np.full(len(yi), mu_prior.mu), cov=cov).logpdf(yi))
@@ -24,6 +22,9 @@ def common_effect_log_ml(yi: np.ndarray, vi: np.ndarray, mu_prior: Normal) -> fl
 
 def compare_models(fit) -> pd.DataFrame | None:
     """log marginal likelihoods and Bayes factors against the random-effects model."""
+    from bayes_il2 import exact
+    from bayes_il2.priors import HalfNormal, Normal
+
     priors = getattr(fit, "priors", {}) or {}
     mu_prior = priors.get("mu")
     if not supports_exact(fit) or not isinstance(mu_prior, Normal):

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayes_il2 import exact
-from bayes_il2.priors import HalfNormal
-
 EXACT_FAMILIES = ("nnhm", "three_level")
 
 
@@ -28,6 +25,9 @@ def _priors(fit):
 
 def exact_model(fit, data=None, tau_prior=None):
     """The exact-engine posterior of the fit's model and priors (optionally other data or tau prior)."""
+    from bayes_il2 import exact
+    from bayes_il2.priors import HalfNormal
+
     data = fit.data if data is None else data
     priors = _priors(fit)
     yi = data["yi"].to_numpy(float)

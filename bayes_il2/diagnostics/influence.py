@@ -26,7 +26,9 @@ def influence_table(fit, refit: Callable[[object, str], Summary] | None = None) 
         A fitted model (normal families use the exact engine automatically).
     refit : callable, optional
         ``refit(fit, study_id) -> {"mu_mean", "mu_low", "mu_high", "tau_median"}`` for families the
-        exact engine cannot handle. Without it such fits return ``None``.
+        exact engine cannot handle. Without it, such a fit is refitted by its own compiled sampler
+        (``fit.refitter``, the left-out study given likelihood weight 0), and a fit without one
+        (e.g. loaded from disk) returns ``None``.
 
     Returns
     -------
@@ -41,7 +43,8 @@ def influence_table(fit, refit: Callable[[object, str], Summary] | None = None) 
         full = exact_refit(fit, None)
         without = {sid: exact_refit(fit, sid) for sid in data["study_id"].astype(str)}
         engine = "exact"
-    elif refit is not None:
+    elif refit is not None or getattr(fit, "refitter", None) is not None:
+        refit = refit or refit_without
         post = fit.idata["posterior"]
         mu = np.asarray(post["mu"]).reshape(-1)
         tau_name = "tau" if "tau" in post.data_vars else "tau_within"
@@ -62,3 +65,18 @@ def influence_table(fit, refit: Callable[[object, str], Summary] | None = None) 
     table["largest"] = table["abs_delta_mu_sd"] == table["abs_delta_mu_sd"].max()
     table["engine"] = engine
     return table
+
+
+def refit_without(fit, study_id: str) -> Summary:
+    """Posterior summary of ``fit`` sampled again by its compiled sampler without ``study_id``.
+
+    Every row of the study (e.g. several arms) gets likelihood weight 0; the same seed and sampler
+    settings are used, so the compiled model is reused and nothing is recompiled.
+    """
+    keep = (fit.data["study_id"].astype(str) != str(study_id)).to_numpy(float)
+    out = fit.refitter.fit(weight=keep)
+    post = out.idata["posterior"]
+    mu = np.asarray(post["mu"]).reshape(-1)
+    tau_name = "tau" if "tau" in post.data_vars else "tau_within"
+    return {"mu_mean": float(mu.mean()), "mu_sd": float(mu.std()), "mu_low": float(np.quantile(mu, 0.025)),
+            "mu_high": float(np.quantile(mu, 0.975)), "tau_median": float(np.median(np.asarray(post[tau_name])))}

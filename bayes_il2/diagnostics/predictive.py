@@ -22,8 +22,21 @@ def _stack(da: xr.DataArray) -> np.ndarray:
     return np.asarray(da.transpose("chain", "draw", *other)).reshape(-1, int(np.prod([da.sizes[d] for d in other])))
 
 
-def predictive_table(idata: xr.DataTree, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+def predictive_table(idata: xr.DataTree, level: float = 0.95, seed: int = 0,
+                     disease_of_study: list[str] | None = None) -> pd.DataFrame:
     """Observed value, predictive interval and predictive p-value of every observation.
+
+    Parameters
+    ----------
+    idata : DataTree
+        With posterior_predictive, observed_data and (for the mixed predictive) constant_data.
+    level : float
+        Central probability of the predictive interval.
+    seed : int
+        Seed of the mixed-predictive draws.
+    disease_of_study : list of str, optional
+        Disease of each study (three-level models: the mixed predictive draws a new study of the
+        study's own disease).
 
     Returns
     -------
@@ -54,7 +67,7 @@ def predictive_table(idata: xr.DataTree, level: float = 0.95, seed: int = 0) -> 
                               "pp_low": low, "pp_high": high, "pp_pvalue": pvalue,
                               "outside": (observed < low) | (observed > high)})
         if var == "y":
-            mixed = _mixed_predictive(idata, reps.shape[0], seed)
+            mixed = _mixed_predictive(idata, seed, disease_of_study)
             if mixed is not None:
                 mlow, mhigh = np.quantile(mixed, [alpha, 1 - alpha], axis=0)
                 mp = np.minimum(1.0, 2 * np.minimum((mixed <= observed).mean(0), (mixed >= observed).mean(0)))
@@ -64,23 +77,44 @@ def predictive_table(idata: xr.DataTree, level: float = 0.95, seed: int = 0) -> 
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
-def _mixed_predictive(idata: xr.DataTree, n_draws: int, seed: int) -> np.ndarray | None:
-    post = idata["posterior"]
+def _sampling_sd(idata: xr.DataTree) -> np.ndarray | None:
+    """(draws or 1, studies) within-study SDs: sqrt(vi), or sqrt(S - 2 r C) for the Treg model."""
     const = idata["constant_data"] if "constant_data" in idata.children else None
-    if const is None or "sigma" not in const.data_vars and "vi" not in const.data_vars:
+    if const is None:
         return None
-    sd = np.sqrt(np.asarray(const["vi"])) if "vi" in const.data_vars else np.asarray(const["sigma"])
+    if "vi" in const.data_vars:
+        return np.sqrt(np.asarray(const["vi"], dtype=float)).reshape(1, -1)
+    if {"var_sum", "var_cross"} <= set(const.data_vars):
+        post = idata["posterior"]
+        if "r" in post.data_vars:
+            r = _stack(post["r"]).reshape(-1, 1)
+        elif "r" in const.data_vars:
+            r = np.asarray(const["r"], dtype=float).reshape(1, 1)
+        else:
+            return None
+        s = np.asarray(const["var_sum"], dtype=float).reshape(1, -1)
+        c = np.asarray(const["var_cross"], dtype=float).reshape(1, -1)
+        return np.sqrt(s - 2 * r * c)
+    return None
+
+
+def _mixed_predictive(idata: xr.DataTree, seed: int, disease_of_study: list[str] | None) -> np.ndarray | None:
+    post = idata["posterior"]
+    sd = _sampling_sd(idata)
+    if sd is None:
+        return None
     if "tau" in post.data_vars and "mu" in post.data_vars:
         centre = _stack(post["mu"]).reshape(-1, 1)
         spread = _stack(post["tau"]).reshape(-1, 1)
-    elif {"mu_disease", "tau_within"} <= set(post.data_vars) and "disease_of_study" in const.data_vars:
-        mu_d = post["mu_disease"].sel(disease=xr.DataArray(np.asarray(const["disease_of_study"]),
-                                                           dims="study_id"))
+    elif {"mu_disease", "tau_within"} <= set(post.data_vars) and disease_of_study is not None:
+        mu_d = post["mu_disease"].sel(disease=xr.DataArray(np.asarray(disease_of_study), dims="study_id"))
         centre = _stack(mu_d)
         spread = _stack(post["tau_within"]).reshape(-1, 1)
     else:
         return None
+    if "beta" in post.data_vars:
+        return None  # the study's covariates would be needed; the plain posterior predictive remains
     rng = np.random.default_rng(seed)
-    shape = (centre.shape[0], sd.size)
+    shape = (centre.shape[0], sd.shape[1])
     theta = centre + spread * rng.standard_normal(shape)
-    return theta + sd.reshape(1, -1) * rng.standard_normal(shape)
+    return theta + sd * rng.standard_normal(shape)

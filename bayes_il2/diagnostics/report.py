@@ -1,11 +1,13 @@
 """The diagnostics report of one fit: checks, tables, a one-line verdict, and its JSON form."""
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import math
+
+import numpy as np
 import pandas as pd
 
 from bayes_il2._io import atomic_write_text
@@ -58,15 +60,15 @@ class DiagnosticsReport:
         return {
             "verdict": self.verdict,
             "status": self.status,
-            "checks": [c.to_dict() for c in self.checks],
-            "loo_elpd": self.loo_elpd,
+            "checks": [_plain(c.to_dict()) for c in self.checks],
+            "loo_elpd": _plain(self.loo_elpd),
             "notes": list(self.notes),
-            "tables": {name: json.loads(df.to_json(orient="split", index=False, double_precision=15))
-                       for name, df in self.tables.items()},
+            "tables": {name: _table_to_dict(df) for name, df in self.tables.items()},
         }
 
     def to_json(self, indent: int = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=True)
+        """Strict JSON (NaN and infinities written as null)."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     def write(self, path: str | Path) -> Path:
         """Write ``diagnostics.json`` atomically."""
@@ -75,10 +77,41 @@ class DiagnosticsReport:
     @classmethod
     def from_json(cls, text: str) -> "DiagnosticsReport":
         raw = json.loads(text)
-        tables = {name: pd.read_json(io.StringIO(json.dumps(t)), orient="split") for name, t in raw["tables"].items()}
+        tables = {name: _table_from_dict(t) for name, t in raw["tables"].items()}
         return cls(checks=[Check(**c) for c in raw["checks"]], tables=tables,
                    loo_elpd=raw.get("loo_elpd", {}), notes=raw.get("notes", []))
 
     @classmethod
     def read(cls, path: str | Path) -> "DiagnosticsReport":
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+def _plain(value):
+    """JSON-ready copy: numpy scalars as Python numbers, NaN/inf as None."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def _table_to_dict(df: pd.DataFrame) -> dict:
+    """Columns, dtypes and rows of a table (the index is dropped; floats at full precision)."""
+    return {"columns": [str(c) for c in df.columns], "dtypes": [str(t) for t in df.dtypes],
+            "data": [_plain(list(row)) for row in df.itertuples(index=False, name=None)]}
+
+
+def _table_from_dict(raw: dict) -> pd.DataFrame:
+    df = pd.DataFrame(raw["data"], columns=raw["columns"])
+    for column, dtype in zip(raw["columns"], raw.get("dtypes", [])):
+        try:
+            df[column] = df[column].astype(dtype)
+        except (TypeError, ValueError):
+            pass  # keep what JSON gave (e.g. an object column mixing types)
+    return df

@@ -15,14 +15,21 @@ import arviz as az
 import pandas as pd
 
 from bayes_il2.diagnostics.exact_bridge import exact_model, summarize_exact, supports_exact
-from bayes_il2.priors import HalfCauchy, HalfNormal, turner_prior
 
 
 def power_scaling_table(fit, var_names: list[str] | None = None) -> pd.DataFrame | None:
     """ArviZ power-scaling sensitivity of the main parameters (None if it cannot be computed).
 
     Needs the ``log_prior`` and ``log_likelihood`` groups; the prior log density is computed from
-    the PyMC model when the fit carries it.
+    the PyMC model when the fit carries it. Only the priors the analyst chooses (those in
+    ``fit.priors``: mu, tau, ...) are power-scaled, not the hierarchical distribution of the study
+    effects nor the offsets of predictive draws, which are part of the model rather than of the
+    prior choice (as priorsense does for hierarchical models, Kallioinen et al. 2024, sec. 4).
+
+    Returns
+    -------
+    DataFrame or None
+        Columns parameter, prior, likelihood (cumulative Jensen-Shannon sensitivity) and diagnosis.
     """
     idata = fit.idata
     if "log_likelihood" not in idata.children:
@@ -39,11 +46,13 @@ def power_scaling_table(fit, var_names: list[str] | None = None) -> pd.DataFrame
             return None
     if "log_prior" not in idata.children:
         return None
-    names = var_names or [v for v in ("mu", "tau", "tau_within", "tau_between") if v in idata["posterior"].data_vars]
+    present = set(idata["posterior"].data_vars)
+    names = var_names or [v for v in ("mu", "tau", "tau_within", "tau_between") if v in present]
+    chosen = [v for v in (getattr(fit, "priors", None) or {}) if v in set(idata["log_prior"].data_vars)]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            table = az.psense_summary(idata, var_names=names)
+            table = az.psense_summary(idata, var_names=names, prior_var_names=chosen or None)
     except Exception:  # noqa: BLE001
         return None
     table = table.reset_index().rename(columns={"index": "parameter"})
@@ -52,6 +61,8 @@ def power_scaling_table(fit, var_names: list[str] | None = None) -> pd.DataFrame
 
 def default_tau_priors(measure: str) -> dict[str, object]:
     """The heterogeneity priors of the grid for a measure (documented in the module docstring)."""
+    from bayes_il2.priors import HalfCauchy, HalfNormal, rhodes_prior, turner_prior
+
     priors: dict[str, object] = {
         "half-normal(0.25)": HalfNormal(0.25),
         "half-normal(0.5)": HalfNormal(0.5),
@@ -60,6 +71,8 @@ def default_tau_priors(measure: str) -> dict[str, object]:
     }
     if measure in ("OR", "RR"):
         priors["Turner 2015 adverse events"] = turner_prior("adverse events", "pharma_vs_placebo")
+    if measure in ("SMD", "SMCR", "SMCC"):
+        priors["Rhodes 2015 marginal"] = rhodes_prior("marginal")
     return priors
 
 

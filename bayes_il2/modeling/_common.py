@@ -52,8 +52,9 @@ def resolve_priors(given: Mapping[str, Any] | None, needed: Sequence[str], famil
     if unknown:
         raise ModelError(f"{family}: no parameter named {', '.join(unknown)} takes a prior; "
                          f"allowed: {', '.join(needed)}")
-    defaults = default_priors()
-    return {name: given.get(name, defaults[name]) for name in needed}
+    missing = [name for name in needed if name not in given]
+    defaults = default_priors() if missing else {}
+    return {name: given[name] if name in given else defaults[name] for name in needed}
 
 
 def check_columns(data: pd.DataFrame, columns: Sequence[str], family: str) -> None:
@@ -218,6 +219,9 @@ class BuiltModel:
         For each observed variable, positions in ``study_ids`` of its elements (None: dim study_id).
     data_values : callable
         Maps a table of the same structure to the values of the model's data containers.
+    table_of : callable, optional
+        Maps such a table to the table the model fits (e.g. the Treg model's arm table to its
+        per-arm changes); identity (after resetting the index) when None.
     """
 
     model: pm.Model
@@ -229,6 +233,11 @@ class BuiltModel:
     study_ids: list[str]
     study_index: dict[str, np.ndarray | None]
     data_values: Callable[[pd.DataFrame], dict[str, np.ndarray]]
+    table_of: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+
+    def fitted_table(self, table: pd.DataFrame) -> pd.DataFrame:
+        """The table the model fits when given ``table`` (see ``table_of``)."""
+        return self.table_of(table) if self.table_of is not None else table.reset_index(drop=True)
 
 
 @dataclass
@@ -269,7 +278,7 @@ class Refitter:
         settings = dict(self.sampling)
         if seed is not None:
             settings["seed"] = seed
-        variant = replace(built, data=table) if data is not None else built
+        variant = replace(built, data=built.fitted_table(table)) if data is not None else built
         return _sample_and_assemble(variant, self.compiled, new, settings, self)
 
 

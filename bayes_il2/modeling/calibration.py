@@ -9,6 +9,7 @@ on equal-width bins.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,7 +39,8 @@ def observed_containers(built: BuiltModel) -> dict[str, str]:
 
 def simulation_based_calibration(built: BuiltModel, var_names: Sequence[str], *, replications: int = 40,
                                  draws: int = 200, tune: int = 200, chains: int = 2, thin: int = 4,
-                                 seed: int = 1, sampler: str = "nutpie") -> pd.DataFrame:
+                                 seed: int = 1, sampler: str = "nutpie",
+                                 compiled: CompiledSampler | None = None) -> pd.DataFrame:
     """Ranks of the true (prior-drawn) values among posterior draws, one row per replication.
 
     Parameters
@@ -52,6 +54,10 @@ def simulation_based_calibration(built: BuiltModel, var_names: Sequence[str], *,
     thin : int
         Keep every ``thin``-th draw (reduces autocorrelation, so ranks are closer to independent).
     seed : int
+    sampler : {"nutpie", "pymc"}
+    compiled : CompiledSampler, optional
+        An already compiled sampler of ``built.model`` (e.g. ``fit.refitter.compiled``) to reuse;
+        by default one is compiled once for all replications.
 
     Returns
     -------
@@ -59,11 +65,17 @@ def simulation_based_calibration(built: BuiltModel, var_names: Sequence[str], *,
         Columns: one per variable (rank in 0..L) and ``divergences``; ``attrs["max_rank"]`` is L.
     """
     containers = observed_containers(built)
-    prior = pm.sample_prior_predictive(draws=replications, model=built.model, random_seed=seed,
-                                       var_names=[*var_names, *containers])
+    with warnings.catch_warnings():
+        # The only Potential is the leave-out term, zero at the default weights of 1
+        warnings.filterwarnings("ignore", message="The effect of Potentials", category=UserWarning)
+        prior = pm.sample_prior_predictive(draws=replications, model=built.model, random_seed=seed,
+                                           var_names=[*var_names, *containers])
     truth = prior["prior"].to_dataset()
     simulated = prior["prior_predictive"].to_dataset()
-    compiled = CompiledSampler(built.model, sampler)
+    if compiled is None:
+        compiled = CompiledSampler(built.model, sampler)
+    elif compiled.model is not built.model:
+        raise ModelError("simulation_based_calibration: the compiled sampler belongs to another model")
     rows = []
     max_rank = None
     for rep in range(replications):

@@ -192,8 +192,14 @@ def build_treg(arms: pd.DataFrame, *, measure: str = "ROMC", contrast: str = "wi
                 "r": None if r_prior is not None else float(r),
                 "r_prior": None if r_prior is None else [r_prior.a, r_prior.b]}
 
+    def table_of(new_arms: pd.DataFrame) -> pd.DataFrame:
+        new = contrast_table(new_arms, measure, contrast)
+        new["vi"] = new["var_sum"] - 2 * r_ref * new["var_cross"]
+        return new
+
     def data_values(new_arms: pd.DataFrame) -> dict[str, np.ndarray]:
         return _values(contrast_table(new_arms, measure, contrast))
 
     return BuiltModel(model=model, family=FAMILY, measure=measure, data=table, priors=all_priors,
-                      settings=settings, study_ids=ids, study_index={"y": None}, data_values=data_values)
+                      settings=settings, study_ids=ids, study_index={"y": None}, data_values=data_values,
+                      table_of=table_of)
