@@ -1,0 +1,40 @@
+"""Effect sizes: pure, vectorised calculators in the spirit of metafor's escalc, and the layer that
+turns the evidence registry into effect and event tables.
+
+Every calculator returns an :class:`EffectSize` that unpacks as ``yi, vi``; the measure codes and
+their references are in :data:`MEASURES`; :func:`natural_scale` gives each measure's back-transform.
+
+>>> from bayes_il2.effects import log_odds_ratio
+>>> yi, vi = log_odds_ratio(5, 100, 10, 100)
+>>> round(yi, 4), round(vi, 4)
+(-0.7472, 0.3216)
+"""
+from __future__ import annotations
+
+from bayes_il2.effects._common import EffectSize, hedges_j
+from bayes_il2.effects.binary import (CORRECTIONS, arcsine_proportion, log_odds_ratio, log_risk_ratio,
+                                      logit_proportion, raw_proportion, risk_difference)
+from bayes_il2.effects.continuous import log_ratio_of_means, mean_difference, standardized_mean_difference
+from bayes_il2.effects.conversions import (Combined, MeanSD, combine_groups, eta, expected_normal_range,
+                                           log_fold_from_mean_sd, log_fold_from_median_iqr, mean_sd_from_five_numbers,
+                                           mean_sd_from_median_iqr, mean_sd_from_median_range, sd_from_ci,
+                                           sd_from_p_value, sd_from_range, sd_from_se, se_from_ci, se_from_p_value,
+                                           xi)
+from bayes_il2.effects.escalc import escalc
+from bayes_il2.effects.measures import MEASURES, natural_scale
+from bayes_il2.effects.prepost import (DEFAULT_R, log_ratio_of_means_paired, mean_change, mean_change_from_change,
+                                       over_r, prepost_effect, standardized_mean_change_change,
+                                       standardized_mean_change_raw)
+from bayes_il2.effects.registry import event_contrast_table, event_rate_effects, treg_expansion_effects
+
+__all__ = [
+    "CORRECTIONS", "DEFAULT_R", "MEASURES", "Combined", "EffectSize", "MeanSD", "arcsine_proportion",
+    "combine_groups", "escalc", "eta", "event_contrast_table", "event_rate_effects", "expected_normal_range",
+    "hedges_j", "log_fold_from_mean_sd", "log_fold_from_median_iqr", "log_odds_ratio", "log_ratio_of_means",
+    "log_ratio_of_means_paired", "log_risk_ratio", "logit_proportion", "mean_change", "mean_change_from_change",
+    "mean_difference", "mean_sd_from_five_numbers", "mean_sd_from_median_iqr", "mean_sd_from_median_range",
+    "natural_scale", "over_r", "prepost_effect", "raw_proportion", "risk_difference", "sd_from_ci",
+    "sd_from_p_value", "sd_from_range", "sd_from_se", "se_from_ci", "se_from_p_value",
+    "standardized_mean_change_change", "standardized_mean_change_raw", "standardized_mean_difference",
+    "treg_expansion_effects", "xi",
+]
