@@ -132,12 +132,12 @@ class NormalMixture:
         post_mean = post_var * (self._m / s2 + y / v)
         logw = np.log(self._w) + stats.norm.logpdf(y, self._m, np.sqrt(s2 + v))
         w = np.exp(logw - special.logsumexp(logw))
-        return NormalMixture(tuple(w), tuple(post_mean), tuple(np.sqrt(post_var)),
+        return NormalMixture(tuple(w.tolist()), tuple(post_mean.tolist()), tuple(np.sqrt(post_var).tolist()),
                              self.label if label is None else label)
 
     def predictive(self, se: float) -> "NormalMixture":
         """Prior predictive of an estimate y ~ N(theta, se^2)."""
-        return NormalMixture(self.weights, self.means, tuple(np.sqrt(self._s**2 + se**2)), self.label)
+        return NormalMixture(self.weights, self.means, tuple(np.sqrt(self._s**2 + se**2).tolist()), self.label)
 
     def mix(self, other: "NormalMixture", weight_other: float, label: str | None = None) -> "NormalMixture":
         """(1 - weight_other) * self + weight_other * other (components with weight 0 dropped)."""
@@ -207,7 +207,7 @@ def fit_mixture(draws: np.ndarray, k: int, *, max_iter: int = 2000, tol: float =
             break
         last = loglik
     order = np.argsort(-w)
-    return NormalMixture(tuple(w[order]), tuple(m[order]), tuple(s[order]), label), loglik
+    return NormalMixture(tuple(w[order].tolist()), tuple(m[order].tolist()), tuple(s[order].tolist()), label), loglik
 
 
 def automixfit(draws: np.ndarray, k_max: int = 4, criterion: str = "aic", label: str = "") -> NormalMixture:
