@@ -126,3 +126,30 @@ def test_treg_pre_post_rows_come_in_pairs(registry):
     assert not treg.empty
     for (study, arm, outcome), group in treg.groupby(["study_id", "arm_id", "outcome"]):
         assert set(group["timepoint"]) == {"baseline", "post"}, (study, arm, outcome)
+
+
+def _readme_template() -> dict[str, list[str]]:
+    """The template rows of data/README.md, by file name."""
+    text = (DATA / "README.md").read_text(encoding="utf-8")
+    block = text.split("Template row set", 1)[1].split("```", 2)[1]
+    rows: dict[str, list[str]] = {}
+    current = None
+    for line in block.splitlines():
+        if line.endswith(".csv"):
+            current = line.strip()
+            rows[current] = []
+        elif line.strip() and current:
+            rows[current].append(line)
+    return rows
+
+
+def test_readme_template_rows_validate(tmp_path):
+    template = _readme_template()
+    assert set(template) == {"sources.csv", "studies.csv", "arms.csv", "measurements.csv", "events.csv", "contrasts.csv"}
+    for spec in TABLES.values():
+        original = (DATA / spec.file).read_text(encoding="utf-8")
+        added = "".join(line + "\n" for line in template.get(spec.file, []))
+        (tmp_path / spec.file).write_text(original + added, encoding="utf-8")
+    problems = validate_registry(tmp_path)
+    assert problems == [], "\n".join(str(p) for p in problems)
+    assert "Doe2025_SLE" in set(load_registry(tmp_path).studies["study_id"])
