@@ -105,12 +105,18 @@ class _Study:
 
 
 def _first_author(authors: str) -> str:
+    """Surname of the first author ("He J, Chen J, ..." -> "He et al."); '' for a group author."""
     authors = authors.strip()
     if not authors:
         return ""
-    first = authors.split(";")[0].split(",")[0].strip()
-    surname = first.split(" ")[0] if first else ""
-    return f"{surname} et al." if ("," in authors or ";" in authors or " et al" in authors) else surname
+    first = authors.split(";")[0].split(",")[0].replace("et al.", "").replace("et al", "").strip()
+    tokens = first.split()
+    while len(tokens) > 1 and tokens[-1].replace(".", "").replace("-", "").isupper() and len(tokens[-1]) <= 4:
+        tokens.pop()
+    if not tokens or len(tokens) > 2:
+        return ""
+    many = "," in authors or ";" in authors or "et al" in authors
+    return " ".join(tokens) + (" et al." if many else "")
 
 
 def _studies(registry) -> dict[str, _Study]:
@@ -160,7 +166,14 @@ def _base_row(study: _Study, arm: pd.Series | None, arm_id: str, outcome: str, m
 
 
 def _relabel(rows: list[dict], arms: pd.DataFrame) -> None:
-    """Studies with several rows get the arm's label (or id) appended to their display label."""
+    """Make display labels unique: a label two studies share becomes the study id; studies with
+    several rows get the arm's label (or id) appended."""
+    owners: dict[str, set] = {}
+    for r in rows:
+        owners.setdefault(r["label"], set()).add(r["study_id"])
+    for r in rows:
+        if len(owners[r["label"]]) > 1:
+            r["label"] = r["study_id"]
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["study_id"]] = counts.get(r["study_id"], 0) + 1

@@ -1,0 +1,99 @@
+"""Bad summary statistics raise EffectSizeError naming the offending rows (study ids or index)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bayes_il2 import effects as fx
+from bayes_il2.errors import EffectSizeError
+
+IDS = ["Alpha2020", "Beta2021", "Gamma2022"]
+
+
+def test_negative_count_names_the_study():
+    with pytest.raises(EffectSizeError, match=r"Beta2021.*negative count in ai"):
+        fx.log_odds_ratio([3, -1, 2], [10, 10, 10], [1, 1, 1], [10, 10, 10], ids=IDS)
+
+
+def test_events_above_n_names_the_study():
+    with pytest.raises(EffectSizeError, match=r"Gamma2022.*ci > n2i"):
+        fx.log_risk_ratio([3, 1, 2], [10, 10, 10], [1, 1, 12], [10, 10, 10], ids=IDS)
+
+
+def test_single_arm_events_above_n():
+    with pytest.raises(EffectSizeError, match=r"Alpha2020.*xi > ni"):
+        fx.logit_proportion([11, 1], [10, 10], ids=IDS[:2])
+
+
+def test_row_named_by_series_index_without_ids():
+    events = pd.Series([1, 5], index=["S1", "S2"])
+    n = pd.Series([4, 4], index=["S1", "S2"])
+    with pytest.raises(EffectSizeError, match=r"row 'S2'"):
+        fx.raw_proportion(events, n)
+
+
+def test_row_named_by_position_without_ids_or_index():
+    with pytest.raises(EffectSizeError, match=r"row 1: sd1i must be > 0"):
+        fx.mean_difference([1, 2], [1, 0], [10, 10], [0, 0], [1, 1], [10, 10])
+
+
+@pytest.mark.parametrize("sd", [0.0, -1.0])
+def test_sd_not_positive(sd):
+    with pytest.raises(EffectSizeError, match=r"Beta2021.*sd_pre must be > 0"):
+        fx.log_ratio_of_means_paired([5, 5, 5], [1, sd, 1], [6, 6, 6], [1, 1, 1], [10, 10, 10], ids=IDS)
+
+
+def test_missing_sd_is_an_error():
+    with pytest.raises(EffectSizeError, match=r"Alpha2020.*sd2i is missing"):
+        fx.standardized_mean_difference([1], [1], [10], [0], [np.nan], [10], ids=IDS[:1])
+
+
+def test_median_outside_iqr():
+    with pytest.raises(EffectSizeError, match=r"Gamma2022.*median outside the IQR"):
+        fx.mean_sd_from_median_iqr([5, 5, 9], [4, 4, 4], [6, 6, 6], [20, 20, 20], ids=IDS)
+
+
+def test_median_outside_range():
+    with pytest.raises(EffectSizeError, match=r"Alpha2020.*median outside the range"):
+        fx.mean_sd_from_median_range([1], [2], [6], [20], ids=IDS[:1])
+
+
+@pytest.mark.parametrize("r", [1.2, -1.5])
+def test_correlation_outside_unit_interval(r):
+    with pytest.raises(EffectSizeError, match=r"Beta2021.*ri must lie in \[-1, 1\]"):
+        fx.mean_change([5, 5], [1, 1], [6, 6], [1, 1], [10, 10], [0.5, r], ids=IDS[:2])
+
+
+def test_ratio_measures_need_positive_means():
+    with pytest.raises(EffectSizeError, match=r"Alpha2020.*m_pre must be > 0"):
+        fx.log_ratio_of_means_paired([0.0], [1], [6], [1], [10], ids=IDS[:1])
+    with pytest.raises(EffectSizeError, match=r"m2i must be > 0"):
+        fx.log_ratio_of_means(5, 1, 10, -2, 1, 10)
+
+
+def test_unknown_option_values_are_named():
+    with pytest.raises(EffectSizeError, match="correction must be one of"):
+        fx.log_odds_ratio(1, 10, 1, 10, correction="half")
+    with pytest.raises(EffectSizeError, match="double_zero must be one of"):
+        fx.log_odds_ratio(1, 10, 1, 10, double_zero="drop")
+
+
+def test_ids_of_wrong_length():
+    with pytest.raises(EffectSizeError, match="ids has 3 entries"):
+        fx.logit_proportion([1, 2], [10, 10], ids=IDS)
+
+
+def test_inputs_of_different_lengths():
+    with pytest.raises(EffectSizeError, match="different lengths"):
+        fx.logit_proportion([1, 2, 3], [10, 10])
+
+
+def test_ci_bounds_reversed():
+    with pytest.raises(EffectSizeError, match=r"Alpha2020.*ci_high must exceed ci_low"):
+        fx.sd_from_ci([3.0], [1.0], [30], ids=IDS[:1])
+
+
+def test_p_value_out_of_range():
+    with pytest.raises(EffectSizeError, match="p_value must lie in"):
+        fx.se_from_p_value(1.0, 1.5)
