@@ -139,7 +139,7 @@ def mu_prior_posterior_plot(fit: Any) -> Figure:
     ax.set_title(f"Pooled mean: {axis_label(measure)} {fmt_num(float(nat(med)))} "
                  f"[95% CrI {fmt_num(float(nat(low)))}, {fmt_num(float(nat(high)))}]", fontsize=9)
     if is_ratio(measure):
-        top = ax.secondary_xaxis("top", functions=(np.exp, np.log))
+        top = ax.secondary_xaxis("top", functions=(np.exp, lambda v: np.log(np.clip(v, 1e-300, None))))
         top.set_xlabel(f"{measure} (natural units)", fontsize=8)
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()

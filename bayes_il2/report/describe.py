@@ -1,0 +1,130 @@
+"""The model and its priors in words and in formula (HTML fragments) for each model family.
+
+Formulas are written with Unicode and HTML sub/superscripts so the page needs no external script.
+The equations follow /work/shared/design.md and the module docstrings of ``bayes_il2.modeling``.
+"""
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+MEASURE_WORDS = {
+    "OR": "log odds ratio", "RR": "log risk ratio", "HR": "log hazard ratio", "RD": "risk difference",
+    "PLO": "logit of a proportion", "PR": "proportion", "PAS": "arcsine-transformed proportion",
+    "MD": "mean difference", "SMD": "standardized mean difference (Hedges' g)",
+    "ROM": "log ratio of means", "MC": "mean change",
+    "SMCR": "standardized mean change (raw-score standardization)",
+    "SMCC": "standardized mean change (change-score standardization)",
+    "ROMC": "log ratio of means, post- over pre-treatment",
+}
+
+_NNHM_WORDS = ("Each study i reports an effect y<sub>i</sub> with known sampling variance v<sub>i</sub>. "
+               "The true study effects θ<sub>i</sub> differ between studies around a pooled mean μ with "
+               "between-study standard deviation τ (normal-normal hierarchical model, random effects). "
+               "θ<sub>new</sub> is the effect expected in a new, similar study.")
+
+FAMILIES: dict[str, tuple[str, list[str]]] = {
+    "nnhm": (_NNHM_WORDS, [
+        "y<sub>i</sub> | θ<sub>i</sub> ~ N(θ<sub>i</sub>, v<sub>i</sub>),  i = 1, …, k",
+        "θ<sub>i</sub> | μ, τ ~ N(μ, τ<sup>2</sup>)",
+        "θ<sub>new</sub> ~ N(μ, τ<sup>2</sup>)",
+        "I<sup>2</sup> = τ<sup>2</sup> / (τ<sup>2</sup> + s<sup>2</sup>),  s<sup>2</sup>: typical within-study variance",
+    ]),
+    "three_level": (
+        "Studies are nested in diseases. Each study's true effect varies around its disease's mean "
+        "(standard deviation τ<sub>within</sub>), and the disease means vary around an overall mean μ "
+        "(standard deviation τ<sub>between</sub>). The model gives a pooled effect per disease, the "
+        "overall effect, and predictions for a new study in a known disease and in a new disease.", [
+            "y<sub>i</sub> | θ<sub>i</sub> ~ N(θ<sub>i</sub>, v<sub>i</sub>)",
+            "θ<sub>i</sub> | μ<sub>d(i)</sub>, τ<sub>within</sub> ~ N(μ<sub>d(i)</sub>, τ<sub>within</sub><sup>2</sup>)",
+            "μ<sub>d</sub> | μ, τ<sub>between</sub> ~ N(μ, τ<sub>between</sub><sup>2</sup>)",
+            "θ<sub>new, d</sub> ~ N(μ<sub>d</sub>, τ<sub>within</sub><sup>2</sup>);  "
+            "θ<sub>new</sub> ~ N(μ<sub>new</sub>, τ<sub>within</sub><sup>2</sup>), μ<sub>new</sub> ~ N(μ, τ<sub>between</sub><sup>2</sup>)",
+        ]),
+    "binomial_normal": (
+        "Event counts in the LD-IL-2 (t) and control (c) arms of each study are modelled with exact "
+        "binomial likelihoods (no continuity correction). Each study has its own baseline log-odds "
+        "α<sub>i</sub>; its log odds ratio θ<sub>i</sub> varies around the pooled log odds ratio μ with "
+        "between-study standard deviation τ (Smith, Spiegelhalter &amp; Thomas 1995).", [
+            "r<sub>c,i</sub> ~ Bin(n<sub>c,i</sub>, p<sub>c,i</sub>),  r<sub>t,i</sub> ~ Bin(n<sub>t,i</sub>, p<sub>t,i</sub>)",
+            "logit p<sub>c,i</sub> = α<sub>i</sub>,  logit p<sub>t,i</sub> = α<sub>i</sub> + θ<sub>i</sub>",
+            "θ<sub>i</sub> | μ, τ ~ N(μ, τ<sup>2</sup>),  θ<sub>new</sub> ~ N(μ, τ<sup>2</sup>)",
+        ]),
+    "single_arm": (
+        "The proportion of patients with the event under LD-IL-2 is modelled per study with an exact "
+        "binomial likelihood; the study-level log-odds vary around a pooled log-odds μ (with two levels, "
+        "around disease means). p<sub>pooled</sub> = expit(μ) is the rate of a typical study, "
+        "p<sub>new</sub> the rate expected in a new study (Stijnen, Hamza &amp; Özdemir 2010).", [
+            "r<sub>i</sub> ~ Bin(n<sub>i</sub>, p<sub>i</sub>),  logit p<sub>i</sub> = θ<sub>i</sub>",
+            "θ<sub>i</sub> | μ, τ ~ N(μ, τ<sup>2</sup>)   (two levels: θ<sub>i</sub> ~ N(μ<sub>d(i)</sub>, "
+            "τ<sub>within</sub><sup>2</sup>), μ<sub>d</sub> ~ N(μ, τ<sub>between</sub><sup>2</sup>))",
+            "p<sub>pooled</sub> = expit(μ),  p<sub>new</sub> = expit(θ<sub>new</sub>)",
+        ]),
+    "treg": (
+        "Per LD-IL-2 arm the pre-post change in regulatory T cells and its variance "
+        "v<sub>i</sub>(r) = S<sub>i</sub> − 2 r C<sub>i</sub>, which depends on the unreported pre-post "
+        "correlation r (fixed as an explicit assumption, or given a prior); the changes are pooled with the "
+        "normal-normal hierarchical model.", [
+            "y<sub>i</sub> | θ<sub>i</sub> ~ N(θ<sub>i</sub>, S<sub>i</sub> − 2 r C<sub>i</sub>)",
+            "θ<sub>i</sub> | μ, τ ~ N(μ, τ<sup>2</sup>),  θ<sub>new</sub> ~ N(μ, τ<sup>2</sup>)",
+        ]),
+    "reanalysis": (
+        "Bayesian reanalysis of a single trial: the trial's own data (binomial likelihood for responders "
+        "per arm, normal likelihood for outcomes reported as a difference with a 95% CI) combined with a "
+        "community of priors on the treatment effect: skeptical (centred on no effect), neutral, "
+        "enthusiastic, and a meta-analytic-predictive (MAP) prior from the other LD-IL-2 trials, "
+        "robustified as a mixture with a vague component.", [
+            "posterior(δ | trial) ∝ likelihood(trial | δ) × prior(δ)",
+            "P(benefit) = P(δ &gt; 0 | trial, prior);  P(δ &gt; clinically important effect | trial, prior)",
+        ]),
+}
+
+PARAMETER_WORDS = {
+    "mu": "μ, pooled mean (model scale)", "tau": "τ, between-study SD", "tau_within":
+    "τ<sub>within</sub>, SD of studies within a disease", "tau_between": "τ<sub>between</sub>, SD of disease means",
+    "beta": "β, meta-regression coefficients", "alpha": "α<sub>i</sub>, study baseline log-odds",
+    "alpha_mu": "mean of the baselines", "alpha_sd": "SD of the baselines", "r": "r, pre-post correlation",
+}
+
+
+def model_words(family: str, measure: str | None, covariates: list[str] | None = None) -> str:
+    """The model in words (an HTML paragraph)."""
+    words, _ = FAMILIES.get(family, (f"Model family {escape(family)}.", []))
+    parts = [f"<p>{words}</p>"]
+    if measure:
+        parts.append(f"<p>Effect measure: <b>{escape(measure)}</b> "
+                     f"({escape(MEASURE_WORDS.get(measure, measure))}) on the model scale; tables and "
+                     "figures report the natural scale (ratios exponentiated, logits back-transformed).</p>")
+    if covariates:
+        parts.append("<p>Meta-regression: the mean of θ<sub>i</sub> is μ + x<sub>i</sub><sup>T</sup>β with "
+                     f"covariates {escape(', '.join(covariates))} (standardized unless stated otherwise); "
+                     "μ is then the mean at the covariate means.</p>")
+    return "\n".join(parts)
+
+
+def model_formula(family: str, covariates: list[str] | None = None) -> str:
+    """The model's equations (an HTML block)."""
+    _, lines = FAMILIES.get(family, ("", []))
+    lines = list(lines)
+    if covariates and family in ("nnhm", "three_level"):
+        lines.append("θ<sub>i</sub> centred at μ + x<sub>i</sub><sup>T</sup>β")
+    if not lines:
+        return ""
+    return '<div class="formula">' + "<br>".join(lines) + "</div>"
+
+
+def priors_list(priors: dict[str, Any]) -> str:
+    """The priors as an HTML list: parameter, its meaning, and the prior (spec table or repr)."""
+    if not priors:
+        return "<p>Priors: the package defaults (see the model documentation).</p>"
+    items = []
+    for name, value in priors.items():
+        meaning = PARAMETER_WORDS.get(name, escape(name))
+        if isinstance(value, dict):
+            family = value.get("family", "?")
+            args = ", ".join(f"{escape(str(k))} = {escape(str(v))}" for k, v in value.items() if k != "family")
+            text = f"{escape(str(family))}({args})"
+        else:
+            text = escape(str(value))
+        items.append(f"<li><code>{escape(name)}</code> ({meaning}) ~ <code>{text}</code></li>")
+    return "<ul class=\"priors\">" + "".join(items) + "</ul>"
