@@ -367,3 +367,10 @@ def test_real_registry_pss_reanalysis_when_the_data_are_present():
     result = reanalyze_study(registry, "He2022_pSS", None, priors=["skeptical", "neutral"])
     row = result.tables()["responder_essdai3_w24"].set_index("prior").loc["neutral"]
     assert row["data"] == "20/30 vs 8/30"
+
+
+def test_flat_prior_with_an_all_zero_treated_arm_is_refused():
+    with pytest.raises(ModelError, match="improper"):
+        reanalyze(BinaryEndpoint(0, 29, 3, 30, higher_is_better=False), ["flat"])
+    # the proper priors still work on the same counts
+    assert reanalyze(BinaryEndpoint(0, 29, 3, 30, higher_is_better=False), ["neutral"])["p_benefit"].iloc[0] > 0.5

@@ -16,7 +16,7 @@ Weber et al. 2021, J Stat Softw 100(19)):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,11 +49,18 @@ class MapPrior:
     draws: np.ndarray
     table: pd.DataFrame
     fit: Any = None
+    convergence: dict[str, float] = field(default_factory=dict)
+
+    def sources(self) -> str:
+        """The trials and endpoints used, e.g. ``He2020_ARD_RCT (responder_sri4, week 12)``."""
+        return ", ".join(f"{r.study_id} ({r.outcome}, week {r.week})" for r in self.table.itertuples())
 
     def describe(self) -> str:
-        used = ", ".join(f"{r.study_id} ({r.outcome}, week {r.week})" for r in self.table.itertuples())
-        return (f"MAP prior from {len(self.table)} trial(s): {used}; endpoints differ between trials and are "
-                f"assumed exchangeable on the log-OR scale; mixture {self.mixture.describe()}")
+        text = (f"MAP prior from {len(self.table)} trial(s): {self.sources()}; endpoints differ between trials "
+                f"and are assumed exchangeable on the log-OR scale; mixture {self.mixture.describe()}")
+        if self.convergence:
+            text += "; MCMC: " + ", ".join(f"{k} {v:.3g}" for k, v in self.convergence.items())
+        return text
 
 
 def _arm_treatment(registry, study_id: str) -> dict[str, str]:
@@ -162,4 +169,20 @@ def fit_map(table: pd.DataFrame, *, tau_prior: Any = None, mu_prior: Any = None,
                         tau_prior=tau_prior, mu_prior=mu_prior, draws=draws, tune=tune, chains=chains,
                         seed=seed, sampler=sampler)
     theta_new = np.asarray(fit.draws("theta_new")).ravel()
-    return MapPrior(mixture=map_from_draws(theta_new, k_max), draws=theta_new, table=table, fit=fit)
+    return MapPrior(mixture=map_from_draws(theta_new, k_max), draws=theta_new, table=table, fit=fit,
+                    convergence=_convergence(fit))
+
+
+def _convergence(fit) -> dict[str, float]:
+    """Max R-hat, min bulk ESS (of mu, tau, theta_new) and the number of divergent transitions."""
+    out: dict[str, float] = {}
+    try:
+        summary = fit.summary(["mu", "tau", "theta_new"])
+        out["max_r_hat"] = float(summary["r_hat"].max())
+        out["min_ess_bulk"] = float(summary["ess_bulk"].min())
+    except Exception:  # noqa: BLE001 - diagnostics are informative only
+        pass
+    stats_group = fit.idata.children.get("sample_stats") if hasattr(fit.idata, "children") else None
+    if stats_group is not None and "diverging" in stats_group.data_vars:
+        out["divergences"] = float(stats_group["diverging"].sum())
+    return out

@@ -142,6 +142,10 @@ def binary_posterior(endpoint: BinaryEndpoint, prior: NormalMixture | FlatPrior 
     if joint_log_prior is None:
         if prior is None:
             raise ModelError("binary_posterior needs a prior (or joint_log_prior)")
+        if isinstance(prior, FlatPrior) and flat_is_improper(endpoint, baseline_sd):
+            raise ModelError(f"{endpoint.name} ({endpoint.describe()}): a flat prior on the log odds ratio gives "
+                             "an improper posterior when an arm has no events or only events; use a proper "
+                             "prior (e.g. 'neutral')")
 
         def joint_log_prior(a: np.ndarray, d: np.ndarray) -> np.ndarray:
             out = prior.logpdf(d)
@@ -182,6 +186,19 @@ def binary_posterior(endpoint: BinaryEndpoint, prior: NormalMixture | FlatPrior 
     cum = cum - cell[order] / 2  # mid-point rule for the empirical quantile
     return GridPosterior(delta=d, density=dens_d, alpha=a, alpha_density=dens_a, rd_sorted=rd_sorted,
                          rd_cumweight=cum, rd_mean_value=float(np.sum(cell * rd.ravel())))
+
+
+def flat_is_improper(endpoint: BinaryEndpoint, baseline_sd: float | None = BASELINE_SD) -> bool:
+    """True when a flat prior on the log OR leaves the posterior improper.
+
+    The binomial likelihood of an arm with 0 (or n) events tends to a positive constant as its logit
+    goes to -inf (or +inf), so its integral over the unbounded log OR diverges; with a flat baseline
+    prior the same holds for the control arm.
+    """
+    def extreme(events: int, n: int) -> bool:
+        return events == 0 or events == n
+
+    return extreme(endpoint.events_t, endpoint.n_t) or (baseline_sd is None and extreme(endpoint.events_c, endpoint.n_c))
 
 
 def _evaluate(endpoint: BinaryEndpoint, joint_log_prior: LogPrior2D, alpha_range: tuple[float, float],

@@ -26,6 +26,7 @@ import pandas as pd
 from bayes_il2.errors import ModelError
 from bayes_il2.reanalysis.analysis import EndpointReanalysis, p_beyond, reanalyze_endpoint
 from bayes_il2.reanalysis.endpoints import BinaryEndpoint, ContinuousEndpoint, Endpoint
+from bayes_il2.reanalysis.posterior import flat_is_improper
 from bayes_il2.reanalysis.map_prior import CONTROLS, TREATED, MapPrior, fit_map, map_table, two_arm_events
 
 NEEDS_IMPORTANT = ("skeptical", "enthusiastic")
@@ -237,7 +238,9 @@ def reanalyze_study(registry, study_id: str, spec=None, priors: list[str] | tupl
         mcid_here = vas_mcid if isinstance(endpoint, ContinuousEndpoint) and label.startswith("vas_") else None
         chosen = []
         for p in priors:
-            if p in NEEDS_IMPORTANT and isinstance(endpoint, ContinuousEndpoint) and mcid_here is None:
+            if p == "flat" and isinstance(endpoint, BinaryEndpoint) and flat_is_improper(endpoint):
+                notes.append(f"{label}: flat prior skipped (an arm with no events or only events makes it improper)")
+            elif p in NEEDS_IMPORTANT and isinstance(endpoint, ContinuousEndpoint) and mcid_here is None:
                 notes.append(f"{label}: {p} prior skipped (no clinically important difference known for it)")
             elif p in NEEDS_MAP and (map_prior is None or not label.startswith("responder_")):
                 if map_prior is not None:
@@ -246,9 +249,13 @@ def reanalyze_study(registry, study_id: str, spec=None, priors: list[str] | tupl
                 chosen.append(p)
         if not chosen:
             continue
-        analyses[label] = reanalyze_endpoint(endpoint, chosen, clinically_important_or=or_important, mcid=mcid_here,
-                                             robust_weight=weight,
-                                             map_prior=map_prior.mixture if map_prior is not None else None)
+        analysis = reanalyze_endpoint(endpoint, chosen, clinically_important_or=or_important, mcid=mcid_here,
+                                      robust_weight=weight,
+                                      map_prior=map_prior.mixture if map_prior is not None else None)
+        if map_prior is not None:
+            is_map = analysis.table["prior"].isin(NEEDS_MAP)
+            analysis.table.loc[is_map, "prior_summary"] += f" [from {map_prior.sources()}; endpoints differ]"
+        analyses[label] = analysis
         data[label] = rows
     excluded = pd.DataFrame(excl_b + excl_c, columns=["study_id", "endpoint", "reason"])
     return ReanalysisResult(study_id=study_id, analyses=analyses, data=data, excluded=excluded,
