@@ -421,7 +421,8 @@ def treg_expansion_effects(registry, measure: str = "ROMC", r: float = DEFAULT_R
         reason = study.pool_reason()
         if reason and not include_duplicates:
             for a in _pick_arms(with_data):
-                dropped.append(_drop(sid, a, "", reason))
+                present = set(meas.loc[meas["study_id"].eq(sid) & meas["arm_id"].eq(a), "outcome"])
+                dropped.append(_drop(sid, a, next(o for o in outcomes if o in present), reason))
             continue
         for arm_id in _pick_arms(with_data):
             arm = study_arms[study_arms["arm_id"] == arm_id].iloc[0]
