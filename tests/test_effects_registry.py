@@ -311,3 +311,14 @@ def test_bundled_registry_gives_finite_treg_effects():
     finite = table[np.isfinite(table["yi"]) & np.isfinite(table["vi"]) & (table["vi"] > 0)]
     assert len(finite) >= 3, f"only {len(finite)} usable Treg rows; excluded:\n{excluded.to_string()}"
     assert set(excluded.columns) == {"study_id", "arm_id", "outcome", "reason"}
+
+
+def test_treg_rows_with_zero_variance_are_excluded_not_returned(tmp_path):
+    # equal coefficients of variation and r = 1 give a ROMC variance of exactly 0
+    reg = registry_with(tmp_path, measurements=[
+        meas("FixtureC2022_pSS", "il2", "baseline", "mean_sd", 0, n=20, mean=5.0, sd=1.0),
+        meas("FixtureC2022_pSS", "il2", "post", "mean_sd", 12, n=20, mean=10.0, sd=2.0)])
+    table, excluded = fx.treg_expansion_effects(reg, include_duplicates=True, r=1.0)
+    assert "FixtureC2022_pSS" not in set(table["study_id"])
+    assert np.isfinite(table["yi"]).all() and (table["vi"] > 0).all()
+    assert "not estimable" in excluded.set_index("study_id").loc["FixtureC2022_pSS", "reason"]

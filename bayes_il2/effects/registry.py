@@ -351,6 +351,13 @@ def _treg_from_fold(rows: pd.DataFrame, study: _Study, measure: str, n_arm: floa
     return reason
 
 
+def _estimable(got: dict | str, r: float) -> dict | str:
+    """A computed effect with a non-finite yi or a variance <= 0 (e.g. r = 1) becomes a reason."""
+    if isinstance(got, dict) and not (np.isfinite(got["yi"]) and np.isfinite(got["vi"]) and got["vi"] > 0):
+        return f"effect not estimable (variance <= 0 at r = {r:g})"
+    return got
+
+
 def _treg_for_outcome(rows: pd.DataFrame, study: _Study, measure: str, r: float, n_arm: float,
                       ident: str) -> dict | str:
     """Try each phenotype (in order of appearance): a baseline/post pair first, then a fold change."""
@@ -358,10 +365,10 @@ def _treg_for_outcome(rows: pd.DataFrame, study: _Study, measure: str, r: float,
     reasons = []
     for value in dict.fromkeys(phen):
         sub = rows[phen == value]
-        got = _treg_from_pair(sub, study, measure, r, n_arm, ident)
+        got = _estimable(_treg_from_pair(sub, study, measure, r, n_arm, ident), r)
         if isinstance(got, dict):
             return got
-        fold = _treg_from_fold(sub, study, measure, n_arm, ident)
+        fold = _estimable(_treg_from_fold(sub, study, measure, n_arm, ident), r)
         if isinstance(fold, dict):
             return fold
         reasons.append(got if (sub["timepoint"] != "fold").any() else fold)
