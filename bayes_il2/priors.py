@@ -70,9 +70,17 @@ class Prior:
     proper: ClassVar[bool] = True
 
     # -- to be provided by subclasses -------------------------------------------------------
-    def _dist(self):  # pragma: no cover - overridden
+    def _make_dist(self):  # pragma: no cover - overridden
         """Frozen scipy distribution of the parameter, where one exists."""
         raise NotImplementedError
+
+    def _dist(self):
+        # Frozen scipy distributions are slow to build; keep one per prior object.
+        frozen = self.__dict__.get("_frozen")
+        if frozen is None:
+            frozen = self._make_dist()
+            object.__setattr__(self, "_frozen", frozen)
+        return frozen
 
     def to_pymc(self, name: str, **kwargs: Any):  # pragma: no cover - overridden
         raise NotImplementedError
@@ -137,7 +145,7 @@ class HalfNormal(Prior):
     def __post_init__(self) -> None:
         _positive("HalfNormal", scale=self.scale)
 
-    def _dist(self):
+    def _make_dist(self):
         return stats.halfnorm(scale=self.scale)
 
     def to_pymc(self, name: str, **kwargs: Any):
@@ -156,7 +164,7 @@ class HalfCauchy(Prior):
     def __post_init__(self) -> None:
         _positive("HalfCauchy", scale=self.scale)
 
-    def _dist(self):
+    def _make_dist(self):
         return stats.halfcauchy(scale=self.scale)
 
     def to_pymc(self, name: str, **kwargs: Any):
@@ -176,8 +184,11 @@ class HalfStudentT(Prior):
     def __post_init__(self) -> None:
         _positive("HalfStudentT", nu=self.nu, scale=self.scale)
 
-    def _t(self):
+    def _make_dist(self):
         return stats.t(self.nu, loc=0.0, scale=self.scale)
+
+    def _t(self):
+        return self._dist()
 
     @property
     def support(self) -> tuple[float, float]:
@@ -216,7 +227,7 @@ class Uniform(Prior):
         if not self.upper > self.lower:
             raise SpecError(f"Uniform: upper must exceed lower; got lower={self.lower!r}, upper={self.upper!r}")
 
-    def _dist(self):
+    def _make_dist(self):
         return stats.uniform(loc=self.lower, scale=self.upper - self.lower)
 
     def to_pymc(self, name: str, **kwargs: Any):
@@ -235,7 +246,7 @@ class Exponential(Prior):
     def __post_init__(self) -> None:
         _positive("Exponential", rate=self.rate)
 
-    def _dist(self):
+    def _make_dist(self):
         return stats.expon(scale=1.0 / self.rate)
 
     def to_pymc(self, name: str, **kwargs: Any):
@@ -262,7 +273,7 @@ class LogNormalTau2(Prior):
         _finite("LogNormalTau2", mu=self.mu)
         _positive("LogNormalTau2", sigma=self.sigma)
 
-    def _dist(self):
+    def _make_dist(self):
         return stats.lognorm(s=self.sigma / 2.0, scale=math.exp(self.mu / 2.0))
 
     def logpdf(self, x: Any) -> np.ndarray:
@@ -300,8 +311,11 @@ class LogTTau2(Prior):
         _finite("LogTTau2", mu=self.mu)
         _positive("LogTTau2", sigma=self.sigma, nu=self.nu)
 
-    def _t(self):
+    def _make_dist(self):
         return stats.t(self.nu, loc=self.mu, scale=self.sigma)
+
+    def _t(self):
+        return self._dist()
 
     @property
     def support(self) -> tuple[float, float]:
@@ -354,7 +368,7 @@ class Normal(Prior):
         _finite("Normal", mu=self.mu)
         _positive("Normal", sigma=self.sigma)
 
-    def _dist(self):
+    def _make_dist(self):
         return stats.norm(self.mu, self.sigma)
 
     def to_pymc(self, name: str, **kwargs: Any):
@@ -376,7 +390,7 @@ class StudentT(Prior):
         _finite("StudentT", mu=self.mu)
         _positive("StudentT", nu=self.nu, sigma=self.sigma)
 
-    def _dist(self):
+    def _make_dist(self):
         return stats.t(self.nu, loc=self.mu, scale=self.sigma)
 
     def to_pymc(self, name: str, **kwargs: Any):

@@ -1,0 +1,172 @@
+"""Quadrature over variance components (tau >= 0) for the exact engine.
+
+The posterior of tau is integrated with composite Gauss-Legendre panels on log(tau) (plus one
+panel on tau itself next to 0 when the posterior has mass there). The range is found on a coarse
+grid: it spans the region where the log density (times the Jacobian tau) lies within ``DROP``
+(46, i.e. a factor 1e-20) of its maximum, so the neglected mass is negligible. On log(tau) both the
+mass near tau = 0 (density ~ tau) and polynomial tails (density ~ tau^-a) become exponential, so
+equal panels integrate them to near machine precision. This replaces the DIRECT grid of bayesmeta
+(Röver & Friede 2017, J Comput Graph Stat 26(1):217-222; Röver 2020, J Stat Softw 93(6)) with a
+quadrature whose error is far below 1e-6 for the smooth integrands of the normal-normal model.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy import special
+
+from bayes_il2.errors import ModelError
+
+DROP = 46.0
+
+
+@lru_cache(maxsize=32)
+def _gauss_legendre(order: int) -> tuple[np.ndarray, np.ndarray]:
+    x, w = np.polynomial.legendre.leggauss(order)
+    x.flags.writeable = False
+    w.flags.writeable = False
+    return x, w
+
+
+@dataclass(frozen=True)
+class PanelGrid:
+    """Gauss-Legendre panels over a positive parameter.
+
+    Attributes
+    ----------
+    lin_edge : float or None
+        When not None, a first panel on [0, lin_edge] in the parameter itself.
+    log_edges : ndarray
+        Edges of the panels on log(parameter) (ascending).
+    order : int
+        Nodes per panel.
+    lower, upper : float
+        Support of the parameter (the prior's), used for quantile brackets.
+    """
+
+    lin_edge: float | None
+    log_edges: np.ndarray
+    order: int
+    lower: float
+    upper: float
+
+    @property
+    def upper_eff(self) -> float:
+        return float(np.exp(self.log_edges[-1]))
+
+    def nodes_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """Nodes (parameter values) and quadrature weights for integrals d(parameter)."""
+        x, w = _gauss_legendre(self.order)
+        a, b = self.log_edges[:-1, None], self.log_edges[1:, None]
+        s = (a + (b - a) * (x + 1) / 2).ravel()
+        ws = ((b - a) / 2 * w).ravel()
+        nodes, weights = np.exp(s), ws * np.exp(s)
+        if self.lin_edge is not None:
+            t = self.lin_edge * (x + 1) / 2
+            nodes = np.concatenate([t, nodes])
+            weights = np.concatenate([self.lin_edge / 2 * w, weights])
+        return nodes, weights
+
+    def cdf(self, x: np.ndarray, log_unnorm: Callable[[np.ndarray], np.ndarray], log_norm: float) -> np.ndarray:
+        """Integral of exp(log_unnorm - log_norm) from the lower end of the grid to each x."""
+        x = np.asarray(x, dtype=float).ravel()
+        gl_x, gl_w = _gauss_legendre(self.order)
+        nodes, weights = self.nodes_weights()
+        with np.errstate(over="ignore"):
+            mass = weights * np.exp(log_unnorm(nodes) - log_norm)
+        n_lin = 0 if self.lin_edge is None else 1
+        panel_mass = mass.reshape(-1, self.order).sum(axis=1)
+        cum = np.concatenate([[0.0], np.cumsum(panel_mass)])
+        # Panel index of each x and the start of that panel on its own variable.
+        starts = np.exp(self.log_edges[:-1])
+        if n_lin:
+            starts = np.concatenate([[0.0], starts])
+        lo = 0.0 if n_lin else starts[0]
+        inside = (x > lo) & (x < self.upper_eff)
+        xs = np.where(inside, x, starts[0] if not n_lin else self.lin_edge / 2)
+        p = np.searchsorted(starts, xs, side="right") - 1
+        p = np.clip(p, 0, len(starts) - 1)
+        is_lin = (p == 0) & bool(n_lin)
+        a = np.where(is_lin, 0.0, np.log(np.maximum(starts[p], 1e-300)))
+        u = np.where(is_lin, xs, np.log(xs))
+        half = (u - a) / 2
+        un = a[:, None] + half[:, None] * (gl_x + 1)
+        tau = np.where(is_lin[:, None], un, np.exp(un))
+        jac = np.where(is_lin[:, None], 1.0, tau)
+        with np.errstate(over="ignore"):
+            dens = np.exp(log_unnorm(tau.ravel()).reshape(tau.shape) - log_norm)
+        partial = (dens * jac * gl_w).sum(axis=1) * half
+        out = cum[p] + partial
+        return np.where(x <= lo, 0.0, np.where(x >= self.upper_eff, 1.0, np.minimum(out, 1.0)))
+
+
+def log_range(lower: float, upper: float, scales: list[float]) -> tuple[float, float]:
+    """Search range on log(tau): from the support or 25 e-folds below the smallest scale of the
+    problem, to the support or well above the largest scale."""
+    scales = [s for s in scales if np.isfinite(s) and s > 0]
+    if not scales:
+        scales = [1.0]
+    s_lo = np.log(lower) if lower > 0 else np.log(min(scales)) - 25.0
+    s_hi = np.log(upper) if np.isfinite(upper) else np.log(max(scales)) + 12.0
+    if not s_hi > s_lo:
+        raise ModelError(f"empty search range for a variance component: [{np.exp(s_lo)}, {np.exp(s_hi)}]")
+    return float(s_lo), float(s_hi)
+
+
+def _trim(s: np.ndarray, v: np.ndarray) -> tuple[float, float, float]:
+    v = np.where(np.isnan(v), -np.inf, v)
+    top = float(np.max(v))
+    if not np.isfinite(top):
+        raise ModelError("the posterior density of the variance component is zero or undefined on the "
+                         "whole search range (check the prior's support and the data)")
+    idx = np.flatnonzero(v > top - DROP)
+    return float(s[max(idx[0] - 1, 0)]), float(s[min(idx[-1] + 1, len(s) - 1)]), top
+
+
+def build_grid_1d(log_post: Callable[[np.ndarray], np.ndarray], lower: float, upper: float,
+                  scales: list[float], panels: int = 40, order: int = 12) -> PanelGrid:
+    """Panels for one variance component with unnormalized log posterior ``log_post(tau)``."""
+    s_lo, s_hi = log_range(lower, upper, scales)
+    a, b = s_lo, s_hi
+    for n in (401, 161):
+        s = np.linspace(a, b, n)
+        a, b, _ = _trim(s, log_post(np.exp(s)) + s)
+    return _make_grid(a, b, s_lo, lower, upper, panels, order)
+
+
+def _make_grid(a: float, b: float, s_lo: float, lower: float, upper: float, panels: int, order: int) -> PanelGrid:
+    if b <= a:
+        b = a + 1e-8
+    lin_edge = float(np.exp(s_lo)) if (lower <= 0 and a <= s_lo) else None
+    return PanelGrid(lin_edge=lin_edge, log_edges=np.linspace(a, b, panels + 1), order=order,
+                     lower=max(float(lower), 0.0), upper=float(upper))
+
+
+def build_grid_2d(log_post: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                  bounds: tuple[tuple[float, float], tuple[float, float]], scales: list[float],
+                  panels: int = 16, order: int = 8) -> tuple[PanelGrid, PanelGrid]:
+    """Tensor panels for two variance components; ``log_post(t1, t2)`` takes 1-D arrays and returns
+    the (len(t1), len(t2)) matrix of the unnormalized log posterior."""
+    (lo1, up1), (lo2, up2) = bounds
+    r1 = log_range(lo1, up1, scales)
+    r2 = log_range(lo2, up2, scales)
+    box = [list(r1), list(r2)]
+    for n in (81, 49):
+        s1 = np.linspace(*box[0], n)
+        s2 = np.linspace(*box[1], n)
+        v = log_post(np.exp(s1), np.exp(s2)) + s1[:, None] + s2[None, :]
+        v = np.where(np.isnan(v), -np.inf, v)
+        a1, b1, top = _trim(s1, v.max(axis=1))
+        a2, b2, _ = _trim(s2, v.max(axis=0))
+        box = [[a1, b1], [a2, b2]]
+    g1 = _make_grid(box[0][0], box[0][1], r1[0], lo1, up1, panels, order)
+    g2 = _make_grid(box[1][0], box[1][1], r2[0], lo2, up2, panels, order)
+    return g1, g2
+
+
+def logsumexp_weights(logf: np.ndarray, weights: np.ndarray, axis=None) -> np.ndarray:
+    """log sum(weights * exp(logf)) with positive weights."""
+    return special.logsumexp(logf + np.log(weights), axis=axis)

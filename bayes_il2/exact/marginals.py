@@ -1,0 +1,344 @@
+"""Univariate posterior marginals of the exact engine.
+
+Every marginal offers ``pdf``, ``cdf``, ``ppf`` (vectorised), the properties ``mean``, ``median``,
+``sd``, ``var``, ``interval(level=0.95, kind="equal"|"shortest")`` and ``sample(rng, size)``.
+
+- :class:`GaussianMixture`: mu, theta_i, theta_new, beta_j ... given the variance components they
+  are Gaussian, so their posterior is a mixture over the quadrature nodes of the variance components
+  (Röver 2020, J Stat Softw 93(6), section 2.3).
+- :class:`GridMarginal`: a variance component (tau), from its unnormalized log density and the
+  Gauss-Legendre panels it was integrated on (see :mod:`bayes_il2.exact._quadrature`).
+- :class:`PointMass`: a variance component fixed at a value (common-effect model, known tau).
+- :class:`MonotoneTransform`: an increasing function of another marginal (I^2 from tau).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+
+import numpy as np
+from scipy import optimize, special
+
+from bayes_il2.errors import ModelError
+
+_SQRT2 = np.sqrt(2.0)
+_LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
+
+
+def _check_level(level: float) -> float:
+    level = float(level)
+    if not 0.0 < level < 1.0:
+        raise ModelError(f"interval level must lie in (0, 1); got {level}")
+    return level
+
+
+def invert_cdf(cdf: Callable[[np.ndarray], np.ndarray], pdf: Callable[[np.ndarray], np.ndarray],
+               q: np.ndarray, lo: float, hi: float, x0: np.ndarray | None = None,
+               xtol: float = 1e-12, maxiter: int = 200) -> np.ndarray:
+    """Solve ``cdf(x) = q`` for each q by Newton steps safeguarded with bisection (vectorised).
+
+    ``lo`` and ``hi`` must bracket every root (cdf(lo) <= q <= cdf(hi)).
+    """
+    q = np.asarray(q, dtype=float)
+    a = np.full(q.shape, float(lo))
+    b = np.full(q.shape, float(hi))
+    x = (a + b) / 2.0 if x0 is None else np.clip(np.asarray(x0, dtype=float), a, b)
+    x = np.where((x <= a) | (x >= b), (a + b) / 2.0, x)
+    active = np.ones(q.shape, dtype=bool)
+    for _ in range(maxiter):
+        f = cdf(x) - q
+        a = np.where(f < 0, x, a)
+        b = np.where(f > 0, x, b)
+        d = pdf(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = np.where(d > 0, f / d, np.nan)
+        xn = x - step
+        bad = ~np.isfinite(xn) | (xn <= a) | (xn >= b)
+        xn = np.where(bad, (a + b) / 2.0, xn)
+        done = (np.abs(f) <= 1e-15) | (np.abs(xn - x) <= xtol * (1.0 + np.abs(x))) | (b - a <= xtol * (1.0 + np.abs(x)))
+        x = np.where(active, xn, x)
+        active &= ~done
+        if not active.any():
+            break
+    return x
+
+
+class Marginal:
+    """Shared behaviour: quantiles, median, sd, intervals."""
+
+    #: (lower, upper) support.
+    support: tuple[float, float] = (-np.inf, np.inf)
+
+    def pdf(self, x):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def cdf(self, x):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def ppf(self, q):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def mean(self) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def var(self) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def sd(self) -> float:
+        return float(np.sqrt(max(self.var, 0.0)))
+
+    @cached_property
+    def median(self) -> float:
+        return float(self.ppf(0.5))
+
+    def logpdf(self, x):
+        with np.errstate(divide="ignore"):
+            return np.log(self.pdf(x))
+
+    def interval(self, level: float = 0.95, kind: str = "equal") -> tuple[float, float]:
+        """Credible interval: ``equal`` tails or the ``shortest`` one (the HPD interval when the
+        density is unimodal)."""
+        level = _check_level(level)
+        if kind == "equal":
+            lo, hi = self.ppf(np.array([(1 - level) / 2, (1 + level) / 2]))
+            return float(lo), float(hi)
+        if kind != "shortest":
+            raise ModelError(f"interval kind must be 'equal' or 'shortest'; got {kind!r}")
+        return self._shortest(level)
+
+    def _shortest(self, level: float) -> tuple[float, float]:
+        # Minimize ppf(p + level) - ppf(p) over p in [0, 1 - level]: a grid, then Brent's method.
+        eps = 1e-12
+        p = np.linspace(0.0, 1.0 - level, 101)
+        p[0], p[-1] = eps, 1.0 - level - eps
+        lows, highs = self.ppf(p), self.ppf(p + level)
+        width = highs - lows
+        i = int(np.nanargmin(width))
+        if i == 0 and np.isfinite(self.support[0]) and lows[0] - self.support[0] <= 1e-9 * (1 + abs(lows[0])):
+            return float(self.support[0]), float(self.ppf(level))
+        lo_p, hi_p = p[max(i - 1, 0)], p[min(i + 1, len(p) - 1)]
+        res = optimize.minimize_scalar(lambda t: float(self.ppf(t + level) - self.ppf(t)),
+                                       bounds=(lo_p, hi_p), method="bounded", options={"xatol": 1e-10})
+        best = float(res.x) if res.fun <= width[i] else float(p[i])
+        return float(self.ppf(best)), float(self.ppf(best + level))
+
+    def summary(self, level: float = 0.95) -> dict[str, float]:
+        """mean, median, sd, equal-tailed and shortest interval (keys as in ``Fit.summary``)."""
+        eti = self.interval(level, "equal")
+        hdi = self.interval(level, "shortest")
+        return {"mean": self.mean, "median": self.median, "sd": self.sd, "eti_low": eti[0],
+                "eti_high": eti[1], "hdi_low": hdi[0], "hdi_high": hdi[1]}
+
+
+class GaussianMixture(Marginal):
+    """Mixture sum_j w_j N(means_j, sds_j^2) (weights sum to 1)."""
+
+    def __init__(self, weights: np.ndarray, means: np.ndarray, sds: np.ndarray):
+        weights = np.asarray(weights, dtype=float).ravel()
+        means = np.asarray(means, dtype=float).ravel()
+        sds = np.asarray(sds, dtype=float).ravel()
+        keep = weights > weights.max() * 1e-18
+        self.weights = weights[keep] / weights[keep].sum()
+        self.means = means[keep]
+        self.sds = sds[keep]
+        if np.any(self.sds < 0) or not np.all(np.isfinite(self.means)):
+            raise ModelError("GaussianMixture: component SDs must be >= 0 and means finite")
+
+    def __repr__(self) -> str:
+        return f"GaussianMixture({len(self.weights)} components, mean={self.mean:.6g}, sd={self.sd:.6g})"
+
+    def pdf(self, x):
+        x = np.asarray(x, dtype=float)
+        z = (x[..., None] - self.means) / self.sds
+        dens = np.exp(-0.5 * z * z - _LOG_SQRT_2PI) / self.sds
+        return dens @ self.weights
+
+    def cdf(self, x):
+        x = np.asarray(x, dtype=float)
+        z = (x[..., None] - self.means) / self.sds
+        return np.clip(special.ndtr(z) @ self.weights, 0.0, 1.0)
+
+    def ppf(self, q):
+        q = np.asarray(q, dtype=float)
+        lo = float(np.min(self.means - 40.0 * self.sds))
+        hi = float(np.max(self.means + 40.0 * self.sds))
+        x0 = self.mean + self.sd * special.ndtri(np.clip(q, 1e-300, 1 - 1e-16))
+        out = invert_cdf(self.cdf, self.pdf, q, lo, hi, x0)
+        out = np.where(q <= 0, -np.inf, np.where(q >= 1, np.inf, out))
+        return out if out.ndim else float(out)
+
+    @cached_property
+    def mean(self) -> float:
+        return float(self.weights @ self.means)
+
+    @cached_property
+    def var(self) -> float:
+        m = self.mean
+        return float(self.weights @ (self.sds ** 2 + (self.means - m) ** 2))
+
+    def sample(self, rng, size=None) -> np.ndarray:
+        rng = np.random.default_rng(rng)
+        n = 1 if size is None else int(np.prod(size))
+        j = rng.choice(len(self.weights), size=n, p=self.weights)
+        draws = rng.normal(self.means[j], self.sds[j])
+        return draws[0] if size is None else draws.reshape(size)
+
+
+class PointMass(Marginal):
+    """All mass at ``value`` (a variance component fixed in the model)."""
+
+    def __init__(self, value: float):
+        self.value = float(value)
+        self.support = (self.value, self.value)
+        self.nodes = np.array([self.value])
+        self.weights = np.array([1.0])
+
+    def __repr__(self) -> str:
+        return f"PointMass({self.value!r})"
+
+    def pdf(self, x):
+        x = np.asarray(x, dtype=float)
+        return np.where(x == self.value, np.inf, 0.0)
+
+    def cdf(self, x):
+        return np.where(np.asarray(x, dtype=float) >= self.value, 1.0, 0.0)
+
+    def ppf(self, q):
+        q = np.asarray(q, dtype=float)
+        out = np.full(q.shape, self.value)
+        return out if out.ndim else float(out)
+
+    @property
+    def mean(self) -> float:
+        return self.value
+
+    @property
+    def var(self) -> float:
+        return 0.0
+
+    @property
+    def median(self) -> float:
+        return self.value
+
+    def interval(self, level: float = 0.95, kind: str = "equal") -> tuple[float, float]:
+        _check_level(level)
+        return self.value, self.value
+
+    def sample(self, rng, size=None):
+        return self.value if size is None else np.full(size, self.value)
+
+
+class GridMarginal(Marginal):
+    """A positive parameter integrated by composite Gauss-Legendre panels.
+
+    Parameters
+    ----------
+    log_unnorm : callable
+        Unnormalized log density of the parameter (vectorised; ``-inf`` outside the support).
+    grid : PanelGrid
+        The panels (see :mod:`bayes_il2.exact._quadrature`).
+    log_norm : float
+        log of the integral of ``exp(log_unnorm)``.
+    nodes, weights : ndarray
+        Quadrature nodes and normalized posterior weights (for moments).
+    """
+
+    def __init__(self, log_unnorm: Callable[[np.ndarray], np.ndarray], grid, log_norm: float,
+                 nodes: np.ndarray, weights: np.ndarray):
+        self._log_unnorm = log_unnorm
+        self.grid = grid
+        self.log_norm = float(log_norm)
+        self.nodes = np.asarray(nodes, dtype=float)
+        self.weights = np.asarray(weights, dtype=float)
+        self.support = (grid.lower, grid.upper)
+
+    def __repr__(self) -> str:
+        return f"GridMarginal(mean={self.mean:.6g}, median={self.median:.6g}, sd={self.sd:.6g})"
+
+    def logpdf(self, x):
+        x = np.asarray(x, dtype=float)
+        inside = (x >= self.support[0]) & (x <= self.support[1]) & (x > 0)
+        safe = np.where(inside, x, self.nodes[np.argmax(self.weights)])
+        return np.where(inside, self._log_unnorm(safe.ravel()).reshape(x.shape) - self.log_norm, -np.inf)
+
+    def pdf(self, x):
+        return np.exp(self.logpdf(x))
+
+    def cdf(self, x):
+        x = np.asarray(x, dtype=float)
+        flat = x.ravel()
+        out = np.asarray(self.grid.cdf(flat, self._log_unnorm, self.log_norm), dtype=float)
+        out = np.clip(out, 0.0, 1.0).reshape(x.shape)
+        return out if out.ndim else float(out)
+
+    def ppf(self, q):
+        q = np.asarray(q, dtype=float)
+        flat = q.ravel()
+        # Start from the cumulative weights of the nodes (already within the quadrature error).
+        order = np.argsort(self.nodes)
+        cum = np.cumsum(self.weights[order])
+        x0 = np.interp(flat, cum, self.nodes[order])
+        out = invert_cdf(self.cdf, self.pdf, flat, self.grid.lower, self.grid.upper_eff, x0)
+        out = np.where(flat <= 0, self.support[0], np.where(flat >= 1, self.support[1], out)).reshape(q.shape)
+        return out if out.ndim else float(out)
+
+    @cached_property
+    def mean(self) -> float:
+        return float(self.weights @ self.nodes)
+
+    @cached_property
+    def var(self) -> float:
+        return float(self.weights @ (self.nodes - self.mean) ** 2)
+
+    def expect(self, fn: Callable[[np.ndarray], np.ndarray]) -> float:
+        """Posterior expectation of ``fn(parameter)`` by the quadrature."""
+        return float(self.weights @ fn(self.nodes))
+
+    def sample(self, rng, size=None):
+        rng = np.random.default_rng(rng)
+        return self.ppf(rng.uniform(size=size))
+
+
+class MonotoneTransform(Marginal):
+    """``forward(base)`` for an increasing ``forward`` with inverse ``inverse`` and its derivative."""
+
+    def __init__(self, base: Marginal, forward: Callable, inverse: Callable, dinverse: Callable,
+                 support: tuple[float, float]):
+        self.base = base
+        self._f, self._g, self._dg = forward, inverse, dinverse
+        self.support = support
+
+    def __repr__(self) -> str:
+        return f"MonotoneTransform(mean={self.mean:.6g}, median={self.median:.6g})"
+
+    def pdf(self, x):
+        x = np.asarray(x, dtype=float)
+        inside = (x > self.support[0]) & (x < self.support[1])
+        safe = np.where(inside, x, 0.5 * (self.support[0] + self.support[1]))
+        return np.where(inside, self.base.pdf(self._g(safe)) * self._dg(safe), 0.0)
+
+    def cdf(self, x):
+        x = np.asarray(x, dtype=float)
+        safe = np.clip(x, self.support[0], self.support[1])
+        return np.where(x <= self.support[0], 0.0, np.where(x >= self.support[1], 1.0, self.base.cdf(self._g(safe))))
+
+    def ppf(self, q):
+        return self._f(self.base.ppf(q))
+
+    @cached_property
+    def mean(self) -> float:
+        return float(self.base.weights @ self._f(self.base.nodes))
+
+    @cached_property
+    def var(self) -> float:
+        return float(self.base.weights @ (self._f(self.base.nodes) - self.mean) ** 2)
+
+    @property
+    def median(self) -> float:
+        return float(self._f(self.base.median))
+
+    def sample(self, rng, size=None):
+        return self._f(self.base.sample(rng, size))
