@@ -1,0 +1,232 @@
+"""The HTML report reads the folders the pipeline writes and tells the whole analysis on one page.
+
+Results folders are written by the real ``bayes_il2.pipeline.write_analysis`` from a Fit whose
+posterior is synthetic (no sampling), so the report is tested against the exact on-disk format.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from bayes_il2.diagnostics.checks import Check  # noqa: E402
+from bayes_il2.diagnostics.report import DiagnosticsReport  # noqa: E402
+from bayes_il2.fit import Fit, data_fingerprint, software_versions  # noqa: E402
+from bayes_il2.pipeline import AnalysisRun, OutcomeResult, _figures_for, write_analysis  # noqa: E402
+from bayes_il2.priors import HalfNormal, Normal  # noqa: E402
+from bayes_il2.report import load_analysis  # noqa: E402
+from bayes_il2.reporting import write_results_report  # noqa: E402
+from bayes_il2.specs import load_spec  # noqa: E402
+from test_plots import effect_table, make_fit  # noqa: E402
+
+SPEC = '''name = "{name}"
+title = "Treg <expansion> & more"
+question = "Does LD-IL-2 expand Tregs? <script>alert(1)</script>"
+figures = {figures}
+
+[data]
+kind = "treg_expansion"
+measure = "ROMC"
+
+[model]
+family = "nnhm"
+
+[priors]
+mu = {{ family = "normal", mu = 0.0, sigma = 2.0 }}
+tau = {{ family = "half_normal", scale = 0.5 }}
+
+[sampler]
+draws = 200
+chains = 2
+seed = 4242
+'''
+
+
+class FakeRegistry:
+    version = "f00d" * 16
+    sources = pd.DataFrame({"source_id": ["src_a", "src_b", "src_c"],
+                            "authors": ["He J, Zhang R", "Smith A", "Javascript B"], "year": [2022, 2020, 2019],
+                            "doi": ["10.1000/xyz", None, None], "url": [None, "https://example.org/b",
+                                                                         "javascript:alert(1)"],
+                            "pmid": [None, None, None]})
+    studies = None
+
+
+def real_fit(table: pd.DataFrame) -> Fit:
+    fake = make_fit(table)
+    return Fit(idata=fake.idata, family="nnhm", measure="ROMC", data=table, model=None,
+               priors={"mu": Normal(0.0, 2.0), "tau": HalfNormal(0.5)}, sampler="nutpie", seed=4242,
+               data_fingerprint=data_fingerprint(table), versions=software_versions(),
+               settings={"draws": 200, "tune": 200, "chains": 2, "parameterization": "noncentered"})
+
+
+def diagnostics_for(table: pd.DataFrame) -> DiagnosticsReport:
+    pred = pd.DataFrame({"study_id": table["study_id"], "variable": "y", "observed": table["yi"],
+                         "pp_low": table["yi"] - 0.4, "pp_high": table["yi"] + 0.4, "pp_pvalue": 0.5,
+                         "outside": False})
+    loo = pd.DataFrame({"study_id": table["study_id"], "elpd_i": -1.0, "pareto_k": 0.2, "flagged": False,
+                        "elpd_method": "psis"})
+    checks = [Check("r_hat", "pass", 1.002, "<= 1.01", "largest R-hat 1.002"),
+              Check("ess_bulk", "warn", 350, ">= 400", "smallest bulk ESS 350", "draw more samples")]
+    return DiagnosticsReport(checks=checks, tables={"predictive": pred, "loo": loo},
+                             loo_elpd={"elpd": -10.0, "se": 1.0, "p_loo": 2.0}, notes=["a note & more"])
+
+
+def outcome(spec, label: str, k: int, seed: int) -> OutcomeResult:
+    table = effect_table(k, seed=seed).assign(source_id=lambda d: np.where(np.arange(len(d)) % 3 == 0, "src_a",
+                                                                           np.where(np.arange(len(d)) % 3 == 1,
+                                                                                    "src_b", "src_c")))
+    fit = real_fit(table)
+    diag = diagnostics_for(table)
+    excluded = pd.DataFrame({"study_id": ["X1"], "arm_id": [""], "outcome": [label],
+                             "reason": ["no SD <reported>"]})
+    return OutcomeResult(label=label, effects=table, excluded=excluded, summary=fit.summary(scale="natural"),
+                         fit=fit, diagnostics=diag, figures=_figures_for(spec, fit, table, diag))
+
+
+def build_results(root: Path, figures=("forest", "tau_posterior", "ppc", "pareto_k")) -> Path:
+    """Write two analyses (one with two outcomes) with the pipeline's own writer; return the results dir."""
+    out = root / "results"
+    specs = root / "models"
+    specs.mkdir(parents=True, exist_ok=True)
+    for name in ("treg_demo", "multi_demo"):
+        (specs / f"{name}.toml").write_text(SPEC.format(name=name, figures=json.dumps(list(figures))),
+                                            encoding="utf-8")
+    spec = load_spec(specs / "treg_demo.toml")
+    single = outcome(spec, "treg_pct_cd4", 8, seed=1)
+    write_analysis(AnalysisRun(spec=spec, outcomes=[single], status="warn", verdict=single.diagnostics.verdict,
+                               seconds=2.5), out)
+    spec2 = load_spec(specs / "multi_demo.toml")
+    outs = [outcome(spec2, "any_ae", 5, seed=2), outcome(spec2, "serious ae", 4, seed=3)]
+    write_analysis(AnalysisRun(spec=spec2, outcomes=outs, status="warn", verdict="two outcomes", seconds=4.0), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    return build_results(tmp_path_factory.mktemp("report"))
+
+
+@pytest.fixture(scope="module")
+def page(results) -> str:
+    index = write_results_report(results, ["treg_demo", "multi_demo", "never_ran"], registry=FakeRegistry(),
+                                 seconds=12.5)
+    return index.read_text(encoding="utf-8")
+
+
+def images(html: str) -> list[bytes]:
+    return [base64.b64decode(m) for m in re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)]
+
+
+# --------------------------------------------------------------------------- reading folders
+def test_load_analysis_reads_run_json_spec_and_outcomes(results):
+    single = load_analysis(results / "treg_demo")
+    assert single.status == "warn" and single.question.startswith("Does LD-IL-2 expand Tregs?")
+    assert [o.label for o in single.outcomes] == ["treg_pct_cd4"]
+    assert [n for n, _ in single.outcomes[0].figures] == ["forest", "tau_posterior", "ppc", "pareto_k"]
+    assert single.outcomes[0].fit_meta["seed"] == 4242
+    multi = load_analysis(results / "multi_demo")
+    assert [o.label for o in multi.outcomes] == ["any_ae", "serious ae"]
+    assert len(multi.outcomes[1].effects) == 4
+
+
+def test_missing_folder_is_reported_not_raised(tmp_path):
+    record = load_analysis(tmp_path / "nothing")
+    assert record.missing and record.status == "missing"
+
+
+# --------------------------------------------------------------------------- the page
+def test_report_is_written_atomically_next_to_the_analyses(results, page):
+    assert (results / "index.html").is_file()
+    assert not list(results.glob(".index.html.*"))
+    assert page.startswith("<!DOCTYPE html>")
+
+
+def test_every_figure_is_embedded_as_a_png(results, page):
+    pngs = sorted(results.rglob("*.png"))
+    embedded = images(page)
+    assert len(embedded) == len(pngs) == 3 * 4
+    assert all(data[:8] == b"\x89PNG\r\n\x1a\n" for data in embedded)
+
+
+def test_page_is_self_contained(page):
+    assert not re.search(r'<(script|link|img)[^>]+(src|href)="(https?:)?//', page)
+    assert "<script" not in page.replace("&lt;script&gt;", "")
+
+
+def test_text_from_files_is_escaped(page):
+    assert "<script>alert(1)</script>" not in page
+    assert "Does LD-IL-2 expand Tregs? &lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "Treg &lt;expansion&gt; &amp; more" in page
+    assert "no SD &lt;reported&gt;" in page
+
+
+def test_studies_link_to_their_sources(page):
+    assert '<a href="https://doi.org/10.1000/xyz" rel="noopener">He J et al. 2022</a>' in page
+    assert '<a href="https://example.org/b" rel="noopener">Smith A 2020</a>' in page
+    assert 'href="javascript:' not in page  # only http(s) links are made
+
+
+def test_model_and_priors_are_stated_in_words_and_formula(page):
+    assert "normal-normal hierarchical model" in page
+    assert "θ<sub>i</sub> | μ, τ ~ N(μ, τ<sup>2</sup>)" in page
+    assert "half_normal(scale = 0.5)" in page and "normal(mu = 0.0, sigma = 2.0)" in page
+
+
+def test_summary_table_shows_the_natural_scale_estimate(results, page):
+    summary = pd.read_csv(results / "treg_demo" / "summary.csv")
+    mu = summary[summary["parameter"] == "mu"].iloc[0]
+    assert mu["median"] > 1.0  # exp of a positive log ratio: natural scale
+    assert f"mu = {mu['median']:.3f} [95% CrI {mu['eti_low']:.3f}, {mu['eti_high']:.3f}]" in page
+
+
+def test_diagnostics_verdict_and_hints_are_shown(page):
+    assert "WARN: ess_bulk warn (smallest bulk ESS 350)" in page
+    assert "draw more samples" in page and "a note &amp; more" in page
+
+
+def test_each_outcome_of_a_multi_outcome_analysis_has_its_section(page):
+    assert "Outcome: any_ae" in page and "Outcome: serious ae" in page
+    assert 'href="multi_demo/serious_ae/summary.csv"' in page
+
+
+def test_footer_lists_versions_seeds_registry_and_run_time(page):
+    footer = page[page.index("<footer>"):]
+    assert "f00d" * 16 in footer
+    assert "treg_demo: 4242" in footer
+    assert "pymc" in footer and "arviz" in footer
+    assert "Run time: 12.5 s" in footer
+
+
+def test_analyses_that_did_not_write_results_are_listed_as_missing(page):
+    assert "never_ran" in page and "MISSING" in page
+
+
+def test_report_without_registry_names_sources_without_links(results):
+    index = write_results_report(results, ["treg_demo"], registry=None, index_name="user.html")
+    html = index.read_text(encoding="utf-8")
+    assert index.name == "user.html"
+    assert "not used (user data)" in html
+    assert "doi.org" not in html and "src_a" in html
+
+
+def test_non_posterior_summary_tables_are_shown_as_written(tmp_path):
+    folder = tmp_path / "reanalysis"
+    folder.mkdir()
+    (folder / "run.json").write_text(json.dumps({"analysis": "reanalysis", "title": "Reanalysis", "status": "pass",
+                                                 "verdict": "no MCMC diagnostics", "spec": None,
+                                                 "outcomes": ["essdai"]}))
+    pd.DataFrame({"prior": ["skeptical", "neutral"], "p_benefit": [0.81, 0.93]}).to_csv(folder / "summary.csv",
+                                                                                     index=False)
+    html = write_results_report(tmp_path, ["reanalysis"]).read_text(encoding="utf-8")
+    assert "<td>skeptical</td><td>0.810</td>" in html
+    assert "No MCMC diagnostics" in html
