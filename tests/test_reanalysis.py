@@ -238,7 +238,7 @@ def test_em_recovers_a_two_component_mixture():
 
 
 def test_automixfit_picks_one_component_for_normal_draws():
-    draws = np.random.default_rng(5).normal(1.0, 0.5, 4000)
+    draws = np.random.default_rng(5).normal(1.0, 0.5, 2000)
     assert len(automixfit(draws).weights) == 1
 
 

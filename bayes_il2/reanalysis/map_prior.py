@@ -53,7 +53,10 @@ class MapPrior:
 
     def sources(self) -> str:
         """The trials and endpoints used, e.g. ``He2020_ARD_RCT (responder_sri4, week 12)``."""
-        return ", ".join(f"{r.study_id} ({r.outcome}, week {r.week})" for r in self.table.itertuples())
+        def week(w: Any) -> str:
+            return "week not stated" if pd.isna(w) else f"week {int(w)}"
+
+        return ", ".join(f"{r.study_id} ({r.outcome}, {week(r.week)})" for r in self.table.itertuples())
 
     def describe(self) -> str:
         text = (f"MAP prior from {len(self.table)} trial(s): {self.sources()}; endpoints differ between trials "

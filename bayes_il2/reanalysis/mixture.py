@@ -175,7 +175,7 @@ class FlatPrior:
         return "flat (improper uniform)"
 
 
-def fit_mixture(draws: np.ndarray, k: int, *, max_iter: int = 2000, tol: float = 1e-10,
+def fit_mixture(draws: np.ndarray, k: int, *, max_iter: int = 1000, tol: float = 1e-8,
                 label: str = "") -> tuple[NormalMixture, float]:
     """Maximum-likelihood K-component normal mixture for draws, by EM (Dempster, Laird & Rubin 1977).
 
@@ -203,7 +203,7 @@ def fit_mixture(draws: np.ndarray, k: int, *, max_iter: int = 2000, tol: float =
         w = nk / nk.sum()
         m = (r * x[:, None]).sum(axis=0) / nk
         s = np.sqrt(np.maximum((r * (x[:, None] - m) ** 2).sum(axis=0) / nk, floor**2))
-        if loglik - last < tol * abs(loglik):
+        if loglik - last < tol * x.size:  # mean log-likelihood gain per draw below tol
             break
         last = loglik
     order = np.argsort(-w)

@@ -234,6 +234,7 @@ def reanalyze_study(registry, study_id: str, spec=None, priors: list[str] | tupl
 
     analyses: dict[str, EndpointReanalysis] = {}
     data: dict[str, pd.DataFrame] = {}
+    skipped_map: list[str] = []
     for label, (endpoint, rows) in endpoints.items():
         mcid_here = vas_mcid if isinstance(endpoint, ContinuousEndpoint) and label.startswith("vas_") else None
         chosen = []
@@ -244,7 +245,7 @@ def reanalyze_study(registry, study_id: str, spec=None, priors: list[str] | tupl
                 notes.append(f"{label}: {p} prior skipped (no clinically important difference known for it)")
             elif p in NEEDS_MAP and (map_prior is None or not label.startswith("responder_")):
                 if map_prior is not None:
-                    notes.append(f"{label}: {p} prior skipped (the MAP prior is for responder endpoints)")
+                    skipped_map.append(label)
             else:
                 chosen.append(p)
         if not chosen:
@@ -257,6 +258,8 @@ def reanalyze_study(registry, study_id: str, spec=None, priors: list[str] | tupl
             analysis.table.loc[is_map, "prior_summary"] += f" [from {map_prior.sources()}; endpoints differ]"
         analyses[label] = analysis
         data[label] = rows
+    if skipped_map:
+        notes.append("MAP priors (from responder endpoints) not used for: " + ", ".join(dict.fromkeys(skipped_map)))
     excluded = pd.DataFrame(excl_b + excl_c, columns=["study_id", "endpoint", "reason"])
     return ReanalysisResult(study_id=study_id, analyses=analyses, data=data, excluded=excluded,
                             map_prior=map_prior, notes=tuple(notes),
