@@ -126,3 +126,14 @@ def test_leave_out_weight_makes_the_study_a_prediction(fit):
         a, b = without.draws(var), direct.draws(var)
         se = float(np.hypot(az.mcse(a.to_dataset(), method="mean")[var], az.mcse(b.to_dataset(), method="mean")[var]))
         assert abs(float(a.mean()) - float(b.mean())) < 4 * se
+
+
+@pytest.mark.mcmc
+def test_normal_log_likelihood_integrates_the_study_effect_out(fit):
+    """log_likelihood/y of the NNHM is log N(y_i | mu, tau^2 + v_i) at each draw (integrated LOO)."""
+    ll = fit.idata["log_likelihood"]["y"]
+    mu = np.asarray(fit.draws("mu"))[..., None]
+    tau = np.asarray(fit.draws("tau"))[..., None]
+    expected = stats.norm.logpdf(TABLE["yi"].to_numpy(), mu, np.sqrt(tau ** 2 + TABLE["vi"].to_numpy()))
+    assert ll.dims == ("chain", "draw", "study_id")
+    np.testing.assert_allclose(np.asarray(ll), expected, rtol=1e-10)

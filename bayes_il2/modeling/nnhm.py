@@ -16,9 +16,12 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
+import xarray as xr
+
 from bayes_il2.modeling._common import (BuiltModel, check_columns, check_parameterization,
-                                        leave_out_potential, linear_predictor, numeric_column,
-                                        prediction, random_effects, resolve_priors, study_labels)
+                                        leave_out_potential, linear_predictor, normal_study_loglik,
+                                        numeric_column, prediction, random_effects, resolve_priors,
+                                        study_labels)
 
 FAMILY = "nnhm"
 
@@ -95,7 +98,21 @@ def build_nnhm(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = None,
         leave_out_potential(weight, pm.logp(pm.Normal.dist(theta, sigma), yi))
     return BuiltModel(model=model, family=FAMILY, measure=_measure(data, measure), data=data,
                       priors=priors, settings=settings, study_ids=ids, study_index={"y": None},
-                      data_values=lambda table: effect_values(table.reset_index(drop=True)))
+                      data_values=lambda table: effect_values(table.reset_index(drop=True)),
+                      integrated_loglik=_integrated_loglik)
+
+
+def regression_term(post: xr.Dataset, const: xr.Dataset) -> xr.DataArray | float:
+    """x_i' beta per draw and study (0 without covariates)."""
+    if "beta" not in post.data_vars:
+        return 0.0
+    return (const["X"] * post["beta"]).sum("covariate")
+
+
+def _integrated_loglik(post: xr.Dataset, const: xr.Dataset) -> xr.DataArray:
+    """log N(y_i | mu + x_i' beta, tau^2 + v_i): theta_i integrated out."""
+    mean = post["mu"] + regression_term(post, const)
+    return normal_study_loglik(const["yi"], mean, post["tau"] ** 2 + const["vi"])
 
 
 def _measure(data: pd.DataFrame, measure: str | None) -> str:

@@ -17,10 +17,12 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
+import xarray as xr
+
 from bayes_il2.modeling._common import (BuiltModel, check_columns, check_parameterization, disease_index,
-                                        leave_out_potential, linear_predictor, prediction, random_effects,
-                                        resolve_priors, study_labels)
-from bayes_il2.modeling.nnhm import _measure, effect_values
+                                        leave_out_potential, linear_predictor, normal_study_loglik,
+                                        prediction, random_effects, resolve_priors, study_labels)
+from bayes_il2.modeling.nnhm import _measure, effect_values, regression_term
 
 FAMILY = "three_level"
 
@@ -71,6 +73,13 @@ def build_three_level(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = 
         pm.Normal("y", theta, sigma, observed=yi, dims="study_id")
         leave_out_potential(weight, pm.logp(pm.Normal.dist(theta, sigma), yi))
     settings["disease_of_study"] = [levels[i] for i in d_index]
+    def integrated_loglik(post: xr.Dataset, const: xr.Dataset) -> xr.DataArray:
+        """log N(y_i | mu_disease[d(i)] + x_i' beta, tau_within^2 + v_i): theta_i integrated out."""
+        mu_d = post["mu_disease"].isel(disease=xr.DataArray(d_index, dims="study_id")).drop_vars("disease")
+        mean = mu_d + regression_term(post, const)
+        return normal_study_loglik(const["yi"], mean, post["tau_within"] ** 2 + const["vi"])
+
     return BuiltModel(model=model, family=FAMILY, measure=_measure(data, measure), data=data,
                       priors=priors, settings=settings, study_ids=ids, study_index={"y": None},
-                      data_values=lambda table: effect_values(table.reset_index(drop=True), FAMILY))
+                      data_values=lambda table: effect_values(table.reset_index(drop=True), FAMILY),
+                      integrated_loglik=integrated_loglik)

@@ -37,9 +37,11 @@ import pandas as pd
 import pymc as pm
 
 from bayes_il2.errors import ModelError
+import xarray as xr
+
 from bayes_il2.modeling._common import (BuiltModel, check_columns, check_parameterization,
-                                        leave_out_potential, numeric_column, prediction, random_effects,
-                                        resolve_priors, study_labels)
+                                        leave_out_potential, normal_study_loglik, numeric_column, prediction,
+                                        random_effects, resolve_priors, study_labels)
 
 FAMILY = "treg"
 MEASURES = ("ROMC", "MC", "SMCR")
@@ -202,4 +204,11 @@ def build_treg(arms: pd.DataFrame, *, measure: str = "ROMC", contrast: str = "wi
 
     return BuiltModel(model=model, family=FAMILY, measure=measure, data=table, priors=all_priors,
                       settings=settings, study_ids=ids, study_index={"y": None}, data_values=data_values,
-                      table_of=table_of)
+                      table_of=table_of, integrated_loglik=_integrated_loglik)
+
+
+def _integrated_loglik(post: xr.Dataset, const: xr.Dataset) -> xr.DataArray:
+    """log N(y_i | mu, tau^2 + S_i - 2 r C_i): theta_i integrated out (r drawn or fixed)."""
+    r = post["r"] if "r" in post.data_vars else const["r"]
+    var = post["tau"] ** 2 + const["var_sum"] - 2 * r * const["var_cross"]
+    return normal_study_loglik(const["yi"], post["mu"], var)
