@@ -257,6 +257,19 @@ def test_map_mixture_reproduces_the_mcmc_predictive_distribution():
         assert abs(float(fitted.mixture.ppf(q)) - np.quantile(chains, q)) < 3 * mcse
 
 
+def test_exact_map_mixture_reproduces_the_exact_predictive_distribution():
+    from bayes_il2.reanalysis import fit_map
+
+    table = pd.DataFrame({"study_id": ["SLE", "RA"], "outcome": ["responder_sri4", "responder_acr20"],
+                          "week": [12, 24], "events_t": [16, 20], "n_t": [29, 30], "events_c": [9, 10], "n_c": [30, 30]})
+    fitted = fit_map(table, method="exact", draws=4000, chains=1, seed=4)
+    exact = fitted.fit.theta_new
+    for q in (0.05, 0.25, 0.5, 0.75, 0.95):
+        x = float(exact.ppf(q))
+        mcse = math.sqrt(q * (1 - q) / 4000) / float(exact.pdf(x))  # iid draws from the exact predictive
+        assert abs(float(fitted.mixture.ppf(q)) - x) < 4 * mcse
+
+
 # ----------------------------------------------------------------------------- registry layer
 def _registry(study_id: str, disease: str, events: list[tuple], contrasts: list[tuple] = ()) -> SimpleNamespace:
     studies = pd.DataFrame({"study_id": [study_id], "disease": [disease], "design": ["rct"]})

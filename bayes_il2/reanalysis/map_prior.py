@@ -142,10 +142,16 @@ def map_from_draws(draws: np.ndarray, k_max: int = 4) -> NormalMixture:
     return automixfit(np.asarray(draws, dtype=float).ravel(), k_max=k_max, label="map")
 
 
-def fit_map(table: pd.DataFrame, *, tau_prior: Any = None, mu_prior: Any = None, k_max: int = 4,
-            draws: int = 2000, tune: int = 1000, chains: int = 4, seed: int = 20221110,
+def fit_map(table: pd.DataFrame, *, method: str = "mcmc", tau_prior: Any = None, mu_prior: Any = None,
+            k_max: int = 4, draws: int = 2000, tune: int = 1000, chains: int = 4, seed: int = 20221110,
             sampler: str = "nutpie") -> MapPrior:
-    """Fit the hierarchical binomial-normal model and approximate ``theta_new`` by a normal mixture.
+    """Fit the hierarchical model and approximate the predictive ``theta_new`` by a normal mixture.
+
+    ``method="mcmc"`` (default): the binomial-normal model (exact binomial likelihoods) by NUTS.
+    ``method="exact"``: the normal-normal hierarchical model on the trials' log odds ratios (Woolf
+    variances, 0.5 added to every cell of a table with a zero cell) by numerical integration
+    (:func:`bayes_il2.exact.nnhm`); its predictive distribution, a Gaussian mixture over the
+    quadrature nodes, is sampled (``draws * chains`` draws) and compressed by :func:`automixfit`.
 
     Parameters
     ----------
@@ -166,6 +172,11 @@ def fit_map(table: pd.DataFrame, *, tau_prior: Any = None, mu_prior: Any = None,
     """
     if len(table) == 0:
         raise ModelError("fit_map: no historical trials to build a MAP prior from")
+    if method == "exact":
+        return _fit_map_exact(table, tau_prior=tau_prior, mu_prior=mu_prior, k_max=k_max,
+                              n_draws=draws * chains, seed=seed)
+    if method != "mcmc":
+        raise ModelError(f"fit_map: method must be 'mcmc' or 'exact', got {method!r}")
     from bayes_il2.api import meta_analysis
 
     fit = meta_analysis(table[["study_id", "events_t", "n_t", "events_c", "n_c"]], model="binomial_normal",
@@ -189,3 +200,26 @@ def _convergence(fit) -> dict[str, float]:
     if stats_group is not None and "diverging" in stats_group.data_vars:
         out["divergences"] = float(stats_group["diverging"].sum())
     return out
+
+
+def log_odds_ratios(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Log odds ratios and Woolf variances (0.5 added to all cells of a table with a zero cell)."""
+    cells = table[["events_t", "n_t", "events_c", "n_c"]].to_numpy(dtype=float)
+    a, b = cells[:, 0], cells[:, 1] - cells[:, 0]
+    c, d = cells[:, 2], cells[:, 3] - cells[:, 2]
+    add = np.where(np.min(np.stack([a, b, c, d]), axis=0) == 0, 0.5, 0.0)
+    a, b, c, d = a + add, b + add, c + add, d + add
+    return np.log(a * d / (b * c)), 1 / a + 1 / b + 1 / c + 1 / d
+
+
+def _fit_map_exact(table: pd.DataFrame, *, tau_prior: Any, mu_prior: Any, k_max: int, n_draws: int,
+                   seed: int) -> MapPrior:
+    from bayes_il2.exact import nnhm
+    from bayes_il2.priors import HalfNormal, Normal
+
+    yi, vi = log_odds_ratios(table)
+    post = nnhm(yi, vi, tau_prior if tau_prior is not None else HalfNormal(0.5),
+                mu_prior if mu_prior is not None else Normal(0.0, 10.0), labels=list(table["study_id"]))
+    draws = np.asarray(post.theta_new.sample(np.random.default_rng(seed), n_draws), dtype=float)
+    return MapPrior(mixture=map_from_draws(draws, k_max), draws=draws, table=table, fit=post,
+                    convergence={})

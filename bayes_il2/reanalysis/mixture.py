@@ -175,7 +175,7 @@ class FlatPrior:
         return "flat (improper uniform)"
 
 
-def fit_mixture(draws: np.ndarray, k: int, *, max_iter: int = 1000, tol: float = 1e-8,
+def fit_mixture(draws: np.ndarray, k: int, *, max_iter: int = 1000, tol: float = 1e-7,
                 label: str = "") -> tuple[NormalMixture, float]:
     """Maximum-likelihood K-component normal mixture for draws, by EM (Dempster, Laird & Rubin 1977).
 
@@ -194,14 +194,18 @@ def fit_mixture(draws: np.ndarray, k: int, *, max_iter: int = 1000, tol: float =
     s = np.full(k, x.std())
     floor = 1e-6 * x.std()
     last = -np.inf
+    half_log_2pi = 0.5 * np.log(2 * np.pi)
     for _ in range(max_iter):
-        logp = np.log(w) + stats.norm.logpdf(x[:, None], m, s)
-        total = special.logsumexp(logp, axis=1)
-        loglik = float(total.sum())
-        r = np.exp(logp - total[:, None])
+        z = (x[:, None] - m) / s
+        logp = np.log(w) - np.log(s) - half_log_2pi - 0.5 * z * z
+        top = logp.max(axis=1, keepdims=True)
+        r = np.exp(logp - top)
+        total = r.sum(axis=1, keepdims=True)
+        loglik = float((np.log(total) + top).sum())
+        r /= total
         nk = r.sum(axis=0) + 1e-300
         w = nk / nk.sum()
-        m = (r * x[:, None]).sum(axis=0) / nk
+        m = (r.T @ x) / nk
         s = np.sqrt(np.maximum((r * (x[:, None] - m) ** 2).sum(axis=0) / nk, floor**2))
         if loglik - last < tol * x.size:  # mean log-likelihood gain per draw below tol
             break
