@@ -322,3 +322,18 @@ def test_treg_rows_with_zero_variance_are_excluded_not_returned(tmp_path):
     assert "FixtureC2022_pSS" not in set(table["study_id"])
     assert np.isfinite(table["yi"]).all() and (table["vi"] > 0).all()
     assert "not estimable" in excluded.set_index("study_id").loc["FixtureC2022_pSS", "reason"]
+
+
+def test_treg_unconvertible_summary_becomes_a_reason_not_a_crash():
+    # a Registry-like object (no validation) whose baseline median lies outside its IQR
+    reg = load_registry(FIXTURE)
+    bad = reg.measurements.copy()
+    row = bad["study_id"].eq("FixtureB2021_SLE") & bad["timepoint"].eq("baseline")
+    bad.loc[row, "median"] = 9.0
+    from types import SimpleNamespace
+    fake = SimpleNamespace(sources=reg.sources, studies=reg.studies, arms=reg.arms, measurements=bad,
+                           events=reg.events, contrasts=reg.contrasts)
+    table, excluded = fx.treg_expansion_effects(fake)
+    assert "FixtureB2021_SLE" not in set(table["study_id"])
+    reason = excluded.set_index("study_id").loc["FixtureB2021_SLE", "reason"]
+    assert "FixtureB2021_SLE:il2" in reason and "median > q3" in reason

@@ -196,7 +196,7 @@ def _provenance(rows: list[pd.Series]) -> dict:
 
 
 # --------------------------------------------------------------------------- Treg expansion
-def _row_mean_sd(row: pd.Series, n: float) -> tuple[float, float, str] | str:
+def _row_mean_sd(row: pd.Series, n: float, ident: str = "") -> tuple[float, float, str] | str:
     """Mean, SD and the conversion used for one baseline/post row, or the reason it is unusable."""
     stat = _text(row["statistic"])
     mean, sd, se = _num(row["mean"]), _num(row["sd"]), _num(row["se"])
@@ -207,13 +207,13 @@ def _row_mean_sd(row: pd.Series, n: float) -> tuple[float, float, str] | str:
         if not has(n):
             return "n not reported (needed to convert median to mean/SD)"
         if has(q1) and has(q3) and has(lo) and has(hi):
-            m, s = conversions.mean_sd_from_five_numbers(lo, q1, med, q3, hi, n)
+            m, s = conversions.mean_sd_from_five_numbers(lo, q1, med, q3, hi, n, ids=[ident])
             return m, s, "median/IQR/range -> mean (Luo 2018), SD (Shi 2020)"
         if has(q1) and has(q3):
-            m, s = conversions.mean_sd_from_median_iqr(med, q1, q3, n)
+            m, s = conversions.mean_sd_from_median_iqr(med, q1, q3, n, ids=[ident])
             return m, s, "median/IQR -> mean (Luo 2018), SD (Wan 2014)"
         if has(lo) and has(hi):
-            m, s = conversions.mean_sd_from_median_range(med, lo, hi, n)
+            m, s = conversions.mean_sd_from_median_range(med, lo, hi, n, ids=[ident])
             return m, s, "median/range -> mean (Luo 2018), SD (Wan 2014)"
         return "SD not reported and not derivable"
     if not has(mean):
@@ -221,12 +221,12 @@ def _row_mean_sd(row: pd.Series, n: float) -> tuple[float, float, str] | str:
     if has(sd):
         return mean, sd, "mean/SD as reported"
     if has(se) and has(n):
-        return mean, float(conversions.sd_from_se(se, n)), "SD from SE (SD = SE sqrt(n))"
+        return mean, float(conversions.sd_from_se(se, n, ids=[ident])), "SD from SE (SD = SE sqrt(n))"
     if has(_num(row["ci_low"])) and has(_num(row["ci_high"])) and has(n):
-        s = float(conversions.sd_from_ci(_num(row["ci_low"]), _num(row["ci_high"]), n))
+        s = float(conversions.sd_from_ci(_num(row["ci_low"]), _num(row["ci_high"]), n, ids=[ident]))
         return mean, s, "SD from 95% CI (Cochrane 6.5.2.2)"
     if has(lo) and has(hi) and has(n):
-        return mean, float(conversions.sd_from_range(lo, hi, n)), "SD from range (Wan 2014)"
+        return mean, float(conversions.sd_from_range(lo, hi, n, ids=[ident])), "SD from range (Wan 2014)"
     return "SD not reported and not derivable"
 
 
@@ -255,12 +255,15 @@ def _order_baseline(base: pd.DataFrame) -> pd.DataFrame:
         ["_key", "_rank"], kind="stable")
 
 
-def _first_usable(rows: pd.DataFrame, n_arm: float) -> tuple[pd.Series, float, float, float, str] | str:
+def _first_usable(rows: pd.DataFrame, n_arm: float, ident: str) -> tuple[pd.Series, float, float, float, str] | str:
     reason = "no usable row"
     for _, row in rows.iterrows():
         n = _num(row["n"])
         n = n if np.isfinite(n) else n_arm
-        got = _row_mean_sd(row, n)
+        try:
+            got = _row_mean_sd(row, n, ident)
+        except EffectSizeError as exc:  # e.g. quantiles out of order in a user's registry
+            got = str(exc)
         if isinstance(got, str):
             reason = got
             continue
@@ -277,9 +280,9 @@ def _treg_from_pair(rows: pd.DataFrame, study: _Study, measure: str, r: float,
         return "no baseline value"
     if post.empty and change.empty:
         return "no post-treatment value"
-    b = _first_usable(_order_baseline(base), n_arm) if len(base) else "no baseline value"
+    b = _first_usable(_order_baseline(base), n_arm, ident) if len(base) else "no baseline value"
     if len(post):
-        p = _first_usable(_order_post(post, study.treatment_weeks), n_arm)
+        p = _first_usable(_order_post(post, study.treatment_weeks), n_arm, ident)
         if isinstance(b, str):
             return b
         if isinstance(p, str):
@@ -298,7 +301,7 @@ def _treg_from_pair(rows: pd.DataFrame, study: _Study, measure: str, r: float,
                 "week": _num(p_row["week"]), "phenotype": _text(p_row["phenotype"]), "method_effect": how,
                 "_rows": [b_row, p_row]}
     # only a change from baseline
-    c = _first_usable(_order_post(change, study.treatment_weeks), n_arm)
+    c = _first_usable(_order_post(change, study.treatment_weeks), n_arm, ident)
     if isinstance(c, str):
         return c
     c_row, mc, sdc, n, how = c
