@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from bayes_il2.reanalysis.analysis import EndpointReanalysis, p_beyond
+from bayes_il2.reanalysis.analysis import EndpointReanalysis, format_probability, p_beyond
 from bayes_il2.reanalysis.endpoints import BinaryEndpoint
 from bayes_il2.reanalysis.mixture import NormalMixture
 
@@ -52,6 +52,11 @@ def _benefit_word(analysis: EndpointReanalysis) -> str:
     return f"OR {sym} 1" if isinstance(e, BinaryEndpoint) else f"MD {sym} 0"
 
 
+def _eq(p: float) -> str:
+    text = format_probability(p)
+    return text if text[0] in "<>" else f"= {text}"
+
+
 def plot_reanalysis_densities(analysis: EndpointReanalysis) -> Figure:
     """One panel per prior: prior (dashed) and posterior (solid) density, benefit region shaded.
 
@@ -79,7 +84,7 @@ def plot_reanalysis_densities(analysis: EndpointReanalysis) -> Figure:
             ax.plot(xn, prior.pdf(x), color=color, lw=1.0, ls="--", alpha=0.8, label="prior")
         ax.fill_between(xn, 0, dens, where=benefit, color=color, alpha=0.25, lw=0)
         pb = float(p_beyond(post, e, 0.0))
-        ax.text(0.99, 0.88, f"{name}: P({_benefit_word(analysis)}) = {pb:.3f}", transform=ax.transAxes,
+        ax.text(0.99, 0.88, f"{name}: P({_benefit_word(analysis)}) {_eq(pb)}", transform=ax.transAxes,
                 ha="right", va="top", fontsize=9)
         ax.axvline(analysis.natural(0.0), color="black", lw=0.8)
         if analysis.important is not None:
@@ -91,7 +96,8 @@ def plot_reanalysis_densities(analysis: EndpointReanalysis) -> Figure:
         if i == 0:
             ax.legend(loc="upper left", fontsize=8, frameon=False)
     axes[-1].set_xlabel(_axis_label(analysis))
-    fig.suptitle(f"{e.name}: {e.describe()}\nposterior (solid) and prior (dashed) by prior; shaded: benefit", fontsize=10)
+    fig.suptitle(f"{e.name}: {e.describe()}\nposterior (solid) and prior (dashed) by prior; shaded: benefit",
+                 fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -55,6 +55,15 @@ class EndpointReanalysis:
         return p_beyond(self.posteriors[prior], self.endpoint, np.asarray(x, dtype=float))
 
 
+def format_probability(p: float) -> str:
+    """Three decimals, with '> 0.999' / '< 0.001' instead of rounding to 1 or 0."""
+    if p > 0.999:
+        return "> 0.999"
+    if p < 0.001:
+        return "< 0.001"
+    return f"{p:.3f}"
+
+
 def p_beyond(post: GridPosterior | NormalMixture, endpoint: Endpoint, x: np.ndarray | float) -> np.ndarray:
     """Posterior probability that the effect lies beyond ``x`` in the direction of benefit."""
     return post.sf(x) if endpoint.benefit_sign > 0 else post.cdf(x)
@@ -118,7 +127,8 @@ def reanalyze_endpoint(endpoint: Endpoint, priors: list[str] | tuple[str, ...] |
     return EndpointReanalysis(endpoint=endpoint, priors=built, posteriors=posts, important=important, table=table)
 
 
-def reanalyze(endpoint: Endpoint, priors: list[str] | tuple[str, ...] | dict[str, Prior] = ("skeptical", "neutral", "enthusiastic"),
+def reanalyze(endpoint: Endpoint,
+              priors: list[str] | tuple[str, ...] | dict[str, Prior] = ("skeptical", "neutral", "enthusiastic"),
               clinically_important_or: float = 2.0, mcid: float | None = None, robust_weight: float = 0.2,
               map_prior: NormalMixture | None = None, **posterior_options) -> pd.DataFrame:
     """Bayesian reanalysis of one two-arm endpoint under several priors.

@@ -198,7 +198,8 @@ def flat_is_improper(endpoint: BinaryEndpoint, baseline_sd: float | None = BASEL
     def extreme(events: int, n: int) -> bool:
         return events == 0 or events == n
 
-    return extreme(endpoint.events_t, endpoint.n_t) or (baseline_sd is None and extreme(endpoint.events_c, endpoint.n_c))
+    control_free = baseline_sd is None and extreme(endpoint.events_c, endpoint.n_c)
+    return extreme(endpoint.events_t, endpoint.n_t) or control_free
 
 
 def _evaluate(endpoint: BinaryEndpoint, joint_log_prior: LogPrior2D, alpha_range: tuple[float, float],

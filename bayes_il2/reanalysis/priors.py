@@ -32,7 +32,7 @@ import math
 from scipy import stats
 
 from bayes_il2.errors import ModelError
-from bayes_il2.reanalysis.endpoints import BinaryEndpoint, ContinuousEndpoint, Endpoint
+from bayes_il2.reanalysis.endpoints import BinaryEndpoint, Endpoint
 from bayes_il2.reanalysis.mixture import FlatPrior, NormalMixture
 
 Prior = NormalMixture | FlatPrior
@@ -151,7 +151,8 @@ def build_priors(endpoint: Endpoint, priors: list[str] | tuple[str, ...] | dict[
             out[name] = flat()
         else:
             if map_prior is None:
-                raise ModelError(f"{endpoint.name}: prior {spec!r} needs map_prior (see bayes_il2.reanalysis.map_prior)")
+                raise ModelError(f"{endpoint.name}: prior {spec!r} needs map_prior "
+                                 "(see bayes_il2.reanalysis.map_prior)")
             base = NormalMixture(map_prior.weights, map_prior.means, map_prior.sds, "map")
             out[name] = base if spec == "map" else robustify(base, robust_weight, neutral(endpoint), "map_robust")
     return out

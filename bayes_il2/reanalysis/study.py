@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_il2.errors import ModelError
-from bayes_il2.reanalysis.analysis import EndpointReanalysis, p_beyond, reanalyze_endpoint
+from bayes_il2.reanalysis.analysis import EndpointReanalysis, format_probability, p_beyond, reanalyze_endpoint
 from bayes_il2.reanalysis.endpoints import BinaryEndpoint, ContinuousEndpoint, Endpoint
 from bayes_il2.reanalysis.posterior import flat_is_improper
 from bayes_il2.reanalysis.map_prior import CONTROLS, TREATED, MapPrior, fit_map, map_table, two_arm_events
@@ -84,13 +84,14 @@ def headline(analysis: EndpointReanalysis) -> str:
     what = "OR" if binary else "MD"
     parts = [f"{e.name} ({e.describe()}):"]
     lo, hi = t["p_benefit"].idxmin(), t["p_benefit"].idxmax()
-    parts.append(f"P({what} {sym} {1 if binary else 0}) from {t.loc[lo, 'p_benefit']:.3f} ({t.loc[lo, 'prior']}) "
-                 f"to {t.loc[hi, 'p_benefit']:.3f} ({t.loc[hi, 'prior']})")
+    fp = format_probability
+    parts.append(f"P({what} {sym} {1 if binary else 0}) from {fp(t.loc[lo, 'p_benefit'])} ({t.loc[lo, 'prior']}) "
+                 f"to {fp(t.loc[hi, 'p_benefit'])} ({t.loc[hi, 'prior']})")
     if analysis.important is not None and t["p_important"].notna().any():
         value = float(t["important_value"].iloc[0])
         lo, hi = t["p_important"].idxmin(), t["p_important"].idxmax()
-        parts.append(f"; P({what} {sym} {value:g}) from {t.loc[lo, 'p_important']:.3f} ({t.loc[lo, 'prior']}) "
-                     f"to {t.loc[hi, 'p_important']:.3f} ({t.loc[hi, 'prior']})")
+        parts.append(f"; P({what} {sym} {value:g}) from {fp(t.loc[lo, 'p_important'])} ({t.loc[lo, 'prior']}) "
+                     f"to {fp(t.loc[hi, 'p_important'])} ({t.loc[hi, 'prior']})")
     conflicts = t.loc[t["conflict"], "prior"].tolist()
     if conflicts:
         parts.append(f"; prior-data conflict (p < 0.05) with: {', '.join(conflicts)}")
@@ -121,7 +122,8 @@ def binary_endpoints(registry, study_id: str) -> tuple[dict[str, tuple[BinaryEnd
     return out, excluded
 
 
-def continuous_endpoints(registry, study_id: str) -> tuple[dict[str, tuple[ContinuousEndpoint, pd.DataFrame]], list[dict]]:
+def continuous_endpoints(registry, study_id: str
+                         ) -> tuple[dict[str, tuple[ContinuousEndpoint, pd.DataFrame]], list[dict]]:
     """Mean-difference endpoints (contrasts.csv) of a study, oriented LD-IL-2 minus control."""
     arms = registry.arms[registry.arms["study_id"] == study_id]
     treatment = dict(zip(arms["arm_id"], arms["treatment"]))
@@ -255,7 +257,9 @@ def reanalyze_study(registry, study_id: str, spec=None, priors: list[str] | tupl
                                       map_prior=map_prior.mixture if map_prior is not None else None)
         if map_prior is not None:
             is_map = analysis.table["prior"].isin(NEEDS_MAP)
-            analysis.table.loc[is_map, "prior_summary"] += f" [from {map_prior.sources()}; endpoints differ]"
+            mcmc = "; ".join(f"{k} {v:.3g}" for k, v in map_prior.convergence.items())
+            analysis.table.loc[is_map, "prior_summary"] += (f" [from {map_prior.sources()}; endpoints differ"
+                                                            + (f"; MCMC {mcmc}" if mcmc else "") + "]")
         analyses[label] = analysis
         data[label] = rows
     if skipped_map:
