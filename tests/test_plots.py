@@ -384,3 +384,23 @@ def test_save_figure_writes_each_format(tmp_path):
     assert not list(tmp_path.glob(".*tmp"))
     with pytest.raises(ModelError, match="not supported"):
         plots.save_figure(plots.forest_plot(effect_table(3)), tmp_path / "x", formats=("jpg",))
+
+
+# --------------------------------------------------------------------------- a real (tiny) fit
+@pytest.mark.mcmc
+def test_figures_read_a_real_fit_without_refitting():
+    from bayes_il2.api import meta_analysis
+    from bayes_il2.priors import HalfNormal, Normal
+
+    table = effect_table(6, seed=3)
+    fit = meta_analysis(table, model="nnhm", priors={"mu": Normal(0.0, 2.0), "tau": HalfNormal(0.5)},
+                        draws=200, tune=200, chains=2, seed=5)
+    before = fit.idata["posterior"]["mu"].values.copy()
+    fig = plots.forest_plot(table, fit=fit)
+    assert len(gids(fig, "posterior:")) == 6 and gids(fig, "diamond:overall")
+    tau = plots.tau_posterior_plot(fit)
+    prior = next(line for line in tau.axes[0].lines if line.get_gid() == "prior:tau")
+    assert np.allclose(prior.get_ydata(), np.exp(HalfNormal(0.5).logpdf(prior.get_xdata())))
+    plots.mu_prior_posterior_plot(fit)
+    plots.parameter_forest(fit)
+    assert np.array_equal(fit.idata["posterior"]["mu"].values, before)

@@ -147,6 +147,8 @@ def fmt_num(x: float, digits: int = 2) -> str:
         return f"{x:.3g}"
     if ax != 0 and ax < 10 ** -digits:
         return f"{x:.2g}"
+    if ax != 0 and ax < 10 ** (1 - digits):  # e.g. 0.013 keeps two significant digits
+        return f"{x:.{digits + 1}f}"
     return f"{x:.{digits}f}"
 
 

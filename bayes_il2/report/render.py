@@ -115,7 +115,7 @@ def embed_png(path: Path, max_width: int = EMBED_MAX_WIDTH) -> tuple[str, int | 
                 height = round(img.height * max_width / img.width)
                 small = img.convert("RGB").resize((max_width, height), Image.LANCZOS)
                 buffer = io.BytesIO()
-                small.save(buffer, format="PNG", optimize=True)
+                small.save(buffer, format="PNG", compress_level=6)
                 data = buffer.getvalue()
     except Exception:  # noqa: BLE001 - embed the original bytes when Pillow cannot read them
         pass
@@ -229,7 +229,11 @@ def data_section(analysis: AnalysisFolder, outcome: OutcomeFolder, ctx: PageCont
                       ("method", "Method"), ("_source", "Source")]
         seen: set[str] = set()
         columns = []
+        if "label" in table.columns and (table["label"].astype(str) == table["study_id"].astype(str)).all():
+            seen.add("Label")  # the label repeats the id
         for col, head in candidates:
+            if col in table.columns and col != "_ci" and table[col].isna().all():
+                continue  # a column nobody reported
             if (col in table.columns or col == "_source") and head not in seen:
                 columns.append((col, head))
                 seen.add(head)
@@ -439,7 +443,9 @@ def overview(analyses: Sequence[AnalysisFolder]) -> str:
     """The table of contents: every analysis with its status, headline and verdict."""
     rows = []
     for a in analyses:
-        line = "; ".join(h for h in (headline(o.summary) for o in a.outcomes) if h)
+        multi = len(a.outcomes) > 1
+        line = "; ".join(f"{o.label}: {h}" if multi else h
+                         for o, h in ((o, headline(o.summary)) for o in a.outcomes) if h)
         rows.append(f'<tr><td><a href="#{escape(_anchor(a.name), quote=True)}">{escape(a.title)}</a></td>'
                     f"<td>{_badge(a.status)}</td><td>{escape(line)}</td><td>{escape(a.verdict)}</td></tr>")
     return ('<div class="scroll"><table class="data overview"><thead><tr><th>Analysis</th><th>Status</th>'
