@@ -387,3 +387,12 @@ def test_flat_prior_with_an_all_zero_treated_arm_is_refused():
         reanalyze(BinaryEndpoint(0, 29, 3, 30, higher_is_better=False), ["flat"])
     # the proper priors still work on the same counts
     assert reanalyze(BinaryEndpoint(0, 29, 3, 30, higher_is_better=False), ["neutral"])["p_benefit"].iloc[0] > 0.5
+
+
+def test_reanalyze_accepts_a_fitted_map_prior_object():
+    mixture = NormalMixture((0.6, 0.4), (0.9, 1.2), (0.4, 0.8), "map")
+    fitted = MapPrior(mixture=mixture, draws=np.zeros(10), table=pd.DataFrame())
+    a = reanalyze(PSS, ["map", "map_robust"], map_prior=fitted)
+    b = reanalyze(PSS, ["map", "map_robust"], map_prior=mixture)
+    np.testing.assert_allclose(a["median"], b["median"])
+    assert a["prior_ess"].iloc[1] < a["prior_ess"].iloc[0]  # robustification lowers the ESS

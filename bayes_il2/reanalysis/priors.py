@@ -28,6 +28,7 @@ symptoms (the value used by the analysis spec ``models/pss_reanalysis.toml``). B
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from scipy import stats
 
@@ -116,9 +117,11 @@ def robustify(prior: NormalMixture, weight: float = 0.2, vague: NormalMixture | 
 
 def build_priors(endpoint: Endpoint, priors: list[str] | tuple[str, ...] | dict[str, Prior], *,
                  clinically_important_or: float = 2.0, mcid: float | None = None,
-                 robust_weight: float = 0.2, map_prior: NormalMixture | None = None,
+                 robust_weight: float = 0.2, map_prior: Any = None,
                  tail: float = TAIL) -> dict[str, Prior]:
     """Named priors for ``endpoint``: built-in names are built, prior objects are passed through.
+
+    ``map_prior`` is a :class:`NormalMixture` or a :class:`~bayes_il2.reanalysis.map_prior.MapPrior`.
 
     Raises
     ------
@@ -153,6 +156,7 @@ def build_priors(endpoint: Endpoint, priors: list[str] | tuple[str, ...] | dict[
             if map_prior is None:
                 raise ModelError(f"{endpoint.name}: prior {spec!r} needs map_prior "
                                  "(see bayes_il2.reanalysis.map_prior)")
-            base = NormalMixture(map_prior.weights, map_prior.means, map_prior.sds, "map")
+            mixture = getattr(map_prior, "mixture", map_prior)  # a MapPrior or its NormalMixture
+            base = NormalMixture(mixture.weights, mixture.means, mixture.sds, "map")
             out[name] = base if spec == "map" else robustify(base, robust_weight, neutral(endpoint), "map_robust")
     return out
