@@ -42,7 +42,10 @@ def _xscale(ax, analysis: EndpointReanalysis) -> None:
         from matplotlib.ticker import FormatStrFormatter, LogLocator
 
         ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        lo, hi = ax.get_xlim()
+        decades = np.log10(hi / lo) if lo > 0 else np.inf
+        subs = (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0, 3.0) if decades <= 4 else (1.0,)
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
         ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
 
 
