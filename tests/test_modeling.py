@@ -31,20 +31,17 @@ SBC_ALPHA = 0.01
 
 
 def _eight_schools() -> pd.DataFrame:
-    try:
-        from pathlib import Path
+    """tests/data/eight_schools.csv (school, y, sigma) as an effect table; the inline copy if absent."""
+    from pathlib import Path
 
-        path = Path(__file__).parent / "data" / "eight_schools.csv"
-        if path.exists():
-            table = pd.read_csv(path)
-            if {"yi", "vi"} <= set(table.columns):
-                return table
-            if {"y", "sigma"} <= set(table.columns):
-                return pd.DataFrame({"study_id": table.iloc[:, 0].astype(str), "yi": table["y"],
-                                     "vi": table["sigma"] ** 2})
-    except Exception:  # noqa: BLE001 - fall back to the inline copy
-        pass
-    return EIGHT_SCHOOLS
+    path = Path(__file__).parent / "data" / "eight_schools.csv"
+    if not path.exists():
+        return EIGHT_SCHOOLS
+    raw = pd.read_csv(path, comment="#")
+    table = pd.DataFrame({"study_id": raw["school"].astype(str), "yi": raw["y"].astype(float),
+                          "vi": raw["sigma"].astype(float) ** 2})
+    pd.testing.assert_frame_equal(table, EIGHT_SCHOOLS)  # the two copies agree
+    return table
 
 
 # A small grouped set for the three-level model (invented test numbers, not registry data).
