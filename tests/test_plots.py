@@ -404,3 +404,15 @@ def test_figures_read_a_real_fit_without_refitting():
     plots.mu_prior_posterior_plot(fit)
     plots.parameter_forest(fit)
     assert np.array_equal(fit.idata["posterior"]["mu"].values, before)
+
+
+def test_reanalysis_figures_are_exported_lazily():
+    import importlib.util
+
+    if importlib.util.find_spec("bayes_il2.plots.reanalysis") is None:
+        pytest.skip("bayes_il2.plots.reanalysis is not present")
+    from bayes_il2.plots import reanalysis
+
+    assert plots.plot_reanalysis_densities is reanalysis.plot_reanalysis_densities
+    with pytest.raises(AttributeError):
+        plots.no_such_figure  # noqa: B018

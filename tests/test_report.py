@@ -230,3 +230,8 @@ def test_non_posterior_summary_tables_are_shown_as_written(tmp_path):
     html = write_results_report(tmp_path, ["reanalysis"]).read_text(encoding="utf-8")
     assert "<td>skeptical</td><td>0.810</td>" in html
     assert "No MCMC diagnostics" in html
+
+
+def test_data_selection_is_described_from_the_spec(page):
+    assert "Change in regulatory T cells" in page
+    assert "assumed pre-post correlation r = 0.5" in page

@@ -128,3 +128,57 @@ def priors_list(priors: dict[str, Any]) -> str:
             text = escape(str(value))
         items.append(f"<li><code>{escape(name)}</code> ({meaning}) ~ <code>{text}</code></li>")
     return "<ul class=\"priors\">" + "".join(items) + "</ul>"
+
+
+DATA_KINDS = {
+    "treg_expansion": "Change in regulatory T cells (Tregs) from before to after LD-IL-2, per LD-IL-2 arm "
+                      "(pre-post contrast within arms)",
+    "event_rate": "Proportion of LD-IL-2-treated patients with the event, per study arm",
+    "event_contrast": "Patients with the event under LD-IL-2 against placebo or control, per randomized study",
+    "reanalysis": "The endpoints of one randomized trial, per arm or as reported contrasts",
+    "user_effects": "A user-supplied effect table",
+}
+
+
+def data_words(spec: dict[str, Any]) -> str:
+    """What data the spec selects, in words: the kind, outcome, measure, assumptions and filters."""
+    data = spec.get("data") or {}
+    if not data:
+        return ""
+    kind = str(data.get("kind", ""))
+    bits = [escape(DATA_KINDS.get(kind, kind))]
+    outcomes = [data.get("outcome")] + list(data.get("outcomes") or [])
+    outcomes = [str(o) for o in outcomes if o]
+    if outcomes:
+        bits.append("outcome" + ("s " if len(outcomes) > 1 else " ") + ", ".join(f"<code>{escape(o)}</code>"
+                                                                                for o in outcomes))
+    if data.get("study"):
+        bits.append(f"study <code>{escape(str(data['study']))}</code>")
+    if data.get("path"):
+        bits.append(f"file <code>{escape(str(data['path']))}</code>")
+    if kind == "treg_expansion":
+        from bayes_il2.specs import DataSpec
+
+        r = data.get("prepost_r", DataSpec().prepost_r)
+        bits.append(f"assumed pre-post correlation r = {escape(str(r))} (not reported "
+                    "by the studies; varied in the sensitivity analyses where the spec asks)")
+    parts = ["<p>Selection: " + "; ".join(bits) + ".</p>"]
+    filters = spec.get("filters") or {}
+    rules = []
+    for key, words in (("diseases", "diseases"), ("designs", "designs"), ("exclude_studies", "studies excluded")):
+        if filters.get(key):
+            rules.append(f"{words}: " + ", ".join(escape(str(v)) for v in filters[key]))
+    if filters.get("dose_min_miu") is not None:
+        rules.append(f"dose at least {escape(str(filters['dose_min_miu']))} MIU")
+    if filters.get("dose_max_miu") is not None:
+        rules.append(f"dose at most {escape(str(filters['dose_max_miu']))} MIU")
+    if filters.get("include_duplicates"):
+        rules.append("duplicate cohorts kept")
+    if kind != "user_effects" and not filters.get("include_duplicates"):
+        rules.append("studies marked pool = no in the registry (duplicate cohorts, secondary analyses) left out")
+    parts.append("<p>Filters: " + ("; ".join(rules) if rules else "none") + ".</p>")
+    sens = spec.get("sensitivity") or []
+    if sens:
+        parts.append("<p>Sensitivity analyses: " + "; ".join(
+            f"{escape(str(s.get('name', '')))} ({escape(str(s.get('kind', '')))})" for s in sens) + ".</p>")
+    return "".join(parts)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_il2.report.collect import FIGURE_CAPTIONS, AnalysisFolder, OutcomeFolder
-from bayes_il2.report.describe import model_formula, model_words, priors_list
+from bayes_il2.report.describe import data_words, model_formula, model_words, priors_list
 
 #: Figures wider than this (pixels) are downscaled for embedding; the full file stays on disk.
 EMBED_MAX_WIDTH = 2000
@@ -209,7 +209,7 @@ def data_section(analysis: AnalysisFolder, outcome: OutcomeFolder, ctx: PageCont
     """Studies used (with links to sources), effects on the natural scale, and excluded rows."""
     effects = outcome.effects
     measure = _measure(analysis, outcome)
-    parts = []
+    parts = [data_words(analysis.spec)]
     if len(effects):
         table = effects.copy()
         if {"yi", "vi"} <= set(table.columns):
