@@ -235,3 +235,11 @@ def test_non_posterior_summary_tables_are_shown_as_written(tmp_path):
 def test_data_selection_is_described_from_the_spec(page):
     assert "Change in regulatory T cells" in page
     assert "assumed pre-post correlation r = 0.5" in page
+
+
+def test_write_report_accepts_a_directory_and_folders(results, tmp_path):
+    from bayes_il2.report import write_report
+
+    index = write_report([results / "treg_demo"], tmp_path)
+    assert index == tmp_path / "index.html"
+    assert "Treg &lt;expansion&gt;" in index.read_text(encoding="utf-8")
