@@ -102,8 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a mean difference (treated minus control) with its 95%% CI")
     src.add_argument("--study", help="a registry study_id (all its two-arm endpoints)")
     rea.add_argument("--prior", action="append", default=None,
-                     choices=("skeptical", "neutral", "enthusiastic", "flat"),
-                     help="prior(s) to use (default: skeptical, neutral, enthusiastic)")
+                     choices=("skeptical", "neutral", "enthusiastic", "flat", "map", "map_robust"),
+                     help="prior(s) to use (default: skeptical, neutral, enthusiastic); map and "
+                          "map_robust need --study (the MAP prior comes from the other LD-IL-2 RCTs)")
+    rea.add_argument("--map-study", action="append", default=None, metavar="STUDY_ID",
+                     help="trial(s) the MAP prior is built from (default with --study: every other pooled "
+                          "RCT in the registry with a responder endpoint)")
     rea.add_argument("--or-important", type=float, default=2.0, help="clinically important odds ratio [2.0]")
     rea.add_argument("--mcid", type=float, default=10.0, help="clinically important mean difference [10]")
     rea.add_argument("--lower-is-better", action="store_true", help="for --difference: negative = benefit")

@@ -170,8 +170,15 @@ def reanalyze_command(args: argparse.Namespace) -> int:
     if args.study:
         from bayes_il2.evidence import load_registry
 
-        result = reanalysis.reanalyze_study(load_registry(args.data), args.study, None, priors=priors,
-                                            clinically_important_or=args.or_important, mcid=args.mcid)
+        registry = load_registry(args.data)
+        map_studies = args.map_study
+        if map_studies is None and {"map", "map_robust"} & set(priors):
+            map_studies = _other_responder_rcts(registry, args.study)
+        result = reanalysis.reanalyze_study(registry, args.study, None, priors=priors,
+                                            clinically_important_or=args.or_important, mcid=args.mcid,
+                                            map_studies=map_studies)
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
         table = pd.concat(result.tables().values(), ignore_index=True)
     elif events:
         (et, nt), (ec, nc) = events
@@ -186,6 +193,16 @@ def reanalyze_command(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(index=False))
     return EXIT_OK
+
+
+def _other_responder_rcts(registry, study_id: str) -> list[str]:
+    """Pooled RCTs other than ``study_id`` that report a two-arm responder endpoint."""
+    studies = registry.studies
+    rcts = set(studies.loc[(studies["design"] == "rct") & (studies["pool"] == "yes"), "study_id"]) - {study_id}
+    events = registry.events
+    responders = events[events["outcome"].str.startswith("responder_") & events["study_id"].isin(rcts)]
+    arms_per_study = responders.groupby("study_id")["arm_id"].nunique()
+    return sorted(arms_per_study[arms_per_study >= 2].index)
 
 
 def _parse_fraction(text: str) -> tuple[int, int]:

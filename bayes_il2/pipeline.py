@@ -285,8 +285,8 @@ def run_reanalysis(spec: AnalysisSpec, registry, progress: Progress) -> list[Out
     for endpoint, table in result.tables().items():
         figures = result.figures(endpoint)
         outcomes.append(OutcomeResult(label=endpoint, effects=result.endpoint_table(endpoint),
-                                      excluded=pd.DataFrame(), summary=table, figures=figures,
-                                      headline=result.headline(endpoint)))
+                                      excluded=result.excluded, summary=table, figures=figures,
+                                      headline=result.headline(endpoint), notes=list(result.notes)))
     return outcomes
 
 
@@ -357,7 +357,8 @@ def write_analysis(run: AnalysisRun, out_root: Path) -> Path:
             _write_csv(pd.concat(summaries, ignore_index=True), tmp / "summary.csv")
         meta = {"analysis": run.spec.name, "title": run.spec.title, "status": run.status,
                 "verdict": run.verdict, "seconds": round(run.seconds, 2), "spec": run.spec.source,
-                "outcomes": [o.label for o in run.outcomes]}
+                "outcomes": [o.label for o in run.outcomes],
+                "notes": {o.label: list(o.notes) for o in run.outcomes if o.notes}}
         (tmp / "run.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return target
 

@@ -41,3 +41,12 @@ def test_bad_user_csv_exits_2_naming_the_row(tmp_path, capsys):
 def test_malformed_event_counts_on_the_command_line_exit_2(capsys):
     assert main(["reanalyze", "--events", "31/30", "8/30"]) == EXIT_BAD_INPUT
     assert "0 <= events <= total" in capsys.readouterr().err
+
+
+def test_map_prior_trials_default_to_the_other_responder_rcts():
+    from bayes_il2.commands import _other_responder_rcts
+    from bayes_il2.evidence import load_registry
+
+    trials = _other_responder_rcts(load_registry(), "He2022_pSS")
+    assert "He2022_pSS" not in trials
+    assert {"He2020_ARD_RCT", "Zhang2022_STTT"} <= set(trials)
