@@ -318,7 +318,7 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
     n_studies = len(data)
     scale = ForestScale.for_count(n_studies)
     fs = scale.font_size
-    top_in, bottom_in = (0.45 if title else 0.15) + 0.15, 1.35
+    top_in, bottom_in = (0.45 if title else 0.15) + 0.15, 1.5
     height = top_in + bottom_in + max(n_units, 2.0) * scale.row_height
     width = 12.0 if show_weight else 11.4
     fig = plt.figure(figsize=(width, height))
@@ -471,7 +471,7 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
         handles.append(Patch(color=ROPE_COLOR, alpha=0.3, label="region of practical equivalence"))
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 3), fontsize=fs - 0.5,
                frameon=False, bbox_to_anchor=(0.5, 0.12 / height))
-    het = fig.text(0.02, 0.62 / height, heterogeneity_text(data, fit), ha="left", va="center",
+    het = fig.text(0.02, 0.8 / height, heterogeneity_text(data, fit), ha="left", va="center",
                    fontsize=fs - 0.5)
     het.set_gid("heterogeneity")
     if title:
