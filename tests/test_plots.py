@@ -416,3 +416,10 @@ def test_reanalysis_figures_are_exported_lazily():
     assert plots.plot_reanalysis_densities is reanalysis.plot_reanalysis_densities
     with pytest.raises(AttributeError):
         plots.no_such_figure  # noqa: B018
+
+
+def test_studies_with_several_arms_match_the_fits_study_arm_coordinates():
+    table = effect_table(4).assign(study_id=["S00", "S00", "S01", "S02"], arm_id=["low", "high", "a", "a"])
+    keyed = table.assign(study_id=["S00:low", "S00:high", "S01", "S02"])
+    fig = plots.forest_plot(table, fit=make_fit(keyed))
+    assert sorted(gids(fig, "posterior:")) == sorted(f"posterior:{k}" for k in keyed["study_id"])
