@@ -243,3 +243,13 @@ def test_write_report_accepts_a_directory_and_folders(results, tmp_path):
     index = write_report([results / "treg_demo"], tmp_path)
     assert index == tmp_path / "index.html"
     assert "Treg &lt;expansion&gt;" in index.read_text(encoding="utf-8")
+
+
+def test_notes_in_run_json_are_shown_with_their_outcome(tmp_path):
+    folder = tmp_path / "noted"
+    folder.mkdir()
+    (folder / "run.json").write_text(json.dumps({"analysis": "noted", "title": "Noted", "status": "pass",
+                                                 "verdict": "", "spec": None, "outcomes": ["essdai"],
+                                                 "notes": {"essdai": ["arm B <excluded>"]}}))
+    html = write_results_report(tmp_path, ["noted"]).read_text(encoding="utf-8")
+    assert "Note: arm B &lt;excluded&gt;" in html

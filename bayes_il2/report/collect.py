@@ -63,6 +63,7 @@ class AnalysisFolder:
     spec: dict[str, Any]
     outcomes: tuple[OutcomeFolder, ...]
     missing: bool = False
+    notes: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def question(self) -> str:
@@ -155,4 +156,5 @@ def load_analysis(folder: str | Path) -> AnalysisFolder:
     return AnalysisFolder(name=run.get("analysis", folder.name), path=folder,
                           title=run.get("title") or folder.name, status=run.get("status", "unknown"),
                           verdict=run.get("verdict", ""), seconds=run.get("seconds"),
-                          spec_path=run.get("spec"), spec=spec, outcomes=outcomes)
+                          spec_path=run.get("spec"), spec=spec, outcomes=outcomes,
+                          notes={str(k): [str(n) for n in v] for k, v in (run.get("notes") or {}).items()})

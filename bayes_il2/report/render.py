@@ -421,6 +421,8 @@ def analysis_section(analysis: AnalysisFolder, ctx: PageContext, base: Path | No
         headline_text = headline(outcome.summary)
         if headline_text:
             parts.append(f'<p class="headline">{escape(prefix + headline_text)}</p>')
+        for note in analysis.notes.get(outcome.label, []):
+            parts.append(f'<p class="muted">Note: {escape(note)}</p>')
         parts += [f"<h3>{escape(prefix)}Data used</h3>", data_section(analysis, outcome, ctx),
                   f"<h3>{escape(prefix)}Model and priors</h3>", model_section(analysis, outcome),
                   f"<h3>{escape(prefix)}Results (natural scale)</h3>", summary_section(analysis, outcome),
