@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from functools import lru_cache
 
 import numpy as np
@@ -45,6 +46,11 @@ class PanelGrid:
         Nodes per panel.
     lower, upper : float
         Support of the parameter (the prior's), used for quantile brackets.
+    prior : prior object
+        The parameter's prior; below ``lin_edge`` (far below every scale of the problem) the
+        likelihood is constant to double precision, so that panel's mass is the likelihood times
+        the prior probability ``prior.cdf(lin_edge)``: one node with that weight. This stays exact
+        for priors with an integrable singularity at 0 such as the log-t prior of Rhodes et al.
     """
 
     lin_edge: float | None
@@ -52,6 +58,7 @@ class PanelGrid:
     order: int
     lower: float
     upper: float
+    prior: Any = None
 
     @property
     def upper_eff(self) -> float:
@@ -65,9 +72,10 @@ class PanelGrid:
         ws = ((b - a) / 2 * w).ravel()
         nodes, weights = np.exp(s), ws * np.exp(s)
         if self.lin_edge is not None:
-            t = self.lin_edge * (x + 1) / 2
-            nodes = np.concatenate([t, nodes])
-            weights = np.concatenate([self.lin_edge / 2 * w, weights])
+            t0 = self.lin_edge / 2
+            log_w = float(np.log(self.prior.cdf(self.lin_edge)) - self.prior.logpdf(t0))
+            nodes = np.concatenate([[t0], nodes])
+            weights = np.concatenate([[np.exp(log_w)], weights])
         return nodes, weights
 
     def cdf(self, x: np.ndarray, log_unnorm: Callable[[np.ndarray], np.ndarray], log_norm: float) -> np.ndarray:
@@ -78,39 +86,44 @@ class PanelGrid:
         with np.errstate(over="ignore"):
             mass = weights * np.exp(log_unnorm(nodes) - log_norm)
         n_lin = 0 if self.lin_edge is None else 1
-        panel_mass = mass.reshape(-1, self.order).sum(axis=1)
+        panel_mass = np.concatenate([mass[:n_lin], mass[n_lin:].reshape(-1, self.order).sum(axis=1)])
         cum = np.concatenate([[0.0], np.cumsum(panel_mass)])
-        # Panel index of each x and the start of that panel on its own variable.
         starts = np.exp(self.log_edges[:-1])
         if n_lin:
             starts = np.concatenate([[0.0], starts])
         lo = 0.0 if n_lin else starts[0]
         inside = (x > lo) & (x < self.upper_eff)
-        xs = np.where(inside, x, starts[0] if not n_lin else self.lin_edge / 2)
-        p = np.searchsorted(starts, xs, side="right") - 1
-        p = np.clip(p, 0, len(starts) - 1)
+        xs = np.where(inside, x, self.upper_eff / 2 if not n_lin else self.lin_edge / 2)
+        p = np.clip(np.searchsorted(starts, xs, side="right") - 1, 0, len(starts) - 1)
         is_lin = (p == 0) & bool(n_lin)
-        a = np.where(is_lin, 0.0, np.log(np.maximum(starts[p], 1e-300)))
-        u = np.where(is_lin, xs, np.log(xs))
-        half = (u - a) / 2
-        un = a[:, None] + half[:, None] * (gl_x + 1)
-        tau = np.where(is_lin[:, None], un, np.exp(un))
-        jac = np.where(is_lin[:, None], 1.0, tau)
+        # log panels: Gauss-Legendre on [panel start, log x]
+        a = np.log(np.maximum(starts[p], self.lin_edge or starts[0]))
+        half = (np.log(xs) - a) / 2
+        tau = np.exp(a[:, None] + half[:, None] * (gl_x + 1))
         with np.errstate(over="ignore"):
             dens = np.exp(log_unnorm(tau.ravel()).reshape(tau.shape) - log_norm)
-        partial = (dens * jac * gl_w).sum(axis=1) * half
+        partial = np.where(is_lin, 0.0, (dens * tau * gl_w).sum(axis=1) * half)
+        if n_lin:
+            # inside the first panel the likelihood is constant: the prior's cdf gives the share
+            share = self.prior.cdf(np.where(is_lin, xs, self.lin_edge)) / self.prior.cdf(self.lin_edge)
+            partial = np.where(is_lin, mass[0] * share, partial)
         out = cum[p] + partial
         return np.where(x <= lo, 0.0, np.where(x >= self.upper_eff, 1.0, np.minimum(out, 1.0)))
 
 
-def log_range(lower: float, upper: float, scales: list[float]) -> tuple[float, float]:
-    """Search range on log(tau): from the support or 25 e-folds below the smallest scale of the
-    problem, to the support or well above the largest scale."""
+def log_range(lower: float, upper: float, flat_below: float, scales: list[float]) -> tuple[float, float]:
+    """Search range on log(tau).
+
+    From the support's lower end or 12 e-folds below ``flat_below`` (a tau whose square is small
+    against every sampling variance, so that below the range the likelihood is constant to about
+    1e-10 relative and the first panel can take the prior's mass as a whole), to the support's
+    upper end or 12 e-folds above the largest scale of the problem.
+    """
     scales = [s for s in scales if np.isfinite(s) and s > 0]
     if not scales:
         scales = [1.0]
-    s_lo = np.log(lower) if lower > 0 else np.log(min(scales)) - 25.0
     s_hi = np.log(upper) if np.isfinite(upper) else np.log(max(scales)) + 12.0
+    s_lo = np.log(lower) if lower > 0 else min(np.log(flat_below) - 12.0, s_hi - 5.0)
     if not s_hi > s_lo:
         raise ModelError(f"empty search range for a variance component: [{np.exp(s_lo)}, {np.exp(s_hi)}]")
     return float(s_lo), float(s_hi)
@@ -126,33 +139,40 @@ def _trim(s: np.ndarray, v: np.ndarray) -> tuple[float, float, float]:
     return float(s[max(idx[0] - 1, 0)]), float(s[min(idx[-1] + 1, len(s) - 1)]), top
 
 
-def build_grid_1d(log_post: Callable[[np.ndarray], np.ndarray], lower: float, upper: float,
-                  scales: list[float], panels: int = 40, order: int = 12) -> PanelGrid:
+def build_grid_1d(log_post: Callable[[np.ndarray], np.ndarray], prior: Any, lower: float, upper: float,
+                  flat_below: float, scales: list[float], panels: int = 30, order: int = 8) -> PanelGrid:
     """Panels for one variance component with unnormalized log posterior ``log_post(tau)``."""
-    s_lo, s_hi = log_range(lower, upper, scales)
+    s_lo, s_hi = log_range(lower, upper, flat_below, scales)
     a, b = s_lo, s_hi
     for n in (401, 161):
         s = np.linspace(a, b, n)
-        a, b, _ = _trim(s, log_post(np.exp(s)) + s)
-    return _make_grid(a, b, s_lo, lower, upper, panels, order)
+        h = log_post(np.exp(s)) + s
+        a, b, _ = _trim(s, h)
+    return _make_grid(a, b, s_lo, prior, lower, upper, panels, order)
 
 
-def _make_grid(a: float, b: float, s_lo: float, lower: float, upper: float, panels: int, order: int) -> PanelGrid:
+def _make_grid(a: float, b: float, s_lo: float, prior: Any, lower: float, upper: float, panels: int,
+               order: int) -> PanelGrid:
     if b <= a:
         b = a + 1e-8
-    lin_edge = float(np.exp(s_lo)) if (lower <= 0 and a <= s_lo) else None
+    lin_edge = None
+    if lower <= 0 and a <= s_lo:
+        edge = float(np.exp(s_lo))
+        with np.errstate(divide="ignore"):
+            ok = prior.cdf(edge) > 0 and np.isfinite(prior.logpdf(edge / 2))
+        lin_edge = edge if ok else None
     return PanelGrid(lin_edge=lin_edge, log_edges=np.linspace(a, b, panels + 1), order=order,
-                     lower=max(float(lower), 0.0), upper=float(upper))
+                     lower=max(float(lower), 0.0), upper=float(upper), prior=prior)
 
 
-def build_grid_2d(log_post: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                  bounds: tuple[tuple[float, float], tuple[float, float]], scales: list[float],
-                  panels: int = 16, order: int = 8) -> tuple[PanelGrid, PanelGrid]:
+def build_grid_2d(log_post: Callable[[np.ndarray, np.ndarray], np.ndarray], priors: tuple[Any, Any],
+                  bounds: tuple[tuple[float, float], tuple[float, float]], flat_below: float, scales: list[float],
+                  panels: int = 12, order: int = 8) -> tuple[PanelGrid, PanelGrid]:
     """Tensor panels for two variance components; ``log_post(t1, t2)`` takes 1-D arrays and returns
     the (len(t1), len(t2)) matrix of the unnormalized log posterior."""
     (lo1, up1), (lo2, up2) = bounds
-    r1 = log_range(lo1, up1, scales)
-    r2 = log_range(lo2, up2, scales)
+    r1 = log_range(lo1, up1, flat_below, scales)
+    r2 = log_range(lo2, up2, flat_below, scales)
     box = [list(r1), list(r2)]
     for n in (81, 49):
         s1 = np.linspace(*box[0], n)
@@ -162,8 +182,8 @@ def build_grid_2d(log_post: Callable[[np.ndarray, np.ndarray], np.ndarray],
         a1, b1, top = _trim(s1, v.max(axis=1))
         a2, b2, _ = _trim(s2, v.max(axis=0))
         box = [[a1, b1], [a2, b2]]
-    g1 = _make_grid(box[0][0], box[0][1], r1[0], lo1, up1, panels, order)
-    g2 = _make_grid(box[1][0], box[1][1], r2[0], lo2, up2, panels, order)
+    g1 = _make_grid(box[0][0], box[0][1], r1[0], priors[0], lo1, up1, panels, order)
+    g2 = _make_grid(box[1][0], box[1][1], r2[0], priors[1], lo2, up2, panels, order)
     return g1, g2
 
 

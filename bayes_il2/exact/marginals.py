@@ -45,19 +45,20 @@ def invert_cdf(cdf: Callable[[np.ndarray], np.ndarray], pdf: Callable[[np.ndarra
     x = (a + b) / 2.0 if x0 is None else np.clip(np.asarray(x0, dtype=float), a, b)
     x = np.where((x <= a) | (x >= b), (a + b) / 2.0, x)
     active = np.ones(q.shape, dtype=bool)
+    ftol = 1e-14 * np.minimum(q, 1.0 - q)
     for _ in range(maxiter):
         f = cdf(x) - q
+        converged = np.abs(f) <= ftol
         a = np.where(f < 0, x, a)
         b = np.where(f > 0, x, b)
         d = pdf(x)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            step = np.where(d > 0, f / d, np.nan)
-        xn = x - step
-        bad = ~np.isfinite(xn) | (xn <= a) | (xn >= b)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            xn = x - np.where(d > 0, f / d, np.nan)
+        bad = ~np.isfinite(xn) | (xn < a) | (xn > b)
         xn = np.where(bad, (a + b) / 2.0, xn)
-        done = (np.abs(f) <= 1e-15) | (np.abs(xn - x) <= xtol * (1.0 + np.abs(x))) | (b - a <= xtol * (1.0 + np.abs(x)))
-        x = np.where(active, xn, x)
-        active &= ~done
+        small = np.abs(xn - x) <= xtol * (1.0 + np.abs(x))
+        x = np.where(active & ~converged, xn, x)
+        active &= ~(converged | small)
         if not active.any():
             break
     return x
@@ -112,7 +113,7 @@ class Marginal:
     def _shortest(self, level: float) -> tuple[float, float]:
         # Minimize ppf(p + level) - ppf(p) over p in [0, 1 - level]: a grid, then Brent's method.
         eps = 1e-12
-        p = np.linspace(0.0, 1.0 - level, 101)
+        p = np.linspace(0.0, 1.0 - level, 41)
         p[0], p[-1] = eps, 1.0 - level - eps
         lows, highs = self.ppf(p), self.ppf(p + level)
         width = highs - lows

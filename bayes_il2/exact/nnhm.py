@@ -175,7 +175,7 @@ def _tau_posterior(log_post, prior, y, v, panels, order, who="nnhm"):
     scales = [float(np.sqrt(v.min())), float(np.sqrt(v.max())), *prior_scales(prior)]
     if len(y) > 1:
         scales.append(float(np.ptp(y)))
-    grid = build_grid_1d(log_post, lo, hi, scales, panels=panels, order=order)
+    grid = build_grid_1d(log_post, prior, lo, hi, float(np.sqrt(v.min() / len(v))), scales, panels=panels, order=order)
     nodes, qw = grid.nodes_weights()
     lp = log_post(nodes)
     with np.errstate(divide="ignore"):
@@ -186,7 +186,7 @@ def _tau_posterior(log_post, prior, y, v, panels, order, who="nnhm"):
 
 
 def nnhm(yi: Any, vi: Any, tau_prior: Any, mu_prior: Any = None, labels: Sequence[Any] | None = None,
-         *, panels: int = 40, order: int = 12) -> ExactNNHM:
+         *, panels: int = 30, order: int = 8) -> ExactNNHM:
     """Exact posterior of the normal-normal hierarchical model.
 
     Parameters

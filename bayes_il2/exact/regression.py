@@ -153,7 +153,7 @@ class ExactMetaRegression:
 
 def meta_regression(yi: Any, vi: Any, X: Any, tau_prior: Any, beta_prior: Any = None, *, mu_prior: Any = None,
                     intercept: bool = True, names: Sequence[str] | None = None,
-                    labels: Sequence[Any] | None = None, panels: int = 40, order: int = 12) -> ExactMetaRegression:
+                    labels: Sequence[Any] | None = None, panels: int = 30, order: int = 8) -> ExactMetaRegression:
     """Exact posterior of a random-effects meta-regression.
 
     Parameters

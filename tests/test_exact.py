@@ -1,0 +1,454 @@
+"""Exact engine: reference results (eight schools), closed forms, and brute-force quadrature.
+
+Brute-force references integrate the multivariate normal marginal likelihood
+y ~ N(m0 1, diag(v + tau^2) + s0^2 1 1^T) (mu integrated in closed form) over tau with
+scipy.integrate.quad, which shares no code with the engine.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import integrate, stats
+
+from bayes_il2 import exact
+from bayes_il2.errors import ModelError
+from bayes_il2.priors import (Flat, HalfCauchy, HalfNormal, LogNormalTau2, LogTTau2, Normal, StudentT, Uniform,
+                              rhodes_prior, turner_prior)
+
+DATA = Path(__file__).parent / "data"
+
+
+def eight_schools() -> tuple[np.ndarray, np.ndarray]:
+    table = pd.read_csv(DATA / "eight_schools.csv", comment="#")
+    return table["y"].to_numpy(float), table["sigma"].to_numpy(float) ** 2
+
+
+def mvn_logpdf(y, cov, mean):
+    chol = np.linalg.cholesky(cov)
+    z = np.linalg.solve(chol, y - mean)
+    return -0.5 * len(y) * np.log(2 * np.pi) - np.log(np.diag(chol)).sum() - 0.5 * z @ z
+
+
+def brute_log_lik(y, v, t, mu_prior):
+    """log p(y | tau) with mu ~ N(m0, s0^2) integrated in closed form."""
+    cov = np.diag(v + t * t) + mu_prior.sigma ** 2 * np.ones((len(y), len(y)))
+    return mvn_logpdf(y, cov, np.full(len(y), mu_prior.mu))
+
+
+BREAKS = np.array([-60.0, -30.0, -10.0, -5.0, -2.0, 0.0, 2.0, 5.0, 10.0])
+
+
+def _quad_log(dens, hi_s=np.inf, lo_s=-np.inf):
+    """Integral of dens(t) dt over t in (exp(lo_s), exp(hi_s)), on log t with fixed break points
+    (the tail beyond t = e^60 is negligible for every case here)."""
+    hi_s = min(hi_s, 60.0)
+    edges = np.concatenate([[lo_s], BREAKS[(BREAKS > lo_s) & (BREAKS < hi_s)], [hi_s]])
+    f = lambda s: dens(np.exp(s)) * np.exp(s)  # noqa: E731
+    with np.errstate(over="ignore"):
+        return sum(integrate.quad(f, a, b, epsabs=0, epsrel=1e-12, limit=400)[0] for a, b in zip(edges[:-1], edges[1:]))
+
+
+def brute_tau(y, v, tau_prior, mu_prior):
+    """(Z, unnormalized density of tau) by brute force."""
+    lo, hi = tau_prior.support
+
+    def dens(t):
+        if not lo <= t <= hi:
+            return 0.0
+        return float(np.exp(tau_prior.logpdf(t) + brute_log_lik(y, v, t, mu_prior)))
+
+    return _quad_log(dens, np.log(hi), np.log(lo) if lo > 0 else -np.inf), dens
+
+
+def brute_tau_cdf(dens, z, x, lo=0.0):
+    return _quad_log(dens, np.log(x), np.log(lo) if lo > 0 else -np.inf) / z
+
+
+# --------------------------------------------------------------------------- eight schools
+# posteriordb reference posterior (stan-dev/posteriordb, eight_schools_noncentered): means with
+# MCSE 0.0330 (mu) and 0.0319 (tau); those equal sd/sqrt(10000), i.e. about 10000 effective draws,
+# which gives the MCSE of the theta means as sd(theta_j)/100.
+REF_MU, MCSE_MU = 4.41051833695493, 0.0330
+REF_TAU, MCSE_TAU = 3.60205952364059, 0.0319
+REF_THETA = [6.1505, 4.9396, 3.9059, 4.7960, 3.6144, 4.0511, 6.3172, 4.8840]
+
+
+@pytest.fixture(scope="module")
+def schools():
+    y, v = eight_schools()
+    return exact.nnhm(y, v, HalfCauchy(5.0), Normal(0.0, 5.0), labels=list("ABCDEFGH"))
+
+
+def test_eight_schools_data_match_the_published_table():
+    y, v = eight_schools()
+    assert y.tolist() == [28, 8, -3, 7, -1, 1, 18, 12]
+    assert np.sqrt(v).tolist() == [15, 10, 16, 11, 9, 11, 10, 18]
+
+
+def test_eight_schools_mu_and_tau_means_match_the_reference_to_two_decimals(schools):
+    assert abs(schools.mu.mean - REF_MU) < 0.05
+    assert abs(schools.tau.mean - REF_TAU) < 0.05
+    assert abs(schools.mu.mean - REF_MU) < 4 * MCSE_MU
+    assert abs(schools.tau.mean - REF_TAU) < 4 * MCSE_TAU
+
+
+def test_eight_schools_theta_means_match_the_reference_within_four_mcse(schools):
+    for j, ref in enumerate(REF_THETA):
+        th = schools.theta(j)
+        assert abs(th.mean - ref) < 4 * th.sd / 100, (j, th.mean, ref)
+
+
+def test_eight_schools_sds_match_the_derived_reference(schools):
+    # priors.md: sd(mu) about 3.31, sd(tau) about 3.20 (from the reference mean squares)
+    assert schools.mu.sd == pytest.approx(3.31, abs=0.1)
+    assert schools.tau.sd == pytest.approx(3.20, abs=0.1)
+
+
+def test_eight_schools_labels_select_studies(schools):
+    assert schools.theta("A").mean == schools.theta(0).mean
+    assert schools.summary().loc["theta[H]", "mean"] == pytest.approx(schools.theta(7).mean)
+    with pytest.raises(ModelError, match="no study labelled"):
+        schools.theta("Z")
+
+
+# --------------------------------------------------------------------------- brute force
+CASES = {
+    "eight_schools_half_normal": (*eight_schools(), HalfNormal(10.0), Normal(0.0, 20.0)),
+    "two_studies_half_cauchy": (np.array([0.3, -0.4]), np.array([0.05, 0.2]), HalfCauchy(0.5), Normal(0.0, 2.0)),
+    "one_study_turner": (np.array([0.8]), np.array([0.1]), turner_prior("adverse events", "pharma_vs_placebo"),
+                         Normal(0.0, 2.0)),
+    "rhodes_log_t": (np.array([0.2, 0.5, 0.1, 0.9, -0.2]), np.array([0.04, 0.09, 0.02, 0.2, 0.05]),
+                     rhodes_prior("biological marker", "pharma_vs_placebo"), Normal(0.0, 2.0)),
+    "uniform_bounded": (np.array([0.2, 0.5, 0.1, 0.9, -0.2]), np.array([0.04, 0.09, 0.02, 0.2, 0.05]),
+                        Uniform(0.0, 0.4), Normal(0.0, 2.0)),
+    "variances_spanning_1e6": (np.array([0.1, 0.4, -0.3, 1.5]), np.array([1e-4, 1e-2, 1.0, 1e2]),
+                               HalfNormal(0.5), Normal(0.0, 2.0)),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_tau_cdf_and_marginal_likelihood_match_brute_force(case):
+    y, v, tau_prior, mu_prior = CASES[case]
+    model = exact.nnhm(y, v, tau_prior, mu_prior)
+    z, dens = brute_tau(y, v, tau_prior, mu_prior)
+    assert model.log_marginal_likelihood == pytest.approx(np.log(z), abs=1e-8)
+    for q in (0.05, 0.3, 0.5, 0.8, 0.97):
+        x = float(model.tau.ppf(q))
+        assert abs(brute_tau_cdf(dens, z, x) - q) < 1e-6, (q, x)
+    x = float(model.tau.ppf(0.5))
+    assert model.tau.pdf(x) == pytest.approx(dens(x) / z, rel=1e-7)
+
+
+@pytest.mark.parametrize("case", ["two_studies_half_cauchy", "variances_spanning_1e6", "one_study_turner"])
+def test_mu_cdf_matches_brute_force_double_integral(case):
+    y, v, tau_prior, mu_prior = CASES[case]
+    model = exact.nnhm(y, v, tau_prior, mu_prior)
+    z, dens = brute_tau(y, v, tau_prior, mu_prior)
+
+    def mu_cdf_given_tau(x, t):
+        # mu | tau, y Gaussian: computed here from the full joint (mu, y) covariance
+        k = len(y)
+        s0 = mu_prior.sigma ** 2
+        cov_y = np.diag(v + t * t) + s0 * np.ones((k, k))
+        gain = np.linalg.solve(cov_y, np.full(k, s0))
+        mean = mu_prior.mu + gain @ (y - mu_prior.mu)
+        var = s0 - gain @ np.full(k, s0)
+        return stats.norm.cdf(x, mean, np.sqrt(var))
+
+    for x in model.mu.ppf(np.array([0.05, 0.5, 0.9])):
+        brute = _quad_log(lambda t: dens(t) * mu_cdf_given_tau(x, t)) / z
+        assert abs(brute - model.mu.cdf(x)) < 1e-6
+
+
+def test_variances_spanning_1e6_give_finite_answers_without_corrections():
+    y, v, tau_prior, mu_prior = CASES["variances_spanning_1e6"]
+    model = exact.nnhm(y, v, tau_prior, mu_prior)
+    table = model.summary()
+    assert np.isfinite(table[["mean", "median", "sd", "eti_low", "eti_high", "hdi_low", "hdi_high"]].to_numpy()).all()
+    # the precise study dominates its own shrinkage estimate; the imprecise one is pulled to mu
+    assert model.shrinkage.loc["1", "shrinkage_factor"] < 0.01
+    assert model.shrinkage.loc["4", "shrinkage_factor"] > 0.99
+
+
+# --------------------------------------------------------------------------- closed forms
+def test_one_study_with_flat_mu_leaves_tau_at_its_prior():
+    # k = 1 and a flat mu prior: p(y | tau) does not depend on tau
+    prior = HalfNormal(0.5)
+    model = exact.nnhm([0.7], [0.1], prior)
+    x = np.array([0.1, 0.4, 1.0])
+    np.testing.assert_allclose(model.tau.cdf(x), prior.cdf(x), atol=1e-10)
+    assert model.mu.mean == pytest.approx(0.7, abs=1e-12)
+    with pytest.raises(ModelError, match="proper mu prior"):
+        model.log_marginal_likelihood
+
+
+def test_known_tau_gives_the_gaussian_posterior():
+    y = np.array([0.1, 0.5, -0.2, 0.3])
+    v = np.array([0.04, 0.1, 0.02, 0.3])
+    t = 0.25
+    model = exact.nnhm(y, v, exact.KnownTau(t), Normal(0.0, 2.0))
+    w = 1 / (v + t * t)
+    prec = w.sum() + 1 / 4
+    mean = (w @ y) / prec
+    assert model.mu.mean == pytest.approx(mean, abs=1e-13)
+    assert model.mu.sd == pytest.approx(prec ** -0.5, abs=1e-13)
+    assert model.mu.cdf(mean) == pytest.approx(0.5, abs=1e-13)
+    assert model.theta_new.sd == pytest.approx(np.sqrt(1 / prec + t * t), abs=1e-13)
+    b = v[1] / (v[1] + t * t)
+    assert model.theta(1).mean == pytest.approx(b * mean + (1 - b) * y[1], abs=1e-13)
+    assert model.tau.median == t
+    lo, hi = model.mu.interval(0.95)
+    assert lo == pytest.approx(mean - 1.959963984540054 * prec ** -0.5, abs=1e-9)
+    assert model.mu.interval(0.95, kind="shortest") == pytest.approx((lo, hi), abs=1e-6)
+
+
+def test_common_effect_is_the_point_mass_at_zero_with_the_closed_form_marginal_likelihood():
+    y = np.array([0.1, 0.5, -0.2, 0.3])
+    v = np.array([0.04, 0.1, 0.02, 0.3])
+    prior = Normal(0.2, 1.5)
+    ce = exact.common_effect(y, v, prior)
+    cov = np.diag(v) + 1.5 ** 2 * np.ones((4, 4))
+    assert ce.log_marginal_likelihood == pytest.approx(mvn_logpdf(y, cov, np.full(4, 0.2)), abs=1e-12)
+    assert ce.tau.mean == 0.0 and ce.tau.interval() == (0.0, 0.0)
+    flat = exact.common_effect(y, v)
+    w = 1 / v
+    assert flat.mu.mean == pytest.approx(w @ y / w.sum(), abs=1e-13)
+    assert flat.mu.sd == pytest.approx(w.sum() ** -0.5, abs=1e-13)
+    re = exact.nnhm(y, v, HalfNormal(0.5), prior)
+    assert ce.bayes_factor(re) == pytest.approx(np.exp(ce.log_marginal_likelihood - re.log_marginal_likelihood))
+
+
+def test_a_tight_tau_prior_approaches_the_common_effect_model():
+    y = np.array([0.1, 0.5, -0.2, 0.3])
+    v = np.array([0.04, 0.1, 0.02, 0.3])
+    ce = exact.common_effect(y, v, Normal(0.0, 2.0))
+    tight = exact.nnhm(y, v, HalfNormal(1e-6), Normal(0.0, 2.0))
+    assert tight.mu.mean == pytest.approx(ce.mu.mean, abs=1e-8)
+    assert tight.log_marginal_likelihood == pytest.approx(ce.log_marginal_likelihood, abs=1e-8)
+
+
+# --------------------------------------------------------------------------- marginals
+@pytest.mark.parametrize("name", ["mu", "tau", "theta_new", "theta0", "i2"])
+def test_ppf_inverts_cdf(schools, name):
+    marginal = schools.theta(0) if name == "theta0" else getattr(schools, name)
+    q = np.array([1e-4, 0.025, 0.3, 0.5, 0.77, 0.975, 0.9999])
+    np.testing.assert_allclose(marginal.cdf(marginal.ppf(q)), q, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["mu", "tau", "theta_new", "i2"])
+def test_pdf_integrates_to_the_cdf(schools, name):
+    marginal = getattr(schools, name)
+    a, b = marginal.ppf(0.1), marginal.ppf(0.8)
+    assert integrate.quad(lambda x: float(marginal.pdf(x)), a, b, epsabs=0, epsrel=1e-10)[0] == \
+        pytest.approx(0.7, abs=1e-8)
+
+
+def test_intervals_hold_their_probability_and_the_shortest_is_shortest(schools):
+    for marginal in (schools.mu, schools.tau, schools.theta_new, schools.i2):
+        for kind in ("equal", "shortest"):
+            lo, hi = marginal.interval(0.9, kind=kind)
+            assert marginal.cdf(hi) - marginal.cdf(lo) == pytest.approx(0.9, abs=1e-8)
+        eq, sh = marginal.interval(0.9), marginal.interval(0.9, kind="shortest")
+        assert sh[1] - sh[0] <= eq[1] - eq[0] + 1e-9
+    # tau's density is highest at 0 here: the shortest interval starts there
+    assert schools.tau.interval(0.95, kind="shortest")[0] == 0.0
+    with pytest.raises(ModelError, match="kind"):
+        schools.mu.interval(0.95, kind="hpd-ish")
+    with pytest.raises(ModelError, match="level"):
+        schools.mu.interval(1.5)
+
+
+def test_moments_match_numerical_integration_of_the_density(schools):
+    m = schools.mu
+    mean = integrate.quad(lambda x: x * float(m.pdf(x)), -60, 70, epsabs=0, epsrel=1e-11, limit=200)[0]
+    assert m.mean == pytest.approx(mean, abs=1e-8)
+    t = schools.tau
+    second = integrate.quad(lambda x: x * x * float(t.pdf(x)), 0, np.inf, epsabs=0, epsrel=1e-11, limit=400)[0]
+    assert t.var + t.mean ** 2 == pytest.approx(second, rel=1e-6)
+
+
+def test_i2_is_the_transform_of_tau(schools):
+    s2 = exact.typical_variance(schools.vi)
+    t = schools.tau.median
+    assert schools.i2.median == pytest.approx(t * t / (t * t + s2), abs=1e-12)
+    assert schools.i2.cdf(0.3) == pytest.approx(schools.tau.cdf(np.sqrt(s2 * 0.3 / 0.7)), abs=1e-12)
+
+
+def test_mixture_sampling_matches_the_cdf(schools):
+    draws = schools.mu.sample(np.random.default_rng(3), 20000)
+    frac = np.mean(draws <= schools.mu.median)
+    assert abs(frac - 0.5) < 5 * np.sqrt(0.25 / 20000)
+    tau_draws = schools.tau.sample(np.random.default_rng(4), 2000)
+    assert stats.kstest(tau_draws, schools.tau.cdf).pvalue > 0.001
+
+
+def test_summary_has_the_fit_summary_columns(schools):
+    table = schools.summary()
+    assert list(table.columns) == ["parameter", "coord", "mean", "median", "sd", "eti_low", "eti_high",
+                                   "hdi_low", "hdi_high"]
+    assert list(table.index[:3]) == ["mu", "tau", "theta_new"]
+    assert len(table) == 3 + 8
+
+
+# --------------------------------------------------------------------------- three-level
+def three_level_data():
+    y = np.array([0.3, 0.1, 0.5, -0.2, 0.0, 0.6, 0.9])
+    v = np.array([0.05, 0.08, 0.04, 0.1, 0.06, 0.2, 0.07])
+    g = np.array(["a", "a", "b", "b", "b", "c", "c"])
+    return y, v, g
+
+
+def brute_three_level_log_lik(y, v, g, tw, tb, mu_prior):
+    same = (g[:, None] == g[None, :]).astype(float)
+    cov = np.diag(v + tw * tw) + tb * tb * same + mu_prior.sigma ** 2
+    return mvn_logpdf(y, cov, np.full(len(y), mu_prior.mu))
+
+
+def test_three_level_marginal_likelihood_and_tau_cdfs_match_brute_force():
+    y, v, g = three_level_data()
+    pw, pb, pm_ = HalfNormal(0.5), HalfNormal(0.3), Normal(0.0, 2.0)
+    model = exact.three_level(y, v, g, pw, pb, pm_)
+
+    def dens(tb, tw):
+        return float(np.exp(pw.logpdf(tw) + pb.logpdf(tb) + brute_three_level_log_lik(y, v, g, tw, tb, pm_)))
+
+    opts = {"epsabs": 0, "epsrel": 1e-10}
+    z = integrate.dblquad(dens, 0, 4, 0, 3, **opts)[0]
+    assert model.log_marginal_likelihood == pytest.approx(np.log(z), abs=1e-6)
+    xw = float(model.tau_within.median)
+    cdf_w = integrate.dblquad(dens, 0, xw, 0, 3, **opts)[0] / z
+    assert abs(cdf_w - 0.5) < 1e-6
+    xb = float(model.tau_between.ppf(0.8))
+    cdf_b = integrate.dblquad(lambda tb, tw: dens(tb, tw), 0, 4, 0, xb, **opts)[0] / z
+    assert abs(cdf_b - 0.8) < 1e-6
+
+
+def test_three_level_with_fixed_components_matches_gaussian_conditioning():
+    y, v, g = three_level_data()
+    tw, tb = 0.3, 0.2
+    eps = 1e-9
+    model = exact.three_level(y, v, g, Uniform(tw, tw + eps), Uniform(tb, tb + eps), Normal(0.1, 1.0))
+    # joint Gaussian of (mu, mu_a, mu_b, mu_c, theta_new_in_b, y)
+    levels = ["a", "b", "c"]
+    z = np.array([[float(gi == lvl) for lvl in levels] for gi in g])
+    s0 = 1.0
+    cov_mu_y = s0 * np.ones(len(y))
+    cov_y = np.diag(v + tw ** 2) + tb ** 2 * z @ z.T + s0
+    resid = y - 0.1
+    gain = np.linalg.solve(cov_y, cov_mu_y)
+    assert model.mu.mean == pytest.approx(0.1 + gain @ resid, abs=1e-6)
+    assert model.mu.var == pytest.approx(s0 - gain @ cov_mu_y, abs=1e-6)
+    cov_b_y = s0 + tb ** 2 * z[:, 1]
+    gain_b = np.linalg.solve(cov_y, cov_b_y)
+    mub = model.mu_disease("b")
+    assert mub.mean == pytest.approx(0.1 + gain_b @ resid, abs=1e-6)
+    assert mub.var == pytest.approx(s0 + tb ** 2 - gain_b @ cov_b_y, abs=1e-6)
+    assert model.theta_new_disease("b").var == pytest.approx(mub.var + tw ** 2, abs=1e-6)
+    assert model.theta_new.var == pytest.approx(model.mu.var + tw ** 2 + tb ** 2, abs=1e-6)
+    cov_t_y = s0 + tb ** 2 * z[:, 1] + np.eye(len(y))[2] * tw ** 2
+    gain_t = np.linalg.solve(cov_y, cov_t_y)
+    th = model.theta(2)
+    assert th.mean == pytest.approx(0.1 + gain_t @ resid, abs=1e-6)
+    assert th.var == pytest.approx(s0 + tb ** 2 + tw ** 2 - gain_t @ cov_t_y, abs=1e-6)
+
+
+def test_three_level_reduces_to_the_nnhm_when_tau_between_vanishes():
+    y, v, g = three_level_data()
+    three = exact.three_level(y, v, g, HalfNormal(0.5), Uniform(0.0, 1e-7), Normal(0.0, 2.0))
+    two = exact.nnhm(y, v, HalfNormal(0.5), Normal(0.0, 2.0))
+    assert three.mu.mean == pytest.approx(two.mu.mean, abs=1e-6)
+    assert three.tau_within.cdf(0.3) == pytest.approx(two.tau.cdf(0.3), abs=1e-6)
+
+
+def test_three_level_summary_and_group_errors():
+    y, v, g = three_level_data()
+    model = exact.three_level(y, v, g, HalfNormal(0.5), HalfNormal(0.5), Normal(0.0, 2.0))
+    table = model.summary()
+    assert {"mu", "tau_within", "tau_between", "theta_new", "mu_disease[a]", "theta_new_disease[c]"} <= set(table.index)
+    with pytest.raises(ModelError, match="no group"):
+        model.mu_disease("z")
+    with pytest.raises(ModelError, match="group values"):
+        exact.three_level(y, v, g[:-1], HalfNormal(0.5), HalfNormal(0.5))
+
+
+# --------------------------------------------------------------------------- meta-regression
+def test_meta_regression_matches_brute_force_and_reduces_to_the_nnhm():
+    y = np.array([0.1, 0.5, -0.2, 0.3, 0.8, 0.0])
+    v = np.array([0.04, 0.1, 0.02, 0.3, 0.05, 0.08])
+    x = np.array([-1.0, 0.5, -0.5, 0.0, 1.5, -0.2])
+    tp, mp, bp = HalfNormal(0.5), Normal(0.0, 2.0), Normal(0.0, 1.0)
+    model = exact.meta_regression(y, v, x, tp, bp, mu_prior=mp, names=["dose"])
+    d = np.column_stack([np.ones(6), x])
+    prior_cov = np.diag([4.0, 1.0])
+
+    def dens(t):
+        cov = np.diag(v + t * t) + d @ prior_cov @ d.T
+        return float(np.exp(tp.logpdf(t) + mvn_logpdf(y, cov, np.zeros(6))))
+
+    z = _quad_log(dens)
+    assert model.log_marginal_likelihood == pytest.approx(np.log(z), abs=1e-8)
+    assert abs(_quad_log(dens, np.log(model.tau.median)) / z - 0.5) < 1e-6
+    assert model.beta("dose") is not None and model.coef_names == ["mu", "dose"]
+    nn = exact.nnhm(y, v, tp, mp)
+    tight = exact.meta_regression(y, v, x, tp, Normal(0.0, 1e-7), mu_prior=mp)
+    assert tight.mu.mean == pytest.approx(nn.mu.mean, abs=1e-6)
+    assert tight.log_marginal_likelihood == pytest.approx(nn.log_marginal_likelihood, abs=1e-6)
+
+
+def test_meta_regression_with_fixed_tau_is_weighted_least_squares():
+    y = np.array([0.1, 0.5, -0.2, 0.3, 0.8, 0.0])
+    v = np.array([0.04, 0.1, 0.02, 0.3, 0.05, 0.08])
+    x = np.array([-1.0, 0.5, -0.5, 0.0, 1.5, -0.2])
+    t = 0.2
+    model = exact.meta_regression(y, v, x, Uniform(t, t + 1e-10), Flat())
+    d = np.column_stack([np.ones(6), x])
+    w = np.diag(1 / (v + t * t))
+    cov = np.linalg.inv(d.T @ w @ d)
+    b = cov @ d.T @ w @ y
+    assert model.mu.mean == pytest.approx(b[0], abs=1e-7)
+    assert model.beta(0).mean == pytest.approx(b[1], abs=1e-7)
+    assert model.beta("x1").sd == pytest.approx(np.sqrt(cov[1, 1]), abs=1e-7)
+    pred = model.predict([1.0], new_study=True)
+    assert pred.mean == pytest.approx(b[0] + b[1], abs=1e-7)
+    assert pred.var == pytest.approx(np.array([1, 1.0]) @ cov @ np.array([1, 1.0]) + t * t, abs=1e-7)
+    with pytest.raises(ModelError, match="proper"):
+        model.log_marginal_likelihood
+
+
+def test_meta_regression_rejects_unidentified_coefficients():
+    with pytest.raises(ModelError, match="not identified"):
+        exact.meta_regression([0.1, 0.2], [0.1, 0.1], np.array([[1.0], [1.0]]), HalfNormal(0.5))
+
+
+# --------------------------------------------------------------------------- input errors
+@pytest.mark.parametrize("yi, vi, match", [
+    ([0.1, 0.2], [0.1, 0.0], "vi of study 1"),
+    ([0.1, np.nan], [0.1, 0.1], "yi of study 1"),
+    ([0.1, 0.2], [0.1], "vi has 1"),
+    ([], [], "no studies"),
+])
+def test_bad_effects_are_rejected_naming_the_study(yi, vi, match):
+    with pytest.raises(ModelError, match=match):
+        exact.nnhm(yi, vi, HalfNormal(0.5))
+
+
+def test_priors_of_the_wrong_kind_are_rejected():
+    with pytest.raises(ModelError, match="support"):
+        exact.nnhm([0.1, 0.2], [0.1, 0.1], Normal(0.0, 1.0))
+    with pytest.raises(ModelError, match="Normal or Flat"):
+        exact.nnhm([0.1, 0.2], [0.1, 0.1], HalfNormal(0.5), mu_prior=StudentT(3.0, 0.0, 1.0))
+    with pytest.raises(ModelError, match="labels"):
+        exact.nnhm([0.1, 0.2], [0.1, 0.1], HalfNormal(0.5), labels=["a", "a"])
+
+
+def test_log_normal_tau2_prior_runs_and_its_posterior_is_below_its_prior_tail():
+    y = np.array([0.05, 0.1, 0.0, 0.08])
+    v = np.full(4, 0.01)
+    prior = LogNormalTau2(-1.87, 1.52)
+    model = exact.nnhm(y, v, prior, Normal(0.0, 2.0))
+    # homogeneous data pull tau below its prior median
+    assert model.tau.median < float(prior.ppf(0.5))
+    assert isinstance(LogTTau2(-3.0, 2.0), LogTTau2)
