@@ -314,3 +314,31 @@ def test_zero_event_single_arm_rates_fit():
     fit = fit_built(build_single_arm(table, priors=RATE_PRIORS), **FAST, seed=34)
     assert np.asarray(fit.idata["observed_data"]["events"]).tolist() == [0, 3, 12]
     assert np.isfinite(_draws(fit, "p_pooled")).all()
+
+
+# --------------------------------------------------------------------------- integrated likelihoods
+@pytest.mark.parametrize("r, n, mean, sd", [(0, 10, -2.0, 0.5), (3, 30, -1.0, 1.0), (12, 12, 0.5, 2.0),
+                                             (40, 400, -2.0, 3.0), (5, 20, -1.0, 1e-3), (0, 200, 1.0, 0.2)])
+def test_adaptive_quadrature_matches_brute_force_integration(r, n, mean, sd):
+    from scipy import stats
+
+    from bayes_il2.modeling._common import binomial_normal_study_loglik
+
+    t = np.linspace(mean - 12 * sd - 15, mean + 12 * sd + 15, 400_001)
+    logf = stats.binom.logpmf(r, n, 1 / (1 + np.exp(-t))) + stats.norm.logpdf(t, mean, sd)
+    top = logf.max()
+    brute = np.log(np.trapezoid(np.exp(logf - top), t)) + top
+    assert binomial_normal_study_loglik(r, n, mean, sd) == pytest.approx(brute, abs=1e-6)
+
+
+@pytest.mark.mcmc
+def test_single_arm_log_likelihood_integrates_the_study_rate_out(rate_fit):
+    from bayes_il2.modeling._common import binomial_normal_study_loglik
+
+    ll = rate_fit.idata["log_likelihood"]["y"]
+    data = rate_fit.data
+    mu, tau = np.asarray(rate_fit.draws("mu"))[..., None], np.asarray(rate_fit.draws("tau"))[..., None]
+    expected = binomial_normal_study_loglik(data["events"].to_numpy()[None, None, :],
+                                            data["n"].to_numpy()[None, None, :], mu, tau)
+    assert ll.dims == ("chain", "draw", "study_id")
+    np.testing.assert_allclose(np.asarray(ll), expected, rtol=1e-12)

@@ -10,6 +10,9 @@ Two levels (``levels=2``, studies within diseases):
 
     theta_i ~ N(mu_disease[d(i)], tau_within^2),  mu_disease[d] ~ N(mu, tau_between^2)
 
+``log_likelihood/y`` is each study's likelihood with its logit rate integrated out (adaptive
+Gauss-Hermite quadrature), so PSIS-LOO predicts a new study (see :mod:`bayes_il2.modeling._common`).
+
 Posterior variables: mu (logit scale), theta (study_id), p_pooled = expit(mu) (the rate of a
 typical study: the median of the random-effects distribution of rates, not its mean), p_new =
 expit(theta_new) (the rate of a new study; with two levels, of a new study in a new disease), and
@@ -26,9 +29,12 @@ import pandas as pd
 import pymc as pm
 
 from bayes_il2.errors import ModelError
-from bayes_il2.modeling._common import (BuiltModel, check_columns, check_parameterization, disease_index,
-                                        leave_out_potential, numeric_column, prediction, random_effects,
-                                        resolve_priors, study_labels)
+import xarray as xr
+
+from bayes_il2.modeling._common import (BuiltModel, binomial_normal_study_loglik, check_columns,
+                                        check_parameterization, disease_index, leave_out_potential,
+                                        numeric_column, prediction, random_effects, resolve_priors,
+                                        study_labels)
 
 FAMILY = "single_arm"
 
@@ -100,7 +106,25 @@ def build_single_arm(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = N
         pm.Deterministic("p_new", pm.math.invlogit(theta_new))
         pm.Binomial("events", n=n, logit_p=theta, observed=r, dims="study_id")
         leave_out_potential(weight, pm.logp(pm.Binomial.dist(n=n, logit_p=theta), r))
+    def integrated_loglik(post: xr.Dataset, const: xr.Dataset) -> xr.DataArray:
+        """log of the Bin(r_i | n_i, expit(theta)) N(theta | mean_i, tau^2) integral (theta_i out)."""
+        if levels == 1:
+            mean, sd = post["mu"].expand_dims(study_id=ids, axis=-1), post["tau"]
+        else:
+            mean = post["mu_disease"].isel(disease=xr.DataArray(d_index, dims="study_id")).drop_vars("disease")
+            sd = post["tau_within"]
+        mean = mean.transpose("chain", "draw", "study_id")
+        sd = sd.broadcast_like(mean).transpose("chain", "draw", "study_id")
+        values = binomial_normal_study_loglik(np.asarray(const["r"])[None, None, :],
+                                              np.asarray(const["n"])[None, None, :],
+                                              np.asarray(mean), np.asarray(sd))
+        return xr.DataArray(values, dims=("chain", "draw", "study_id"),
+                            coords={"chain": mean["chain"], "draw": mean["draw"]})
+
+    settings: dict[str, Any] = {"levels": levels, "parameterization": parameterization}
+    if levels == 2:
+        settings["disease_of_study"] = [disease_levels[i] for i in d_index]
     return BuiltModel(model=model, family=FAMILY, measure=measure, data=data, priors=priors,
-                      settings={"levels": levels, "parameterization": parameterization},
-                      study_ids=ids, study_index={"events": None},
-                      data_values=lambda table: rate_values(table.reset_index(drop=True)))
+                      settings=settings, study_ids=ids, study_index={"events": None},
+                      data_values=lambda table: rate_values(table.reset_index(drop=True)),
+                      integrated_loglik=integrated_loglik)
