@@ -192,6 +192,8 @@ CASES = [
     Case("fractional year", set_cell("sources.csv", 3, "year", "2021.5"), "bad_type", "sources.csv", 3, "year"),
     Case("p-value with operator", set_cell("contrasts.csv", 2, "p_value", "<0.05"), "bad_type", "contrasts.csv", 2,
          "p_value"),
+    Case("count too large for an integer", set_cell("events.csv", 7, "n", "1e20"), "bad_type", "events.csv", 7,
+         "n"),
     Case("fractional count", set_cell("arms.csv", 2, "n_randomized", "20.5"), "non_integer_count", "arms.csv", 2,
          "n_randomized"),
     Case("required cell blank", set_cell("studies.csv", 3, "disease", ""), "missing_value", "studies.csv", 3,

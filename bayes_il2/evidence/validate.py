@@ -25,6 +25,7 @@ _OUTCOME_CHECK = {
                f"allowed: {', '.join(schema.EVENT_OUTCOMES)} or responder_<endpoint>"),
     "contrasts": (schema.is_contrast_outcome, "an event outcome or a measurement outcome (snake_case)"),
 }
+_LARGEST_WHOLE = 2.0**53
 _PERCENT_VALUE_COLUMNS = ("mean", "median", "q1", "q3", "min", "max", "ci_low", "ci_high")
 # (left, right, rule): left <= right must hold where both are reported
 _MEASUREMENT_ORDER = (
@@ -205,7 +206,11 @@ def _check_column(c: _Collector, cells: pd.Series, column: schema.ColumnSpec, sp
         return None
     values = pd.to_numeric(cells.where(present, None), errors="coerce").astype("float64")
     finite = np.isfinite(values.to_numpy())
-    kind = "a whole number" if column.kind in ("count", "int") else "a number"
+    whole = column.kind in ("count", "int")
+    if whole:  # beyond 2**53 a float no longer holds every whole number (and Int64 overflows)
+        with np.errstate(invalid="ignore"):
+            finite &= ~(np.abs(values.to_numpy()) >= _LARGEST_WHOLE)
+    kind = f"a whole number below {_LARGEST_WHOLE:.0e}" if whole else "a finite number"
     c.cells(present & ~finite, name, "bad_type", f"{name} must be {kind} (leave the cell blank if not reported)")
     if column.kind in ("count", "int"):
         fractional = finite & (np.floor(np.where(finite, values, 0)) != np.where(finite, values, 0))
