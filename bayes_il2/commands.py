@@ -62,7 +62,8 @@ def run_command(args: argparse.Namespace) -> int:
         from bayes_il2.reporting import write_results_report
 
         index = write_results_report(Path(args.out), [r["name"] for r in results], registry=registry,
-                                     seconds=time.perf_counter() - started)
+                                     seconds=time.perf_counter() - started,
+                                     errors={r["name"]: r["error"] for r in results if r["error"]})
         progress(f"report: {index}")
     _print_results_table(results)
     if any(r["status"] == "error" for r in results):

@@ -226,7 +226,8 @@ class _FitProxy:
 
 
 # --------------------------------------------------------------------------- one analysis
-def _figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics) -> dict[str, object]:
+def figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics) -> dict[str, object]:
+    """The figures named in ``spec.figures`` that apply to this fit (natural units where the measure has them)."""
     from bayes_il2 import plots
 
     makers: dict[str, Callable[[], object]] = {
@@ -234,10 +235,11 @@ def _figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics) -> d
         "parameter_forest": lambda: plots.parameter_forest(fit),
         "tau_posterior": lambda: plots.tau_posterior_plot(fit),
         "mu_prior_posterior": lambda: plots.mu_prior_posterior_plot(fit),
-        "ppc": lambda: plots.ppc_plot(diagnostics.tables["predictive"]),
+        "ppc": lambda: plots.ppc_plot(diagnostics.tables["predictive"], measure=fit.measure),
         "pareto_k": lambda: plots.pareto_k_plot(diagnostics.tables["loo"]),
-        "influence": lambda: plots.influence_plot(diagnostics.tables["influence"]),
-        "prior_sensitivity": lambda: plots.prior_sensitivity_plot(diagnostics.tables["tau_prior_grid"]),
+        "influence": lambda: plots.influence_plot(diagnostics.tables["influence"], measure=fit.measure),
+        "prior_sensitivity": lambda: plots.prior_sensitivity_plot(diagnostics.tables["tau_prior_grid"],
+                                                                 measure=fit.measure),
     }
     figures = {}
     for name in spec.figures:
@@ -269,7 +271,7 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
     if spec.sensitivity:
         progress(f"{spec.name}[{label}]: {len(spec.sensitivity)} sensitivity analyses")
         extra["sensitivity"] = run_sensitivity(spec, registry, table, fit)
-    figures = _figures_for(spec, fit, table, diagnostics)
+    figures = figures_for(spec, fit, table, diagnostics)
     return OutcomeResult(label=label, effects=table, excluded=excluded, summary=summary, fit=fit,
                          diagnostics=diagnostics, figures=figures, extra_tables=extra,
                          headline=headline_of(fit, summary))
@@ -355,7 +357,8 @@ def write_analysis(run: AnalysisRun, out_root: Path) -> Path:
                 save_figure(fig, where / name, formats=("png",))
         if multi and summaries:
             _write_csv(pd.concat(summaries, ignore_index=True), tmp / "summary.csv")
-        meta = {"analysis": run.spec.name, "title": run.spec.title, "status": run.status,
+        meta = {"analysis": run.spec.name, "title": run.spec.title, "question": run.spec.question,
+                "status": run.status,
                 "verdict": run.verdict, "seconds": round(run.seconds, 2), "spec": run.spec.source,
                 "outcomes": [o.label for o in run.outcomes],
                 "notes": {o.label: list(o.notes) for o in run.outcomes if o.notes}}

@@ -21,7 +21,7 @@ import pytest  # noqa: E402
 from bayes_il2.diagnostics.checks import Check  # noqa: E402
 from bayes_il2.diagnostics.report import DiagnosticsReport  # noqa: E402
 from bayes_il2.fit import Fit, data_fingerprint, software_versions  # noqa: E402
-from bayes_il2.pipeline import AnalysisRun, OutcomeResult, _figures_for, write_analysis  # noqa: E402
+from bayes_il2.pipeline import AnalysisRun, OutcomeResult, figures_for, write_analysis  # noqa: E402
 from bayes_il2.priors import HalfNormal, Normal  # noqa: E402
 from bayes_il2.report import load_analysis  # noqa: E402
 from bayes_il2.reporting import write_results_report  # noqa: E402
@@ -90,7 +90,7 @@ def outcome(spec, label: str, k: int, seed: int) -> OutcomeResult:
     excluded = pd.DataFrame({"study_id": ["X1"], "arm_id": [""], "outcome": [label],
                              "reason": ["no SD <reported>"]})
     return OutcomeResult(label=label, effects=table, excluded=excluded, summary=fit.summary(scale="natural"),
-                         fit=fit, diagnostics=diag, figures=_figures_for(spec, fit, table, diag))
+                         fit=fit, diagnostics=diag, figures=figures_for(spec, fit, table, diag))
 
 
 def build_results(root: Path, figures=("forest", "tau_posterior", "ppc", "pareto_k")) -> Path:
