@@ -533,6 +533,8 @@ def test_show_study_and_unknown_study():
     registry = load_registry(VALID)
     text = show_study(registry, "FixtureB2021_SLE")
     assert "injection_site_reaction" in text and "fixture_src_b" in text
+    assert "events.csv (1 row)\n  line 6:\n" in text  # rows are traced to their line in the file
+    assert "    median: 4.1\n" in text and "    mean:" not in text  # blank cells are left out
     assert "FixtureA2020_pSS" not in text
     with pytest.raises(UnknownStudyError, match="FixtureB2021_SLE"):
         show_study(registry, "FixtureB2021_SL")

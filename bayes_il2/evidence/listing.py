@@ -57,6 +57,9 @@ def list_studies(registry: Registry) -> pd.DataFrame:
 def show_study(registry: Registry, study_id: str) -> str:
     """Every registry row of one study (with its sources), as text.
 
+    Each row is shown with its line in its file and every non-blank cell as ``column: value``
+    (notes and locations in full: they are the provenance).
+
     Raises
     ------
     UnknownStudyError
@@ -80,9 +83,17 @@ def show_study(registry: Registry, study_id: str) -> str:
 
 
 def _section(title: str, rows: pd.DataFrame) -> str:
+    """Each row as ``column: value`` lines (blank cells left out), so long notes stay whole."""
     if rows.empty:
         return f"{title}: no rows"
-    shown = rows.dropna(axis=1, how="all")  # columns blank in every row of this study say nothing
-    with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 60):
-        return f"{title} ({len(rows)} row{'s' if len(rows) != 1 else ''}; index = line in the file)\n" \
-               f"{shown.to_string()}"
+    blocks = [f"{title} ({len(rows)} row{'s' if len(rows) != 1 else ''})"]
+    for line, row in rows.iterrows():
+        cells = [f"    {column}: {_cell(value)}" for column, value in row.items() if not pd.isna(value)]
+        blocks.append(f"  line {line}:\n" + "\n".join(cells))
+    return "\n".join(blocks)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.15g}"  # every digit of the file, without a trailing ".0"
+    return str(value)
