@@ -361,7 +361,8 @@ def write_analysis(run: AnalysisRun, out_root: Path) -> Path:
                 "status": run.status,
                 "verdict": run.verdict, "seconds": round(run.seconds, 2), "spec": run.spec.source,
                 "outcomes": [o.label for o in run.outcomes],
-                "notes": {o.label: list(o.notes) for o in run.outcomes if o.notes}}
+                "notes": {o.label: list(o.notes) for o in run.outcomes if o.notes},
+                "headlines": {o.label: o.headline for o in run.outcomes if o.headline}}
         (tmp / "run.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return target
 

@@ -64,6 +64,7 @@ class AnalysisFolder:
     outcomes: tuple[OutcomeFolder, ...]
     missing: bool = False
     notes: dict[str, list[str]] = field(default_factory=dict)
+    headlines: dict[str, str] = field(default_factory=dict)
 
     @property
     def question(self) -> str:
@@ -157,4 +158,5 @@ def load_analysis(folder: str | Path) -> AnalysisFolder:
                           title=run.get("title") or folder.name, status=run.get("status", "unknown"),
                           verdict=run.get("verdict", ""), seconds=run.get("seconds"),
                           spec_path=run.get("spec"), spec=spec, outcomes=outcomes,
-                          notes={str(k): [str(n) for n in v] for k, v in (run.get("notes") or {}).items()})
+                          notes={str(k): [str(n) for n in v] for k, v in (run.get("notes") or {}).items()},
+                          headlines={str(k): str(v) for k, v in (run.get("headlines") or {}).items()})

@@ -145,6 +145,11 @@ def _measure(analysis: AnalysisFolder, outcome: OutcomeFolder) -> str | None:
 
 
 # --------------------------------------------------------------------------- headline
+def outcome_headline(analysis: AnalysisFolder, outcome) -> str:
+    """The pipeline's own headline of an outcome (run.json), else one made from its summary table."""
+    return analysis.headlines.get(outcome.label) or headline(outcome.summary)
+
+
 def headline(summary: pd.DataFrame) -> str:
     """Pooled estimate (natural scale) with its 95% credible interval, from a summary table."""
     if summary is None or "parameter" not in summary.columns or "median" not in summary.columns:
@@ -418,7 +423,7 @@ def analysis_section(analysis: AnalysisFolder, ctx: PageContext, base: Path | No
         if multi:
             parts.append(f'<h3 class="outcome">Outcome: {escape(outcome.label)}</h3>')
             prefix = f"{outcome.label}: "
-        headline_text = headline(outcome.summary)
+        headline_text = outcome_headline(analysis, outcome)
         if headline_text:
             parts.append(f'<p class="headline">{escape(prefix + headline_text)}</p>')
         for note in analysis.notes.get(outcome.label, []):
@@ -447,7 +452,7 @@ def overview(analyses: Sequence[AnalysisFolder]) -> str:
     for a in analyses:
         multi = len(a.outcomes) > 1
         line = "; ".join(f"{o.label}: {h}" if multi else h
-                         for o, h in ((o, headline(o.summary)) for o in a.outcomes) if h)
+                         for o, h in ((o, outcome_headline(a, o)) for o in a.outcomes) if h)
         rows.append(f'<tr><td><a href="#{escape(_anchor(a.name), quote=True)}">{escape(a.title)}</a></td>'
                     f"<td>{_badge(a.status)}</td><td>{escape(line)}</td><td>{escape(a.verdict)}</td></tr>")
     return ('<div class="scroll"><table class="data overview"><thead><tr><th>Analysis</th><th>Status</th>'
