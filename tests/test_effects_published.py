@@ -71,9 +71,9 @@ def test_rom_escalc_dispatch_matches():
 
 # --------------------------------------------------------------------------- MC and ROMC (paired)
 # [MF] test_misc_escalc.r, "measure='MC/SMCRH'" and "measure='ROMC'": m1i = 26, m2i = 22,
-# sd1i = sqrt(30), sd2i = sqrt(20), ni = 60, ri = 0.7. metafor's pre-post measures are
-# "time 1 minus (over) time 2" with m1i the later occasion in this example, so m1i is our m_post
-# and m2i our m_pre (post minus/over baseline, an increase positive).
+# sd1i = sqrt(30), sd2i = sqrt(20), ni = 60, ri = 0.7. metafor computes m1i - m2i (MC) and
+# log(m1i / m2i) (ROMC); our functions compute post minus (over) baseline, so metafor's m1i/sd1i map
+# to our m_post/sd_post and m2i/sd2i to m_pre/sd_pre (both variances are symmetric in the swap).
 PAIRED = dict(m_pre=22.0, sd_pre=np.sqrt(20), m_post=26.0, sd_post=np.sqrt(30), ni=60, ri=0.7)
 
 
