@@ -305,6 +305,11 @@ CASES = [
     Case("I2 > 100", set_cell("meta_analyses.csv", 2, "i2", "140"), "percent_range", "meta_analyses.csv", 2, "i2"),
     Case("statistic without its sd", set_cell("measurements.csv", 2, "sd", ""), "incomplete_statistic",
          "measurements.csv", 2, "sd"),
+    Case("blank week without a note", both(set_cell("measurements.csv", 7, "week", ""),
+                                           set_cell("measurements.csv", 7, "note", "")),
+         "unexplained_blank_week", "measurements.csv", 7, "week"),
+    Case("p operator without p-value", set_cell("contrasts.csv", 2, "p_value", ""), "p_operator_without_p_value",
+         "contrasts.csv", 2, "p_operator"),
     Case("estimate outside its CI", set_cell("contrasts.csv", 3, "ci_low", "-1.0"), "ci_order", "contrasts.csv",
          3, "ci_low"),
     Case("measurement CI order", set_cell("measurements.csv", 8, "ci_high", "-3.5"), "ci_order",
@@ -416,6 +421,12 @@ def test_meta_analyses_file_is_optional(tmp_path: Path):
     registry = load_registry(root)
     assert registry.meta_analyses.empty
     assert list(registry.meta_analyses.columns) == list(schema.META_ANALYSES.column_names)
+
+
+def test_blank_week_with_a_note_is_allowed(tmp_path: Path):
+    root = broken_copy(tmp_path, set_cell("measurements.csv", 7, "week", ""))
+    assert validate_registry(root) == []
+    assert pd.isna(load_registry(root).measurements.loc[7, "week"])
 
 
 def test_header_only_value_table_is_allowed(tmp_path: Path):

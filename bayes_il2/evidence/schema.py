@@ -69,6 +69,8 @@ Plausibility
     ``p_value_range``         a p-value outside [0, 1]
     ``ci_level_range``        ci_level outside (0, 100) (0.95 and 95 are both read as 95 %)
     ``incomplete_statistic``  a value its ``statistic`` promises is blank (e.g. mean_sd without sd)
+    ``unexplained_blank_week`` a measurement's week is blank and its note does not say why
+    ``p_operator_without_p_value`` a contrast's p_operator is set but its p_value is blank
 """
 from __future__ import annotations
 
@@ -365,4 +367,6 @@ RULES: dict[str, str] = {
     "p_value_range": "a p-value outside [0, 1]",
     "ci_level_range": "ci_level outside (0, 100)",
     "incomplete_statistic": "a value the statistic promises is blank",
+    "unexplained_blank_week": "a blank measurement week without a note",
+    "p_operator_without_p_value": "p_operator set, p_value blank",
 }

@@ -313,6 +313,9 @@ def _measurements_rows(c: _Collector, text: pd.DataFrame, numbers) -> None:
                 if column in text.columns:
                     c.cells(rows & (text[column] == "").to_numpy(), column, "incomplete_statistic",
                             f"statistic {name} needs {', '.join(needed)}; {column} is blank")
+    if {"week", "note"} <= set(text.columns):
+        c.cells(((text["week"] == "") & (text["note"] == "")).to_numpy(), "week", "unexplained_blank_week",
+                "week is blank: say in note when the values were taken (e.g. 'post-course, week not given')")
     if {"unit", "outcome", "timepoint"} <= set(text.columns):
         percent = ((text["unit"] == "%") | text["outcome"].str.contains("_pct", regex=False)).to_numpy()
         level = text["timepoint"].isin(("baseline", "post")).to_numpy()
@@ -342,6 +345,9 @@ def _contrasts_rows(c: _Collector, text: pd.DataFrame, numbers) -> None:
             with np.errstate(invalid="ignore"):
                 bad = ratio & (_num(numbers, column, index) <= 0)
             c.cells(bad, column, "ratio_positive", "a ratio (OR, RR, HR, RRR) must be > 0")
+    if {"p_operator", "p_value"} <= set(text.columns):
+        c.cells(((text["p_operator"] != "") & (text["p_value"] == "")).to_numpy(), "p_operator",
+                "p_operator_without_p_value", "p_operator qualifies p_value, which is blank")
     if {"arm_a", "arm_b"} <= set(text.columns):
         c.cells(((text["arm_a"] == text["arm_b"]) & (text["arm_a"] != "")).to_numpy(), "arm_b", "same_arm",
                 "arm_a and arm_b must differ")
