@@ -97,11 +97,30 @@ def test_sample_function_returns_posterior_and_sampler_statistics():
     assert "diverging" in idata["sample_stats"].data_vars
 
 
+EVENTS = pd.DataFrame({"study_id": ["s1", "s2", "s3"], "events_t": [4, 0, 7], "n_t": [20, 15, 30],
+                       "events_c": [2, 1, 3], "n_c": [20, 14, 30]})
+
+
+@pytest.mark.mcmc
+def test_binomial_log_likelihood_integrates_baseline_and_effect_out():
+    from bayes_il2.modeling._common import binomial_pair_study_loglik
+
+    out = fit_built(build_binomial_normal(EVENTS, priors={"alpha": Normal(-1.0, 2.0)}), **FAST, seed=6)
+    ll = out.idata["log_likelihood"]["y"]
+    assert ll.dims == ("chain", "draw", "study_id") and list(ll["study_id"].values) == ["s1", "s2", "s3"]
+    mu, tau = np.asarray(out.draws("mu")), np.asarray(out.draws("tau"))
+    row = EVENTS.iloc[1]
+    expected = binomial_pair_study_loglik(row["events_c"], row["n_c"], row["events_t"], row["n_t"], -1.0, 2.0, mu, tau)
+    np.testing.assert_allclose(np.asarray(ll.sel(study_id="s2")), expected, rtol=1e-12)
+
+
 @pytest.mark.mcmc
 def test_binomial_log_likelihood_sums_both_arms_per_study():
-    table = pd.DataFrame({"study_id": ["s1", "s2", "s3"], "events_t": [4, 0, 7], "n_t": [20, 15, 30],
-                          "events_c": [2, 1, 3], "n_c": [20, 14, 30]})
-    out = fit_built(build_binomial_normal(table), **FAST, seed=6)
+    """With a non-normal baseline prior nothing is integrated: both arms' log pmf are summed."""
+    from bayes_il2.priors import StudentT
+
+    table = EVENTS
+    out = fit_built(build_binomial_normal(table, priors={"alpha": StudentT(4.0, 0.0, 2.0)}), **FAST, seed=6)
     ll = out.idata["log_likelihood"]["y"]
     assert ll.dims == ("chain", "draw", "study_id")
     assert list(ll["study_id"].values) == ["s1", "s2", "s3"]

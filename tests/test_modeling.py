@@ -342,3 +342,22 @@ def test_single_arm_log_likelihood_integrates_the_study_rate_out(rate_fit):
                                             data["n"].to_numpy()[None, None, :], mu, tau)
     assert ll.dims == ("chain", "draw", "study_id")
     np.testing.assert_allclose(np.asarray(ll), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("counts, alpha, theta", [((0, 15, 0, 15), (0.0, 5.0), (0.0, 0.5)),
+                                                  ((3, 30, 8, 30), (-1.0, 1.0), (0.5, 0.3)),
+                                                  ((12, 40, 30, 40), (0.0, 5.0), (1.0, 0.01))])
+def test_two_arm_quadrature_matches_brute_force_integration(counts, alpha, theta):
+    from scipy import stats
+
+    from bayes_il2.modeling._common import binomial_pair_study_loglik
+
+    rc, nc, rt, nt = counts
+    expit = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    A = np.linspace(alpha[0] - 8 * alpha[1], alpha[0] + 8 * alpha[1], 4001)[:, None]
+    T = np.linspace(theta[0] - 9 * theta[1], theta[0] + 9 * theta[1], 1501)[None, :]
+    logf = (stats.binom.logpmf(rc, nc, expit(A)) + stats.binom.logpmf(rt, nt, expit(A + T))
+            + stats.norm.logpdf(A, *alpha) + stats.norm.logpdf(T, *theta))
+    top = logf.max()
+    brute = np.log(np.trapezoid(np.trapezoid(np.exp(logf - top), T.ravel(), axis=1), A.ravel())) + top
+    assert binomial_pair_study_loglik(rc, nc, rt, nt, *alpha, *theta) == pytest.approx(brute, abs=1e-3)
