@@ -170,12 +170,12 @@ class ExactNNHM:
         return summary_rows(items, level)
 
 
-def _tau_posterior(log_post, prior, y, v, panels, order, who="nnhm"):
+def _tau_posterior(log_post, prior, y, v, tol, order, who="nnhm"):
     lo, hi = variance_prior_bounds(prior, who, "tau")
     scales = [float(np.sqrt(v.min())), float(np.sqrt(v.max())), *prior_scales(prior)]
     if len(y) > 1:
         scales.append(float(np.ptp(y)))
-    grid = build_grid_1d(log_post, prior, lo, hi, float(np.sqrt(v.min() / len(v))), scales, panels=panels, order=order)
+    grid = build_grid_1d(log_post, prior, lo, hi, float(np.sqrt(v.min() / len(v))), scales, order=order, tol=tol)
     nodes, qw = grid.nodes_weights()
     lp = log_post(nodes)
     with np.errstate(divide="ignore"):
@@ -186,7 +186,7 @@ def _tau_posterior(log_post, prior, y, v, panels, order, who="nnhm"):
 
 
 def nnhm(yi: Any, vi: Any, tau_prior: Any, mu_prior: Any = None, labels: Sequence[Any] | None = None,
-         *, panels: int = 30, order: int = 8) -> ExactNNHM:
+         *, tol: float = 1e-11, order: int = 8) -> ExactNNHM:
     """Exact posterior of the normal-normal hierarchical model.
 
     Parameters
@@ -200,8 +200,9 @@ def nnhm(yi: Any, vi: Any, tau_prior: Any, mu_prior: Any = None, labels: Sequenc
         Prior of mu; default flat (improper: no marginal likelihood).
     labels : sequence, optional
         Study labels (default "1".."k").
-    panels, order : int
-        Gauss-Legendre panels on log(tau) and nodes per panel.
+    tol, order : float, int
+        Relative error tolerance of the adaptive Gauss-Legendre panels on log(tau), and nodes per
+        panel.
 
     Returns
     -------
@@ -233,7 +234,7 @@ def nnhm(yi: Any, vi: Any, tau_prior: Any, mu_prior: Any = None, labels: Sequenc
         out = normal_marginal(y, v[None, :] + t[:, None] ** 2, m0, p0)["loglik"]
         return tau_prior.logpdf(t) + out
 
-    tau, nodes, weights, log_z = _tau_posterior(log_post, tau_prior, y, v, panels, order)
+    tau, nodes, weights, log_z = _tau_posterior(log_post, tau_prior, y, v, tol, order)
     cond = normal_marginal(y, v[None, :] + nodes[:, None] ** 2, m0, p0)
     return ExactNNHM(y, v, names, tau_prior, mu_prior, tau, nodes, weights, cond, log_z)
 

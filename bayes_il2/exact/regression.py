@@ -153,7 +153,7 @@ class ExactMetaRegression:
 
 def meta_regression(yi: Any, vi: Any, X: Any, tau_prior: Any, beta_prior: Any = None, *, mu_prior: Any = None,
                     intercept: bool = True, names: Sequence[str] | None = None,
-                    labels: Sequence[Any] | None = None, panels: int = 30, order: int = 8) -> ExactMetaRegression:
+                    labels: Sequence[Any] | None = None, tol: float = 1e-11, order: int = 8) -> ExactMetaRegression:
     """Exact posterior of a random-effects meta-regression.
 
     Parameters
@@ -216,7 +216,7 @@ def meta_regression(yi: Any, vi: Any, X: Any, tau_prior: Any, beta_prior: Any = 
     def log_post(t: np.ndarray) -> np.ndarray:
         return tau_prior.logpdf(t) + _conditional(y, v, D, b0, lam0, np.asarray(t, dtype=float))["loglik"]
 
-    tau, nodes, weights, log_z = _tau_posterior(log_post, tau_prior, y, v, panels, order, who)
+    tau, nodes, weights, log_z = _tau_posterior(log_post, tau_prior, y, v, tol, order, who)
     cond = _conditional(y, v, D, b0, lam0, nodes)
     return ExactMetaRegression(y, v, D, coef_names, labels_, dict(zip(coef_names, coef_priors), tau=tau_prior),
                                tau, nodes, weights, cond, log_z, bool(np.all(lam0 > 0)))

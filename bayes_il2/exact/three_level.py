@@ -132,7 +132,7 @@ class ExactThreeLevel:
 
 
 def three_level(yi: Any, vi: Any, group: Sequence[Any], tau_within_prior: Any, tau_between_prior: Any,
-                mu_prior: Any = None, labels: Sequence[Any] | None = None, *, panels: int = 12,
+                mu_prior: Any = None, labels: Sequence[Any] | None = None, *, tol: float = 1e-8,
                 order: int = 8) -> ExactThreeLevel:
     """Exact posterior of the three-level model by 2-D quadrature over the variance components.
 
@@ -148,8 +148,8 @@ def three_level(yi: Any, vi: Any, group: Sequence[Any], tau_within_prior: Any, t
         Default flat.
     labels : sequence, optional
         Study labels (default "1".."k").
-    panels, order : int
-        Gauss-Legendre panels per dimension and nodes per panel.
+    tol, order : float, int
+        Relative error tolerance of the adaptive panels (per dimension) and nodes per panel.
 
     Returns
     -------
@@ -196,7 +196,7 @@ def three_level(yi: Any, vi: Any, group: Sequence[Any], tau_within_prior: Any, t
     if len(y) > 1:
         scales.append(float(np.ptp(y)))
     grid_w, grid_b = build_grid_2d(log_post, (tau_within_prior, tau_between_prior), (b_w, b_b),
-                                    float(np.sqrt(v.min() / len(v))), scales, panels=panels, order=order)
+                                    float(np.sqrt(v.min() / len(v))), scales, order=order, tol=tol)
     tw, qw_w = grid_w.nodes_weights()
     tb, qw_b = grid_b.nodes_weights()
     lp, stats_w, cond = log_post(tw, tb, full=True)
