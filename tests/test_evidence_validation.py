@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bayes_il2.cli import main
 from bayes_il2.errors import Problem, RegistryError
@@ -619,3 +621,44 @@ def test_cli_list_on_broken_registry_reports_problems(tmp_path: Path, capsys: py
     assert main(["data", "list", "--data", str(root)]) != 0
     err = capsys.readouterr().err
     assert "bad_type" in err and "events.csv:2" in err
+
+
+def test_validate_table_accepts_a_loaded_table_back():
+    registry = load_registry(VALID)
+    for name, frame in registry.tables.items():
+        assert validate_table(frame, name) == [], name
+
+
+def test_registry_error_message_lists_every_problem(tmp_path: Path):
+    root = broken_copy(tmp_path, *(mutate for mutate, _ in PLANTED))
+    with pytest.raises(RegistryError) as raised:
+        load_registry(root)
+    lines = str(raised.value).splitlines()
+    assert lines[0] == f"{len(PLANTED)} problem(s) in the registry:"
+    assert lines[1:] == [f"  - {p}" for p in raised.value.problems]
+    assert raised.value.problems[0].to_dict().keys() == {"file", "line", "column", "value", "rule", "message"}
+
+
+# --------------------------------------------------------------------------- fuzzing: never a traceback
+_FUZZ_BYTES = [b",", b"\n", b'"', b"\r\n", b"\xff", b"\xc3", b"\x00", b"-", b"0", b"1e400", b"nan", b"9" * 25,
+               b"all", b" ", b"\xef\xbb\xbf"]
+_FUZZ_FILES = sorted(p.name for p in VALID.glob("*.csv"))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.sampled_from(_FUZZ_FILES), st.floats(0, 1), st.sampled_from(_FUZZ_BYTES),
+                                st.integers(0, 6)), min_size=1, max_size=4))
+def test_any_byte_damage_gives_problems_not_a_traceback(edits, tmp_path_factory: pytest.TempPathFactory):
+    root = broken_copy(tmp_path_factory.mktemp("fuzz"))
+    for file, where, insert, delete in edits:
+        raw = (root / file).read_bytes()
+        at = int(where * len(raw))
+        (root / file).write_bytes(raw[:at] + insert + raw[at + delete:])
+    problems = validate_registry(root)
+    assert all(isinstance(p, Problem) and p.rule in RULES for p in problems)
+    if problems:
+        with pytest.raises(RegistryError):
+            load_registry(root)
+    else:
+        load_registry(root)
