@@ -390,11 +390,14 @@ def _check_references(frames: dict[str, pd.DataFrame], labels: dict[str, str]) -
                         pairs = list(zip(frame["study_id"], frame[column]))
                         missing = np.array([p not in arms for p in pairs], dtype=bool)
                         bad = missing & study_ok.to_numpy() & (frame[column] != "").to_numpy()
-                        c.cells(bad, column, "dangling_arm",
-                                lambda line, value: f"arm {value!r} of this study is not in arms.csv"
-                                                    + (" (list the pseudo-arm 'all' there too)" if value == "all" else ""))
+                        c.cells(bad, column, "dangling_arm", _dangling_arm_message)
         problems += c.problems
     return problems
+
+
+def _dangling_arm_message(line: int, value: str) -> str:
+    hint = " (list the pseudo-arm 'all' there too)" if value == "all" else ""
+    return f"arm {value!r} of this study is not in arms.csv{hint}"
 
 
 def _values(frame: pd.DataFrame | None, column: str) -> set[str] | None:
