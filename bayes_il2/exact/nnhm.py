@@ -162,11 +162,12 @@ class ExactNNHM:
                          "sd": th.sd, "eti_low": lo, "eti_high": hi, "shrinkage_factor": b})
         return pd.DataFrame(rows, index=pd.Index(self.labels, name="study"))
 
-    def summary(self, level: float = 0.95) -> pd.DataFrame:
-        """mu, tau, theta_new and every theta_i: mean, median, sd, equal-tailed and shortest interval
-        (columns as in :meth:`bayes_il2.fit.Fit.summary`)."""
+    def summary(self, level: float = 0.95, theta: bool = True) -> pd.DataFrame:
+        """mu, tau, theta_new and (``theta=True``) every theta_i: mean, median, sd, equal-tailed and
+        shortest interval (columns as in :meth:`bayes_il2.fit.Fit.summary`)."""
         items = [("mu", "", self.mu), ("tau", "", self.tau), ("theta_new", "", self.theta_new)]
-        items += [("theta", label, self.theta(i)) for i, label in enumerate(self.labels)]
+        if theta:
+            items += [("theta", label, self.theta(i)) for i, label in enumerate(self.labels)]
         return summary_rows(items, level)
 
 

@@ -121,13 +121,15 @@ class ExactThreeLevel:
     def marginal_likelihood(self) -> float:
         return float(np.exp(self.log_marginal_likelihood))
 
-    def summary(self, level: float = 0.95):
-        """mu, tau_within, tau_between, theta_new, mu_disease and theta_new_disease per group, theta."""
+    def summary(self, level: float = 0.95, theta: bool = True):
+        """mu, tau_within, tau_between, theta_new, mu_disease and theta_new_disease per group, and
+        (``theta=True``) every study's theta; columns as in :meth:`bayes_il2.fit.Fit.summary`."""
         items = [("mu", "", self.mu), ("tau_within", "", self.tau_within), ("tau_between", "", self.tau_between),
                  ("theta_new", "", self.theta_new)]
         items += [("mu_disease", g, self.mu_disease(g)) for g in self.groups]
         items += [("theta_new_disease", g, self.theta_new_disease(g)) for g in self.groups]
-        items += [("theta", label, self.theta(i)) for i, label in enumerate(self.labels)]
+        if theta:
+            items += [("theta", label, self.theta(i)) for i, label in enumerate(self.labels)]
         return summary_rows(items, level)
 
 
