@@ -452,3 +452,34 @@ def test_log_normal_tau2_prior_runs_and_its_posterior_is_below_its_prior_tail():
     # homogeneous data pull tau below its prior median
     assert model.tau.median < float(prior.ppf(0.5))
     assert isinstance(LogTTau2(-3.0, 2.0), LogTTau2)
+
+
+def test_eight_schools_marginal_likelihood_matches_a_two_dimensional_quadrature():
+    # brute force over (mu, tau) with the study likelihoods written out: no closed form used
+    y, v = eight_schools()
+    tau_prior, mu_prior = HalfCauchy(5.0), Normal(0.0, 5.0)
+    model = exact.nnhm(y, v, tau_prior, mu_prior)
+    shift = 30.0  # keeps the integrand near 1 so dblquad's absolute tolerance is meaningful
+
+    def integrand(mu, t):
+        return float(np.exp(shift + tau_prior.logpdf(t) + mu_prior.logpdf(mu)
+                            + stats.norm.logpdf(y, mu, np.sqrt(v + t * t)).sum()))
+
+    opts = {"epsabs": 1e-13, "epsrel": 1e-11}
+    z = sum(integrate.dblquad(integrand, a, b, -40.0, 50.0, **opts)[0] for a, b in ((0, 5), (5, 40), (40, 2000)))
+    assert model.log_marginal_likelihood == pytest.approx(np.log(z) - shift, abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_random_data_give_monotone_cdfs_and_consistent_quantiles(seed):
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(1, 30))
+    v = np.exp(rng.uniform(-6, 2, k))
+    y = rng.normal(0, 1, k) * np.sqrt(v + rng.uniform(0, 1))
+    model = exact.nnhm(y, v, HalfNormal(float(rng.uniform(0.1, 2))), Normal(0.0, 3.0))
+    for marginal in (model.mu, model.tau, model.theta_new, model.theta(0)):
+        x = marginal.ppf(np.linspace(0.01, 0.99, 25))
+        assert np.all(np.diff(x) > 0)
+        np.testing.assert_allclose(marginal.cdf(x), np.linspace(0.01, 0.99, 25), atol=1e-9)
+    assert np.isfinite(model.log_marginal_likelihood)
+    assert model.weights.sum() == pytest.approx(1.0, abs=1e-12)
