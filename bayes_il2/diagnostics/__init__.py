@@ -12,7 +12,7 @@ from bayes_il2.diagnostics.comparison import compare_models
 from bayes_il2.diagnostics.convergence import convergence_checks, convergence_table, main_variables
 from bayes_il2.diagnostics.exact_bridge import exact_loo_elpd, supports_exact
 from bayes_il2.diagnostics.influence import influence_table
-from bayes_il2.diagnostics.loo import LooResult, loo_by_study
+from bayes_il2.diagnostics.loo import LooResult, loo_by_study, refit_loo_elpd
 from bayes_il2.diagnostics.predictive import predictive_table
 from bayes_il2.diagnostics.report import DiagnosticsReport
 from bayes_il2.diagnostics.sensitivity import power_scaling_table, tau_prior_grid
@@ -66,7 +66,12 @@ def diagnose(fit, thresholds: Thresholds | None = None, *, influence: bool = Tru
     else:
         notes.append("no posterior predictive draws: per-study predictive check skipped")
 
-    exact_elpd = (lambda sid: exact_loo_elpd(fit, sid)) if supports_exact(fit) else None
+    if supports_exact(fit):
+        exact_elpd, how = (lambda sid: exact_loo_elpd(fit, sid)), "exact engine"
+    elif getattr(fit, "refitter", None) is not None:
+        exact_elpd, how = (lambda sid: refit_loo_elpd(fit, sid)), "refit without the study"
+    else:
+        exact_elpd, how = None, ""
     loo = loo_by_study(idata, thresholds.pareto_k_max, exact_elpd=exact_elpd)
     if loo is not None:
         tables["loo"] = loo.table
@@ -75,7 +80,7 @@ def diagnose(fit, thresholds: Thresholds | None = None, *, influence: bool = Tru
             "pareto_k", "pass" if not bad else "warn", float(loo.table["pareto_k"].max()),
             f"<= {thresholds.pareto_k_max}",
             f"{len(bad)} studies with Pareto k > {thresholds.pareto_k_max}" + (f": {', '.join(bad)}" if bad else ""),
-            "" if not bad else ("influential studies; their elpd was recomputed exactly" if exact_elpd
+            "" if not bad else (f"influential studies; their elpd was recomputed ({how})" if exact_elpd
                                 else "influential studies: PSIS-LOO is unreliable for them (refit without them)")))
         loo_elpd = {"elpd_loo": loo.elpd, "se": loo.se, "p_loo": loo.p_loo}
     else:

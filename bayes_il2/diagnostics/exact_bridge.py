@@ -63,17 +63,41 @@ def exact_refit(fit, leave_out: str | None) -> dict[str, float]:
 
 
 def exact_loo_elpd(fit, study_id: str) -> float:
-    """log p(y_i | y_-i) by the exact engine: the predictive of a new study from the other studies,
-    convolved with the left-out study's sampling variance (numerical integration over mu/theta_new)."""
+    """log p(y_i | y_-i) by the exact engine: the predictive of a new study from the other studies
+    (a Gaussian mixture over the variance components) convolved with the left-out study's sampling
+    variance, in closed form (numerical integration for other marginals)."""
     data = fit.data
-    mask = data["study_id"].astype(str) == study_id
+    labels = _row_labels(fit)
+    if study_id not in labels:
+        raise KeyError(f"study {study_id!r} is not in this fit")
+    mask = np.asarray([label == study_id for label in labels])
     held = data[mask].iloc[0]
     model = exact_model(fit, data[~mask])
     if fit.family == "three_level" and str(held["disease"]) in set(data[~mask]["disease"].astype(str)):
         predictive = model.theta_new_disease(str(held["disease"]))
     else:
         predictive = model.theta_new
-    grid = np.linspace(predictive.ppf(1e-6), predictive.ppf(1 - 1e-6), 4001)
-    sd = np.sqrt(float(held["vi"]))
-    density = predictive.pdf(grid) * np.exp(-0.5 * ((float(held["yi"]) - grid) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
+    y, v = float(held["yi"]), float(held["vi"])
+    if all(hasattr(predictive, a) for a in ("weights", "means", "sds")):
+        # a Gaussian mixture convolved with N(0, v) is the mixture with variances sds^2 + v: exact
+        from scipy.special import logsumexp
+        from scipy.stats import norm
+
+        scale = np.sqrt(np.asarray(predictive.sds) ** 2 + v)
+        return float(logsumexp(np.log(predictive.weights) + norm.logpdf(y, predictive.means, scale)))
+    sd = np.sqrt(v)
+    low = min(float(predictive.ppf(1e-9)), y - 12 * sd)
+    high = max(float(predictive.ppf(1 - 1e-9)), y + 12 * sd)
+    grid = np.linspace(low, high, 20001)
+    density = predictive.pdf(grid) * np.exp(-0.5 * ((y - grid) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
     return float(np.log(np.trapezoid(density, grid)))
+
+
+def _row_labels(fit) -> list[str]:
+    """The ``study_id`` coordinate of each data row (``study:arm`` where a study has several rows)."""
+    idata = fit.idata
+    if "log_likelihood" in idata.children and "y" in idata["log_likelihood"].data_vars:
+        labels = [str(v) for v in idata["log_likelihood"]["y"]["study_id"].values]
+        if len(labels) == len(fit.data):
+            return labels
+    return fit.data["study_id"].astype(str).tolist()
