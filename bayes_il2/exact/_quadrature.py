@@ -84,13 +84,18 @@ class PanelGrid:
             weights = np.concatenate([[np.exp(log_w)], weights])
         return nodes, weights
 
-    def cdf(self, x: np.ndarray, log_unnorm: Callable[[np.ndarray], np.ndarray], log_norm: float) -> np.ndarray:
-        """Integral of exp(log_unnorm - log_norm) from the lower end of the grid to each x."""
+    def cdf(self, x: np.ndarray, log_unnorm: Callable[[np.ndarray], np.ndarray], log_norm: float,
+            mass: np.ndarray | None = None) -> np.ndarray:
+        """Integral of exp(log_unnorm - log_norm) from the lower end of the grid to each x.
+
+        ``mass``: the normalized mass of each node (from :meth:`nodes_weights`), if known.
+        """
         x = np.asarray(x, dtype=float).ravel()
         gl_x, gl_w = _gauss_legendre(self.order)
-        nodes, weights = self.nodes_weights()
-        with np.errstate(over="ignore"):
-            mass = weights * np.exp(log_unnorm(nodes) - log_norm)
+        if mass is None:
+            nodes, weights = self.nodes_weights()
+            with np.errstate(over="ignore"):
+                mass = weights * np.exp(log_unnorm(nodes) - log_norm)
         n_lin = 0 if self.lin_edge is None else 1
         panel_mass = np.concatenate([mass[:n_lin], mass[n_lin:].reshape(-1, self.order).sum(axis=1)])
         cum = np.concatenate([[0.0], np.cumsum(panel_mass)])

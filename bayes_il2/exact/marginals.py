@@ -289,7 +289,7 @@ class GridMarginal(Marginal):
     def cdf(self, x):
         x = np.asarray(x, dtype=float)
         flat = x.ravel()
-        out = np.asarray(self.grid.cdf(flat, self._log_unnorm, self.log_norm), dtype=float)
+        out = np.asarray(self.grid.cdf(flat, self._log_unnorm, self.log_norm, self.weights), dtype=float)
         out = np.clip(out, 0.0, 1.0).reshape(x.shape)
         return out if out.ndim else float(out)
 
