@@ -220,3 +220,21 @@ def test_plot_draws_the_density():
     import matplotlib.pyplot as plt
 
     plt.close(ax.figure)
+
+
+@pytest.mark.mcmc
+def test_nutpie_samples_the_log_t_prior_of_tau():
+    import arviz as az
+    import nutpie
+
+    prior = LogTTau2(-3.41, 2.83)
+    with pm.Model() as model:
+        prior.to_pymc("tau")
+    trace = nutpie.sample(nutpie.compile_pymc_model(model), chains=2, draws=1000, tune=500, seed=11,
+                          progress_bar=False)
+    draws = trace.posterior["tau"]
+    ess = float(az.ess(trace, var_names=["tau"])["tau"])
+    flat = draws.values.ravel()
+    for q in (0.1, 0.5, 0.9):
+        frac = np.mean(flat <= prior.ppf(q))
+        assert abs(frac - q) < 5 * math.sqrt(q * (1 - q) / ess)
