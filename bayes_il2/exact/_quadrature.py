@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from scipy import special
@@ -240,8 +240,3 @@ def build_grid_2d(log_post: Callable[[np.ndarray, np.ndarray], np.ndarray], prio
     e2 = adaptive_edges(marginal2, box[1][0], box[1][1], order, tol, max_panels=max_panels)
     return (_make_grid(e1, r1[0], priors[0], lo1, up1, order),
             _make_grid(e2, r2[0], priors[1], lo2, up2, order))
-
-
-def logsumexp_weights(logf: np.ndarray, weights: np.ndarray, axis=None) -> np.ndarray:
-    """log sum(weights * exp(logf)) with positive weights."""
-    return special.logsumexp(logf + np.log(weights), axis=axis)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from functools import cached_property
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 from bayes_il2.errors import ModelError
 

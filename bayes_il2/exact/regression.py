@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from bayes_il2.errors import ModelError
-from bayes_il2.exact._common import LOG_2PI, check_effects, check_labels, location_prior, prior_scales
-from bayes_il2.exact.marginals import GaussianMixture, GridMarginal
+from bayes_il2.exact._common import LOG_2PI, check_effects, check_labels, location_prior
+from bayes_il2.exact.marginals import GaussianMixture
 from bayes_il2.exact.nnhm import _tau_posterior, summary_rows
 
 
