@@ -92,7 +92,8 @@ class Fit:
     model : pm.Model or None
         The PyMC model (None after :meth:`load`).
     priors : dict
-        Prior of each parameter (prior objects; their repr strings after :meth:`load`).
+        Prior of each parameter (prior objects; after :meth:`load` rebuilt where they are
+        ``bayes_il2.priors`` objects, else their repr strings).
     sampler : str
         ``nutpie`` or ``pymc``.
     seed : int
@@ -210,8 +211,9 @@ class Fit:
     def to_netcdf(self, path: str | Path) -> Path:
         """Write the DataTree with the metadata as JSON in the root attributes.
 
-        The PyMC model is not stored; :meth:`load` returns a Fit with ``model=None`` and the priors
-        as their repr strings.
+        The PyMC model is not stored; :meth:`load` returns a Fit with ``model=None``. Priors of
+        ``bayes_il2.priors`` are stored as their spec tables (``to_dict``) and rebuilt on load;
+        other prior objects (e.g. the Treg model's ``BetaR``) come back as their repr strings.
         """
         path = Path(path)
         tree = self.idata.copy()
@@ -219,7 +221,7 @@ class Fit:
             "family": self.family, "measure": self.measure, "sampler": self.sampler,
             "seed": int(self.seed), "data_fingerprint": self.data_fingerprint,
             "versions": self.versions, "settings": _jsonable(self.settings),
-            "priors": {k: repr(v) for k, v in self.priors.items()},
+            "priors": {k: _prior_to_json(v) for k, v in self.priors.items()},
             "data": self.data.to_json(orient="table", index=False, double_precision=15),
         }
         tree.attrs = {**tree.attrs, "bayes_il2_fit": json.dumps(meta)}
@@ -240,7 +242,7 @@ class Fit:
         attrs = {k: v for k, v in tree.attrs.items() if k != "bayes_il2_fit"}
         tree.attrs = attrs
         return cls(idata=tree, family=meta["family"], measure=meta["measure"], data=data, model=None,
-                   priors=meta["priors"], sampler=meta["sampler"], seed=int(meta["seed"]),
+                   priors={k: _prior_from_json(v) for k, v in meta["priors"].items()}, sampler=meta["sampler"], seed=int(meta["seed"]),
                    data_fingerprint=meta["data_fingerprint"], versions=meta["versions"],
                    settings=meta["settings"])
 
@@ -257,3 +259,24 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return repr(value)
+
+
+def _prior_to_json(prior: Any) -> Any:
+    to_dict = getattr(prior, "to_dict", None)
+    if callable(to_dict):
+        try:
+            return {"spec": _jsonable(to_dict()), "repr": repr(prior)}
+        except Exception:  # noqa: BLE001 - fall back to the readable form
+            pass
+    return repr(prior)
+
+
+def _prior_from_json(value: Any) -> Any:
+    if isinstance(value, dict) and "spec" in value:
+        from bayes_il2.priors import prior_from_spec
+
+        try:
+            return prior_from_spec(value["spec"])
+        except Exception:  # noqa: BLE001 - e.g. a family this version does not know
+            return value.get("repr", str(value))
+    return value

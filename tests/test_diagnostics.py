@@ -221,3 +221,15 @@ def test_exact_loo_of_an_outlier_is_the_closed_form_mixture(outlier_report):
     loo = outlier_report.tables["loo"].set_index("study_id")
     assert loo.loc["g4", "elpd_method"] == "exact"
     assert np.isfinite(loo.loc["g4", "elpd_i"]) and loo.loc["g4", "elpd_i"] < loo.drop(index="g4")["elpd_i"].min()
+
+
+@pytest.mark.mcmc
+def test_a_fit_loaded_from_disk_is_diagnosed_without_its_model(good_fit, tmp_path):
+    pytest.importorskip("h5py", reason="writing a DataTree with h5netcdf needs h5py (a project dependency)")
+    from bayes_il2.fit import Fit
+
+    loaded = Fit.load(good_fit.to_netcdf(tmp_path / "posterior.nc"))
+    report = diagnose(loaded)
+    assert {"convergence", "loo", "influence"} <= set(report.tables)
+    assert "power_scaling" not in report.tables
+    assert any("power-scaling" in note for note in report.notes)

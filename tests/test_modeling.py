@@ -361,3 +361,44 @@ def test_two_arm_quadrature_matches_brute_force_integration(counts, alpha, theta
     top = logf.max()
     brute = np.log(np.trapezoid(np.trapezoid(np.exp(logf - top), T.ravel(), axis=1), A.ravel())) + top
     assert binomial_pair_study_loglik(rc, nc, rt, nt, *alpha, *theta) == pytest.approx(brute, abs=1e-3)
+
+
+# --------------------------------------------------------------------------- Treg pre-post model
+TREG_ARMS = pd.DataFrame({
+    "study_id": ["t1", "t2", "t3", "t4", "t4"], "arm_id": ["il2", "il2", "il2", "il2", "pbo"],
+    "treatment": ["ld_il2", "ld_il2", "ld_il2", "ld_il2", "placebo"], "n": [20, 15, 30, 25, 24],
+    "mean_pre": [5.0, 6.0, 4.5, 5.5, 5.4], "sd_pre": [1.5, 2.0, 1.2, 1.8, 1.7],
+    "mean_post": [8.0, 9.5, 6.5, 9.0, 5.6], "sd_post": [2.5, 3.0, 2.0, 2.8, 1.9],
+})  # invented test numbers
+
+
+@pytest.mark.mcmc
+def test_treg_sensitivity_over_r_refits_without_recompiling():
+    from bayes_il2.inference import compile_count
+    from bayes_il2.modeling import refit
+
+    priors = {"mu": Normal(0, 2), "tau": HalfNormal(0.5)}
+    fit = fit_built(build_treg(TREG_ARMS, r=0.2, priors=priors), **FAST, seed=41)
+    assert list(fit.draws("theta")["study_id"].values) == ["t1", "t2", "t3", "t4"]
+    before = compile_count()
+    high_r = refit(fit, values={"r": 0.9})
+    assert compile_count() == before
+    assert float(high_r.idata["constant_data"]["r"]) == 0.9
+    # a larger pre-post correlation means smaller within-study variances: a sharper log-likelihood
+    var = (lambda f, r: f.data["var_sum"].to_numpy() - 2 * r * f.data["var_cross"].to_numpy())
+    assert (var(fit, 0.9) < var(fit, 0.2)).all()
+    mu, tau = np.asarray(high_r.draws("mu"))[..., None], np.asarray(high_r.draws("tau"))[..., None]
+    from scipy import stats
+
+    expected = stats.norm.logpdf(fit.data["yi"].to_numpy(), mu, np.sqrt(tau ** 2 + var(fit, 0.9)))
+    np.testing.assert_allclose(np.asarray(high_r.idata["log_likelihood"]["y"]), expected, rtol=1e-10)
+
+
+@pytest.mark.mcmc
+def test_treg_with_a_prior_on_r_estimates_it():
+    fit = fit_built(build_treg(TREG_ARMS, r_prior=(5, 5), priors={"mu": Normal(0, 2), "tau": HalfNormal(0.5)}),
+                    **FAST, seed=42)
+    r = _draws(fit, "r")
+    assert ((r > 0) & (r < 1)).all()
+    assert abs(r.mean() - 0.5) < 0.1  # barely informed by the data: close to the Beta(5, 5) mean
+    assert fit.priors["r"].a == 5
