@@ -586,6 +586,9 @@ _RHODES_TABLES: dict[str, tuple[tuple[_Cell, _Cell, _Cell], ...]] = {
         ((-5.31, 2.83), (-5.59, 2.78), (-5.17, 2.66)),
         ((-4.66, 2.59), (-4.94, 2.59), (-4.52, 2.41)),
     ),
+    # cancer / resource use / P1 is +0.01: bayesmeta stores the negated vector -c(1.57, -0.01, ...);
+    # rnmamod's copy (table_tau2_prior) shows -0.01, a sign slip in copying that same vector. The
+    # table's additive pattern (P2 = -0.27, N = 0.15) also gives +0.01.
     "cancer": (
         ((-1.57, 2.45), (-1.85, 2.41), (-1.43, 2.24)),
         ((0.01, 2.83), (-0.27, 2.79), (0.15, 2.68)),
@@ -599,7 +602,9 @@ _RHODES_TABLES: dict[str, tuple[tuple[_Cell, _Cell, _Cell], ...]] = {
 }
 # Marginal distribution, any setting (start of section 3.3), medical area "other", P1 only.
 _RHODES_MARGINAL = (-3.44, 2.59)
-# Cells withheld and why (bayesmeta's values, which break the additive pattern of the table).
+# Cells withheld and why (bayesmeta's values, which break the additive pattern of the table; the only
+# other public copy found, rnmamod's table_tau2_prior, was copied from bayesmeta's source, so it
+# cannot confirm them, and the published tables could not be consulted).
 _RHODES_WITHHELD: dict[tuple[str, int, int], str] = {
     ("other", 5, 2): "bayesmeta lists -3.85 where the pattern gives about -2.85",
     ("cancer", 2, 1): "bayesmeta lists -0.14 where the pattern gives about -0.41",
