@@ -156,3 +156,18 @@ def test_normal_log_likelihood_integrates_the_study_effect_out(fit):
     expected = stats.norm.logpdf(TABLE["yi"].to_numpy(), mu, np.sqrt(tau ** 2 + TABLE["vi"].to_numpy()))
     assert ll.dims == ("chain", "draw", "study_id")
     np.testing.assert_allclose(np.asarray(ll), expected, rtol=1e-10)
+
+
+@pytest.mark.mcmc
+def test_leave_one_out_summarizes_the_refit_without_the_study(fit):
+    from bayes_il2.modeling import leave_one_out
+
+    before = compile_count()
+    without = leave_one_out(fit, "c")  # the largest effect
+    full = leave_one_out(fit, None)
+    assert compile_count() == before
+    assert set(without) == {"mu_mean", "mu_sd", "mu_low", "mu_high", "tau_median"}
+    assert without["mu_mean"] < full["mu_mean"]
+    assert full["mu_mean"] == pytest.approx(float(fit.draws("mu").mean()))
+    with pytest.raises(ModelError, match="'zz' is not in this fit"):
+        leave_one_out(fit, "zz")

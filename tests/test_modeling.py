@@ -392,6 +392,10 @@ def test_treg_sensitivity_over_r_refits_without_recompiling():
 
     expected = stats.norm.logpdf(fit.data["yi"].to_numpy(), mu, np.sqrt(tau ** 2 + var(fit, 0.9)))
     np.testing.assert_allclose(np.asarray(high_r.idata["log_likelihood"]["y"]), expected, rtol=1e-10)
+    from bayes_il2.diagnostics.predictive import predictive_table
+
+    ppc = predictive_table(high_r.idata)  # mixed predictive from var_sum, var_cross and r
+    assert {"mixed_low", "mixed_high"} <= set(ppc.columns) and len(ppc) == 4
 
 
 @pytest.mark.mcmc
