@@ -406,3 +406,18 @@ def test_treg_with_a_prior_on_r_estimates_it():
     assert ((r > 0) & (r < 1)).all()
     assert abs(r.mean() - 0.5) < 0.1  # barely informed by the data: close to the Beta(5, 5) mean
     assert fit.priors["r"].a == 5
+
+
+@pytest.mark.mcmc
+def test_nnhm_mcmc_matches_exact_engine_on_the_registry_treg_effects():
+    exact = pytest.importorskip("bayes_il2.exact")
+    from bayes_il2.effects import treg_expansion_effects
+    from bayes_il2.evidence import load_registry
+
+    table, _ = treg_expansion_effects(load_registry(), measure="ROMC", r=0.5)
+    priors = {"mu": Normal(0.0, 2.0), "tau": HalfNormal(0.5)}  # as in models/treg_expansion.toml
+    fit = fit_built(build_nnhm(table, priors=priors), chains=2, draws=1000, tune=700, seed=13)
+    post = exact.nnhm(table["yi"].to_numpy(float), table["vi"].to_numpy(float), tau_prior=priors["tau"],
+                      mu_prior=priors["mu"])
+    _assert_within_mcse(fit, "mu", post.mu)
+    _assert_within_mcse(fit, "tau", post.tau)
