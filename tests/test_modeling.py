@@ -396,6 +396,11 @@ def test_treg_sensitivity_over_r_refits_without_recompiling():
 
     ppc = predictive_table(high_r.idata)  # mixed predictive from var_sum, var_cross and r
     assert {"mixed_low", "mixed_high"} <= set(ppc.columns) and len(ppc) == 4
+    # new arm data of the same structure: the Fit's table is the recomputed per-arm changes
+    doubled = refit(fit, TREG_ARMS.assign(mean_post=TREG_ARMS["mean_post"] * 2))
+    assert compile_count() == before
+    np.testing.assert_allclose(doubled.data["yi"], fit.data["yi"] + np.log(2))
+    assert doubled.data["vi"].notna().all()
 
 
 @pytest.mark.mcmc
