@@ -60,6 +60,7 @@ def test_natural_scale_summary_is_the_odds_ratio(or_fit):
     pd.testing.assert_series_equal(natural.loc["tau"], model.loc["tau"])  # SDs stay on the model scale
 
 
+@pytest.mark.mcmc
 def test_summary_rejects_bad_arguments(or_fit):
     with pytest.raises(ModelError, match="scale"):
         or_fit.summary(scale="log")

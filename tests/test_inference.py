@@ -57,6 +57,7 @@ def test_a_new_fit_compiles_once(fit):
     assert compile_count() == before + 1
 
 
+@pytest.mark.mcmc
 def test_refit_rejects_a_different_structure(fit):
     with pytest.raises(ModelError, match="shape"):
         fit.refitter.compiled.sample({"yi": np.zeros(3)}, **FAST)
