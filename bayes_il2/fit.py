@@ -81,8 +81,9 @@ class Fit:
     Attributes
     ----------
     idata : xarray.DataTree
-        Groups posterior, sample_stats, log_likelihood (``y`` per study), posterior_predictive,
-        observed_data, constant_data.
+        Groups posterior, sample_stats, log_likelihood (``y`` per study: the study's likelihood
+        with its own random effects integrated out where the family allows, see
+        :mod:`bayes_il2.modeling._common`), posterior_predictive, observed_data, constant_data.
     family : str
         Model family (``nnhm``, ``three_level``, ``binomial_normal``, ``single_arm``, ``treg``).
     measure : str
