@@ -11,14 +11,15 @@ import pytest
 from bayes_il2 import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = ["--draws", "600", "--tune", "600", "--chains", "2", "--seed", "7", "--quiet"]
+FAST = ["--draws", "300", "--tune", "300", "--chains", "2", "--seed", "7", "--quiet"]
 
 
 @pytest.fixture(scope="module")
 def treg_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("results")
-    code = cli.main(["run", str(ROOT / "models" / "treg_expansion.toml"), "--out", str(out), *FAST])
-    assert code in (cli.EXIT_OK,), f"bayes-il2 run exited {code}"
+    # The spec's own sampler settings (4 x 1000 draws): the criterion is about the shipped analysis.
+    code = cli.main(["run", str(ROOT / "models" / "treg_expansion.toml"), "--out", str(out), "--quiet"])
+    assert code == cli.EXIT_OK, f"bayes-il2 run exited {code}"
     return out
 
 
@@ -26,7 +27,7 @@ def treg_run(tmp_path_factory) -> Path:
 def test_treg_expansion_writes_summary_and_forest_plot(treg_run: Path):
     folder = treg_run / "treg_expansion"
     summary = pd.read_csv(folder / "summary.csv")
-    assert {"parameter", "mean", "r_hat"} <= set(summary.columns) or "mean" in summary.columns
+    assert {"mean", "r_hat"} <= set(summary.columns)
     mu = summary[summary.iloc[:, 0].astype(str).str.fullmatch("mu")]
     assert len(mu) >= 1
     assert np.isfinite(mu["mean"]).all()

@@ -142,6 +142,34 @@ class Marginal:
                 "eti_high": eti[1], "hdi_low": hdi[0], "hdi_high": hdi[1]}
 
 
+def mixture_quantiles(weights: np.ndarray, means: np.ndarray, sds: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Quantiles of many Gaussian mixtures sharing their weights, solved together.
+
+    Row i of ``means``/``sds`` (shape (k, J)) is mixture i; returns an array (k, len(q)). One
+    vectorised Newton-bisection solve instead of k separate ones (the shrinkage table of k studies).
+    """
+    w = np.asarray(weights, dtype=float) / np.sum(weights)
+    means = np.atleast_2d(np.asarray(means, dtype=float))
+    sds = np.atleast_2d(np.asarray(sds, dtype=float))
+    q = np.broadcast_to(np.asarray(q, dtype=float), (means.shape[0], np.size(q)))
+    mean = means @ w
+    sd = np.sqrt(((sds ** 2 + (means - mean[:, None]) ** 2) @ w))
+    inv = 1.0 / sds
+    pdf_w = inv * np.exp(-_LOG_SQRT_2PI)
+
+    def cdf(x):
+        return np.clip(special.ndtr((x[..., None] - means[:, None, :]) * inv[:, None, :]) @ w, 0.0, 1.0)
+
+    def pdf(x):
+        z = (x[..., None] - means[:, None, :]) * inv[:, None, :]
+        return (np.exp(-0.5 * z * z) * pdf_w[:, None, :]) @ w
+
+    x0 = mean[:, None] + sd[:, None] * special.ndtri(np.clip(q, 1e-300, 1 - 1e-16))
+    lo = float(np.min(means - 40.0 * sds))
+    hi = float(np.max(means + 40.0 * sds))
+    return invert_cdf(cdf, pdf, q, lo, hi, x0)
+
+
 class GaussianMixture(Marginal):
     """Mixture sum_j w_j N(means_j, sds_j^2) (weights sum to 1)."""
 

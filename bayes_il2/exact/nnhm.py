@@ -31,7 +31,8 @@ from bayes_il2.errors import ModelError
 from bayes_il2.exact._common import (check_effects, check_labels, location_prior, normal_marginal,
                                      prior_scales, variance_prior_bounds)
 from bayes_il2.exact._quadrature import build_grid_1d
-from bayes_il2.exact.marginals import GaussianMixture, GridMarginal, Marginal, MonotoneTransform, PointMass
+from bayes_il2.exact.marginals import (GaussianMixture, GridMarginal, Marginal, MonotoneTransform, PointMass,
+                                       mixture_quantiles)
 
 SUMMARY_COLUMNS = ["parameter", "coord", "mean", "median", "sd", "eti_low", "eti_high", "hdi_low", "hdi_high"]
 
@@ -153,13 +154,16 @@ class ExactNNHM:
     def shrinkage(self) -> pd.DataFrame:
         """Shrinkage estimates: per study yi, sei, the posterior of theta_i and the posterior mean of
         the shrinkage factor B_i = v_i / (v_i + tau^2) (weight of mu in E[theta_i | tau, y])."""
-        rows = []
-        for i, label in enumerate(self.labels):
-            th = self.theta(i)
-            lo, hi = th.interval(0.95)
-            b = float(self.weights @ (self.vi[i] / (self.vi[i] + self.nodes ** 2)))
-            rows.append({"yi": self.yi[i], "sei": np.sqrt(self.vi[i]), "mean": th.mean, "median": th.median,
-                         "sd": th.sd, "eti_low": lo, "eti_high": hi, "shrinkage_factor": b})
+        t2 = self.nodes ** 2
+        v = self.vi[:, None]
+        b = v / (v + t2)  # (k, J): shrinkage factor of each study at each tau node
+        means = b * self._m + (1 - b) * self.yi[:, None]
+        sds = np.sqrt(v * (1 - b) + b * b * self._V)
+        low, median, high = mixture_quantiles(self.weights, means, sds, np.array([0.025, 0.5, 0.975])).T
+        mean = means @ self.weights
+        sd = np.sqrt((sds ** 2 + (means - mean[:, None]) ** 2) @ self.weights)
+        rows = {"yi": self.yi, "sei": np.sqrt(self.vi), "mean": mean, "median": median, "sd": sd,
+                "eti_low": low, "eti_high": high, "shrinkage_factor": b @ self.weights}
         return pd.DataFrame(rows, index=pd.Index(self.labels, name="study"))
 
     def summary(self, level: float = 0.95, theta: bool = True) -> pd.DataFrame:
