@@ -1,0 +1,29 @@
+"""The benchmark script runs (smoke test of its cheapest section; `make bench` runs it all)."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("bench_run", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_exact_section_writes_a_results_table_with_its_target(tmp_path):
+    out = tmp_path / "results.md"
+    assert _load().main(["--quick", "--only", "exact", "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "## Exact engine" in text and "| NNHM | 100 |" in text
+    assert "Target: NNHM with k = 100" in text and ("**met**" in text or "**not met**" in text)
+
+
+def test_unknown_sections_are_refused(tmp_path):
+    with pytest.raises(SystemExit):
+        _load().main(["--only", "nonsense", "--out", str(tmp_path / "r.md")])
