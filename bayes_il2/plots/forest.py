@@ -31,8 +31,9 @@ from matplotlib.patches import Patch, Polygon
 from bayes_il2.errors import ModelError
 from bayes_il2.plots._common import (axis_label, default_reference, draws_by, draws_of, fmt_interval,
                                      fmt_num, interval, is_ratio, log_ticks, posterior_vars,
-                                     require_columns, study_keys, tick_label, to_natural, truncate,
+                                     require_columns, study_keys, tick_label, to_natural,
                                      typical_within_variance)
+from bayes_il2.plots._text import design_label, fit_text, text_width
 
 SORTS = ("given", "effect", "precision", "year")
 Z95 = 1.959963984540054
@@ -43,6 +44,18 @@ DISEASE_COLOR = "#8c8c8c"
 OVERALL_COLOR = "#111111"
 PREDICTIVE_COLOR = "#c0392b"
 ROPE_COLOR = "#f1c40f"
+MONO = "DejaVu Sans Mono"
+
+# Layout lengths in inches.
+MARGIN_IN = 0.2
+COLUMN_GAP_IN = 0.2
+AXES_GAP_IN = 0.25
+INDENT_IN = 0.12
+LABEL_MAX_IN = 2.8
+DESIGN_MAX_IN = 1.9
+PLOT_WIDTH_IN = 4.6
+MAX_WIDTH_IN = 20.0
+BOTTOM_GAP_IN = 0.12
 
 
 @dataclass(frozen=True)
@@ -318,17 +331,110 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
     n_studies = len(data)
     scale = ForestScale.for_count(n_studies)
     fs = scale.font_size
-    top_in, bottom_in = (0.45 if title else 0.15) + 0.15, 1.5
-    height = top_in + bottom_in + max(n_units, 2.0) * scale.row_height
-    width = 12.0 if show_weight else 11.4
+    small = fs - 0.5
+    level_pct = f"{100 * level:g}%"
+
+    # ---- summaries (natural scale)
+    summaries: dict[str, tuple[float, float, float]] = {}
+    if has_overall:
+        summaries["overall"] = tuple(float(nat(v)) for v in interval(draws_of(fit, "mu"), level))
+    if has_pred:
+        summaries["predictive"] = tuple(float(nat(v)) for v in interval(draws_of(fit, "theta_new"), level))
+    for g in mu_disease:
+        summaries[f"disease:{g}"] = tuple(float(nat(v)) for v in interval(mu_disease[g], level))
+
+    # ---- cell texts; every column is as wide as the widest text it holds (measured, not guessed)
+    indent = INDENT_IN if grouped else 0.0
+    cells: dict[Any, dict[str, str]] = {}
+    for kind, _, payload in rows:
+        if kind != "study":
+            continue
+        row = data.loc[payload]
+        key = row["_key"]
+        cells[payload] = {
+            "label": fit_text(str(row["_label"]), LABEL_MAX_IN - indent, fs),
+            "design": fit_text(design_label(row.get("design")), DESIGN_MAX_IN, small),
+            "n": _fmt_n(row), "dose": _fmt_dose(row),
+            "estimate": fmt_interval(row["_est"], row["_low"], row["_high"]),
+            "posterior": fmt_interval(*post[key]) if key in post else "",
+            "weight": f"{weights[payload]:.1f}%" if weights is not None else "",
+        }
+    pooled_text = ("Pooled mean (intercept)" if getattr(fit, "settings", {}).get("covariates")
+                   else "Pooled mean")
+    summary_labels = {
+        "overall": (pooled_text, "bold", "normal", 0.0),
+        "predictive": ("Prediction (new study)", "normal", "normal", 0.0),
+    }
+    for g in mu_disease:
+        summary_labels[f"disease:{g}"] = (fit_text(f"{g} mean", LABEL_MAX_IN - INDENT_IN, fs, style="italic"),
+                                          "normal", "italic", INDENT_IN)
+
+    def widest(texts, size, weight="normal", family=None, style="normal") -> float:
+        return max([text_width(t, size, weight, family, style) for t in texts] + [0.0])
+
+    label_w = max(text_width("Study", fs, "bold"),
+                  indent + widest([c["label"] for c in cells.values()], fs),
+                  max([x + text_width(t, fs, w, None, s) for key, (t, w, s, x) in summary_labels.items()
+                       if key in summaries], default=0.0))
+    # (header, cell key, alignment); a column with no text in any row is left out
+    left_columns = [(h, k, a) for h, k, a in (("Design", "design", "left"), ("n", "n", "right"),
+                                              ("Dose", "dose", "right"))
+                    if any(c[k] for c in cells.values())]
+    left_x: dict[str, float] = {}
+    x = label_w
+    for head, key, align in left_columns:
+        w = max(text_width(head, fs, "bold"), widest([c[key] for c in cells.values()], small))
+        left_x[key] = x + COLUMN_GAP_IN + (w if align == "right" else 0.0)
+        x += COLUMN_GAP_IN + w
+    left_w = x
+
+    est_head = "Estimate [95% CI]"
+    post_head = f"Posterior [{level_pct} CrI]"
+    est_w = max(text_width(est_head, fs, "bold"),
+                widest([c["estimate"] for c in cells.values()], fs, family=MONO),
+                widest([fmt_interval(*v) for v in summaries.values()], fs, "bold", MONO))
+    right_x = {"estimate": 0.0}
+    x = est_w
+    if post:
+        post_w = max(text_width(post_head, fs, "bold"), widest([c["posterior"] for c in cells.values()],
+                                                               small, family=MONO))
+        right_x["posterior"] = x + COLUMN_GAP_IN
+        x += COLUMN_GAP_IN + post_w
+    if weights is not None:
+        weight_w = max(text_width("Weight", fs, "bold"), widest([c["weight"] for c in cells.values()], small))
+        right_x["weight"] = x + COLUMN_GAP_IN + weight_w
+        x += COLUMN_GAP_IN + weight_w
+    right_w = x
+
+    # ---- figure: widths in inches; heights settled once the bottom texts are measured
+    plot_w = PLOT_WIDTH_IN
+    het_string = heterogeneity_text(data, fit)
+    content_w = MARGIN_IN + left_w + AXES_GAP_IN + plot_w + AXES_GAP_IN + right_w + MARGIN_IN
+    need_w = max(text_width(het_string, small) + 2 * MARGIN_IN,
+                 (text_width(title, fs + 2.5, "bold") + 2 * MARGIN_IN) if title else 0.0)
+    width = min(max(content_w, need_w), MAX_WIDTH_IN)
+    plot_w += width - content_w
+    title_h = (fs + 2.5) * 1.3 / 72 if title else 0.0
+    top_in = MARGIN_IN + (title_h + 0.2 if title else 0.0)
+    axes_h = (n_units + 1.2) * scale.row_height
+    height = top_in + axes_h + 1.5  # provisional bottom; replaced below
     fig = plt.figure(figsize=(width, height))
-    grid = fig.add_gridspec(1, 3, width_ratios=[4.5, 4.4, 2.4 if show_weight else 1.8], wspace=0.02,
-                            left=0.02, right=0.98, top=1 - top_in / height, bottom=bottom_in / height)
-    ax_left = fig.add_subplot(grid[0, 0])
-    ax = fig.add_subplot(grid[0, 1], sharey=ax_left)
-    ax_right = fig.add_subplot(grid[0, 2], sharey=ax_left)
+    ax_left = fig.add_axes((0, 0, 1, 1))
+    ax = fig.add_axes((0, 0, 1, 1), sharey=ax_left)
+    ax_right = fig.add_axes((0, 0, 1, 1), sharey=ax_left)
+
+    def place(bottom_in: float) -> None:
+        h = top_in + axes_h + bottom_in
+        fig.set_size_inches(width, h)
+        x0 = MARGIN_IN
+        for a, w in ((ax_left, left_w), (ax, plot_w), (ax_right, right_w)):
+            a.set_position((x0 / width, bottom_in / h, w / width, axes_h / h))
+            x0 += w + AXES_GAP_IN
+
+    place(1.5)
+    ax_left.set_xlim(0, max(left_w, 1e-6))
+    ax_right.set_xlim(0, max(right_w, 1e-6))
     for a in (ax_left, ax_right):
-        a.set_xlim(0, 1)
         a.axis("off")
     ax.set_ylim(n_units - 0.2, -1.4)
     ax.tick_params(axis="y", left=False, labelleft=False)
@@ -338,13 +444,6 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
     # ---- x range and scale
     values = [data["_low"], data["_high"], data["_est"]]
     values += [pd.Series([v for trip in post.values() for v in trip])]
-    summaries: dict[str, tuple[float, float, float]] = {}
-    if has_overall:
-        summaries["overall"] = tuple(float(nat(v)) for v in interval(draws_of(fit, "mu"), level))
-    if has_pred:
-        summaries["predictive"] = tuple(float(nat(v)) for v in interval(draws_of(fit, "theta_new"), level))
-    for g in mu_disease:
-        summaries[f"disease:{g}"] = tuple(float(nat(v)) for v in interval(mu_disease[g], level))
     values += [pd.Series([v for trip in summaries.values() for v in trip])]
     if reference is None:
         reference = default_reference(measure)
@@ -366,7 +465,7 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
         pad = (hi - lo) * 0.04 or 0.1
         ax.set_xlim(lo - pad, hi + pad)
     ax.set_xlabel(axis_label(measure), fontsize=fs)
-    ax.tick_params(axis="x", labelsize=fs - 0.5)
+    ax.tick_params(axis="x", labelsize=small)
 
     if reference is not False and reference is not None:
         line = ax.axvline(float(reference), color="#555555", lw=0.8, ls="--", zorder=1)
@@ -377,14 +476,16 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
 
     # ---- column headings
     head_y = -1.05
-    heads_left = [(0.0, "Study", "left"), (0.55, "Design", "left"), (0.85, "n", "right"),
-                  (1.0, "Dose", "right")]
-    for x, text, ha in heads_left:
-        ax_left.text(x, head_y, text, ha=ha, va="center", fontsize=fs, fontweight="bold")
-    ax_right.text(0.03, head_y, f"Estimate [95% {'CI'}]", ha="left", va="center", fontsize=fs,
-                  fontweight="bold")
-    if weights is not None:
-        ax_right.text(1.0, head_y, "Weight", ha="right", va="center", fontsize=fs, fontweight="bold")
+    bold = {"va": "center", "fontsize": fs, "fontweight": "bold"}
+    ax_left.text(0.0, head_y, "Study", ha="left", **bold).set_gid("header:study")
+    for head, key, align in left_columns:
+        ax_left.text(left_x[key], head_y, head, ha=align, **bold).set_gid(f"header:{key}")
+    ax_right.text(right_x["estimate"], head_y, est_head, ha="left", **bold).set_gid("header:estimate")
+    if "posterior" in right_x:
+        ax_right.text(right_x["posterior"], head_y, post_head, ha="left", color=POSTERIOR_COLOR,
+                      **bold).set_gid("header:posterior")
+    if "weight" in right_x:
+        ax_right.text(right_x["weight"], head_y, "Weight", ha="right", **bold).set_gid("header:weight")
 
     # ---- precision -> marker area
     prec = 1.0 / data["vi"].to_numpy(float)
@@ -392,36 +493,32 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
     size_max = 110 * (fs / 9.0) ** 2
     sizes = 14 + size_max * np.sqrt(prec / prec.max())
     offset = 0.36
-    # characters that fit the label column (55% of the left axes) at this font size
-    left_in = width * grid.right * 4.5 / (4.5 + 4.4 + (2.4 if show_weight else 1.8))
-    label_chars = max(12, int(0.53 * left_in * 72 / (0.6 * fs)))
-    design_chars = 16
 
     for kind, ry, payload in rows:
         if kind == "heading":
-            t = ax_left.text(0.0, ry, truncate(payload, 48), ha="left", va="center", fontsize=fs + 0.5,
-                             fontweight="bold")
+            t = ax_left.text(0.0, ry, fit_text(payload, left_w, fs + 0.5, "bold"), ha="left", va="center",
+                             fontsize=fs + 0.5, fontweight="bold")
             t.set_gid(f"heading:{payload}")
         elif kind == "study":
             row = data.loc[payload]
             key = row["_key"]
-            lt = ax_left.text(0.02 if grouped else 0.0, ry, truncate(row["_label"], label_chars), ha="left",
-                              va="center", fontsize=fs)
-            lt.set_gid(f"label:{key}")
-            ax_left.text(0.55, ry, truncate(row.get("design", ""), design_chars), ha="left", va="center",
-                         fontsize=fs - 0.5, color="#444444")
-            ax_left.text(0.85, ry, _fmt_n(row), ha="right", va="center", fontsize=fs - 0.5)
-            ax_left.text(1.0, ry, _fmt_dose(row), ha="right", va="center", fontsize=fs - 0.5)
+            cell = cells[payload]
+            ax_left.text(indent, ry, cell["label"], ha="left", va="center", fontsize=fs).set_gid(f"label:{key}")
+            for head, col, align in left_columns:
+                t = ax_left.text(left_x[col], ry, cell[col], ha=align, va="center", fontsize=small,
+                                 color="#444444" if col == "design" else "black")
+                t.set_gid(f"{col}:{key}")
             est, low, high = row["_est"], row["_low"], row["_high"]
             (obs_line,) = ax.plot([low, high], [ry, ry], color=OBSERVED_COLOR, lw=1.1, zorder=3,
                                   solid_capstyle="butt")
             obs_line.set_gid(f"observed:{key}")
             pts = ax.scatter([est], [ry], s=[sizes[payload]], marker="s", color=OBSERVED_COLOR, zorder=4)
             pts.set_gid(f"observed_point:{key}")
-            ax_right.text(0.03, ry, fmt_interval(est, low, high), ha="left", va="center", fontsize=fs,
-                          family="DejaVu Sans Mono")
+            ax_right.text(right_x["estimate"], ry, cell["estimate"], ha="left", va="center", fontsize=fs,
+                          family=MONO).set_gid(f"estimate:{key}")
             if weights is not None:
-                ax_right.text(1.0, ry, f"{weights[payload]:.1f}%", ha="right", va="center", fontsize=fs - 0.5)
+                ax_right.text(right_x["weight"], ry, cell["weight"], ha="right", va="center",
+                              fontsize=small).set_gid(f"weight:{key}")
             if key in post:
                 pm_, plo, phi = post[key]
                 py = ry + offset
@@ -431,51 +528,78 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
                 pp = ax.scatter([pm_], [py], s=18 * (fs / 9.0) ** 2, marker="o", facecolor="white",
                                 edgecolor=POSTERIOR_COLOR, linewidths=1.0, zorder=4)
                 pp.set_gid(f"posterior_point:{key}")
-                ax_right.text(0.03, py, fmt_interval(pm_, plo, phi), ha="left", va="center",
-                              fontsize=fs - 1.5, color=POSTERIOR_COLOR, family="DejaVu Sans Mono")
+                # own column, on the study's row: beneath the estimate it would collide when rows are tight
+                ax_right.text(right_x["posterior"], ry, cell["posterior"], ha="left", va="center",
+                              fontsize=small, color=POSTERIOR_COLOR, family=MONO).set_gid(f"posterior_text:{key}")
         elif kind in ("disease", "overall"):
             key = f"disease:{payload}" if kind == "disease" else "overall"
             est, low, high = summaries[key]
             color = DISEASE_COLOR if kind == "disease" else OVERALL_COLOR
             _diamond(ax, est, low, high, ry, 0.32, color, f"diamond:{key}", lambda v: v)
-            text = (f"{payload} mean" if kind == "disease" else
-                    ("Pooled mean (intercept)" if getattr(fit, "settings", {}).get("covariates") else
-                     "Pooled mean"))
-            weight = "bold" if kind == "overall" else "normal"
-            ax_left.text(0.02 if kind == "disease" else 0.0, ry, text, ha="left", va="center", fontsize=fs,
-                         fontweight=weight, style="italic" if kind == "disease" else "normal")
-            ax_right.text(0.03, ry, fmt_interval(est, low, high), ha="left", va="center", fontsize=fs,
-                          fontweight=weight, family="DejaVu Sans Mono")
+            text, weight, style, x0 = summary_labels[key]
+            ax_left.text(x0, ry, text, ha="left", va="center", fontsize=fs, fontweight=weight,
+                         style=style).set_gid(f"summary_label:{key}")
+            ax_right.text(right_x["estimate"], ry, fmt_interval(est, low, high), ha="left", va="center",
+                          fontsize=fs, fontweight=weight, family=MONO).set_gid(f"summary:{key}")
         elif kind == "predictive":
             est, low, high = summaries["predictive"]
             (bar,) = ax.plot([low, high], [ry, ry], color=PREDICTIVE_COLOR, lw=max(3.0, fs / 2.2),
                              alpha=0.75, solid_capstyle="butt", zorder=3)
             bar.set_gid("predictive")
-            ax_left.text(0.0, ry, "Prediction (new study)", ha="left", va="center", fontsize=fs)
-            ax_right.text(0.03, ry, fmt_interval(est, low, high), ha="left", va="center", fontsize=fs,
-                          family="DejaVu Sans Mono")
+            text, weight, style, x0 = summary_labels["predictive"]
+            ax_left.text(x0, ry, text, ha="left", va="center", fontsize=fs).set_gid("summary_label:predictive")
+            ax_right.text(right_x["estimate"], ry, fmt_interval(est, low, high), ha="left", va="center",
+                          fontsize=fs, family=MONO).set_gid("summary:predictive")
 
     # ---- legend, heterogeneity, title
     handles = [Line2D([], [], color=OBSERVED_COLOR, marker="s", lw=1.1, label="observed effect, 95% CI")]
     if post:
         handles.append(Line2D([], [], color=POSTERIOR_COLOR, marker="o", markerfacecolor="white", lw=1.0,
-                              ls=(0, (3, 1.5)), label=f"posterior study effect, {100 * level:g}% CrI"))
+                              ls=(0, (3, 1.5)), label=f"posterior study effect, {level_pct} CrI"))
     if mu_disease:
         handles.append(Patch(color=DISEASE_COLOR, label="disease mean"))
     if has_overall:
         handles.append(Patch(color=OVERALL_COLOR, label="pooled mean"))
     if has_pred:
         handles.append(Line2D([], [], color=PREDICTIVE_COLOR, lw=4, alpha=0.75,
-                              label=f"{100 * level:g}% predictive interval"))
+                              label=f"{level_pct} predictive interval"))
     if rope is not None:
         handles.append(Patch(color=ROPE_COLOR, alpha=0.3, label="region of practical equivalence"))
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 3), fontsize=fs - 0.5,
-               frameon=False, bbox_to_anchor=(0.5, 0.12 / height))
-    het = fig.text(0.02, 0.8 / height, heterogeneity_text(data, fit), ha="left", va="center",
-                   fontsize=fs - 0.5)
+    het = fig.text(MARGIN_IN, 0.0, het_string, ha="left", va="top", fontsize=small,
+                   transform=fig.dpi_scale_trans)
     het.set_gid("heterogeneity")
+    renderer = _renderer_of(fig)
+    ncol = min(len(handles), 3)
+    while True:
+        legend = fig.legend(handles=handles, loc="upper center", ncol=ncol, fontsize=small, frameon=False,
+                            borderaxespad=0.0, bbox_to_anchor=(width / 2, 0.0),
+                            bbox_transform=fig.dpi_scale_trans)
+        legend_box = legend.get_window_extent(renderer)
+        if ncol == 1 or legend_box.width / fig.dpi <= width - 2 * MARGIN_IN:
+            break
+        legend.remove()
+        ncol -= 1
+    legend.set_gid("legend")
+
+    # stack beneath the plot axes, top to bottom: x axis (ticks + label), heterogeneity line, legend
+    axis_depth = (ax.get_window_extent(renderer).y0 - ax.xaxis.get_tightbbox(renderer).y0) / fig.dpi
+    het_h = het.get_window_extent(renderer).height / fig.dpi
+    legend_h = legend_box.height / fig.dpi
+    het_top = legend_h + BOTTOM_GAP_IN + het_h + MARGIN_IN
+    place(het_top + BOTTOM_GAP_IN + axis_depth)
+    het.set_y(het_top)
+    legend.set_bbox_to_anchor((width / 2, het_top - het_h - BOTTOM_GAP_IN), transform=fig.dpi_scale_trans)
     if title:
-        fig.suptitle(title, x=0.02, ha="left", y=1 - 0.12 / height, va="top", fontsize=fs + 2.5, fontweight="bold")
+        t = fig.text(MARGIN_IN, fig.get_figheight() - MARGIN_IN, fit_text(title, width - 2 * MARGIN_IN,
+                                                                           fs + 2.5, "bold"),
+                     ha="left", va="top", fontsize=fs + 2.5, fontweight="bold", transform=fig.dpi_scale_trans)
+        t.set_gid("title")
     fig.forest_rows = [(kind, ry, payload if kind != "study" else data.loc[payload, "_key"])  # type: ignore[attr-defined]
                        for kind, ry, payload in rows]
     return fig
+
+
+def _renderer_of(fig: Figure):
+    """The figure's renderer (Agg canvases have one; others are asked through matplotlib)."""
+    get = getattr(fig.canvas, "get_renderer", None)
+    return get() if get is not None else fig._get_renderer()  # noqa: SLF001 - no public equivalent
