@@ -296,6 +296,110 @@ def test_weight_column_sums_to_100_percent():
     assert len(weights) == 6 and sum(weights) == pytest.approx(100, abs=0.5)
 
 
+# --------------------------------------------------------------------------- forest layout: nothing overlaps
+def _text_boxes(fig) -> list[tuple[str, Any]]:
+    """(description, window bbox) of every visible, non-empty text in the drawn figure."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = [t for a in fig.axes for t in a.texts] + list(fig.texts)
+    for legend in fig.legends:
+        texts += legend.get_texts()
+    for a in fig.axes:
+        if a.axison:
+            texts += [a.xaxis.label] + [t for t in a.get_xticklabels() if t.get_text()]
+    return [(f"{t.get_gid() or ''}:{t.get_text()!r}", t.get_window_extent(renderer)) for t in texts
+            if t.get_visible() and t.get_text().strip()]
+
+
+def _overlapping_pairs(boxes) -> list[tuple[str, str]]:
+    ext = np.array([[b.x0, b.y0, b.x1, b.y1] for _, b in boxes])
+    tol = 0.5  # pixels: touching boxes are fine
+    ox = (np.minimum(ext[:, None, 2], ext[None, :, 2]) - np.maximum(ext[:, None, 0], ext[None, :, 0])) > tol
+    oy = (np.minimum(ext[:, None, 3], ext[None, :, 3]) - np.maximum(ext[:, None, 1], ext[None, :, 1])) > tol
+    i, j = np.nonzero(np.triu(ox & oy, k=1))
+    return [(boxes[a][0], boxes[b][0]) for a, b in zip(i, j)]
+
+
+def _layout_table(k: int) -> pd.DataFrame:
+    table = effect_table(k, long_label=True)
+    table.loc[table.index % 4 == 1, "design"] = "non_randomised_controlled"
+    return table
+
+
+@pytest.mark.parametrize("k, family", [(2, "nnhm"), (10, "three_level"), (60, "nnhm")])
+def test_forest_texts_never_overlap_and_stay_inside_the_figure(k, family):
+    table = _layout_table(k)
+    fig = plots.forest_plot(table, fit=make_fit(table, family=family), title="A title " * 3)
+    boxes = _text_boxes(fig)
+    assert _overlapping_pairs(boxes) == []
+    width, height = fig.bbox.width, fig.bbox.height
+    outside = [name for name, b in boxes if b.x0 < 0 or b.y0 < 0 or b.x1 > width or b.y1 > height]
+    assert outside == []
+
+
+@pytest.mark.parametrize("k", [2, 10, 60])
+def test_forest_left_columns_end_before_the_plot_and_right_columns_start_after_it(k):
+    table = _layout_table(k)
+    fig = plots.forest_plot(table, fit=make_fit(table))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax_left, ax, ax_right = fig.axes
+    plot_box = ax.get_window_extent(renderer)
+    assert max(t.get_window_extent(renderer).x1 for t in ax_left.texts) < plot_box.x0
+    assert min(t.get_window_extent(renderer).x0 for t in ax_right.texts) > plot_box.x1
+
+
+@pytest.mark.parametrize("k, family", [(2, "nnhm"), (10, "three_level"), (60, "nnhm")])
+def test_forest_legend_heterogeneity_line_and_x_axis_are_stacked_without_overlap(k, family):
+    table = _layout_table(k)
+    fig = plots.forest_plot(table, fit=make_fit(table, family=family))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legend = fig.legends[0].get_window_extent(renderer)
+    het = next(t for t in fig.texts if t.get_gid() == "heterogeneity").get_window_extent(renderer)
+    axis = fig.axes[1].xaxis.get_tightbbox(renderer)
+    assert not legend.overlaps(het) and not het.overlaps(axis) and not legend.overlaps(axis)
+    assert legend.y1 <= het.y0 and het.y1 <= axis.y0  # top to bottom: axis, heterogeneity, legend
+    assert legend.y0 >= 0 and legend.x0 >= 0 and legend.x1 <= fig.bbox.width
+    assert het.x1 <= fig.bbox.width
+
+
+def test_forest_event_rate_table_texts_do_not_overlap():
+    table = pd.DataFrame({"study_id": ["He2016", "He2020", "Long_study_identifier_2021"],
+                          "disease": "SLE", "design": ["single_arm", "rct", "non_randomised_controlled"],
+                          "events": [5, 9, 0], "n": [40, 29, 12]})
+    fig = plots.forest_plot(table, title="Adverse-event rates under low-dose IL-2 (single-arm event rates)")
+    assert fig.axes[1].get_xlabel().startswith("proportion")
+    assert _overlapping_pairs(_text_boxes(fig)) == []
+
+
+def test_forest_shows_design_codes_readably():
+    table = _layout_table(4)
+    fig = plots.forest_plot(table)
+    design = {t.get_gid(): t.get_text() for t in fig.axes[0].texts if (t.get_gid() or "").startswith("design:")}
+    assert design == {"design:S00": "RCT", "design:S01": "non-randomised controlled",
+                      "design:S02": "single-arm", "design:S03": "RCT"}
+
+
+def test_forest_cuts_overlong_design_text_with_an_ellipsis_that_fits_its_column():
+    table = effect_table(3)
+    table.loc[0, "design"] = "an_unregistered_design_code_" * 4
+    fig = plots.forest_plot(table)
+    text = next(t for t in fig.axes[0].texts if t.get_gid() == "design:S00").get_text()
+    assert text.endswith("\u2026") and " " in text and "_" not in text
+    assert _overlapping_pairs(_text_boxes(fig)) == []
+
+
+def test_text_fitting_respects_the_measured_width():
+    from bayes_il2.plots._text import fit_text, text_width
+
+    long = "A very long study label " * 5
+    cut = fit_text(long, 1.5, 9)
+    assert cut.endswith("\u2026") and text_width(cut, 9) <= 1.5
+    assert text_width(cut, 9) > 1.5 - text_width("MM", 9)  # not cut much shorter than needed
+    assert fit_text("short", 1.5, 9) == "short"
+
+
 # --------------------------------------------------------------------------- other figures
 def test_parameter_forest_wraps_arviz():
     table = effect_table(5)
