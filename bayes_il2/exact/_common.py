@@ -83,13 +83,14 @@ def normal_marginal(y: np.ndarray, v_total: np.ndarray, m0: float, p0: float) ->
     """
     w = 1.0 / v_total
     P = w.sum(axis=-1) + p0
-    m = ((w * y).sum(axis=-1) + p0 * m0) / P
+    wy = w @ y if y.ndim == 1 else (w * y).sum(axis=-1)
+    m = (wy + p0 * m0) / P
     resid = y - m[..., None]
-    quad = (w * resid * resid).sum(axis=-1) + p0 * (m0 - m) ** 2
+    wr2 = w * resid
+    wr2 *= resid
+    quad = wr2.sum(axis=-1) + p0 * (m0 - m) ** 2
     k = y.shape[-1]
-    loglik = -0.5 * k * LOG_2PI + 0.5 * np.log(w).sum(axis=-1) - 0.5 * quad - 0.5 * np.log(P)
-    if p0 > 0:
-        loglik = loglik + 0.5 * np.log(p0)
-    else:
-        loglik = loglik + 0.5 * LOG_2PI
+    loglik = -0.5 * np.log(v_total).sum(axis=-1)
+    loglik += -0.5 * k * LOG_2PI - 0.5 * quad - 0.5 * np.log(P)
+    loglik += 0.5 * np.log(p0) if p0 > 0 else 0.5 * LOG_2PI
     return {"m": m, "V": 1.0 / P, "loglik": loglik}

@@ -155,18 +155,29 @@ def adaptive_edges(f: Callable[[np.ndarray], np.ndarray], a: float, b: float, or
     """Panel edges on [a, b] for the integral of exp(f(s)) ds, refined by bisection.
 
     A panel is split while its order-``order`` Gauss-Legendre value differs from the sum over its
-    two halves by more than ``tol`` times the total (the usual adaptive error estimate).
+    two halves by more than ``tol`` times the total (the usual adaptive error estimate). ``f`` is
+    evaluated once per node: a panel kept keeps its values, and the halves of a split panel
+    inherit theirs (same nodes, bit for bit) so only their own halves are new.
     """
     x, w = _gauss_legendre(order)
     edges = np.linspace(a, b, init + 1)
+
+    def values(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        nodes = left[:, None] + (right - left)[:, None] * (x + 1) / 2
+        vals = f(nodes.ravel()).reshape(nodes.shape)
+        return np.where(np.isnan(vals), -np.inf, vals)
+
+    lo, hi = edges[:-1], edges[1:]
+    mid = (lo + hi) / 2
+    both = values(np.concatenate([lo, lo, mid]), np.concatenate([hi, mid, hi]))
+    n = len(lo)
+    v_full, v_left, v_right = both[:n], both[n:2 * n], both[2 * n:]
     for _ in range(30):
         lo, hi = edges[:-1], edges[1:]
         mid = (lo + hi) / 2
         left = np.concatenate([lo, lo, mid])
         right = np.concatenate([hi, mid, hi])
-        nodes = left[:, None] + (right - left)[:, None] * (x + 1) / 2
-        vals = f(nodes.ravel()).reshape(nodes.shape)
-        vals = np.where(np.isnan(vals), -np.inf, vals)
+        vals = np.concatenate([v_full, v_left, v_right])
         top = np.max(vals)
         if not np.isfinite(top):
             break
@@ -178,8 +189,28 @@ def adaptive_edges(f: Callable[[np.ndarray], np.ndarray], a: float, b: float, or
         room = max_panels - n
         if bad.size == 0 or room <= 0:
             break
-        bad = bad[np.argsort(err[bad])[::-1][:room]]
-        edges = np.sort(np.concatenate([edges, mid[bad]]))
+        bad = np.sort(bad[np.argsort(err[bad])[::-1][:room]])
+        # new panel list: each split panel i becomes (lo_i, mid_i), (mid_i, hi_i)
+        split = np.zeros(n, dtype=bool)
+        split[bad] = True
+        reps = np.where(split, 2, 1)
+        parent = np.repeat(np.arange(n), reps)
+        second = np.zeros(len(parent), dtype=bool)
+        second[np.cumsum(reps)[split] - 1] = True
+        first = np.repeat(split, reps) & ~second
+        new_edges = np.sort(np.concatenate([edges, mid[bad]]))
+        v_full = v_full[parent]
+        v_full[first] = v_left[bad]
+        v_full[second] = v_right[bad]
+        nlo, nhi = new_edges[:-1], new_edges[1:]
+        nmid = (nlo + nhi) / 2
+        fresh = first | second
+        v_left, v_right = v_left[parent], v_right[parent]
+        if fresh.any():
+            m = int(fresh.sum())
+            both = values(np.concatenate([nlo[fresh], nmid[fresh]]), np.concatenate([nmid[fresh], nhi[fresh]]))
+            v_left[fresh], v_right[fresh] = both[:m], both[m:]
+        edges = new_edges
     return edges
 
 

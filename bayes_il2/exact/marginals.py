@@ -209,11 +209,21 @@ class GaussianMixture(Marginal):
         q = np.asarray(q, dtype=float)
         lo = float(np.min(self.means - 40.0 * self.sds))
         hi = float(np.max(self.means + 40.0 * self.sds))
-        x_tab, c_tab = self._table
         x0 = self.mean + self.sd * special.ndtri(np.clip(q, 1e-300, 1 - 1e-16))
-        inside = (q > c_tab[0]) & (q < c_tab[-1])
-        x0 = np.where(inside, np.interp(q, c_tab, x_tab), x0)
-        out = invert_cdf(self.cdf, self.pdf, q, lo, hi, x0)
+        out = None
+        if q.size <= 24:
+            # A few quantiles: Newton from the normal approximation first (the cdf table costs
+            # about as much as ten such steps); the table start where that has not converged.
+            out = invert_cdf(self.cdf, self.pdf, q, lo, hi, x0, maxiter=12)
+            with np.errstate(invalid="ignore"):
+                ok = np.abs(self.cdf(out) - q) <= 1e-12 * np.minimum(q, 1.0 - q)
+            if not np.all(ok | (q <= 0) | (q >= 1) | np.isnan(q)):
+                out = None
+        if out is None:
+            x_tab, c_tab = self._table
+            inside = (q > c_tab[0]) & (q < c_tab[-1])
+            x0 = np.where(inside, np.interp(q, c_tab, x_tab), x0)
+            out = invert_cdf(self.cdf, self.pdf, q, lo, hi, x0)
         out = np.where(q <= 0, -np.inf, np.where(q >= 1, np.inf, out))
         return out if out.ndim else float(out)
 

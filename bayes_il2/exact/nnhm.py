@@ -234,13 +234,19 @@ def nnhm(yi: Any, vi: Any, tau_prior: Any, mu_prior: Any = None, labels: Sequenc
         return ExactNNHM(y, v, names, tau_prior, mu_prior, PointMass(tau_prior.value), t, np.array([1.0]),
                          cond, float(cond["loglik"][0]))
 
+    last: dict[str, Any] = {}
+
     def log_post(t: np.ndarray) -> np.ndarray:
         t = np.asarray(t, dtype=float)
-        out = normal_marginal(y, v[None, :] + t[:, None] ** 2, m0, p0)["loglik"]
-        return tau_prior.logpdf(t) + out
+        cond = normal_marginal(y, v[None, :] + t[:, None] ** 2, m0, p0)
+        last.update(t=t, cond=cond)  # the final call is at the quadrature nodes: mu | tau comes with it
+        return tau_prior.logpdf(t) + cond["loglik"]
 
     tau, nodes, weights, log_z = _tau_posterior(log_post, tau_prior, y, v, tol, order)
-    cond = normal_marginal(y, v[None, :] + nodes[:, None] ** 2, m0, p0)
+    if last.get("t") is not None and np.array_equal(last["t"], nodes):
+        cond = last["cond"]
+    else:  # pragma: no cover - _tau_posterior ends with the nodes
+        cond = normal_marginal(y, v[None, :] + nodes[:, None] ** 2, m0, p0)
     return ExactNNHM(y, v, names, tau_prior, mu_prior, tau, nodes, weights, cond, log_z)
 
 
