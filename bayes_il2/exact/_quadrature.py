@@ -85,10 +85,12 @@ class PanelGrid:
         return nodes, weights
 
     def cdf(self, x: np.ndarray, log_unnorm: Callable[[np.ndarray], np.ndarray], log_norm: float,
-            mass: np.ndarray | None = None) -> np.ndarray:
+            mass: np.ndarray | None = None, with_pdf: bool = False):
         """Integral of exp(log_unnorm - log_norm) from the lower end of the grid to each x.
 
         ``mass``: the normalized mass of each node (from :meth:`nodes_weights`), if known.
+        ``with_pdf``: also return the density exp(log_unnorm(x) - log_norm) at each x strictly
+        inside the grid (nan elsewhere), from the same call of ``log_unnorm``.
         """
         x = np.asarray(x, dtype=float).ravel()
         gl_x, gl_w = _gauss_legendre(self.order)
@@ -111,15 +113,20 @@ class PanelGrid:
         a = np.log(np.maximum(starts[p], self.lin_edge or starts[0]))
         half = (np.log(xs) - a) / 2
         tau = np.exp(a[:, None] + half[:, None] * (gl_x + 1))
+        if with_pdf:
+            tau = np.concatenate([tau, xs[:, None]], axis=1)
         with np.errstate(over="ignore"):
             dens = np.exp(log_unnorm(tau.ravel()).reshape(tau.shape) - log_norm)
+        if with_pdf:
+            tau, dens, pdf_x = tau[:, :-1], dens[:, :-1], np.where(inside, dens[:, -1], np.nan)
         partial = np.where(is_lin, 0.0, (dens * tau * gl_w).sum(axis=1) * half)
         if n_lin:
             # inside the first panel the likelihood is constant: the prior's cdf gives the share
             share = self.prior.cdf(np.where(is_lin, xs, self.lin_edge)) / self.prior.cdf(self.lin_edge)
             partial = np.where(is_lin, mass[0] * share, partial)
         out = cum[p] + partial
-        return np.where(x <= lo, 0.0, np.where(x >= self.upper_eff, 1.0, np.minimum(out, 1.0)))
+        out = np.where(x <= lo, 0.0, np.where(x >= self.upper_eff, 1.0, np.minimum(out, 1.0)))
+        return (out, pdf_x) if with_pdf else out
 
 
 def log_range(lower: float, upper: float, flat_below: float, scales: list[float]) -> tuple[float, float]:

@@ -34,10 +34,12 @@ def _check_level(level: float) -> float:
 
 def invert_cdf(cdf: Callable[[np.ndarray], np.ndarray], pdf: Callable[[np.ndarray], np.ndarray],
                q: np.ndarray, lo: float, hi: float, x0: np.ndarray | None = None,
-               xtol: float = 1e-12, maxiter: int = 200) -> np.ndarray:
+               xtol: float = 1e-12, maxiter: int = 200,
+               cdf_pdf: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
     """Solve ``cdf(x) = q`` for each q by Newton steps safeguarded with bisection (vectorised).
 
-    ``lo`` and ``hi`` must bracket every root (cdf(lo) <= q <= cdf(hi)).
+    ``lo`` and ``hi`` must bracket every root (cdf(lo) <= q <= cdf(hi)). ``cdf_pdf``, if given,
+    returns both at once (one pass instead of two).
     """
     q = np.asarray(q, dtype=float)
     a = np.full(q.shape, float(lo))
@@ -47,11 +49,16 @@ def invert_cdf(cdf: Callable[[np.ndarray], np.ndarray], pdf: Callable[[np.ndarra
     active = np.ones(q.shape, dtype=bool)
     ftol = 1e-14 * np.minimum(q, 1.0 - q)
     for _ in range(maxiter):
-        f = cdf(x) - q
+        if cdf_pdf is None:
+            f = cdf(x) - q
+        else:
+            c, d = cdf_pdf(x)
+            f = c - q
         converged = np.abs(f) <= ftol
         a = np.where(f < 0, x, a)
         b = np.where(f > 0, x, b)
-        d = pdf(x)
+        if cdf_pdf is None:
+            d = pdf(x)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             xn = x - np.where(d > 0, f / d, np.nan)
         bad = ~np.isfinite(xn) | (xn < a) | (xn > b)
@@ -331,6 +338,14 @@ class GridMarginal(Marginal):
         out = np.clip(out, 0.0, 1.0).reshape(x.shape)
         return out if out.ndim else float(out)
 
+    def _cdf_pdf(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """cdf and pdf at x (1-D) from one evaluation of the log density."""
+        c, d = self.grid.cdf(x, self._log_unnorm, self.log_norm, self.weights, with_pdf=True)
+        missing = np.isnan(d)
+        if missing.any():
+            d = np.where(missing, self.pdf(np.where(missing, x, self.nodes[0])), d)
+        return np.clip(c, 0.0, 1.0), d
+
     def ppf(self, q):
         q = np.asarray(q, dtype=float)
         flat = q.ravel()
@@ -338,7 +353,8 @@ class GridMarginal(Marginal):
         order = np.argsort(self.nodes)
         cum = np.cumsum(self.weights[order])
         x0 = np.interp(flat, cum, self.nodes[order])
-        out = invert_cdf(self.cdf, self.pdf, flat, self.grid.lower, self.grid.upper_eff, x0)
+        out = invert_cdf(self.cdf, self.pdf, flat, self.grid.lower, self.grid.upper_eff, x0,
+                         cdf_pdf=self._cdf_pdf)
         out = np.where(flat <= 0, self.support[0], np.where(flat >= 1, self.support[1], out)).reshape(q.shape)
         return out if out.ndim else float(out)
 
