@@ -364,6 +364,18 @@ def test_forest_legend_heterogeneity_line_and_x_axis_are_stacked_without_overlap
     assert het.x1 <= fig.bbox.width
 
 
+@pytest.mark.parametrize("k", [2, 60])
+def test_forest_saved_with_a_tight_bounding_box_keeps_a_blank_border(k, tmp_path):
+    # text cut off at the edge of the saved image leaves ink in its outermost pixels
+    table = _layout_table(k)
+    fig = plots.forest_plot(table, fit=make_fit(table), title="Treg expansion under low-dose IL-2")
+    (path,) = plots.save_figure(fig, tmp_path / "forest", formats=("png",), dpi=60)
+    image = plt.imread(path)[..., :3]
+    border = np.concatenate([image[:3].reshape(-1, 3), image[-3:].reshape(-1, 3),
+                             image[:, :3].reshape(-1, 3), image[:, -3:].reshape(-1, 3)])
+    assert border.min() > 0.95
+
+
 def test_forest_event_rate_table_texts_do_not_overlap():
     table = pd.DataFrame({"study_id": ["He2016", "He2020", "Long_study_identifier_2021"],
                           "disease": "SLE", "design": ["single_arm", "rct", "non_randomised_controlled"],

@@ -14,7 +14,16 @@ bayesmeta's ``forestplot`` (Röver C. J Stat Softw 2020;93(6)).
 
 Every drawn element carries a ``gid`` (``observed:<study>``, ``posterior:<study>``,
 ``diamond:disease:<disease>``, ``diamond:overall``, ``predictive``, ``label:<study>``,
-``heading:<disease>``, ``rope``, ``reference``, ``heterogeneity``) so that tests and users can find it.
+``heading:<disease>``, ``rope``, ``reference``, ``heterogeneity``, ``legend``, ``title``; text cells
+``design:``/``n:``/``dose:``/``estimate:``/``posterior_text:``/``weight:<study>``, ``header:<column>``,
+``summary_label:``/``summary:<summary>``) so that tests and users can find it.
+
+Layout: every text column is as wide as the widest text it holds, measured with the Agg renderer
+(:mod:`bayes_il2.plots._text`); labels and design names still too wide are cut with an ellipsis at a
+measured width. Design codes are shown by name ("non-randomised controlled", "single-arm", "RCT"). The
+posterior interval has its own column on the study's row, so rows can be tight without text colliding.
+Beneath the plot, top to bottom, come the x axis, the heterogeneity line and the legend, stacked from
+their measured heights.
 """
 from __future__ import annotations
 
@@ -565,15 +574,15 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
                               label=f"{level_pct} predictive interval"))
     if rope is not None:
         handles.append(Patch(color=ROPE_COLOR, alpha=0.3, label="region of practical equivalence"))
-    het = fig.text(MARGIN_IN, 0.0, het_string, ha="left", va="top", fontsize=small,
-                   transform=fig.dpi_scale_trans)
+    # positions in figure fractions, set once the height is final (dpi_scale_trans would not follow
+    # the origin shift of savefig(bbox_inches="tight") and text would be cut off)
+    het = fig.text(MARGIN_IN / width, 0.0, het_string, ha="left", va="top", fontsize=small)
     het.set_gid("heterogeneity")
     renderer = _renderer_of(fig)
     ncol = min(len(handles), 3)
     while True:
         legend = fig.legend(handles=handles, loc="upper center", ncol=ncol, fontsize=small, frameon=False,
-                            borderaxespad=0.0, bbox_to_anchor=(width / 2, 0.0),
-                            bbox_transform=fig.dpi_scale_trans)
+                            borderaxespad=0.0, bbox_to_anchor=(0.5, 0.0))
         legend_box = legend.get_window_extent(renderer)
         if ncol == 1 or legend_box.width / fig.dpi <= width - 2 * MARGIN_IN:
             break
@@ -587,12 +596,13 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
     legend_h = legend_box.height / fig.dpi
     het_top = legend_h + BOTTOM_GAP_IN + het_h + MARGIN_IN
     place(het_top + BOTTOM_GAP_IN + axis_depth)
-    het.set_y(het_top)
-    legend.set_bbox_to_anchor((width / 2, het_top - het_h - BOTTOM_GAP_IN), transform=fig.dpi_scale_trans)
+    total_h = fig.get_figheight()
+    het.set_y(het_top / total_h)
+    legend.set_bbox_to_anchor((0.5, (het_top - het_h - BOTTOM_GAP_IN) / total_h), transform=fig.transFigure)
     if title:
-        t = fig.text(MARGIN_IN, fig.get_figheight() - MARGIN_IN, fit_text(title, width - 2 * MARGIN_IN,
-                                                                           fs + 2.5, "bold"),
-                     ha="left", va="top", fontsize=fs + 2.5, fontweight="bold", transform=fig.dpi_scale_trans)
+        t = fig.text(MARGIN_IN / width, 1 - MARGIN_IN / total_h,
+                     fit_text(title, width - 2 * MARGIN_IN, fs + 2.5, "bold"),
+                     ha="left", va="top", fontsize=fs + 2.5, fontweight="bold")
         t.set_gid("title")
     fig.forest_rows = [(kind, ry, payload if kind != "study" else data.loc[payload, "_key"])  # type: ignore[attr-defined]
                        for kind, ry, payload in rows]
