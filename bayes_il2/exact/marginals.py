@@ -71,6 +71,41 @@ def invert_cdf(cdf: Callable[[np.ndarray], np.ndarray], pdf: Callable[[np.ndarra
     return x
 
 
+def _invert_cdf_active(cdf_pdf_at: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+                       q: np.ndarray, lo: float, hi: float, x0: np.ndarray, xtol: float = 1e-12,
+                       maxiter: int = 200) -> np.ndarray:
+    """:func:`invert_cdf` on flat arrays, evaluating ``cdf_pdf_at(x, index)`` only for the roots
+    not yet converged (same steps and stopping rules, root by root)."""
+    q = np.asarray(q, dtype=float).ravel()
+    a = np.full(q.shape, float(lo))
+    b = np.full(q.shape, float(hi))
+    x = np.clip(np.asarray(x0, dtype=float).ravel(), a, b)
+    x = np.where((x <= a) | (x >= b), (a + b) / 2.0, x)
+    active = np.ones(q.shape, dtype=bool)
+    ftol = 1e-14 * np.minimum(q, 1.0 - q)
+    idx = np.arange(q.size)
+    for _ in range(maxiter):
+        xa, aa, ba = x[idx], a[idx], b[idx]
+        c, d = cdf_pdf_at(xa, idx)
+        f = c - q[idx]
+        converged = np.abs(f) <= ftol[idx]
+        aa = np.where(f < 0, xa, aa)
+        ba = np.where(f > 0, xa, ba)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            xn = xa - np.where(d > 0, f / d, np.nan)
+        bad = ~np.isfinite(xn) | (xn < aa) | (xn > ba)
+        xn = np.where(bad, (aa + ba) / 2.0, xn)
+        small = np.abs(xn - xa) <= xtol * (1.0 + np.abs(xa))
+        x[idx] = np.where(~converged, xn, xa)
+        a[idx], b[idx] = aa, ba
+        keep = ~(converged | small)
+        active[idx] = keep
+        idx = idx[keep]
+        if idx.size == 0:
+            break
+    return x
+
+
 class Marginal:
     """Shared behaviour: quantiles, median, sd, intervals."""
 
@@ -164,17 +199,22 @@ def mixture_quantiles(weights: np.ndarray, means: np.ndarray, sds: np.ndarray, q
     inv = 1.0 / sds
     pdf_w = inv * np.exp(-_LOG_SQRT_2PI)
 
-    def cdf(x):
-        return np.clip(special.ndtr((x[..., None] - means[:, None, :]) * inv[:, None, :]) @ w, 0.0, 1.0)
+    nq = q.shape[1]
 
-    def pdf(x):
-        z = (x[..., None] - means[:, None, :]) * inv[:, None, :]
-        return (np.exp(-0.5 * z * z) * pdf_w[:, None, :]) @ w
+    def cdf_pdf_at(x, index):
+        row = index // nq
+        z = (x[:, None] - means[row]) * inv[row]
+        c = np.clip(special.ndtr(z) @ w, 0.0, 1.0)
+        z *= z
+        z *= -0.5
+        np.exp(z, out=z)
+        z *= pdf_w[row]
+        return c, z @ w
 
     x0 = mean[:, None] + sd[:, None] * special.ndtri(np.clip(q, 1e-300, 1 - 1e-16))
     lo = float(np.min(means - 40.0 * sds))
     hi = float(np.max(means + 40.0 * sds))
-    return invert_cdf(cdf, pdf, q, lo, hi, x0)
+    return _invert_cdf_active(cdf_pdf_at, q, lo, hi, x0).reshape(q.shape)
 
 
 class GaussianMixture(Marginal):
