@@ -24,14 +24,20 @@ def _progress(quiet: bool):
 
 
 # --------------------------------------------------------------------------- run
-def _run_one(spec_path: str, out: str, data: str | None, overrides: dict, quiet: bool) -> dict:
-    """Worker: run one spec (own process with --jobs > 1) and return a picklable summary."""
+def _run_one(spec_path: str, out: str, data: str | None, overrides: dict, quiet: bool,
+             registry=None) -> dict:
+    """Worker: run one spec (own process with --jobs > 1) and return a picklable summary.
+
+    ``registry`` is the already loaded registry when the spec runs in this process; a worker
+    process (``registry=None``) loads it from ``data`` itself.
+    """
     from bayes_il2.evidence import load_registry
     from bayes_il2.pipeline import run_analysis
     from bayes_il2.specs import load_spec
 
     spec = load_spec(spec_path).with_sampler(**overrides)
-    registry = load_registry(data)
+    if registry is None:
+        registry = load_registry(data)
     run = run_analysis(spec, registry, Path(out), progress=_progress(quiet))
     return {"name": spec.name, "status": run.status, "verdict": run.verdict, "headline": run.headline,
             "seconds": run.seconds, "error": run.error}
@@ -57,7 +63,7 @@ def run_command(args: argparse.Namespace) -> int:
             futures = [pool.submit(_run_one, str(p), str(args.out), data, overrides, args.quiet) for p in spec_paths]
             results = [f.result() for f in futures]
     else:
-        results = [_run_one(str(p), str(args.out), data, overrides, args.quiet) for p in spec_paths]
+        results = [_run_one(str(p), str(args.out), data, overrides, args.quiet, registry) for p in spec_paths]
     if not args.no_report:
         from bayes_il2.reporting import write_results_report
 

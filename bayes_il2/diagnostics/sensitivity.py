@@ -9,6 +9,8 @@ measure allows.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import warnings
 
 import arviz as az
@@ -50,13 +52,29 @@ def power_scaling_table(fit, var_names: list[str] | None = None) -> pd.DataFrame
     names = var_names or [v for v in ("mu", "tau", "tau_within", "tau_between") if v in present]
     chosen = [v for v in (getattr(fit, "priors", None) or {}) if v in set(idata["log_prior"].data_vars)]
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_psense_log():
             warnings.simplefilter("ignore")
             table = az.psense_summary(idata, var_names=names, prior_var_names=chosen or None)
     except Exception:  # noqa: BLE001
         return None
     table = table.reset_index().rename(columns={"index": "parameter"})
     return table
+
+
+@contextlib.contextmanager
+def _quiet_psense_log():
+    """Silence arviz_stats' "We detected potential issues" console warning for one call.
+
+    The diagnosis it refers to is already in the table's ``diagnosis`` column (and the report);
+    printing it once per fit only clutters the console of ``bayes-il2 run``.
+    """
+    logger = logging.getLogger("arviz_stats.psense")
+    previous = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def default_tau_priors(measure: str) -> dict[str, object]:
