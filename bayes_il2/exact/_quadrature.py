@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -69,6 +69,10 @@ class PanelGrid:
     @property
     def upper_eff(self) -> float:
         return float(np.exp(self.log_edges[-1]))
+
+    @cached_property
+    def _lin_cdf(self):
+        return self.prior.cdf(self.lin_edge)
 
     def nodes_weights(self) -> tuple[np.ndarray, np.ndarray]:
         """Nodes (parameter values) and quadrature weights for integrals d(parameter)."""
@@ -120,9 +124,9 @@ class PanelGrid:
         if with_pdf:
             tau, dens, pdf_x = tau[:, :-1], dens[:, :-1], np.where(inside, dens[:, -1], np.nan)
         partial = np.where(is_lin, 0.0, (dens * tau * gl_w).sum(axis=1) * half)
-        if n_lin:
+        if n_lin and is_lin.any():
             # inside the first panel the likelihood is constant: the prior's cdf gives the share
-            share = self.prior.cdf(np.where(is_lin, xs, self.lin_edge)) / self.prior.cdf(self.lin_edge)
+            share = self.prior.cdf(np.where(is_lin, xs, self.lin_edge)) / self._lin_cdf
             partial = np.where(is_lin, mass[0] * share, partial)
         out = cum[p] + partial
         out = np.where(x <= lo, 0.0, np.where(x >= self.upper_eff, 1.0, np.minimum(out, 1.0)))

@@ -378,6 +378,26 @@ class GridMarginal(Marginal):
         out = np.clip(out, 0.0, 1.0).reshape(x.shape)
         return out if out.ndim else float(out)
 
+    @cached_property
+    def _start_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Starting values for quantiles: the cdf at the panel edges (exact up to the quadrature
+        error) and, between them, at each node (the panel's mass before it plus half its own)."""
+        g = self.grid
+        n_lin = 0 if g.lin_edge is None else 1
+        if self.weights.size != n_lin + (g.log_edges.size - 1) * g.order:  # pragma: no cover - foreign grid
+            order = np.argsort(self.nodes)
+            return self.nodes[order], np.cumsum(self.weights[order])
+        inner = self.weights[n_lin:].reshape(-1, g.order)
+        cum = np.concatenate([[0.0], np.cumsum(np.concatenate([self.weights[:n_lin], inner.sum(axis=1)]))])
+        edge_x = np.exp(g.log_edges)
+        if n_lin:
+            edge_x = np.concatenate([[0.0], edge_x])
+        node_c = cum[n_lin:-1, None] + np.cumsum(inner, axis=1) - inner / 2
+        xs = np.concatenate([edge_x, self.nodes[n_lin:]])
+        cs = np.concatenate([cum, node_c.ravel()])
+        order = np.argsort(xs, kind="stable")
+        return xs[order], np.maximum.accumulate(cs[order])
+
     def _cdf_pdf(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """cdf and pdf at x (1-D) from one evaluation of the log density."""
         c, d = self.grid.cdf(x, self._log_unnorm, self.log_norm, self.weights, with_pdf=True)
@@ -389,10 +409,8 @@ class GridMarginal(Marginal):
     def ppf(self, q):
         q = np.asarray(q, dtype=float)
         flat = q.ravel()
-        # Start from the cumulative weights of the nodes (already within the quadrature error).
-        order = np.argsort(self.nodes)
-        cum = np.cumsum(self.weights[order])
-        x0 = np.interp(flat, cum, self.nodes[order])
+        x_tab, c_tab = self._start_table
+        x0 = np.interp(flat, c_tab, x_tab)
         out = invert_cdf(self.cdf, self.pdf, flat, self.grid.lower, self.grid.upper_eff, x0,
                          cdf_pdf=self._cdf_pdf)
         out = np.where(flat <= 0, self.support[0], np.where(flat >= 1, self.support[1], out)).reshape(q.shape)
