@@ -251,6 +251,14 @@ def _make_grid(edges: np.ndarray, s_lo: float, prior: Any, lower: float, upper: 
                      lower=max(float(lower), 0.0), upper=float(upper), prior=prior)
 
 
+def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    """log(sum(exp(a))) along ``axis`` (scipy.special.logsumexp without its per-call overhead)."""
+    top = np.max(a, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.log(np.exp(a - top).sum(axis=axis)) + np.squeeze(top, axis=axis)
+
+
 def build_grid_2d(log_post: Callable[[np.ndarray, np.ndarray], np.ndarray], priors: tuple[Any, Any],
                   bounds: tuple[tuple[float, float], tuple[float, float]], flat_below: float, scales: list[float],
                   order: int = 8, tol: float = 1e-8, max_panels: int = 24) -> tuple[PanelGrid, PanelGrid]:
@@ -273,10 +281,10 @@ def build_grid_2d(log_post: Callable[[np.ndarray, np.ndarray], np.ndarray], prio
     s2 = np.linspace(*box[1], 161)
 
     def marginal1(s: np.ndarray) -> np.ndarray:
-        return special.logsumexp(log_post(np.exp(s), np.exp(s2)) + s2[None, :], axis=1) + s
+        return _logsumexp(log_post(np.exp(s), np.exp(s2)) + s2[None, :], axis=1) + s
 
     def marginal2(s: np.ndarray) -> np.ndarray:
-        return special.logsumexp(log_post(np.exp(s1), np.exp(s)) + s1[:, None], axis=0) + s
+        return _logsumexp(log_post(np.exp(s1), np.exp(s)) + s1[:, None], axis=0) + s
 
     e1 = adaptive_edges(marginal1, box[0][0], box[0][1], order, tol, max_panels=max_panels)
     e2 = adaptive_edges(marginal2, box[1][0], box[1][1], order, tol, max_panels=max_panels)

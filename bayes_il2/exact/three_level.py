@@ -26,7 +26,7 @@ from scipy import special
 from bayes_il2.errors import ModelError
 from bayes_il2.exact._common import (LOG_2PI, check_effects, check_labels, location_prior, normal_marginal,
                                      prior_scales, variance_prior_bounds)
-from bayes_il2.exact._quadrature import build_grid_2d
+from bayes_il2.exact._quadrature import _logsumexp, build_grid_2d
 from bayes_il2.exact.marginals import GaussianMixture, GridMarginal
 from bayes_il2.exact.nnhm import summary_rows
 
@@ -207,10 +207,10 @@ def three_level(yi: Any, vi: Any, group: Sequence[Any], tau_within_prior: Any, t
     weights = np.exp(terms - log_z)
 
     def log_unnorm_w(x: np.ndarray) -> np.ndarray:
-        return special.logsumexp(log_post(np.asarray(x, dtype=float), tb) + np.log(qw_b)[None, :], axis=1)
+        return _logsumexp(log_post(np.asarray(x, dtype=float), tb) + np.log(qw_b)[None, :], axis=1)
 
     def log_unnorm_b(x: np.ndarray) -> np.ndarray:
-        return special.logsumexp(log_post(tw, np.asarray(x, dtype=float)) + np.log(qw_w)[:, None], axis=0)
+        return _logsumexp(log_post(tw, np.asarray(x, dtype=float)) + np.log(qw_w)[:, None], axis=0)
 
     tau_w = GridMarginal(log_unnorm_w, grid_w, log_z, tw, weights.sum(axis=1))
     tau_b = GridMarginal(log_unnorm_b, grid_b, log_z, tb, weights.sum(axis=0))
