@@ -209,6 +209,14 @@ class Fit:
         return table
 
     # ------------------------------------------------------------------ persistence
+    def metadata(self) -> dict[str, Any]:
+        """Family, measure, sampler, seed, data fingerprint, software versions, settings and priors
+        (JSON-ready; what :meth:`to_netcdf` stores besides the data table)."""
+        return {"family": self.family, "measure": self.measure, "sampler": self.sampler,
+                "seed": int(self.seed), "data_fingerprint": self.data_fingerprint,
+                "versions": self.versions, "settings": _jsonable(self.settings),
+                "priors": {k: _prior_to_json(v) for k, v in self.priors.items()}}
+
     def to_netcdf(self, path: str | Path) -> Path:
         """Write the DataTree with the metadata as JSON in the root attributes.
 
@@ -218,13 +226,8 @@ class Fit:
         """
         path = Path(path)
         tree = self.idata.copy()
-        meta = {
-            "family": self.family, "measure": self.measure, "sampler": self.sampler,
-            "seed": int(self.seed), "data_fingerprint": self.data_fingerprint,
-            "versions": self.versions, "settings": _jsonable(self.settings),
-            "priors": {k: _prior_to_json(v) for k, v in self.priors.items()},
-            "data": self.data.to_json(orient="table", index=False, double_precision=15),
-        }
+        meta = {**self.metadata(),
+                "data": self.data.to_json(orient="table", index=False, double_precision=15)}
         tree.attrs = {**tree.attrs, "bayes_il2_fit": json.dumps(meta)}
         tree.to_netcdf(path)
         return path

@@ -353,6 +353,7 @@ def write_analysis(run: AnalysisRun, out_root: Path) -> Path:
                     _write_csv(table, where / f"diagnostics_{name}.csv")
             if o.fit is not None:
                 o.fit.to_netcdf(where / "posterior.nc")
+                (where / "fit.json").write_text(json.dumps(o.fit.metadata(), indent=2), encoding="utf-8")
             for name, fig in o.figures.items():
                 save_figure(fig, where / name, formats=("png",))
         if multi and summaries:

@@ -74,7 +74,7 @@ def refit_without(fit, study_id: str) -> Summary:
     settings are used, so the compiled model is reused and nothing is recompiled.
     """
     keep = (fit.data["study_id"].astype(str) != str(study_id)).to_numpy(float)
-    out = fit.refitter.fit(weight=keep)
+    out = fit.refitter.fit(weight=keep, predictive=False)
     post = out.idata["posterior"]
     mu = np.asarray(post["mu"]).reshape(-1)
     tau_name = "tau" if "tau" in post.data_vars else "tau_within"

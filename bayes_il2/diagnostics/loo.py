@@ -78,6 +78,6 @@ def refit_loo_elpd(fit, study: str) -> float:
 
     labels = list(fit.refitter.built.study_ids)
     weight = [0.0 if label == study else 1.0 for label in labels]
-    out = fit.refitter.fit(weight=weight)
+    out = fit.refitter.fit(weight=weight, predictive=False)
     ll = np.asarray(out.idata["log_likelihood"]["y"].sel(study_id=study)).reshape(-1)
     return float(logsumexp(ll) - np.log(ll.size))

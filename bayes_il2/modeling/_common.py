@@ -271,7 +271,8 @@ class Refitter:
     sampling: dict[str, Any] = field(default_factory=dict)
 
     def fit(self, data: pd.DataFrame | None = None, *, weight: Sequence[float] | None = None,
-            values: Mapping[str, Any] | None = None, seed: int | None = None) -> Fit:
+            values: Mapping[str, Any] | None = None, seed: int | None = None,
+            predictive: bool = True) -> Fit:
         """Sample again with another table of the same structure and/or study weights.
 
         Parameters
@@ -284,6 +285,9 @@ class Refitter:
             Raw values for data containers (e.g. ``{"r": 0.8}`` for the pre-post correlation).
         seed : int, optional
             Default: the original seed.
+        predictive : bool
+            Draw the posterior predictive group (skip it for refits read only for their posterior
+            or log-likelihood, e.g. leave-one-out: it is the costliest step after sampling).
         """
         built = self.built
         table = built.data if data is None else data
@@ -298,11 +302,11 @@ class Refitter:
         if seed is not None:
             settings["seed"] = seed
         variant = replace(built, data=built.fitted_table(table)) if data is not None else built
-        return _sample_and_assemble(variant, self.compiled, new, settings, self)
+        return _sample_and_assemble(variant, self.compiled, new, settings, self, predictive=predictive)
 
 
 def _sample_and_assemble(built: BuiltModel, compiled: CompiledSampler, new: dict[str, Any],
-                         sampling: dict[str, Any], refitter: Refitter | None) -> Fit:
+                         sampling: dict[str, Any], refitter: Refitter | None, *, predictive: bool = True) -> Fit:
     model = built.model
     seed = int(sampling["seed"])
     idata = compiled.sample(new, draws=sampling["draws"], tune=sampling["tune"], chains=sampling["chains"],
@@ -318,7 +322,8 @@ def _sample_and_assemble(built: BuiltModel, compiled: CompiledSampler, new: dict
                                         built.study_ids)
         else:
             idata = add_study_log_likelihood(idata, model, built.study_index, built.study_ids)
-        idata = add_posterior_predictive(idata, model, list(built.study_index), derived_seed(seed, 1))
+        if predictive:
+            idata = add_posterior_predictive(idata, model, list(built.study_index), derived_seed(seed, 1))
     finally:
         if old:
             pm.set_data(old, model=model)
@@ -358,14 +363,14 @@ def fit_built(built: BuiltModel, *, sampler: str = "nutpie", draws: int = 1000, 
 
 
 def refit(fit: Fit, data: pd.DataFrame | None = None, *, weight: Sequence[float] | None = None,
-          values: Mapping[str, Any] | None = None, seed: int | None = None) -> Fit:
+          values: Mapping[str, Any] | None = None, seed: int | None = None, predictive: bool = True) -> Fit:
     """Refit ``fit``'s model to new data of the same structure without recompiling.
 
     See :meth:`Refitter.fit`. Raises ModelError for a Fit without a refitter (e.g. loaded from disk).
     """
     if fit.refitter is None:
         raise ModelError("this Fit cannot be refitted (it has no compiled model, e.g. it was loaded from disk)")
-    return fit.refitter.fit(data, weight=weight, values=values, seed=seed)
+    return fit.refitter.fit(data, weight=weight, values=values, seed=seed, predictive=predictive)
 
 
 def leave_one_out(fit: Fit, study_id: str | None) -> dict[str, float]:
@@ -381,7 +386,7 @@ def leave_one_out(fit: Fit, study_id: str | None) -> dict[str, float]:
         if study_id not in ids:
             raise ModelError(f"leave_one_out: study {study_id!r} is not in this fit; it has {ids}")
         weight = np.array([0.0 if s == study_id else 1.0 for s in ids])
-    out = refit(fit, weight=weight)
+    out = refit(fit, weight=weight, predictive=False)
     mu = np.asarray(out.draws("mu")).ravel()
     post = out.idata["posterior"]
     tau_name = "tau" if "tau" in post.data_vars else "tau_within"

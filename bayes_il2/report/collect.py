@@ -101,7 +101,14 @@ def read_spec(spec_path: str | None) -> dict[str, Any]:
 
 
 def read_fit_meta(path: Path) -> dict[str, Any]:
-    """The metadata :meth:`bayes_il2.fit.Fit.to_netcdf` stores in ``posterior.nc`` (empty if none)."""
+    """The fit's metadata (:meth:`bayes_il2.fit.Fit.metadata`): from ``fit.json`` beside ``path`` when the
+    pipeline wrote one (cheap), else from the attributes of ``posterior.nc`` (empty if neither)."""
+    sidecar = path.with_name("fit.json")
+    if sidecar.is_file():
+        try:
+            return json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass
     if not path.is_file():
         return {}
     try:
