@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bayes_il2.diagnostics.checks import Check, Thresholds, worst
-from bayes_il2.diagnostics.comparison import compare_models
+from bayes_il2.diagnostics.comparison import compare_by_loo, compare_models
 from bayes_il2.diagnostics.convergence import convergence_checks, convergence_table, main_variables
 from bayes_il2.diagnostics.exact_bridge import exact_loo_elpd, supports_exact
 from bayes_il2.diagnostics.influence import influence_table
@@ -19,7 +19,7 @@ from bayes_il2.diagnostics.sensitivity import power_scaling_table, tau_prior_gri
 
 __all__ = ["Check", "DiagnosticsReport", "LooResult", "Thresholds", "diagnose", "convergence_table",
            "predictive_table", "loo_by_study", "influence_table", "power_scaling_table", "tau_prior_grid",
-           "compare_models"]
+           "compare_by_loo", "compare_models"]
 
 
 def diagnose(fit, thresholds: Thresholds | None = None, *, influence: bool = True,
