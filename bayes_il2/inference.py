@@ -142,9 +142,10 @@ class CompiledSampler:
                 idata = _add_data_groups(idata, self.model, time.perf_counter() - start)
             else:
                 with self.model:
+                    # PyMC 6 picks nutpie itself when nuts_sampler is left out: name PyMC's own NUTS.
                     idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=1, random_seed=seed,
                                       target_accept=target_accept, progressbar=progressbar,
-                                      compute_convergence_checks=False)
+                                      compute_convergence_checks=False, nuts_sampler="pymc")
             return idata
         finally:
             if old:

@@ -83,6 +83,9 @@ def test_missing_nutpie_falls_back_to_pymc_with_a_warning(monkeypatch):
 def test_pymc_fallback_samples_with_the_same_variable_names():
     out = fit_built(build_nnhm(TABLE, priors=PRIORS), sampler="pymc", chains=2, draws=200, tune=200, seed=5)
     assert out.sampler == "pymc"
+    # PyMC's own NUTS, not nutpie (PyMC 6 chooses nutpie when not told otherwise)
+    assert out.idata["posterior"].attrs.get("inference_library") != "nutpie"
+    assert "tree_depth" in out.idata["sample_stats"].data_vars
     assert {"mu", "tau", "theta", "theta_new"} <= set(out.posterior.data_vars)
     assert out.idata["log_likelihood"]["y"].dims == ("chain", "draw", "study_id")
     again = fit_built(build_nnhm(TABLE, priors=PRIORS), sampler="pymc", chains=2, draws=200, tune=200, seed=5)
