@@ -52,13 +52,16 @@ def run_command(args: argparse.Namespace) -> int:
     from bayes_il2.evidence import load_registry
 
     registry = load_registry(args.data)  # validates the registry once, up front
+    parallel = args.jobs > 1 and len(spec_paths) > 1
     overrides = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed,
-                 "sampler": args.sampler}
+                 "sampler": args.sampler,
+                 # per-chain progress bars only where they can be drawn: one process, a terminal
+                 "progressbar": True if not (args.quiet or parallel) and sys.stderr.isatty() else None}
     data = str(args.data) if args.data else None
     progress = _progress(args.quiet)
     progress(f"registry {registry.version[:12]}: {len(registry.studies)} studies; {len(spec_paths)} analyses")
     started = time.perf_counter()
-    if args.jobs > 1 and len(spec_paths) > 1:
+    if parallel:
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             futures = [pool.submit(_run_one, str(p), str(args.out), data, overrides, args.quiet) for p in spec_paths]
             results = [f.result() for f in futures]

@@ -142,7 +142,7 @@ def fit_table(spec: AnalysisSpec, table: pd.DataFrame, priors: dict[str, object]
         covariates=list(spec.model.covariates) or None,
         parameterization=spec.model.parameterization,
         sampler=s.sampler, draws=s.draws, tune=s.tune, chains=s.chains, seed=s.seed,
-        target_accept=s.target_accept)
+        target_accept=s.target_accept, progressbar=s.progressbar)
 
 
 def headline_of(fit, summary: pd.DataFrame) -> str:

@@ -78,6 +78,7 @@ class SamplerSpec:
     chains: int = 4
     seed: int = 20221110
     target_accept: float = 0.9
+    progressbar: bool = False  # nutpie's per-chain progress display (the CLI turns it on in a terminal)
 
 
 @dataclass(frozen=True)
