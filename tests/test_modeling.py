@@ -426,3 +426,17 @@ def test_nnhm_mcmc_matches_exact_engine_on_the_registry_treg_effects():
                       mu_prior=priors["mu"])
     _assert_within_mcse(fit, "mu", post.mu)
     _assert_within_mcse(fit, "tau", post.tau)
+
+
+def test_treg_smcr_is_the_effect_layers_estimator():
+    from bayes_il2.effects import standardized_mean_change_raw
+    from bayes_il2.modeling.treg import arm_changes
+
+    arms = pd.DataFrame({"study_id": ["a", "b"], "arm_id": ["x", "y"], "treatment": ["ld_il2", "ld_il2"],
+                         "n": [12, 30], "mean_pre": [5.0, 7.0], "sd_pre": [1.5, 2.0],
+                         "mean_post": [7.5, 9.0], "sd_post": [2.0, 2.5]})
+    model = arm_changes(arms, "SMCR")
+    r = 0.5
+    yi, vi = standardized_mean_change_raw(arms["mean_pre"], arms["sd_pre"], arms["mean_post"], arms["n"], r)
+    np.testing.assert_allclose(model["yi"], np.asarray(yi), rtol=1e-12)
+    np.testing.assert_allclose(model["var_sum"] - 2 * r * model["var_cross"], np.asarray(vi), rtol=1e-12)

@@ -10,9 +10,10 @@ Per arm the change and its variance, written v(r) = S - 2 r C:
 - ``ROMC`` log ratio of means (Lajeunesse 2011, Ecology 92:2049-2055):
   y = log(m_post/m_pre), S = sd_post²/(n m_post²) + sd_pre²/(n m_pre²), C = sd_post sd_pre/(n m_post m_pre)
 - ``MC`` raw mean change: y = m_post - m_pre, S = (sd_post² + sd_pre²)/n, C = sd_post sd_pre / n
-- ``SMCR`` change standardized by the pre SD (Becker 1988, Br J Math Stat Psychol 41:257-278;
-  large-sample variance 2(1-r)/n + y²/(2n), no small-sample correction):
-  y = (m_post - m_pre)/sd_pre, S = 2/n + y²/(2n), C = 1/n
+- ``SMCR`` change standardized by the pre SD with Hedges' exact small-sample correction J(n-1)
+  (Becker 1988, Br J Math Stat Psychol 41:257-278; the same estimator as
+  :func:`bayes_il2.effects.standardized_mean_change_raw` and metafor's "SMCR"):
+  y = J(n-1) (m_post - m_pre)/sd_pre, S = 2/n + y²/(2n), C = 1/n
 
 ``contrast="within"`` pools the LD-IL-2 arms' changes (one row per LD-IL-2 arm);
 ``contrast="controlled"`` pools, for studies with one placebo/control arm, the change under LD-IL-2
@@ -36,8 +37,10 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
-from bayes_il2.errors import ModelError
 import xarray as xr
+
+from bayes_il2.effects._common import hedges_j
+from bayes_il2.errors import ModelError
 
 from bayes_il2.modeling._common import (BuiltModel, check_columns, check_parameterization,
                                         leave_out_potential, normal_study_loglik, numeric_column, prediction,
@@ -89,7 +92,7 @@ def arm_changes(arms: pd.DataFrame, measure: str) -> pd.DataFrame:
         s = (sd1 ** 2 + sd0 ** 2) / n
         c = sd1 * sd0 / n
     else:
-        y = (m1 - m0) / sd0
+        y = hedges_j(n - 1) * (m1 - m0) / sd0
         s = 2.0 / n + y ** 2 / (2.0 * n)
         c = 1.0 / n
     keep = [col for col in ("study_id", "arm_id", "treatment", "disease", "n") if col in arms.columns]
