@@ -62,9 +62,11 @@ def run_command(args: argparse.Namespace) -> int:
     progress(f"registry {registry.version[:12]}: {len(registry.studies)} studies; {len(spec_paths)} analyses")
     started = time.perf_counter()
     if parallel:
+        # Longest first (by the previous run's time, when there is one): keeps both workers busy.
+        order = sorted(spec_paths, key=lambda p: -_previous_seconds(Path(args.out), load_spec(p).name))
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [pool.submit(_run_one, str(p), str(args.out), data, overrides, args.quiet) for p in spec_paths]
-            results = [f.result() for f in futures]
+            futures = {p: pool.submit(_run_one, str(p), str(args.out), data, overrides, args.quiet) for p in order}
+            results = [futures[p].result() for p in spec_paths]
     else:
         results = [_run_one(str(p), str(args.out), data, overrides, args.quiet, registry) for p in spec_paths]
     if not args.no_report:
@@ -80,6 +82,16 @@ def run_command(args: argparse.Namespace) -> int:
     if args.strict and any(r["status"] == "fail" for r in results):
         return EXIT_DIAGNOSTICS
     return EXIT_OK
+
+
+def _previous_seconds(out_root: Path, name: str) -> float:
+    """Run time of ``name`` recorded by an earlier run in ``out_root`` (0 when unknown)."""
+    import json
+
+    try:
+        return float(json.loads((out_root / name / "run.json").read_text(encoding="utf-8"))["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
 
 
 def _print_results_table(results: list[dict]) -> None:

@@ -9,6 +9,7 @@ import base64
 import datetime as _dt
 import io
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import escape
@@ -371,17 +372,31 @@ def diagnostics_section(outcome: OutcomeFolder) -> str:
     return "".join(parts)
 
 
+def _embed_many(paths: Sequence[Path]) -> list[tuple[str, int | None] | None]:
+    """:func:`embed_png` of each path (None when unreadable), in threads: Pillow decodes, resizes
+    and encodes outside the GIL, so the figures of a section are prepared in parallel."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(path: Path) -> tuple[str, int | None] | None:
+        try:
+            return embed_png(path)
+        except OSError:
+            return None
+
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        return list(pool.map(one, paths))
+
+
 def figures_section(outcome: OutcomeFolder, base: Path | None) -> str:
     """Every figure embedded, with a caption and a link to the full-resolution file."""
     if not outcome.figures:
         return '<p class="muted">No figures.</p>'
     parts = []
-    for name, path in outcome.figures:
+    for (name, path), embedded in zip(outcome.figures, _embed_many([p for _, p in outcome.figures])):
         caption = FIGURE_CAPTIONS.get(name, name.replace("_", " "))
-        try:
-            src, css_width = embed_png(path)
-        except OSError:
+        if embedded is None:
             continue
+        src, css_width = embedded
         style = f' style="width: {css_width}px"' if css_width else ""
         link = ""
         if base is not None:
