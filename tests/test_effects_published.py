@@ -192,3 +192,14 @@ def test_cochrane_iqr_rule_is_wan_eta_limit():
     assert round(float(fx.eta(10 ** 6)), 2) == 1.35
     _, sd = fx.mean_sd_from_median_iqr(10.0, 5.0, 15.0, 10 ** 6)
     assert round(10 / sd, 2) == 1.35
+
+
+def test_luo_mean_and_wan_sd_from_median_and_range_match_metablue_documented_output():
+    """metaBLUE 1.0.0 (Tong's group; CRAN) documents, for min 1, median 4, max 10 and n = 30,
+    Luo.mean(..., type="S1") = 4.356748 (Luo et al. 2018, w = 4/(4 + n^0.75)) and
+    Wan.std(..., type="S1") = 2.205578 (Wan et al. 2014, eq. 9: range / xi(n))."""
+    from bayes_il2.effects import mean_sd_from_median_range
+
+    est = mean_sd_from_median_range(4.0, 1.0, 10.0, 30, mean_method="luo")
+    assert round(float(est.mean), 6) == 4.356748
+    assert round(float(est.sd), 6) == 2.205578
