@@ -203,3 +203,13 @@ def test_luo_mean_and_wan_sd_from_median_and_range_match_metablue_documented_out
     est = mean_sd_from_median_range(4.0, 1.0, 10.0, 30, mean_method="luo")
     assert round(float(est.mean), 6) == 4.356748
     assert round(float(est.sd), 6) == 2.205578
+
+
+def test_mean_change_with_imputed_correlation_matches_the_cochrane_cross_over_example():
+    """Cochrane Handbook 5.1, section 16.4.6.4: ME = 7.0 (SD 2.38), MC = 6.5 (SD 2.21), n = 10,
+    imputed correlation 0.68 -> MD 0.5 with SE 0.583 (paired: the same variance as a pre-post change)."""
+    from bayes_il2.effects import mean_change
+
+    yi, vi = mean_change(6.5, 2.21, 7.0, 2.38, 10, 0.68)
+    assert round(float(yi), 1) == 0.5
+    assert round(float(np.sqrt(vi)), 3) == 0.583
