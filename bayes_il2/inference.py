@@ -17,6 +17,7 @@ dim ``study_id`` (docs/architecture.md, "Fitted models"), and
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import warnings
 from collections.abc import Mapping
@@ -80,6 +81,8 @@ class CompiledSampler:
     model: pm.Model
     sampler: str = "nutpie"
     _compiled: Any = field(default=None, repr=False)
+    # sample() sets the model's data containers for its duration: one call at a time
+    _lock: Any = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.sampler = _resolve_sampler(self.sampler)
@@ -125,6 +128,12 @@ class CompiledSampler:
         xarray.DataTree
             Groups posterior, sample_stats, observed_data, constant_data.
         """
+        with self._lock:
+            return self._sample(data, draws=draws, tune=tune, chains=chains, target_accept=target_accept,
+                                seed=seed, progressbar=progressbar)
+
+    def _sample(self, data: Mapping[str, Any] | None, *, draws: int, tune: int, chains: int,
+                target_accept: float, seed: int, progressbar: bool) -> xr.DataTree:
         new = self._check_data(data or {})
         old = {name: np.array(v.get_value()) for name, v in
                ((v.name, v) for v in self.model.data_vars) if name in new}
@@ -150,6 +159,58 @@ class CompiledSampler:
         finally:
             if old:
                 pm.set_data(old, model=self.model)
+
+
+def same_structure(a: pm.Model, b: pm.Model) -> bool:
+    """True when two models compute the same log density and deterministics up to data values.
+
+    The models must have the same free variables (names, transforms), deterministics, data
+    containers (names, dtypes, ranks, shapes) and dimension lengths, and their graphs (log density
+    and every deterministic as a function of the free variables' values) must be equal node by
+    node with constants compared by value, the data containers (and dimension lengths held in
+    shared variables) of one matched to those of the other. A compiled log density of ``a`` then
+    samples ``b`` exactly once ``b``'s data values are swapped in (:meth:`CompiledSampler.sample`).
+    """
+    from pytensor.graph.basic import equal_computations
+
+    if a is b:
+        return True
+
+    def signature(m: pm.Model) -> tuple:
+        data = tuple((v.name, str(v.type), np.shape(v.get_value())) for v in m.data_vars)
+        dims = tuple(sorted((k, int(np.asarray(v.eval()))) if hasattr(v, "eval") else (k, int(v))
+                            for k, v in m.dim_lengths.items()))
+        return (tuple(v.name for v in m.free_RVs), tuple(v.name for v in m.value_vars),
+                tuple(v.name for v in m.deterministics), tuple(v.name for v in m.observed_RVs),
+                tuple(v.name for v in m.potentials), data, dims,
+                tuple(sorted((k, tuple(d)) for k, d in m.named_vars_to_dims.items())))
+
+    if signature(a) != signature(b):
+        return False
+
+    def graphs(m: pm.Model) -> list:
+        return [m.logp(), *m.replace_rvs_by_values(m.deterministics)]
+
+    def inputs(m: pm.Model) -> list:
+        shared_dims = [v for v in m.dim_lengths.values() if hasattr(v, "owner") and v.owner is None]
+        return [*m.value_vars, *m.data_vars, *shared_dims]
+
+    return bool(equal_computations(graphs(a), graphs(b), inputs(a), inputs(b)))
+
+
+def relabel_coords(idata: xr.DataTree, model: pm.Model) -> xr.DataTree:
+    """Give every group's dimensions the coordinate labels of ``model`` (same lengths)."""
+    coords = {name: list(values) for name, values in model.coords.items() if values is not None}
+    for name in list(idata.children):
+        ds = idata[name].to_dataset()
+        labels = {d: coords[d] for d in ds.dims if d in coords}
+        for d, values in labels.items():
+            if ds.sizes[d] != len(values):
+                raise ModelError(f"relabel: group {name!r} dim {d!r} has {ds.sizes[d]} entries; "
+                                 f"the model has {len(values)} labels")
+        if labels:
+            idata[name] = xr.DataTree(ds.assign_coords(labels))
+    return idata
 
 
 def _add_data_groups(idata: xr.DataTree, model: pm.Model, seconds: float) -> xr.DataTree:

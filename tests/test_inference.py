@@ -53,7 +53,7 @@ def test_refit_with_new_data_reuses_the_compiled_model(fit):
 @pytest.mark.mcmc
 def test_a_new_fit_compiles_once(fit):
     before = compile_count()
-    fit_built(build_nnhm(TABLE, priors=PRIORS), **FAST, seed=3)
+    fit_built(build_nnhm(TABLE, priors=PRIORS), **FAST, seed=3, reuse_compiled=False)
     assert compile_count() == before + 1
 
 

@@ -39,7 +39,8 @@ import xarray as xr
 from bayes_il2.errors import ModelError
 from bayes_il2.fit import Fit, data_fingerprint, software_versions
 from bayes_il2.inference import (DEFAULT_SEED, CompiledSampler, add_posterior_predictive,
-                                 add_study_log_likelihood, derived_seed)
+                                 add_study_log_likelihood, derived_seed, relabel_coords,
+                                 same_structure)
 
 PARAMETERIZATIONS = ("noncentered", "centered")
 
@@ -309,9 +310,15 @@ def _sample_and_assemble(built: BuiltModel, compiled: CompiledSampler, new: dict
                          sampling: dict[str, Any], refitter: Refitter | None, *, predictive: bool = True) -> Fit:
     model = built.model
     seed = int(sampling["seed"])
-    idata = compiled.sample(new, draws=sampling["draws"], tune=sampling["tune"], chains=sampling["chains"],
+    shared = compiled.model is not model
+    # A sampler compiled for another model of the same structure (see _shared_sampler) samples with
+    # all of this model's data values; its coords are then relabelled with this model's.
+    data = {**{v.name: np.asarray(v.get_value()) for v in model.data_vars}, **new} if shared else new
+    idata = compiled.sample(data, draws=sampling["draws"], tune=sampling["tune"], chains=sampling["chains"],
                             target_accept=sampling["target_accept"], seed=seed,
                             progressbar=sampling.get("progressbar", False))
+    if shared:
+        idata = relabel_coords(idata, model)
     old = {v.name: np.array(v.get_value()) for v in model.data_vars if v.name in new}
     try:
         if new:
@@ -351,11 +358,61 @@ def _set_log_likelihood(idata: xr.DataTree, ll: xr.DataArray, study_ids: list[st
     return idata
 
 
+# Process-local cache of compiled samplers: structure key -> [(BuiltModel, CompiledSampler)].
+_SAMPLERS: dict[tuple, list[tuple[BuiltModel, CompiledSampler]]] = {}
+
+
+def clear_sampler_cache() -> None:
+    """Forget every compiled sampler kept for reuse by :func:`fit_built`."""
+    _SAMPLERS.clear()
+
+
+def _structure_key(built: BuiltModel, sampler: str) -> tuple:
+    model = built.model
+    data = tuple((v.name, str(v.type.dtype), np.shape(v.get_value())) for v in model.data_vars)
+    sizes = tuple(sorted((k, len(v)) for k, v in model.coords.items() if v is not None))
+    return (built.family, built.measure, sampler, data, sizes, tuple(sorted(built.priors)),
+            tuple(sorted(built.settings)))
+
+
+def _shared_sampler(built: BuiltModel, sampler: str) -> CompiledSampler:
+    """A compiled sampler of a structurally identical model fitted before, else a new one.
+
+    Identical means same family, measure and sampler, equal settings and priors (by value), the
+    same data containers (names, dtypes, shapes), coord sizes, and equal log-density and
+    deterministic graphs up to the data values (:func:`bayes_il2.inference.same_structure`).
+    Outcomes of one analysis that fit the same family to the same number of studies thus share one
+    numba compilation; the draws are those a fresh compilation would give (same seed, same data).
+    """
+    fresh = CompiledSampler(built.model, sampler)
+    if fresh.sampler != "nutpie":  # PyMC's NUTS compiles on every call anyway
+        return fresh
+    key = _structure_key(built, fresh.sampler)
+    entries = _SAMPLERS.setdefault(key, [])
+    for other, compiled in entries:
+        if (_equal(other.settings, built.settings) and _equal(other.priors, built.priors)
+                and same_structure(other.model, built.model)):
+            return compiled
+    entries.append((built, fresh))
+    return fresh
+
+
+def _equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (ValueError, TypeError):  # e.g. numpy arrays inside settings
+        return repr(a) == repr(b)
+
+
 def fit_built(built: BuiltModel, *, sampler: str = "nutpie", draws: int = 1000, tune: int = 1000,
               chains: int = 4, target_accept: float = 0.9, seed: int = DEFAULT_SEED,
-              progressbar: bool = False) -> Fit:
-    """Sample a built model and assemble the Fit (log-likelihood per study, predictive draws)."""
-    compiled = CompiledSampler(built.model, sampler)
+              progressbar: bool = False, reuse_compiled: bool = True) -> Fit:
+    """Sample a built model and assemble the Fit (log-likelihood per study, predictive draws).
+
+    With ``reuse_compiled`` the compiled log density of a structurally identical model fitted
+    earlier in this process is reused (see :func:`_shared_sampler`); otherwise it is compiled anew.
+    """
+    compiled = _shared_sampler(built, sampler) if reuse_compiled else CompiledSampler(built.model, sampler)
     sampling = {"draws": int(draws), "tune": int(tune), "chains": int(chains),
                 "target_accept": float(target_accept), "seed": int(seed), "progressbar": progressbar}
     refitter = Refitter(built, compiled, sampling)
