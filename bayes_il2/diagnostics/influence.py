@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import pandas as pd
 
 from bayes_il2.diagnostics.exact_bridge import exact_refit, supports_exact
@@ -44,13 +43,10 @@ def influence_table(fit, refit: Callable[[object, str], Summary] | None = None) 
         without = {sid: exact_refit(fit, sid) for sid in data["study_id"].astype(str)}
         engine = "exact"
     elif refit is not None or getattr(fit, "refitter", None) is not None:
+        from bayes_il2.modeling._common import location_summary
+
         refit = refit or refit_without
-        post = fit.idata["posterior"]
-        mu = np.asarray(post["mu"]).reshape(-1)
-        tau_name = "tau" if "tau" in post.data_vars else "tau_within"
-        full = {"mu_mean": float(mu.mean()), "mu_sd": float(mu.std()),
-                "mu_low": float(np.quantile(mu, 0.025)), "mu_high": float(np.quantile(mu, 0.975)),
-                "tau_median": float(np.median(np.asarray(post[tau_name])))}
+        full = location_summary(fit)
         without = {sid: refit(fit, sid) for sid in data["study_id"].astype(str)}
         engine = "mcmc-refit"
     else:
@@ -73,10 +69,7 @@ def refit_without(fit, study_id: str) -> Summary:
     Every row of the study (e.g. several arms) gets likelihood weight 0; the same seed and sampler
     settings are used, so the compiled model is reused and nothing is recompiled.
     """
+    from bayes_il2.modeling._common import location_summary
+
     keep = (fit.data["study_id"].astype(str) != str(study_id)).to_numpy(float)
-    out = fit.refitter.fit(weight=keep, predictive=False)
-    post = out.idata["posterior"]
-    mu = np.asarray(post["mu"]).reshape(-1)
-    tau_name = "tau" if "tau" in post.data_vars else "tau_within"
-    return {"mu_mean": float(mu.mean()), "mu_sd": float(mu.std()), "mu_low": float(np.quantile(mu, 0.025)),
-            "mu_high": float(np.quantile(mu, 0.975)), "tau_median": float(np.median(np.asarray(post[tau_name])))}
+    return location_summary(fit.refitter.fit(weight=keep, predictive=False))

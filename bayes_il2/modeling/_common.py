@@ -443,9 +443,14 @@ def leave_one_out(fit: Fit, study_id: str | None) -> dict[str, float]:
         if study_id not in ids:
             raise ModelError(f"leave_one_out: study {study_id!r} is not in this fit; it has {ids}")
         weight = np.array([0.0 if s == study_id else 1.0 for s in ids])
-    out = refit(fit, weight=weight, predictive=False)
-    mu = np.asarray(out.draws("mu")).ravel()
-    post = out.idata["posterior"]
+    return location_summary(refit(fit, weight=weight, predictive=False))
+
+
+def location_summary(fit: Fit) -> dict[str, float]:
+    """mu_mean, mu_sd, mu_low, mu_high (95% equal-tailed) and tau_median (``tau_within`` for
+    three-level models) of a fit's posterior: what leave-one-out and influence tables compare."""
+    post = fit.idata["posterior"]
+    mu = np.asarray(post["mu"]).ravel()
     tau_name = "tau" if "tau" in post.data_vars else "tau_within"
     return {"mu_mean": float(mu.mean()), "mu_sd": float(mu.std(ddof=1)),
             "mu_low": float(np.quantile(mu, 0.025)), "mu_high": float(np.quantile(mu, 0.975)),
