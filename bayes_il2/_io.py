@@ -9,6 +9,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def slug(text: str) -> str:
+    """``text`` as a file or folder name: characters other than letters, digits, ``-`` and ``_``
+    become ``_`` (the pipeline names outcome folders this way and the report finds them so)."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+
+
 def _umask_mode(directory: bool) -> int:
     """The mode a plain ``open``/``mkdir`` would give: mkstemp and mkdtemp use 0600/0700."""
     umask = os.umask(0)

@@ -150,7 +150,9 @@ def fit_command(args: argparse.Namespace) -> int:
 
 
 def _safe_name(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text) or "user_fit"
+    from bayes_il2._io import slug
+
+    return slug(text) or "user_fit"
 
 
 # --------------------------------------------------------------------------- data

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayes_il2._io import atomic_directory, atomic_write_with
+from bayes_il2._io import atomic_directory, atomic_write_with, slug
 from bayes_il2.errors import ModelError
 from bayes_il2.specs import AnalysisSpec
 
@@ -338,7 +338,7 @@ def write_analysis(run: AnalysisRun, out_root: Path) -> Path:
     with atomic_directory(target) as tmp:
         summaries = []
         for o in run.outcomes:
-            where = tmp / _slug(o.label) if multi else tmp
+            where = tmp / slug(o.label) if multi else tmp
             where.mkdir(parents=True, exist_ok=True)
             _write_csv(o.effects, where / "effects.csv")
             _write_csv(o.excluded, where / "excluded.csv")
@@ -367,6 +367,3 @@ def write_analysis(run: AnalysisRun, out_root: Path) -> Path:
         (tmp / "run.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return target
 
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)

@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from bayes_il2._io import slug
+
 #: Figure order in the report (others follow alphabetically) and their captions.
 FIGURE_CAPTIONS = {
     "forest": "Forest plot: observed effects (black squares, 95% CI) and posterior study effects "
@@ -71,9 +73,6 @@ class AnalysisFolder:
         return str(self.spec.get("question", "")).strip()
 
 
-def slug(text: str) -> str:
-    """The folder name the pipeline gives an outcome (``bayes_il2.pipeline._slug``)."""
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
 
 
 def read_csv(path: Path) -> pd.DataFrame:
