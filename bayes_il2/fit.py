@@ -11,12 +11,13 @@ import json
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_il2.effects.measures import natural_scale
 from bayes_il2.errors import ModelError
 
 #: Posterior variables on the model (effect) scale that a natural-scale summary transforms.
@@ -40,32 +41,6 @@ def software_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "absent"
     return out
-
-
-def _expit(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def natural_transform(measure: str) -> Callable[[Any], Any]:
-    """The function taking an effect from the model scale to the natural scale.
-
-    Uses ``bayes_il2.effects.natural_scale`` when that module provides it; otherwise exp for
-    log-scale measures (OR, RR, ROM, ROMC, HR), expit for logit proportions (PLO), identity else.
-    """
-    try:
-        from bayes_il2.effects import natural_scale  # type: ignore[attr-defined]
-    except ImportError:
-        natural_scale = None
-    if natural_scale is not None:
-        try:
-            return natural_scale(measure)
-        except Exception:  # noqa: BLE001 - e.g. an unknown code such as "unspecified": use the rule below
-            pass
-    if measure in ("OR", "RR", "ROM", "ROMC", "HR"):
-        return np.exp
-    if measure == "PLO":
-        return _expit
-    return lambda x: x
 
 
 def _label(name: str, coords: dict[str, Any]) -> str:
@@ -177,7 +152,7 @@ class Fit:
             self.draws(name)
         post = self.idata["posterior"].to_dataset()[names]
         if scale == "natural":
-            fn = natural_transform(self.measure)
+            fn = natural_scale(self.measure)
             post = post.assign({v: xr.apply_ufunc(fn, post[v]) for v in names if v in LOCATION_VARS})
         low_q, high_q = (1 - hdi_prob) / 2, 1 - (1 - hdi_prob) / 2
         stats = {

@@ -7,7 +7,8 @@ import pytest
 
 from bayes_il2.api import meta_analysis
 from bayes_il2.errors import ModelError
-from bayes_il2.fit import Fit, data_fingerprint, natural_transform
+from bayes_il2.effects import natural_scale
+from bayes_il2.fit import Fit, data_fingerprint
 from bayes_il2.priors import HalfNormal, Normal
 
 EVENTS = pd.DataFrame({"study_id": ["s1", "s2", "s3", "s4"], "disease": ["pSS", "pSS", "SLE", "SLE"],
@@ -71,9 +72,9 @@ def test_summary_rejects_bad_arguments(or_fit):
 
 
 def test_natural_transforms_by_measure():
-    assert natural_transform("OR")(np.log(2.0)) == pytest.approx(2.0)
-    assert natural_transform("PLO")(0.0) == pytest.approx(0.5)
-    assert natural_transform("MD")(1.5) == pytest.approx(1.5)
+    assert natural_scale("OR")(np.log(2.0)) == pytest.approx(2.0)
+    assert natural_scale("PLO")(0.0) == pytest.approx(0.5)
+    assert natural_scale("MD")(1.5) == pytest.approx(1.5)
 
 
 @pytest.mark.mcmc

@@ -34,13 +34,13 @@ def is_ratio(measure: str | None) -> bool:
 def to_natural(measure: str | None) -> Callable[[Any], Any]:
     """Model scale -> natural scale (exp for log ratios, expit for PLO, identity otherwise).
 
-    Uses :func:`bayes_il2.fit.natural_transform`, which defers to ``bayes_il2.effects`` when present.
+    :func:`bayes_il2.effects.natural_scale`, with ``None`` (measure unknown) as identity.
     """
     if measure is None:
         return lambda x: x
-    from bayes_il2.fit import natural_transform
+    from bayes_il2.effects import natural_scale
 
-    return natural_transform(measure)
+    return natural_scale(measure)
 
 
 def axis_label(measure: str | None) -> str:

@@ -133,9 +133,9 @@ def _badge(status: str) -> str:
 
 
 def _natural(measure: str | None) -> Callable[[Any], Any]:
-    from bayes_il2.fit import natural_transform
+    from bayes_il2.effects import natural_scale
 
-    return natural_transform(measure) if measure else (lambda x: x)
+    return natural_scale(measure) if measure else (lambda x: x)
 
 
 def _measure(analysis: AnalysisFolder, outcome: OutcomeFolder) -> str | None:
