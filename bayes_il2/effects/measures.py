@@ -28,7 +28,8 @@ _ROWS = [
 #: One row per measure code: ``code, description, scale, reference`` (scale: log, logit, arcsine, identity).
 MEASURES = pd.DataFrame(_ROWS, columns=["code", "description", "scale", "reference"])
 
-_LOG = frozenset(MEASURES.loc[MEASURES["scale"] == "log", "code"]) | {"HR"}
+#: Measures whose model scale is the log of a ratio (back-transform: exp).
+LOG_MEASURES = frozenset(MEASURES.loc[MEASURES["scale"] == "log", "code"]) | {"HR"}
 
 
 def _expit(x: Any) -> Any:
@@ -45,7 +46,7 @@ def natural_scale(measure: str) -> Callable[[Any], Any]:
     exp for the log-scale measures (OR, RR, ROM, ROMC; HR too), expit for PLO, identity otherwise
     (as fixed in docs/architecture.md; note that PAS is left on the arcsine scale).
     """
-    if measure in _LOG:
+    if measure in LOG_MEASURES:
         return np.exp
     if measure == "PLO":
         return _expit

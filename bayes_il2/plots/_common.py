@@ -10,10 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayes_il2.effects.measures import LOG_MEASURES  # drawn on a log axis in natural units
 from bayes_il2.errors import ModelError
 
-#: Measures whose model scale is the log of a ratio: drawn on a log axis in natural units.
-LOG_MEASURES = frozenset({"OR", "RR", "ROM", "ROMC", "HR"})
 #: Measures whose model scale is the logit of a proportion.
 LOGIT_MEASURES = frozenset({"PLO"})
 
