@@ -24,11 +24,16 @@ Sources
       for a group of 25), 6.5.2.3 (worked example: groups of 25 and 22, MD 3.8, P = 0.008, t with
       45 df = 2.78, SE = 3.8/2.78 = 1.37), 6.5.2.5 (SD ≈ IQR/1.35 for large normal samples).
       The same numbers appear in version 5.1, section 7.7.3.
+[STD] Chang A. StatsToDo: "Combine Means and SDs Into One Group Program"
+      (www.statstodo.com/CombineMeansSDs.php, stored copy read 2026-11-26): three groups
+      (n, mean, SD) = (10, 11.8, 2.4), (20, 15.3, 3.2), (15, 8.4, 4.1) combined into n 45,
+      mean 12.2222, SD 4.5028 by the Cochrane Handbook formula applied sequentially (the page
+      prints the same result from sums of x and x^2), and each group's SE = SD/sqrt(n) printed
+      as 0.7589, 0.7155, 1.0586.
 
 Not found in any reachable published source (so not tested here against a printed number):
-a worked numerical example for the Luo et al. (2018) means, the Shi et al. (2020) SD, combining
-groups (Cochrane Table 6.5.a gives the formula only), and SD from an SE; those stay checked against
-their formulas / a pooled-sample identity in test_effects_reference.py.
+a worked numerical example for the Luo et al. (2018) means from the IQR and from five numbers and
+for the Shi et al. (2020) SD; those stay checked against their formulas in test_effects_reference.py.
 """
 from __future__ import annotations
 
@@ -213,3 +218,36 @@ def test_mean_change_with_imputed_correlation_matches_the_cochrane_cross_over_ex
     yi, vi = mean_change(6.5, 2.21, 7.0, 2.38, 10, 0.68)
     assert round(float(yi), 1) == 0.5
     assert round(float(np.sqrt(vi)), 3) == 0.583
+
+
+# --------------------------------------------------------------------------- combining groups, SD from SE
+STATSTODO_GROUPS = ((10, 11.8, 2.4), (20, 15.3, 3.2), (15, 8.4, 4.1))
+STATSTODO_SE = (0.7589, 0.7155, 1.0586)
+
+
+def test_combine_groups_statstodo_three_groups_sequentially():
+    """[STD]: the Cochrane formula applied to groups 1+2, then to that result + group 3."""
+    (n1, m1, s1), (n2, m2, s2), (n3, m3, s3) = STATSTODO_GROUPS
+    first = fx.combine_groups(n1, m1, s1, n2, m2, s2)
+    total = fx.combine_groups(first.n, first.mean, first.sd, n3, m3, s3)
+    assert float(total.n) == 45
+    assert round(float(total.mean), 4) == 12.2222
+    assert round(float(total.sd), 4) == 4.5028
+
+
+def test_combine_groups_does_not_depend_on_the_order_of_combination():
+    """The Handbook formula gives the pooled sample's mean and SD, so any order gives [STD]'s 4.5028."""
+    (n1, m1, s1), (n2, m2, s2), (n3, m3, s3) = STATSTODO_GROUPS
+    first = fx.combine_groups(n3, m3, s3, n1, m1, s1)
+    total = fx.combine_groups(first.n, first.mean, first.sd, n2, m2, s2)
+    assert round(float(total.sd), 4) == 4.5028
+
+
+@pytest.mark.parametrize(("group", "se"), list(zip(STATSTODO_GROUPS, STATSTODO_SE)))
+def test_sd_from_se_statstodo(group, se):
+    """[STD] prints SE = SD/sqrt(n) to 4 decimals; SD from that SE returns the printed SD within the
+    SE's rounding (0.00005 sqrt(n)), which SE sqrt(n - 1) would miss by ~0.1."""
+    n, _, sd = group
+    recovered = float(fx.sd_from_se(se, n))
+    assert round(recovered, 1) == sd
+    assert abs(recovered - sd) <= 0.00005 * np.sqrt(n) + 1e-12
