@@ -204,7 +204,10 @@ def test_corrections_are_explicit_and_flagged():
 
 
 def test_sweeting_correction_is_proportional_to_arm_sizes():
-    # n1 = 10, n2 = 30: treatment cells + 2*0.5*10/40 = 0.25, control cells + 0.75
+    # n1 = 10, n2 = 30: treatment cells + 2*0.5*10/40 = 0.25, control cells + 0.75. The orientation
+    # (each arm's correction proportional to its own size, i.e. to the reciprocal of the other arm's
+    # size once the two are scaled to sum to 1) is the one of the R package meta's incr = "TACC"
+    # (metabin: incr.e = n.e/(n.e + n.c), incr.c = n.c/(n.e + n.c); read 2026-11-26).
     e = fx.log_odds_ratio(0, 10, 3, 30, correction="sweeting")
     assert e.yi == pytest.approx(np.log(0.25 * 27.75 / (10.25 * 3.75)))
     # equal arms: the same as adding 0.5
