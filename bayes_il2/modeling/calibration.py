@@ -39,7 +39,7 @@ def observed_containers(built: BuiltModel) -> dict[str, str]:
 
 def simulation_based_calibration(built: BuiltModel, var_names: Sequence[str], *, replications: int = 40,
                                  draws: int = 200, tune: int = 200, chains: int = 2, thin: int = 4,
-                                 seed: int = 1, sampler: str = "nutpie",
+                                 seed: int = 1, sampler: str = "nutpie", target_accept: float = 0.9,
                                  compiled: CompiledSampler | None = None) -> pd.DataFrame:
     """Ranks of the true (prior-drawn) values among posterior draws, one row per replication.
 
@@ -55,6 +55,9 @@ def simulation_based_calibration(built: BuiltModel, var_names: Sequence[str], *,
         Keep every ``thin``-th draw (reduces autocorrelation, so ranks are closer to independent).
     seed : int
     sampler : {"nutpie", "pymc"}
+    target_accept : float
+        NUTS target acceptance rate per replication. Prior draws include extreme heterogeneity
+        (funnels), so models fitted with a high value in practice should be calibrated with it too.
     compiled : CompiledSampler, optional
         An already compiled sampler of ``built.model`` (e.g. ``fit.refitter.compiled``) to reuse;
         by default one is compiled once for all replications.
@@ -81,7 +84,8 @@ def simulation_based_calibration(built: BuiltModel, var_names: Sequence[str], *,
     for rep in range(replications):
         data = {containers[name]: np.asarray(simulated[name].isel(chain=0, draw=rep))
                 for name in containers}
-        idata = compiled.sample(data, draws=draws, tune=tune, chains=chains, seed=seed + 1 + rep)
+        idata = compiled.sample(data, draws=draws, tune=tune, chains=chains, seed=seed + 1 + rep,
+                                target_accept=target_accept)
         post = idata["posterior"]
         row = {}
         for var in var_names:
