@@ -31,9 +31,12 @@ Sources
       prints the same result from sums of x and x^2), and each group's SE = SD/sqrt(n) printed
       as 0.7589, 0.7155, 1.0586.
 
-Not found in any reachable published source (so not tested here against a printed number):
-a worked numerical example for the Luo et al. (2018) means from the IQR and from five numbers and
-for the Shi et al. (2020) SD; those stay checked against their formulas in test_effects_reference.py.
+[MFD] Viechtbauer W. metafor 4.7-4 reference page of conv.fivenum(), rendered Examples
+      (wviechtb.github.io/metafor/reference/conv.fivenum.html; repository wviechtb/metafor,
+      docs/reference/conv.fivenum.html, commit 0014f62b): n = 20 and (min, median, max) =
+      (2, 6, 14) -> mean 6.594468, SD 3.211576 [Luo S1, Wan eq. 9]; (q1, median, q3) = (4, 6, 10)
+      -> mean 6.719500, SD 4.787076 [Luo S2, Wan eq. 16]; all five (2, 4, 6, 10, 14) -> mean
+      6.938841, SD 3.679435 [Luo S3, Shi et al. 2020 eq. 10], printed to 6 decimals.
 """
 from __future__ import annotations
 
@@ -208,6 +211,20 @@ def test_luo_mean_and_wan_sd_from_median_and_range_match_metablue_documented_out
     est = mean_sd_from_median_range(4.0, 1.0, 10.0, 30, mean_method="luo")
     assert round(float(est.mean), 6) == 4.356748
     assert round(float(est.sd), 6) == 2.205578
+
+
+@pytest.mark.parametrize(("summary", "mean", "sd"), [
+    ({"median": 6.0, "minimum": 2.0, "maximum": 14.0}, 6.594468, 3.211576),
+    ({"median": 6.0, "q1": 4.0, "q3": 10.0}, 6.719500, 4.787076),
+    ({"minimum": 2.0, "q1": 4.0, "median": 6.0, "q3": 10.0, "maximum": 14.0}, 6.938841, 3.679435),
+], ids=["luo-wan-range", "luo-wan-iqr", "luo-shi-five-numbers"])
+def test_mean_sd_conversions_match_metafor_conv_fivenum_documented_output(summary, mean, sd):
+    """[MFD]: metafor's default "luo/wan/shi" conversions printed for n = 20, one case per scenario."""
+    convert = {3: fx.mean_sd_from_median_range if "minimum" in summary else fx.mean_sd_from_median_iqr,
+               5: fx.mean_sd_from_five_numbers}[len(summary)]
+    est = convert(**summary, n=20)
+    assert round(float(est.mean), 6) == mean
+    assert round(float(est.sd), 6) == sd
 
 
 def test_mean_change_with_imputed_correlation_matches_the_cochrane_cross_over_example():
