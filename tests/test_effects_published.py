@@ -31,6 +31,9 @@ Sources
       prints the same result from sums of x and x^2), and each group's SE = SD/sqrt(n) printed
       as 0.7589, 0.7155, 1.0586.
 
+[W19] Woodward M (2019). Rationale and tutorial for analysing and reporting sex differences in
+      cardiovascular associations. Heart 105:1701-1708, Table 4: RR 2.15 (95% CI 1.33 to 3.47) ->
+      ln limits 0.285179 and 1.244155, SE of ln RR 0.244637 (the CI width over 2 x 1.96).
 [MFD] Viechtbauer W. metafor 4.7-4 reference page of conv.fivenum(), rendered Examples
       (wviechtb.github.io/metafor/reference/conv.fivenum.html; repository wviechtb/metafor,
       docs/reference/conv.fivenum.html, commit 0014f62b): n = 20 and (min, median, max) =
@@ -225,6 +228,15 @@ def test_mean_sd_conversions_match_metafor_conv_fivenum_documented_output(summar
     est = convert(**summary, n=20)
     assert round(float(est.mean), 6) == mean
     assert round(float(est.sd), 6) == sd
+
+
+def test_se_of_log_ratio_from_its_ci_woodward2019():
+    """[W19]: the SE of ln RR from a printed 95% CI. The paper divides by 2 x 1.96; we use the exact
+    normal quantile 1.959964, which agrees to 4 decimals and, rescaled to 1.96, to all 6 printed."""
+    se = float(fx.se_from_ci(1.33, 3.47, ratio=True))
+    assert round(se, 4) == round(0.244637, 4)
+    assert round(se * stats.norm.ppf(0.975) / 1.96, 6) == 0.244637
+    assert [round(float(v), 6) for v in np.log([1.33, 3.47])] == [0.285179, 1.244155]
 
 
 def test_mean_change_with_imputed_correlation_matches_the_cochrane_cross_over_example():
