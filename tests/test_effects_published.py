@@ -230,6 +230,15 @@ def test_mean_sd_conversions_match_metafor_conv_fivenum_documented_output(summar
     assert round(float(est.sd), 6) == sd
 
 
+def test_log_fold_from_median_iqr_is_the_documented_conversion_on_the_log_scale():
+    """Fold changes reported as median (IQR) are converted on the log scale; with log quartiles equal
+    to [MFD]'s case 2 (4, 6, 10; n = 20) the mean and SD of the log folds are the printed 6.719500
+    and 4.787076 (vi = SD^2/n)."""
+    effect = fx.log_fold_from_median_iqr(np.exp(6.0), np.exp(4.0), np.exp(10.0), 20)
+    assert round(float(effect.yi), 6) == 6.719500
+    assert round(float(np.sqrt(effect.vi * 20)), 6) == 4.787076
+
+
 def test_se_of_log_ratio_from_its_ci_woodward2019():
     """[W19]: the SE of ln RR from a printed 95% CI. The paper divides by 2 x 1.96; we use the exact
     normal quantile 1.959964, which agrees to 4 decimals and, rescaled to 1.96, to all 6 printed."""

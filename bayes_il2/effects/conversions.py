@@ -308,21 +308,21 @@ def combine_groups(n1: ArrayLike, m1: ArrayLike, sd1: ArrayLike, n2: ArrayLike, 
 
 # --------------------------------------------------------------------------- fold changes
 def log_fold_from_median_iqr(median: ArrayLike, q1: ArrayLike, q3: ArrayLike, n: ArrayLike, *,
-                             ids: ArrayLike | None = None) -> EffectSize:
+                             mean_method: str = "luo", ids: ArrayLike | None = None) -> EffectSize:
     """Log fold change (post/baseline ratio) from the median fold change and its IQR (measure ``ROMC``).
 
     Fold changes are ratios, skewed on the raw scale and roughly symmetric on the log scale; the
     quantiles are log-transformed (monotone, so the log median is the median of the log folds) and
-    Wan et al.'s (2014) S3 estimators applied there: mean log fold ≈ (log q1 + log m + log q3)/3,
-    SD log fold ≈ (log q3 - log q1)/eta(n). Returns yi = mean log fold, vi = SD²/n.
+    :func:`mean_sd_from_median_iqr` applied there: mean log fold by Luo et al. (2018) (or Wan et al.
+    2014 with ``mean_method="wan"``), SD log fold = (log q3 - log q1)/eta(n) (Wan et al. 2014).
+    Returns yi = mean log fold, vi = SD²/n.
     """
     x = _quantile_inputs(ids, median=median, q1=q1, q3=q3, n=n)
     fail_rows(x, (x["q1"] <= 0) | (x["median"] <= 0), "fold changes must be > 0")
-    _check_order(x, "q1", "median", "median outside the IQR")
-    _check_order(x, "median", "q3", "median outside the IQR")
-    lq1, lm, lq3 = np.log(x["q1"]), np.log(x["median"]), np.log(x["q3"])
-    sd = (lq3 - lq1) / eta(x["n"])
-    return result(x, (lq1 + lm + lq3) / 3, sd ** 2 / x["n"], "ROMC")
+    logs = mean_sd_from_median_iqr(np.log(x["median"]), np.log(x["q1"]), np.log(x["q3"]), x["n"],
+                                   mean_method=mean_method, ids=x.ids)
+    sd = np.asarray(logs.sd, dtype=float)
+    return result(x, np.asarray(logs.mean, dtype=float), sd ** 2 / x["n"], "ROMC")
 
 
 def log_fold_from_mean_sd(mean: ArrayLike, sd: ArrayLike, n: ArrayLike, *, ids: ArrayLike | None = None) -> EffectSize:

@@ -339,7 +339,7 @@ def _treg_from_fold(rows: pd.DataFrame, study: _Study, measure: str, n_arm: floa
         try:
             if np.isfinite(med) and np.isfinite(q1) and np.isfinite(q3):
                 eff = conversions.log_fold_from_median_iqr(med, q1, q3, n, ids=[ident])
-                how = "ROMC from the median fold change and IQR (log scale, Wan 2014 S3)"
+                how = "ROMC from the median fold change and IQR (log scale: Luo 2018 mean, Wan 2014 SD)"
             elif np.isfinite(mean) and np.isfinite(sd):
                 eff = conversions.log_fold_from_mean_sd(mean, sd, n, ids=[ident])
                 how = "ROMC from the mean fold change and SD (delta method)"
