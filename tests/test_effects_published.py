@@ -75,6 +75,15 @@ def test_normand_data_reproduce_metafor_smd_too():
     np.testing.assert_array_equal(r4(vi), [0.0131, 0.0645, 0.0458, 0.1606])
 
 
+def test_single_arm_log_mean_fold_delta_method_adds_up_to_metafor_rom():
+    """Per arm, log_fold_from_mean_sd gives log(mean) with the delta-method variance sd^2/(n mean^2)
+    (Hedges et al. 1999); the two arms of [N99] combine to metafor's printed ROM yi and vi."""
+    t = fx.log_fold_from_mean_sd(NORMAND["m1i"], NORMAND["sd1i"], NORMAND["n1i"])
+    c = fx.log_fold_from_mean_sd(NORMAND["m2i"], NORMAND["sd2i"], NORMAND["n2i"])
+    np.testing.assert_array_equal(r4(t.yi - c.yi), [-0.3102, -0.0715, -0.6202, -0.7303])
+    np.testing.assert_array_equal(r4(t.vi + c.vi), [0.0094, 0.0028, 0.0018, 0.0119])
+
+
 def test_rom_escalc_dispatch_matches():
     a = fx.escalc("ROM", **NORMAND)
     np.testing.assert_array_equal(r4(a.yi), [-0.3102, -0.0715, -0.6202, -0.7303])
@@ -90,6 +99,15 @@ PAIRED = dict(m_pre=22.0, sd_pre=np.sqrt(20), m_post=26.0, sd_post=np.sqrt(30), 
 
 def test_mean_change_metafor():
     yi, vi = fx.mean_change(**PAIRED)
+    assert round(yi, 4) == 4.0000
+    assert round(vi, 4) == 0.2618
+
+
+def test_mean_change_from_the_change_sd_metafor():
+    """A study reporting the SD of the changes directly: with that SD (here the one implied by [MF]'s
+    inputs, sqrt(30 + 20 - 2 r sqrt(30 x 20))) vi = SD^2/n is metafor's printed 0.2618."""
+    sd_change = np.sqrt(30 + 20 - 2 * 0.7 * np.sqrt(30 * 20))
+    yi, vi = fx.mean_change_from_change(4.0, sd_change, 60)
     assert round(yi, 4) == 4.0000
     assert round(vi, 4) == 0.2618
 
@@ -214,6 +232,7 @@ def test_luo_mean_and_wan_sd_from_median_and_range_match_metablue_documented_out
     est = mean_sd_from_median_range(4.0, 1.0, 10.0, 30, mean_method="luo")
     assert round(float(est.mean), 6) == 4.356748
     assert round(float(est.sd), 6) == 2.205578
+    assert round(float(fx.sd_from_range(1.0, 10.0, 30)), 6) == 2.205578   # a mean reported with a range
 
 
 @pytest.mark.parametrize(("summary", "mean", "sd"), [
