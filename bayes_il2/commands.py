@@ -95,11 +95,13 @@ def _previous_seconds(out_root: Path, name: str) -> float:
 
 
 def _print_results_table(results: list[dict]) -> None:
-    table = pd.DataFrame([{"analysis": r["name"], "status": r["status"].upper(),
-                           "headline": r["headline"] or r["error"] or "", "seconds": round(r["seconds"], 1)}
-                          for r in results])
-    with pd.option_context("display.max_colwidth", 90, "display.width", 200):
-        print(table.to_string(index=False))
+    """One line per analysis; the headline comes last, so a long one does not widen the others."""
+    rows = [(r["name"], r["status"].upper(), f"{r['seconds']:.1f}", r["headline"] or r["error"] or "")
+            for r in results]
+    header = ("analysis", "status", "seconds", "headline")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
+    for name, status, seconds, headline in [header, *rows]:
+        print(f"{name:<{widths[0]}}  {status:<{widths[1]}}  {seconds:>{widths[2]}}  {headline}")
     for r in results:
         if r["status"] in ("warn", "fail", "error"):
             print(f"  {r['name']}: {r['verdict']}")

@@ -63,3 +63,19 @@ def test_strict_fails_a_run_whose_diagnostics_fail_and_keeps_its_results(tmp_pat
     assert cli.main(args) == cli.EXIT_OK
     assert cli.main([*args, "--strict"]) == cli.EXIT_DIAGNOSTICS
     assert (out / "summary.csv").exists() and (out / "diagnostics.json").exists()
+
+
+def test_results_table_keeps_long_headlines_from_widening_the_other_rows(capsys):
+    from bayes_il2.commands import _print_results_table
+
+    long = "P(OR > 1) from 0.976 (skeptical) to > 0.999 (map); " * 3
+    _print_results_table([
+        {"name": "treg_expansion", "status": "pass", "headline": "mu = 3.18", "seconds": 5.43, "verdict": "",
+         "error": None},
+        {"name": "pss_reanalysis", "status": "warn", "headline": long, "seconds": 11.2, "verdict": "WARN: x",
+         "error": None}])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["analysis", "status", "seconds", "headline"]
+    assert lines[1].endswith("mu = 3.18") and len(lines[1]) < 50
+    assert lines[2].rstrip().endswith("(map);") and "11.2" in lines[2]
+    assert lines[3] == "  pss_reanalysis: WARN: x"
