@@ -78,9 +78,32 @@ def test_well_specified_fit_passes_every_check(good_report):
     assert good_report.verdict.startswith("PASS")
     names = {c.name for c in good_report.checks}
     assert {"r_hat", "ess_bulk", "ess_tail", "divergences", "tree_depth", "e_bfmi", "predictive_check",
-            "pareto_k"} <= names
+            "pareto_k", "prior_sensitivity"} <= names
     assert {"convergence", "predictive", "loo", "influence", "power_scaling", "tau_prior_grid",
             "model_comparison"} <= set(good_report.tables)
+
+
+@pytest.mark.mcmc
+def test_a_prior_that_contradicts_the_data_is_flagged_by_power_scaling():
+    """mu ~ N(2, 0.1) against data centred at 0.3: the pooled estimate moves with the prior."""
+    priors = {"mu": Normal(2.0, 0.1), "tau": HalfNormal(0.5)}
+    fit = fit_built(build_nnhm(_well_specified_table(), priors=priors), chains=2, draws=1000, tune=700, seed=2)
+    check = {c.name: c for c in diagnose(fit, influence=False).checks}["prior_sensitivity"]
+    assert check.status == "warn" and check.value > 0.05
+    assert "conflict" in check.message and check.hint
+
+
+def test_prior_sensitivity_check_decides_on_the_location_only():
+    from bayes_il2.diagnostics.sensitivity import prior_sensitivity_check
+
+    table = pd.DataFrame({"parameter": ["mu", "tau"], "prior": [0.02, 0.3], "likelihood": [0.1, 0.02],
+                          "diagnosis": ["✓", "potential strong prior / weak likelihood"]})
+    check = prior_sensitivity_check(table, 0.05)
+    assert check.status == "pass" and check.value == pytest.approx(0.02)
+    assert "also prior-sensitive: tau 0.300" in check.message
+    flagged = prior_sensitivity_check(table.assign(prior=[0.08, 0.3]), 0.05)
+    assert flagged.status == "warn"
+    assert prior_sensitivity_check(table[table["parameter"] == "tau"], 0.05) is None
 
 
 @pytest.mark.mcmc

@@ -15,7 +15,7 @@ from bayes_il2.diagnostics.influence import influence_table
 from bayes_il2.diagnostics.loo import LooResult, loo_by_study, refit_loo_elpd
 from bayes_il2.diagnostics.predictive import predictive_table
 from bayes_il2.diagnostics.report import DiagnosticsReport
-from bayes_il2.diagnostics.sensitivity import power_scaling_table, tau_prior_grid
+from bayes_il2.diagnostics.sensitivity import power_scaling_table, prior_sensitivity_check, tau_prior_grid
 
 __all__ = ["Check", "DiagnosticsReport", "LooResult", "Thresholds", "diagnose", "convergence_table",
            "predictive_table", "loo_by_study", "influence_table", "power_scaling_table", "tau_prior_grid",
@@ -97,6 +97,9 @@ def diagnose(fit, thresholds: Thresholds | None = None, *, influence: bool = Tru
         ps = power_scaling_table(fit)
         if ps is not None:
             tables["power_scaling"] = ps
+            check = prior_sensitivity_check(ps, thresholds.psense_max)
+            if check is not None:
+                checks.append(check)
         else:
             notes.append("power-scaling sensitivity unavailable for this fit (needs log prior and log likelihood)")
         grid = tau_prior_grid(fit)

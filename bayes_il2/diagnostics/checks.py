@@ -21,6 +21,8 @@ class Thresholds:
     pareto_k_max : Pareto k of every study at or below this passes (0.7).
     treedepth_max_fraction : fraction of draws that may hit the maximum tree depth (0).
     ppc_level : central predictive interval used by the per-study check (0.95).
+    psense_max : power-scaling prior sensitivity (cumulative Jensen-Shannon distance) of the pooled
+        location at or below this passes (0.05; Kallioinen et al. 2024).
     """
 
     rhat_max: float = 1.01
@@ -30,6 +32,7 @@ class Thresholds:
     pareto_k_max: float = 0.7
     treedepth_max_fraction: float = 0.0
     ppc_level: float = 0.95
+    psense_max: float = 0.05
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import warnings
 import arviz as az
 import pandas as pd
 
+from bayes_il2.diagnostics.checks import Check
 from bayes_il2.diagnostics.exact_bridge import exact_model, summarize_exact, supports_exact
 
 
@@ -59,6 +60,36 @@ def power_scaling_table(fit, var_names: list[str] | None = None) -> pd.DataFrame
         return None
     table = table.reset_index().rename(columns={"index": "parameter"})
     return table
+
+
+LOCATION_PARAMETERS = ("mu",)
+
+
+def prior_sensitivity_check(table: pd.DataFrame, threshold: float) -> Check | None:
+    """Pass/warn on the power-scaling prior sensitivity of the pooled location ``mu``.
+
+    Only the location decides the status: with the handful of studies typical here the heterogeneity
+    is almost always prior-sensitive, which the tau-prior grid quantifies; it is named in the
+    message, not counted, so the check stays informative. A prior sensitivity above ``threshold``
+    (0.05, Kallioinen et al. 2024) means the pooled estimate moves when the prior is perturbed:
+    with a sensitive likelihood too ArviZ calls it a prior-data conflict, otherwise a strong prior
+    or weak likelihood.
+    """
+    rows = table.set_index("parameter")
+    located = [p for p in LOCATION_PARAMETERS if p in rows.index]
+    if not located:
+        return None
+    value = float(rows.loc[located, "prior"].max())
+    flagged = [p for p in located if rows.loc[p, "prior"] > threshold]
+    others = [f"{p} {rows.loc[p, 'prior']:.3f}" for p in rows.index if p not in located
+              and rows.loc[p, "prior"] > threshold]
+    message = "; ".join(f"{p}: prior sensitivity {rows.loc[p, 'prior']:.3f} ({rows.loc[p, 'diagnosis']})"
+                        for p in located)
+    if others:
+        message += f"; also prior-sensitive: {', '.join(others)} (see the tau-prior grid)"
+    hint = ("" if not flagged else "the pooled estimate depends on its prior: report the prior sensitivity "
+            "table, justify the prior or compare with a weakly informative one")
+    return Check("prior_sensitivity", "warn" if flagged else "pass", value, f"<= {threshold}", message, hint)
 
 
 @contextlib.contextmanager
