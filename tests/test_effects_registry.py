@@ -336,3 +336,36 @@ def test_treg_unconvertible_summary_becomes_a_reason_not_a_crash():
     assert "FixtureB2021_SLE" not in set(table["study_id"])
     reason = excluded.set_index("study_id").loc["FixtureB2021_SLE", "reason"]
     assert "FixtureB2021_SLE:il2" in reason and "median > q3" in reason
+
+
+def test_bounds_and_approximate_values_are_never_pooled(tmp_path):
+    """A fold change printed as '> 5' (qualifier lower_bound) gives no effect even with an SD beside it;
+    an estimate of the same arm and outcome is used instead when there is one."""
+    only_bound = registry_with(tmp_path / "a", measurements=[
+        meas("FixtureC2022_pSS", "il2", "fold", "fold_mean_sd", 12, outcome="treg_fold", n=20, mean=5.0, sd=1.0,
+             qualifier="lower_bound")])
+    table, excluded = fx.treg_expansion_effects(only_bound, include_duplicates=True)
+    assert "FixtureC2022_pSS" not in set(table["study_id"])
+    reason = excluded.set_index("study_id").loc["FixtureC2022_pSS", "reason"]
+    assert reason == "the value is a lower bound ('> x'), not an estimate (qualifier column)"
+    both = registry_with(tmp_path / "b", measurements=[
+        meas("FixtureC2022_pSS", "il2", "fold", "fold_mean_sd", 12, outcome="treg_fold", n=20, mean=5.0, sd=1.0,
+             qualifier="lower_bound"),
+        meas("FixtureC2022_pSS", "il2", "fold", "fold_mean_sd", 12, outcome="treg_fold", n=20, mean=2.0, sd=0.5,
+             source_id="fixture_src_c")])
+    table, _ = fx.treg_expansion_effects(both, include_duplicates=True)
+    row = table.set_index("study_id").loc["FixtureC2022_pSS"]
+    assert row["yi"] == pytest.approx(float(fx.log_fold_from_mean_sd(2.0, 0.5, 20).yi))
+
+
+def test_bundled_bounds_are_flagged_and_excluded():
+    from bayes_il2.evidence import load_registry
+
+    registry = load_registry()
+    flagged = registry.measurements[registry.measurements["qualifier"].notna()]
+    assert set(flagged["qualifier"]) == {"lower_bound", "approximate"}
+    assert flagged["note"].str.startswith(("LOWER BOUND ONLY", "APPROXIMATE")).all()
+    _, excluded = fx.treg_expansion_effects(registry, include_duplicates=True)
+    reasons = excluded.set_index("study_id")["reason"]
+    for study in ("Koreth2011_cGVHD_ph1", "Koreth2016_cGVHD_ph2", "Shanxi2021_BD"):
+        assert "not an estimate" in reasons[study]

@@ -231,6 +231,8 @@ CASES = [
          "measurements.csv", 3, "timepoint"),
     Case("unknown statistic", set_cell("measurements.csv", 6, "statistic", "median_range_iqr"),
          "unknown_statistic", "measurements.csv", 6, "statistic"),
+    Case("unknown qualifier", set_cell("measurements.csv", 5, "qualifier", "greater_than"), "unknown_qualifier",
+         "measurements.csv", 5, "qualifier"),
     Case("unknown Treg outcome", set_cell("measurements.csv", 4, "outcome", "treg_pct_cd3"), "unknown_outcome",
          "measurements.csv", 4, "outcome"),
     Case("unknown event outcome", set_cell("events.csv", 6, "outcome", "headache"), "unknown_outcome",

@@ -354,6 +354,16 @@ def _treg_from_fold(rows: pd.DataFrame, study: _Study, measure: str, n_arm: floa
     return reason
 
 
+_QUALIFIED = {"lower_bound": "a lower bound ('> x')", "upper_bound": "an upper bound ('< x')",
+              "approximate": "approximate ('about x')"}
+
+
+def _qualified_reason(qualifiers: pd.Series) -> str:
+    """Why an arm whose values are all bounds or approximations gives no effect."""
+    kinds = " or ".join(_QUALIFIED[q] for q in sorted(set(qualifiers)))
+    return f"the value is {kinds}, not an estimate (qualifier column)"
+
+
 def _estimable(got: dict | str, r: float) -> dict | str:
     """A computed effect with a non-finite yi or a variance <= 0 (e.g. r = 1) becomes a reason."""
     if isinstance(got, dict) and not (np.isfinite(got["yi"]) and np.isfinite(got["vi"]) and got["vi"] > 0):
@@ -417,7 +427,7 @@ def treg_expansion_effects(registry, measure: str = "ROMC", r: float = DEFAULT_R
     studies = _studies(registry)
     arms = _arms(registry)
     meas = registry.measurements.copy()
-    for c in ("study_id", "arm_id", "outcome", "timepoint", "statistic"):
+    for c in ("study_id", "arm_id", "outcome", "timepoint", "statistic", "qualifier"):
         meas[c] = meas[c].map(_text)
     meas = meas[meas["outcome"].isin(outcomes)]
     ld = arms[arms["treatment"].isin(LD_TREATMENTS)]
@@ -442,7 +452,9 @@ def treg_expansion_effects(registry, measure: str = "ROMC", r: float = DEFAULT_R
                 sub = arm_rows[arm_rows["outcome"] == name]
                 if sub.empty:
                     continue
-                got = _treg_for_outcome(sub, study, measure, r, _arm_n(arm), f"{sid}:{arm_id}")
+                estimates = sub[sub["qualifier"] == ""]
+                got = (_treg_for_outcome(estimates, study, measure, r, _arm_n(arm), f"{sid}:{arm_id}")
+                       if not estimates.empty else _qualified_reason(sub["qualifier"]))
                 if isinstance(got, dict):
                     row = _base_row(study, arm, arm_id, name, measure)
                     used = got.pop("_rows")

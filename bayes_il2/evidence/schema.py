@@ -33,7 +33,7 @@ Schema
                           ``unknown_design``, ``unknown_blinding``, ``unknown_pool``,
                           ``unknown_dose_unit``, ``unknown_treatment``, ``unknown_timepoint``,
                           ``unknown_statistic``, ``unknown_outcome``, ``unknown_measure``,
-                          ``unknown_p_operator``
+                          ``unknown_p_operator``, ``unknown_qualifier``
 Provenance (every row of a value table)
     ``missing_provenance``  source_id, location or method is blank
     ``bad_method``          method is not ``reported``, ``figure`` or ``derived:<formula>``
@@ -103,6 +103,9 @@ STATISTICS = (
 CONTRAST_MEASURES = ("MD", "SMD", "OR", "RR", "HR", "RRR", "P")
 RATIO_MEASURES = ("OR", "RR", "HR", "RRR")
 P_OPERATORS = ("=", "<", ">")
+#: What a measurement's value is when it is not an estimate (blank = an estimate as printed):
+#: ``lower_bound`` ('> 5'), ``upper_bound`` ('< 2'), ``approximate`` ('about 4'). Never pooled.
+QUALIFIERS = ("lower_bound", "upper_bound", "approximate")
 
 #: Treg outcomes form a closed set: any measurement outcome starting ``treg_`` must be one of them.
 TREG_OUTCOMES = ("treg_pct_cd4", "treg_count_ul", "treg_count", "treg_fold")
@@ -280,7 +283,8 @@ MEASUREMENTS = TableSpec(
      ColumnSpec("unit"), _week("week"), ColumnSpec("timepoint", required=True, vocabulary=TIMEPOINTS),
      ColumnSpec("statistic", required=True, vocabulary=STATISTICS), _count("n"), _float("mean"),
      _positive("sd"), _positive("se"), _float("median"), _float("q1"), _float("q3"), _float("min"),
-     _float("max"), _float("ci_low"), _float("ci_high"), *PROVENANCE),
+     _float("max"), _float("ci_low"), _float("ci_high"), ColumnSpec("qualifier", vocabulary=QUALIFIERS),
+     *PROVENANCE),
     key=("study_id", "arm_id", "outcome", "phenotype", "week", "timepoint", "statistic", "source_id"),
 )
 EVENTS = TableSpec(
@@ -328,7 +332,7 @@ RULES: dict[str, str] = {
     "bad_id": "an id does not match [A-Za-z0-9_.-]+",
     **{f"unknown_{c}": f"{c} outside its controlled vocabulary" for c in (
         "disease", "design", "blinding", "pool", "dose_unit", "treatment", "timepoint", "statistic", "outcome",
-        "measure", "p_operator")},
+        "measure", "p_operator", "qualifier")},
     "missing_provenance": "source_id, location or method is blank",
     "bad_method": "method is not reported, figure or derived:<formula>",
     "duplicate_key": "two rows share the table's key",
