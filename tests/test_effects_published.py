@@ -39,7 +39,11 @@ Sources
       docs/reference/conv.fivenum.html, commit 0014f62b): n = 20 and (min, median, max) =
       (2, 6, 14) -> mean 6.594468, SD 3.211576 [Luo S1, Wan eq. 9]; (q1, median, q3) = (4, 6, 10)
       -> mean 6.719500, SD 4.787076 [Luo S2, Wan eq. 16]; all five (2, 4, 6, 10, 14) -> mean
-      6.938841, SD 3.679435 [Luo S3, Shi et al. 2020 eq. 10], printed to 6 decimals.
+      6.938841, SD 3.679435 [Luo S3, Shi et al. 2020 eq. 10], printed to 6 decimals. The same page
+      prints the skewness tests of Shi et al. (2023) (tval / crit: 0.333 / 0.416, 0.333 / 0.578,
+      0.491 / 0.666, none significant; for 2, 4, 6, 14, 20: 0.818 / 0.666, significant, and on the
+      log scale 0.353 / 0.666) and the log-normal conversion of Shi et al. (2020b) for 2, 4, 6, 14,
+      20 (n = 20): mean 8.758702, SD 6.740320.
 """
 from __future__ import annotations
 
@@ -247,6 +251,28 @@ def test_mean_sd_conversions_match_metafor_conv_fivenum_documented_output(summar
     est = convert(**summary, n=20)
     assert round(float(est.mean), 6) == mean
     assert round(float(est.sd), 6) == sd
+
+
+@pytest.mark.parametrize(("summary", "dist", "tval", "crit", "skewed"), [
+    ({"minimum": 2.0, "maximum": 14.0}, "normal", 0.333, 0.416, False),
+    ({"q1": 4.0, "q3": 10.0}, "normal", 0.333, 0.578, False),
+    ({"minimum": 2.0, "q1": 4.0, "q3": 10.0, "maximum": 14.0}, "normal", 0.491, 0.666, False),
+    ({"minimum": 2.0, "q1": 4.0, "q3": 14.0, "maximum": 20.0}, "normal", 0.818, 0.666, True),
+    ({"minimum": 2.0, "q1": 4.0, "q3": 14.0, "maximum": 20.0}, "lognormal", 0.353, 0.666, False),
+], ids=["range", "iqr", "five", "five-skewed", "five-skewed-log"])
+def test_skewness_test_matches_metafor_conv_fivenum_documented_output(summary, dist, tval, crit, skewed):
+    """[MFD]: Shi et al. (2023) tests, median 6 and n = 20, printed to 3 decimals."""
+    test = fx.skewness_test(6.0, 20, dist=dist, **summary)
+    assert round(float(test.statistic), 3) == tval
+    assert round(float(test.critical), 3) == crit
+    assert bool(test.skewed) is skewed
+
+
+def test_lognormal_five_number_conversion_matches_metafor_documented_output():
+    """[MFD]: the right-skewed study, converted under a log-normal model (Shi et al. 2020b)."""
+    est = fx.mean_sd_from_five_numbers(2.0, 4.0, 6.0, 14.0, 20.0, 20, dist="lognormal")
+    assert round(float(est.mean), 6) == 8.758702
+    assert round(float(est.sd), 6) == 6.740320
 
 
 def test_log_fold_from_median_iqr_is_the_documented_conversion_on_the_log_scale():

@@ -26,6 +26,7 @@ from bayes_il2.effects.prepost import (DEFAULT_R, log_ratio_of_means_paired, mea
                                        over_r, prepost_effect, standardized_mean_change_change,
                                        standardized_mean_change_raw)
 from bayes_il2.effects.registry import event_contrast_table, event_rate_effects, treg_expansion_effects
+from bayes_il2.effects.skewness import SkewnessTest, skewness_test
 
 __all__ = [
     "CORRECTIONS", "DEFAULT_R", "MEASURES", "Combined", "EffectSize", "MeanSD", "arcsine_proportion",
@@ -33,7 +34,8 @@ __all__ = [
     "hedges_j", "log_fold_from_mean_sd", "log_fold_from_median_iqr", "log_odds_ratio", "log_ratio_of_means",
     "log_ratio_of_means_paired", "log_risk_ratio", "logit_proportion", "mean_change", "mean_change_from_change",
     "mean_difference", "mean_sd_from_five_numbers", "mean_sd_from_median_iqr", "mean_sd_from_median_range",
-    "natural_scale", "over_r", "prepost_effect", "raw_proportion", "risk_difference", "sd_from_ci",
+    "natural_scale", "over_r", "prepost_effect", "raw_proportion", "risk_difference", "SkewnessTest",
+    "skewness_test", "sd_from_ci",
     "sd_from_p_value", "sd_from_range", "sd_from_se", "se_from_ci", "se_from_p_value",
     "standardized_mean_change_change", "standardized_mean_change_raw", "standardized_mean_difference",
     "treg_expansion_effects", "xi",

@@ -16,8 +16,10 @@ all five (S2)           w1 (a+b)/2 + w2 (q1+q3)/2 + (1-w1-w2) m,                
 
 ``mean_method="wan"`` gives Wan et al.'s means instead: (a + 2m + b)/4, (q1 + m + q3)/3 and
 (a + 2q1 + 2m + 2q3 + b)/8; ``sd_method="wan"`` for five numbers gives
-(b-a)/(2 xi(n)) + (q3-q1)/(2 eta(n)). All assume roughly normal data; for skewed data (Treg
-counts) the log scale is better (see :func:`log_fold_from_median_iqr`).
+(b-a)/(2 xi(n)) + (q3-q1)/(2 eta(n)). All assume roughly normal data: test that with
+:func:`bayes_il2.effects.skewness.skewness_test` (Shi et al. 2023). For right-skewed positive data
+(Treg counts) ``dist="lognormal"`` applies them to the log quantiles and back-transforms (Shi et al.
+2020b, :mod:`bayes_il2.effects.lognormal`); for fold changes see :func:`log_fold_from_median_iqr`.
 
 Other conversions follow the Cochrane Handbook (Higgins et al., version 6.4, 2023), chapter 6:
 SD from SE (6.5.2.2), from a 95% CI (6.5.2.2; t-distribution for n < 60), from a p-value or t
@@ -42,8 +44,11 @@ from typing import NamedTuple
 import numpy as np
 from scipy import integrate, stats
 
+from bayes_il2.effects import lognormal
 from bayes_il2.effects._common import (ArrayLike, EffectSize, Inputs, check_choice, coerce, fail_rows,
                                        require_finite, require_positive, result)
+from bayes_il2.effects.skewness import DISTRIBUTIONS
+from bayes_il2.errors import EffectSizeError
 
 
 class MeanSD(NamedTuple):
@@ -119,16 +124,42 @@ def _check_order(x: Inputs, lower: str, upper: str, what: str) -> None:
     fail_rows(x, x[lower] > x[upper], f"{what}: {lower} > {upper}")
 
 
+def _on_scale(x: Inputs, dist: str, names: tuple[str, ...], **fixed: tuple[object, object]) -> dict[str, np.ndarray]:
+    """The quantiles on the scale the estimators work on: as given, or logged for ``dist="lognormal"``.
+
+    The log-normal method (Shi et al. 2020b) is defined for the recommended estimators only, so each
+    ``fixed`` option (value, required) must hold; it also needs n >= 5 and positive quantiles.
+    """
+    check_choice("dist", dist, DISTRIBUTIONS)
+    if dist == "normal":
+        return {k: x[k] for k in names}
+    for option, (value, required) in fixed.items():
+        if value != required:
+            raise EffectSizeError(f'dist="lognormal" needs {option}={required!r} (Shi et al. 2020b); got {value!r}')
+    fail_rows(x, x["n"] < 5, 'dist="lognormal" needs n >= 5')
+    for k in names:
+        fail_rows(x, x[k] <= 0, f'{k} must be > 0 for dist="lognormal"')
+    return {k: np.log(x[k]) for k in names}
+
+
+def _finish(x: Inputs, dist: str, scenario: str, mean: np.ndarray, sd: np.ndarray) -> MeanSD:
+    if dist == "lognormal":
+        mean, sd = lognormal.back_transform(scenario, mean, sd, x["n"])
+    return MeanSD(x.wrap(mean), x.wrap(sd))
+
+
 def _range_divisor(n: np.ndarray, exact_range: bool) -> np.ndarray:
     return expected_normal_range(n) if exact_range else xi(n)
 
 
 def mean_sd_from_median_iqr(median: ArrayLike, q1: ArrayLike, q3: ArrayLike, n: ArrayLike, *,
-                            mean_method: str = "luo", ids: ArrayLike | None = None) -> MeanSD:
+                            mean_method: str = "luo", dist: str = "normal", ids: ArrayLike | None = None) -> MeanSD:
     """Mean and SD from the median and interquartile range (scenario S3 of Wan et al. 2014).
 
     mean: Luo et al. (2018) w (q1+q3)/2 + (1-w) m with w = 0.7 + 0.39/n (``"luo"``), or
     (q1 + m + q3)/3 (``"wan"``); SD: (q3 - q1)/eta(n) (Wan et al. 2014, eq. 16).
+    ``dist="lognormal"``: the same estimators on the log scale, back-transformed
+    (:mod:`bayes_il2.effects.lognormal`).
 
     Raises
     ------
@@ -139,53 +170,61 @@ def mean_sd_from_median_iqr(median: ArrayLike, q1: ArrayLike, q3: ArrayLike, n: 
     x = _quantile_inputs(ids, median=median, q1=q1, q3=q3, n=n)
     _check_order(x, "q1", "median", "median outside the IQR")
     _check_order(x, "median", "q3", "median outside the IQR")
-    m, a, b, n_ = x["median"], x["q1"], x["q3"], x["n"]
+    q = _on_scale(x, dist, ("median", "q1", "q3"), mean_method=(mean_method, "luo"))
+    m, a, b, n_ = q["median"], q["q1"], q["q3"], x["n"]
     if mean_method == "luo":
         w = 0.7 + 0.39 / n_
         mean = w * (a + b) / 2 + (1 - w) * m
     else:
         mean = (a + m + b) / 3
-    return MeanSD(x.wrap(mean), x.wrap((b - a) / eta(n_)))
+    return _finish(x, dist, "iqr", mean, (b - a) / eta(n_))
 
 
 def mean_sd_from_median_range(median: ArrayLike, minimum: ArrayLike, maximum: ArrayLike, n: ArrayLike, *,
-                              mean_method: str = "luo", exact_range: bool = False,
+                              mean_method: str = "luo", exact_range: bool = False, dist: str = "normal",
                               ids: ArrayLike | None = None) -> MeanSD:
     """Mean and SD from the median and range (scenario S1 of Wan et al. 2014).
 
     mean: Luo et al. (2018) w (a+b)/2 + (1-w) m with w = 4/(4 + n^0.75) (``"luo"``), or
     (a + 2m + b)/4 (``"wan"``, Hozo et al. 2005); SD: (b - a)/xi(n) (Wan et al. 2014, eq. 9), or
-    divided by the exact expected range with ``exact_range=True``.
+    divided by the exact expected range with ``exact_range=True``. ``dist="lognormal"``: the same
+    estimators on the log scale, back-transformed (:mod:`bayes_il2.effects.lognormal`).
     """
     check_choice("mean_method", mean_method, ("luo", "wan"))
     x = _quantile_inputs(ids, median=median, minimum=minimum, maximum=maximum, n=n)
     _check_order(x, "minimum", "median", "median outside the range")
     _check_order(x, "median", "maximum", "median outside the range")
-    m, a, b, n_ = x["median"], x["minimum"], x["maximum"], x["n"]
+    q = _on_scale(x, dist, ("median", "minimum", "maximum"), mean_method=(mean_method, "luo"),
+                  exact_range=(exact_range, False))
+    m, a, b, n_ = q["median"], q["minimum"], q["maximum"], x["n"]
     if mean_method == "luo":
         w = 4 / (4 + n_ ** 0.75)
         mean = w * (a + b) / 2 + (1 - w) * m
     else:
         mean = (a + 2 * m + b) / 4
-    return MeanSD(x.wrap(mean), x.wrap((b - a) / _range_divisor(n_, exact_range)))
+    return _finish(x, dist, "range", mean, (b - a) / _range_divisor(n_, exact_range))
 
 
 def mean_sd_from_five_numbers(minimum: ArrayLike, q1: ArrayLike, median: ArrayLike, q3: ArrayLike,
                               maximum: ArrayLike, n: ArrayLike, *, mean_method: str = "luo",
-                              sd_method: str = "shi", ids: ArrayLike | None = None) -> MeanSD:
+                              sd_method: str = "shi", dist: str = "normal", ids: ArrayLike | None = None) -> MeanSD:
     """Mean and SD from the five-number summary (scenario S2 of Wan et al. 2014).
 
     mean (Luo et al. 2018, eq. 15): w1 (a+b)/2 + w2 (q1+q3)/2 + (1-w1-w2) m with
     w1 = 2.2/(2.2 + n^0.75), w2 = 0.7 - 0.72/n^0.55; or Wan's (a + 2q1 + 2m + 2q3 + b)/8.
     SD (Shi et al. 2020): w (b-a)/xi(n) + (1-w)(q3-q1)/eta(n), w = 1/(1 + 0.07 n^0.6); or Wan's
-    (b-a)/(2 xi(n)) + (q3-q1)/(2 eta(n)) (eq. 13).
+    (b-a)/(2 xi(n)) + (q3-q1)/(2 eta(n)) (eq. 13). ``dist="lognormal"``: Luo's mean and Shi's SD on
+    the log scale, back-transformed (:mod:`bayes_il2.effects.lognormal`).
     """
     check_choice("mean_method", mean_method, ("luo", "wan"))
     check_choice("sd_method", sd_method, ("shi", "wan"))
     x = _quantile_inputs(ids, minimum=minimum, q1=q1, median=median, q3=q3, maximum=maximum, n=n)
     for lo, hi in (("minimum", "q1"), ("q1", "median"), ("median", "q3"), ("q3", "maximum")):
         _check_order(x, lo, hi, "five numbers out of order")
-    a, q1_, m, q3_, b, n_ = (x[k] for k in ("minimum", "q1", "median", "q3", "maximum", "n"))
+    q = _on_scale(x, dist, ("minimum", "q1", "median", "q3", "maximum"), mean_method=(mean_method, "luo"),
+                  sd_method=(sd_method, "shi"))
+    a, q1_, m, q3_, b = (q[k] for k in ("minimum", "q1", "median", "q3", "maximum"))
+    n_ = x["n"]
     if mean_method == "luo":
         w1 = 2.2 / (2.2 + n_ ** 0.75)
         w2 = 0.7 - 0.72 / n_ ** 0.55
@@ -194,7 +233,7 @@ def mean_sd_from_five_numbers(minimum: ArrayLike, q1: ArrayLike, median: ArrayLi
         mean = (a + 2 * q1_ + 2 * m + 2 * q3_ + b) / 8
     w = 1 / (1 + 0.07 * n_ ** 0.6) if sd_method == "shi" else 0.5
     sd = w * (b - a) / xi(n_) + (1 - w) * (q3_ - q1_) / eta(n_)
-    return MeanSD(x.wrap(mean), x.wrap(sd))
+    return _finish(x, dist, "five", mean, sd)
 
 
 def sd_from_range(minimum: ArrayLike, maximum: ArrayLike, n: ArrayLike, *, exact_range: bool = False,
