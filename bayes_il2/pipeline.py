@@ -92,7 +92,7 @@ def apply_filters(table: pd.DataFrame, spec: AnalysisSpec) -> tuple[pd.DataFrame
 
 
 def build_effects(spec: AnalysisSpec, registry, outcome: str | None = None,
-                  r: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  r: float | None = None, skewed: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The effect (or event) table of a spec, with the excluded rows and reasons."""
     from bayes_il2 import effects
 
@@ -102,7 +102,7 @@ def build_effects(spec: AnalysisSpec, registry, outcome: str | None = None,
     elif kind == "treg_expansion":
         table, excluded = effects.treg_expansion_effects(
             registry, measure=spec.data.measure, r=spec.data.prepost_r if r is None else r,
-            include_duplicates=spec.filters.include_duplicates)
+            include_duplicates=spec.filters.include_duplicates, skewed=skewed or spec.data.skewed)
     elif kind == "event_rate":
         table, excluded = effects.event_rate_effects(registry, outcome or spec.data.outcome)
     elif kind == "event_contrast":
@@ -203,6 +203,10 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
             for r in scenario.values:
                 table, _ = build_effects(spec, registry, r=float(r))
                 summarize(scenario.name, f"r = {r}", table)
+        elif scenario.kind == "skewed_summaries":
+            for policy in scenario.values:
+                table, _ = build_effects(spec, registry, skewed=str(policy))
+                summarize(scenario.name, f"skewed medians: {policy}", table)
         elif scenario.kind == "exclude_designs":
             kept = base_table[~base_table["design"].isin(scenario.values)]
             summarize(scenario.name, "without " + ", ".join(map(str, scenario.values)), kept)

@@ -26,7 +26,10 @@ FAMILY_DATA = {
 }
 MEASURES = ("ROMC", "SMCR", "SMCC", "MC", "ROM", "SMD", "MD", "OR", "RR", "RD", "PLO", "PR", "PAS")
 SAMPLERS = ("nutpie", "pymc")
-SENSITIVITY_KINDS = ("tau_prior", "prepost_r", "exclude_designs", "exclude_studies", "leave_one_out")
+SENSITIVITY_KINDS = ("tau_prior", "prepost_r", "exclude_designs", "exclude_studies", "leave_one_out",
+                     "skewed_summaries")
+#: Policies for skewed median summaries (the same as bayes_il2.effects.registry.SKEWED_POLICIES).
+SKEWED_POLICIES = ("keep", "exclude", "lognormal")
 FIGURES = ("forest", "parameter_forest", "tau_posterior", "mu_prior_posterior", "ppc", "pareto_k",
            "influence", "prior_sensitivity", "reanalysis_densities", "exceedance")
 PARAMETERIZATIONS = ("noncentered", "centered")
@@ -41,6 +44,7 @@ class DataSpec:
     outcome: str | None = None
     measure: str = "ROMC"
     prepost_r: float = 0.5
+    skewed: str = "keep"
     outcomes: tuple[str, ...] = ()
     study: str | None = None
     path: str | None = None
@@ -227,6 +231,7 @@ def parse_spec(raw: dict[str, Any], source: str = "<memory>") -> AnalysisSpec:
         raise _err(source, "data.study", "required for data.kind 'reanalysis' (a registry study_id)")
     if data.kind == "user_effects" and not data.path:
         raise _err(source, "data.path", "required for data.kind 'user_effects' (a CSV with yi and vi)")
+    _choice(source, "data.skewed", data.skewed, SKEWED_POLICIES)
     if not -1.0 < data.prepost_r < 1.0:
         raise _err(source, "data.prepost_r", f"must lie strictly between -1 and 1, got {data.prepost_r}")
     if (filters.dose_min_miu is not None and filters.dose_max_miu is not None
@@ -276,8 +281,11 @@ def parse_spec(raw: dict[str, Any], source: str = "<memory>") -> AnalysisSpec:
         _choice(source, f"{key}.kind", item["kind"], SENSITIVITY_KINDS)
         values = item.get("values", [])
         _expect_type(source, f"{key}.values", values, list)
-        if item["kind"] == "prepost_r" and data.kind != "treg_expansion":
-            raise _err(source, f"{key}.kind", "prepost_r sensitivity needs data.kind = 'treg_expansion'")
+        if item["kind"] in ("prepost_r", "skewed_summaries") and data.kind != "treg_expansion":
+            raise _err(source, f"{key}.kind", f"{item['kind']} sensitivity needs data.kind = 'treg_expansion'")
+        if item["kind"] == "skewed_summaries":
+            for value in values:
+                _choice(source, f"{key}.values", value, SKEWED_POLICIES)
         if item["kind"] == "prepost_r" and not all(isinstance(v, (int, float)) and -1 < v < 1 for v in values):
             raise _err(source, f"{key}.values", "correlations must be numbers strictly between -1 and 1")
         if item["kind"] == "tau_prior" and not all(isinstance(v, dict) and "family" in v for v in values):

@@ -369,3 +369,33 @@ def test_bundled_bounds_are_flagged_and_excluded():
     reasons = excluded.set_index("study_id")["reason"]
     for study in ("Koreth2011_cGVHD_ph1", "Koreth2016_cGVHD_ph2", "Shanxi2021_BD"):
         assert "not an estimate" in reasons[study]
+
+
+def test_skewed_median_summaries_follow_the_policy(tmp_path):
+    """Baseline 14.9 / 26.8 / 29.9 (n 22) is left-skewed by the Shi et al. (2023) test (T 0.587 >= 0.553);
+    a right-skewed baseline 10 / 14 / 30 is skewed too (T 0.600) but its logs are not (T 0.388)."""
+    def registry(baseline):
+        q1, med, q3 = baseline
+        return registry_with(tmp_path / f"r{q1}", measurements=[
+            meas("FixtureC2022_pSS", "il2", "baseline", "median_iqr", 0, n=22, median=med, q1=q1, q3=q3),
+            meas("FixtureC2022_pSS", "il2", "post", "median_iqr", 12, n=22, median=70.9, q1=36.5, q3=97.6)])
+
+    left = registry((14.9, 26.8, 29.9))
+    kept, _ = fx.treg_expansion_effects(left, include_duplicates=True)
+    row = kept.set_index("study_id").loc["FixtureC2022_pSS"]
+    assert row["skewed"] and "T = 0.587 >= 0.553" in row["method_effect"]
+    assert not kept.set_index("study_id").drop(index="FixtureC2022_pSS")["skewed"].any()
+    for policy, reason in (("exclude", "the normal-theory conversion does not apply"),
+                           ("lognormal", "and on the log scale too")):
+        table, excluded = fx.treg_expansion_effects(left, include_duplicates=True, skewed=policy)
+        assert "FixtureC2022_pSS" not in set(table["study_id"])
+        assert reason in excluded.set_index("study_id").loc["FixtureC2022_pSS", "reason"]
+
+    right = registry((10.0, 14.0, 30.0))
+    table, _ = fx.treg_expansion_effects(right, include_duplicates=True, skewed="lognormal")
+    row = table.set_index("study_id").loc["FixtureC2022_pSS"]
+    assert not row["skewed"] and "converted as log-normal (Shi 2020b)" in row["method_effect"]
+    expected = fx.mean_sd_from_median_iqr(14.0, 10.0, 30.0, 22, dist="lognormal")
+    assert (row["mean_pre"], row["sd_pre"]) == pytest.approx((expected.mean, expected.sd))
+    with pytest.raises(EffectSizeError, match="skewed"):
+        fx.treg_expansion_effects(right, skewed="trim")

@@ -85,6 +85,7 @@ def outcome(spec, label: str, k: int, seed: int) -> OutcomeResult:
     table = effect_table(k, seed=seed).assign(source_id=lambda d: np.where(np.arange(len(d)) % 3 == 0, "src_a",
                                                                            np.where(np.arange(len(d)) % 3 == 1,
                                                                                     "src_b", "src_c")))
+    table["skewed"] = (np.arange(len(table)) == 0) & (label == "treg_pct_cd4")
     fit = real_fit(table)
     diag = diagnostics_for(table)
     excluded = pd.DataFrame({"study_id": ["X1"], "arm_id": [""], "outcome": [label],
@@ -253,3 +254,10 @@ def test_notes_in_run_json_are_shown_with_their_outcome(tmp_path):
                                                  "notes": {"essdai": ["arm B <excluded>"]}}))
     html = write_results_report(tmp_path, ["noted"]).read_text(encoding="utf-8")
     assert "Note: arm B &lt;excluded&gt;" in html
+
+
+def test_values_converted_from_skewed_medians_are_named(results, page):
+    flagged = pd.read_csv(results / "treg_demo" / "effects.csv").query("skewed")["study_id"].tolist()
+    assert len(flagged) == 1
+    assert f"calls skewed, with the normal-theory estimators: {flagged[0]}." in page
+    assert page.count("calls skewed") == 1        # the other analysis has no flagged value

@@ -55,6 +55,13 @@ BAD = [
                                      model={"family": "single_arm"},
                                      sensitivity=[{"name": "r", "kind": "prepost_r", "values": [0.2]}]),
      "sensitivity[0].kind", "treg_expansion"),
+    ("unknown skewed policy", spec(data={"skewed": "drop"}), "data.skewed", "lognormal"),
+    ("skewed sensitivity value", spec(sensitivity=[{"name": "s", "kind": "skewed_summaries", "values": ["trim"]}]),
+     "sensitivity[0].values", "exclude"),
+    ("skewed sensitivity on events", spec(data={"kind": "event_rate", "outcome": "any_ae", "measure": "PLO"},
+                                          model={"family": "single_arm"},
+                                          sensitivity=[{"name": "s", "kind": "skewed_summaries", "values": ["exclude"]}]),
+     "sensitivity[0].kind", "treg_expansion"),
     ("unknown figure", spec(figures=["pie"]), "figures", "forest"),
     ("reanalysis section on nnhm", spec(reanalysis={"robust_weight": 0.2}), "reanalysis", "only allowed"),
     ("robust weight > 1", spec(data={"kind": "reanalysis", "study": "He2022_pSS", "measure": "OR"},
@@ -91,3 +98,11 @@ def test_spec_name_must_match_file_name(tmp_path):
 def test_missing_spec_file_is_a_spec_error(tmp_path):
     with pytest.raises(SpecError, match="not found"):
         load_spec(tmp_path / "nope.toml")
+
+
+def test_skewed_policies_match_the_effects_layer():
+    from bayes_il2.effects.registry import SKEWED_POLICIES
+    from bayes_il2.specs import SKEWED_POLICIES as SPEC_POLICIES
+
+    assert SPEC_POLICIES == SKEWED_POLICIES
+    assert parse_spec(spec(data={"skewed": "lognormal"})).data.skewed == "lognormal"

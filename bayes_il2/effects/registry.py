@@ -27,9 +27,11 @@ import numpy as np
 import pandas as pd
 
 from bayes_il2.effects import conversions
+from bayes_il2.effects._common import check_choice
 from bayes_il2.effects.binary import log_odds_ratio, logit_proportion
 from bayes_il2.effects.prepost import (DEFAULT_R, PREPOST, mean_change_from_change, prepost_effect,
                                        standardized_mean_change_raw)
+from bayes_il2.effects.skewness import DISTRIBUTIONS, skewness_test
 from bayes_il2.errors import EffectSizeError
 
 LD_TREATMENTS = ("ld_il2", "ld_il2_combo")
@@ -42,6 +44,10 @@ EXCLUDED_COLUMNS = ["study_id", "arm_id", "outcome", "reason"]
 EFFECT_COLUMNS = ["study_id", "label", "disease", "design", "measure", "yi", "vi", "arm_id", "outcome", "n",
                   "dose_miu", "treatment_weeks", "year", "source_id", "location", "method", "note"]
 TREG_MEASURES = tuple(PREPOST)
+#: What to do with a median summary the skewness test flags (see :func:`treg_expansion_effects`).
+SKEWED_POLICIES = ("keep", "exclude", "lognormal")
+#: Marks, in ``method_effect``, a skewed summary converted with the normal-theory estimators.
+SKEWED_FLAG = ", converted as normal"
 #: Continuity correction of the display yi/vi of the event tables (recorded in ``correction``).
 DISPLAY_CORRECTION = "only0"
 
@@ -196,8 +202,31 @@ def _provenance(rows: list[pd.Series]) -> dict:
 
 
 # --------------------------------------------------------------------------- Treg expansion
-def _row_mean_sd(row: pd.Series, n: float, ident: str = "") -> tuple[float, float, str] | str:
-    """Mean, SD and the conversion used for one baseline/post row, or the reason it is unusable."""
+def _conversion_scale(median: float, n: float, quantiles: dict[str, float], ident: str,
+                      skewed: str) -> tuple[str, str]:
+    """("normal" | "lognormal", note to append), or ("", reason) when no conversion applies."""
+    if n < 2:
+        return "normal", ""
+    test = skewness_test(median, n, **quantiles, ids=[ident])
+    if not test.skewed:
+        return "normal", ""
+    verdict = f"skewed (Shi 2023 test: T = {test.statistic:.3f} >= {test.critical:.3f})"
+    if skewed == "keep":
+        return "normal", f"; {verdict}{SKEWED_FLAG}"
+    if skewed == "lognormal" and n >= 5 and min(median, *quantiles.values()) > 0:
+        logged = skewness_test(median, n, **quantiles, dist="lognormal", ids=[ident])
+        if not logged.skewed:
+            return "lognormal", f"; {verdict}, converted as log-normal (Shi 2020b)"
+        return "", f"median summary {verdict}, and on the log scale too: no conversion applies"
+    return "", f"median summary {verdict}: the normal-theory conversion does not apply"
+
+
+def _row_mean_sd(row: pd.Series, n: float, ident: str = "", skewed: str = "keep") -> tuple[float, float, str] | str:
+    """Mean, SD and the conversion used for one baseline/post row, or the reason it is unusable.
+
+    Median summaries are tested for skewness first (Shi et al. 2023); ``skewed`` says what to do
+    with a skewed one (see :func:`treg_expansion_effects`).
+    """
     stat = _text(row["statistic"])
     mean, sd, se = _num(row["mean"]), _num(row["sd"]), _num(row["se"])
     med, q1, q3 = _num(row["median"]), _num(row["q1"]), _num(row["q3"])
@@ -206,16 +235,24 @@ def _row_mean_sd(row: pd.Series, n: float, ident: str = "") -> tuple[float, floa
     if stat.startswith("median") and has(med):
         if not has(n):
             return "n not reported (needed to convert median to mean/SD)"
-        if has(q1) and has(q3) and has(lo) and has(hi):
-            m, s = conversions.mean_sd_from_five_numbers(lo, q1, med, q3, hi, n, ids=[ident])
-            return m, s, "median/IQR/range -> mean (Luo 2018), SD (Shi 2020)"
-        if has(q1) and has(q3):
-            m, s = conversions.mean_sd_from_median_iqr(med, q1, q3, n, ids=[ident])
-            return m, s, "median/IQR -> mean (Luo 2018), SD (Wan 2014)"
+        quantiles = {"q1": q1, "q3": q3} if has(q1) and has(q3) else {}
         if has(lo) and has(hi):
-            m, s = conversions.mean_sd_from_median_range(med, lo, hi, n, ids=[ident])
-            return m, s, "median/range -> mean (Luo 2018), SD (Wan 2014)"
-        return "SD not reported and not derivable"
+            quantiles.update(minimum=lo, maximum=hi)
+        if not quantiles:
+            return "SD not reported and not derivable"
+        dist, note = _conversion_scale(med, n, quantiles, ident, skewed)
+        if dist not in DISTRIBUTIONS:
+            return note
+        if len(quantiles) == 4:
+            m, s = conversions.mean_sd_from_five_numbers(lo, q1, med, q3, hi, n, dist=dist, ids=[ident])
+            how = "median/IQR/range -> mean (Luo 2018), SD (Shi 2020)"
+        elif "q1" in quantiles:
+            m, s = conversions.mean_sd_from_median_iqr(med, q1, q3, n, dist=dist, ids=[ident])
+            how = "median/IQR -> mean (Luo 2018), SD (Wan 2014)"
+        else:
+            m, s = conversions.mean_sd_from_median_range(med, lo, hi, n, dist=dist, ids=[ident])
+            how = "median/range -> mean (Luo 2018), SD (Wan 2014)"
+        return m, s, how + note
     if not has(mean):
         return "mean not reported"
     if has(sd):
@@ -255,13 +292,14 @@ def _order_baseline(base: pd.DataFrame) -> pd.DataFrame:
         ["_key", "_rank"], kind="stable")
 
 
-def _first_usable(rows: pd.DataFrame, n_arm: float, ident: str) -> tuple[pd.Series, float, float, float, str] | str:
+def _first_usable(rows: pd.DataFrame, n_arm: float, ident: str,
+                  skewed: str = "keep") -> tuple[pd.Series, float, float, float, str] | str:
     reason = "no usable row"
     for _, row in rows.iterrows():
         n = _num(row["n"])
         n = n if np.isfinite(n) else n_arm
         try:
-            got = _row_mean_sd(row, n, ident)
+            got = _row_mean_sd(row, n, ident, skewed)
         except EffectSizeError as exc:  # e.g. quantiles out of order in a user's registry
             got = str(exc)
         if isinstance(got, str):
@@ -272,7 +310,7 @@ def _first_usable(rows: pd.DataFrame, n_arm: float, ident: str) -> tuple[pd.Seri
 
 
 def _treg_from_pair(rows: pd.DataFrame, study: _Study, measure: str, r: float,
-                    n_arm: float, ident: str) -> dict | str:
+                    n_arm: float, ident: str, skewed: str = "keep") -> dict | str:
     base = rows[rows["timepoint"] == "baseline"]
     post = rows[rows["timepoint"] == "post"]
     change = rows[rows["timepoint"] == "change"]
@@ -280,9 +318,9 @@ def _treg_from_pair(rows: pd.DataFrame, study: _Study, measure: str, r: float,
         return "no baseline value"
     if post.empty and change.empty:
         return "no post-treatment value"
-    b = _first_usable(_order_baseline(base), n_arm, ident) if len(base) else "no baseline value"
+    b = _first_usable(_order_baseline(base), n_arm, ident, skewed) if len(base) else "no baseline value"
     if len(post):
-        p = _first_usable(_order_post(post, study.treatment_weeks), n_arm, ident)
+        p = _first_usable(_order_post(post, study.treatment_weeks), n_arm, ident, skewed)
         if isinstance(b, str):
             return b
         if isinstance(p, str):
@@ -301,7 +339,7 @@ def _treg_from_pair(rows: pd.DataFrame, study: _Study, measure: str, r: float,
                 "week": _num(p_row["week"]), "phenotype": _text(p_row["phenotype"]), "method_effect": how,
                 "_rows": [b_row, p_row]}
     # only a change from baseline
-    c = _first_usable(_order_post(change, study.treatment_weeks), n_arm, ident)
+    c = _first_usable(_order_post(change, study.treatment_weeks), n_arm, ident, skewed)
     if isinstance(c, str):
         return c
     c_row, mc, sdc, n, how = c
@@ -372,13 +410,13 @@ def _estimable(got: dict | str, r: float) -> dict | str:
 
 
 def _treg_for_outcome(rows: pd.DataFrame, study: _Study, measure: str, r: float, n_arm: float,
-                      ident: str) -> dict | str:
+                      ident: str, skewed: str = "keep") -> dict | str:
     """Try each phenotype (in order of appearance): a baseline/post pair first, then a fold change."""
     phen = rows["phenotype"].map(_text)
     reasons = []
     for value in dict.fromkeys(phen):
         sub = rows[phen == value]
-        got = _estimable(_treg_from_pair(sub, study, measure, r, n_arm, ident), r)
+        got = _estimable(_treg_from_pair(sub, study, measure, r, n_arm, ident, skewed), r)
         if isinstance(got, dict):
             return got
         fold = _estimable(_treg_from_fold(sub, study, measure, n_arm, ident), r)
@@ -389,7 +427,7 @@ def _treg_for_outcome(rows: pd.DataFrame, study: _Study, measure: str, r: float,
 
 
 def treg_expansion_effects(registry, measure: str = "ROMC", r: float = DEFAULT_R, include_duplicates: bool = False,
-                           outcome: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                           outcome: str | None = None, skewed: str = "keep") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Within-arm Treg expansion under LD-IL-2, one row per study arm.
 
     For each LD-IL-2 arm with Treg measurements, the first outcome of :data:`TREG_PREFERENCE`
@@ -409,13 +447,19 @@ def treg_expansion_effects(registry, measure: str = "ROMC", r: float = DEFAULT_R
         Keep studies with ``pool == "no"``.
     outcome : str, optional
         One Treg outcome instead of the preference order.
+    skewed : {"keep", "exclude", "lognormal"}
+        What to do with a median summary that the test of Shi et al. (2023) calls skewed:
+        convert it as normal and flag it (``"keep"``, column ``skewed``); drop that value
+        (``"exclude"``, as metafor's ``conv.fivenum`` does); or convert it as log-normal (Shi et al.
+        2020b) when its log quantiles pass the test, dropping it otherwise (``"lognormal"``).
 
     Returns
     -------
     table : DataFrame
         The effect-table columns plus ``method_effect`` (how yi was computed), ``r``, ``treatment``,
         ``phenotype``, ``week`` (of the post value), ``mean_pre, sd_pre, mean_post, sd_post``
-        (NaN where not used).
+        (NaN where not used) and ``skewed`` (a value converted as normal although the skewness
+        test was significant).
     excluded : DataFrame
         ``study_id, arm_id, outcome, reason``.
     """
@@ -423,6 +467,7 @@ def treg_expansion_effects(registry, measure: str = "ROMC", r: float = DEFAULT_R
         raise EffectSizeError(f"Treg expansion measure must be one of {', '.join(TREG_MEASURES)}; got {measure!r}")
     if not -1 <= r <= 1:
         raise EffectSizeError(f"r must lie in [-1, 1]; got {r}")
+    check_choice("skewed", skewed, SKEWED_POLICIES)
     outcomes = (outcome,) if outcome else TREG_PREFERENCE
     studies = _studies(registry)
     arms = _arms(registry)
@@ -453,7 +498,7 @@ def treg_expansion_effects(registry, measure: str = "ROMC", r: float = DEFAULT_R
                 if sub.empty:
                     continue
                 estimates = sub[sub["qualifier"] == ""]
-                got = (_treg_for_outcome(estimates, study, measure, r, _arm_n(arm), f"{sid}:{arm_id}")
+                got = (_treg_for_outcome(estimates, study, measure, r, _arm_n(arm), f"{sid}:{arm_id}", skewed)
                        if not estimates.empty else _qualified_reason(sub["qualifier"]))
                 if isinstance(got, dict):
                     row = _base_row(study, arm, arm_id, name, measure)
@@ -472,6 +517,7 @@ def treg_expansion_effects(registry, measure: str = "ROMC", r: float = DEFAULT_R
     extra = ["method_effect", "r", "treatment", "dose_unit", "phenotype", "week", "mean_pre", "sd_pre", "mean_post",
              "sd_post"]
     table = pd.DataFrame(rows, columns=EFFECT_COLUMNS + extra)
+    table["skewed"] = table["method_effect"].str.contains(SKEWED_FLAG, regex=False).astype(bool)
     for c in ("yi", "vi", "n", "dose_miu", "treatment_weeks", "year", "r", "week", "mean_pre", "sd_pre",
               "mean_post", "sd_post"):
         table[c] = pd.to_numeric(table[c], errors="coerce").astype(float)

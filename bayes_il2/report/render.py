@@ -256,6 +256,13 @@ def data_section(analysis: AnalysisFolder, outcome: OutcomeFolder, ctx: PageCont
         parts.append(f"<p>{len(effects)} {'study' if len(effects) == 1 else 'studies/arms'} "
                      f"entered the model.</p>")
         parts.append(html_table(table, columns, cell=cell))
+        if "skewed" in table.columns:
+            flagged = table.loc[table["skewed"].astype(str).str.lower() == "true", "study_id"].astype(str)
+            if len(flagged):
+                parts.append(f"<p>Converted from a median summary that the skewness test of Shi et al. (2023) "
+                             f"calls skewed, with the normal-theory estimators: {escape(', '.join(flagged))}. "
+                             "The spec's <code>[data] skewed</code> option excludes such values or converts "
+                             "them as log-normal.</p>")
     else:
         parts.append('<p class="muted">No study had usable data.</p>')
     if len(outcome.excluded):
