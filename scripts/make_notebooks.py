@@ -105,6 +105,31 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                  "                                 draws=400, tune=400, chains=2, seed=1)\n"
                  "normal.summary(['mu', 'tau'])"),
     ],
+    "06_effect_sizes.ipynb": [
+        ("md", "# Effect sizes from what papers report\n\nTrials rarely print exactly what a meta-analysis "
+               "needs. This notebook turns typical reports into `yi`/`vi` with `bayes_il2.effects` "
+               "(every function is checked against a published number: `docs/effects_validation.md`)."),
+        ("code", "import numpy as np\nfrom bayes_il2 import effects"),
+        ("md", "Two-group counts: the continuity correction is an explicit choice (here only for the "
+               "zero-cell trial)."),
+        ("code", "lor = effects.log_odds_ratio(ai=[5, 0], n1i=[100, 20], ci=[10, 3], n2i=[100, 20],\n"
+                 "                              correction='only0')\n"
+                 "print(np.round(lor.yi, 4), np.round(lor.vi, 4), lor.corrected)"),
+        ("md", "A median (IQR) instead of a mean (SD): test for skewness first (Shi et al. 2023). A "
+               "right-skewed count passes as log-normal, and the log-normal conversion (Shi et al. 2020b) "
+               "then replaces the normal-theory one."),
+        ("code", "five = dict(minimum=2.0, q1=4.0, q3=14.0, maximum=20.0)\n"
+                 "print(effects.skewness_test(6.0, 20, **five))\n"
+                 "print(effects.skewness_test(6.0, 20, **five, dist='lognormal'))\n"
+                 "effects.mean_sd_from_five_numbers(2.0, 4.0, 6.0, 14.0, 20.0, 20, dist='lognormal')"),
+        ("md", "An SD from a 95% CI of a mean (t-based below n = 60), and two subgroups combined into one "
+               "arm (Cochrane Handbook)."),
+        ("code", "print(effects.sd_from_ci(30.0, 34.2, 25))\n"
+                 "effects.combine_groups(10, 11.8, 2.4, 20, 15.3, 3.2)"),
+        ("md", "Pre-post data within one arm: the pre-post correlation is rarely reported, so run the "
+               "measure over several values."),
+        ("code", "effects.over_r('SMCR', [0.2, 0.5, 0.8], m_pre=5.1, sd_pre=1.9, m_post=9.8, sd_post=3.2, ni=29)"),
+    ],
 }
 
 
