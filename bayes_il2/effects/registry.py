@@ -21,7 +21,7 @@ note``, plus builder-specific columns documented in each function.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -46,8 +46,22 @@ EFFECT_COLUMNS = ["study_id", "label", "disease", "design", "measure", "yi", "vi
 TREG_MEASURES = tuple(PREPOST)
 #: What to do with a median summary the skewness test flags (see :func:`treg_expansion_effects`).
 SKEWED_POLICIES = ("keep", "exclude", "lognormal")
-#: Marks, in ``method_effect``, a skewed summary converted with the normal-theory estimators.
-SKEWED_FLAG = ", converted as normal"
+
+
+class _MeanSD(NamedTuple):
+    """One baseline/post value as a mean and SD, how it was obtained, and whether it came from a
+    median summary that the skewness test flags but that was converted as normal anyway."""
+
+    mean: float
+    sd: float
+    how: str
+    skewed: bool = False
+
+
+class _Usable(NamedTuple):
+    row: pd.Series
+    n: float
+    value: _MeanSD
 #: Continuity correction of the display yi/vi of the event tables (recorded in ``correction``).
 DISPLAY_CORRECTION = "only0"
 
@@ -204,7 +218,11 @@ def _provenance(rows: list[pd.Series]) -> dict:
 # --------------------------------------------------------------------------- Treg expansion
 def _conversion_scale(median: float, n: float, quantiles: dict[str, float], ident: str,
                       skewed: str) -> tuple[str, str]:
-    """("normal" | "lognormal", note to append), or ("", reason) when no conversion applies."""
+    """("normal" | "lognormal", note to append), or ("", reason) when no conversion applies.
+
+    A skewed summary kept under ``skewed="keep"`` comes back as ("normal", note), its note naming
+    the test; the caller flags it.
+    """
     if n < 2:
         return "normal", ""
     test = skewness_test(median, n, **quantiles, ids=[ident])
@@ -212,7 +230,7 @@ def _conversion_scale(median: float, n: float, quantiles: dict[str, float], iden
         return "normal", ""
     verdict = f"skewed (Shi 2023 test: T = {test.statistic:.3f} >= {test.critical:.3f})"
     if skewed == "keep":
-        return "normal", f"; {verdict}{SKEWED_FLAG}"
+        return "normal", f"; {verdict}, converted as normal"
     if skewed == "lognormal" and n >= 5 and min(median, *quantiles.values()) > 0:
         logged = skewness_test(median, n, **quantiles, dist="lognormal", ids=[ident])
         if not logged.skewed:
@@ -221,7 +239,7 @@ def _conversion_scale(median: float, n: float, quantiles: dict[str, float], iden
     return "", f"median summary {verdict}: the normal-theory conversion does not apply"
 
 
-def _row_mean_sd(row: pd.Series, n: float, ident: str = "", skewed: str = "keep") -> tuple[float, float, str] | str:
+def _row_mean_sd(row: pd.Series, n: float, ident: str = "", skewed: str = "keep") -> _MeanSD | str:
     """Mean, SD and the conversion used for one baseline/post row, or the reason it is unusable.
 
     Median summaries are tested for skewness first (Shi et al. 2023); ``skewed`` says what to do
@@ -252,18 +270,18 @@ def _row_mean_sd(row: pd.Series, n: float, ident: str = "", skewed: str = "keep"
         else:
             m, s = conversions.mean_sd_from_median_range(med, lo, hi, n, dist=dist, ids=[ident])
             how = "median/range -> mean (Luo 2018), SD (Wan 2014)"
-        return m, s, how + note
+        return _MeanSD(m, s, how + note, skewed=dist == "normal" and bool(note))
     if not has(mean):
         return "mean not reported"
     if has(sd):
-        return mean, sd, "mean/SD as reported"
+        return _MeanSD(mean, sd, "mean/SD as reported")
     if has(se) and has(n):
-        return mean, float(conversions.sd_from_se(se, n, ids=[ident])), "SD from SE (SD = SE sqrt(n))"
+        return _MeanSD(mean, float(conversions.sd_from_se(se, n, ids=[ident])), "SD from SE (SD = SE sqrt(n))")
     if has(_num(row["ci_low"])) and has(_num(row["ci_high"])) and has(n):
         s = float(conversions.sd_from_ci(_num(row["ci_low"]), _num(row["ci_high"]), n, ids=[ident]))
-        return mean, s, "SD from 95% CI (Cochrane 6.5.2.2)"
+        return _MeanSD(mean, s, "SD from 95% CI (Cochrane 6.5.2.2)")
     if has(lo) and has(hi) and has(n):
-        return mean, float(conversions.sd_from_range(lo, hi, n, ids=[ident])), "SD from range (Wan 2014)"
+        return _MeanSD(mean, float(conversions.sd_from_range(lo, hi, n, ids=[ident])), "SD from range (Wan 2014)")
     return "SD not reported and not derivable"
 
 
@@ -292,8 +310,7 @@ def _order_baseline(base: pd.DataFrame) -> pd.DataFrame:
         ["_key", "_rank"], kind="stable")
 
 
-def _first_usable(rows: pd.DataFrame, n_arm: float, ident: str,
-                  skewed: str = "keep") -> tuple[pd.Series, float, float, float, str] | str:
+def _first_usable(rows: pd.DataFrame, n_arm: float, ident: str, skewed: str = "keep") -> _Usable | str:
     reason = "no usable row"
     for _, row in rows.iterrows():
         n = _num(row["n"])
@@ -305,7 +322,7 @@ def _first_usable(rows: pd.DataFrame, n_arm: float, ident: str,
         if isinstance(got, str):
             reason = got
             continue
-        return row, got[0], got[1], n, got[2]
+        return _Usable(row, n, got)
     return reason
 
 
@@ -325,9 +342,8 @@ def _treg_from_pair(rows: pd.DataFrame, study: _Study, measure: str, r: float,
             return b
         if isinstance(p, str):
             return p
-        b_row, m0, s0, n0, how0 = b
-        p_row, m1, s1, n1, how1 = p
-        n = np.nanmin([n0, n1])
+        (m0, s0, how0, skew0), (m1, s1, how1, skew1) = b.value, p.value
+        n = np.nanmin([b.n, p.n])
         if not np.isfinite(n):
             return "n not reported"
         try:
@@ -336,25 +352,25 @@ def _treg_from_pair(rows: pd.DataFrame, study: _Study, measure: str, r: float,
             return str(exc)
         how = f"{measure} from baseline ({how0}) and post ({how1}), r = {r:g}"
         return {"yi": eff.yi, "vi": eff.vi, "n": n, "mean_pre": m0, "sd_pre": s0, "mean_post": m1, "sd_post": s1,
-                "week": _num(p_row["week"]), "phenotype": _text(p_row["phenotype"]), "method_effect": how,
-                "_rows": [b_row, p_row]}
+                "week": _num(p.row["week"]), "phenotype": _text(p.row["phenotype"]), "method_effect": how,
+                "skewed": skew0 or skew1, "_rows": [b.row, p.row]}
     # only a change from baseline
     c = _first_usable(_order_post(change, study.treatment_weeks), n_arm, ident, skewed)
     if isinstance(c, str):
         return c
-    c_row, mc, sdc, n, how = c
+    c_row, n, (mc, sdc, how, skew_c) = c
     if measure == "MC":
         eff = mean_change_from_change(mc, sdc, n, ids=[ident])
         return {"yi": eff.yi, "vi": eff.vi, "n": n, "week": _num(c_row["week"]),
                 "phenotype": _text(c_row["phenotype"]), "method_effect": f"MC from the reported change ({how})",
-                "_rows": [c_row]}
+                "skewed": skew_c, "_rows": [c_row]}
     if measure == "SMCR" and not isinstance(b, str):
-        b_row, m0, s0, n0, how0 = b
+        _, s0, how0, skew0 = b.value
         eff = standardized_mean_change_raw(0.0, s0, mc, n, r, ids=[ident])
         return {"yi": eff.yi, "vi": eff.vi, "n": n, "sd_pre": s0, "week": _num(c_row["week"]),
                 "phenotype": _text(c_row["phenotype"]),
                 "method_effect": f"SMCR from the reported change and baseline SD ({how0}), r = {r:g}",
-                "_rows": [b_row, c_row]}
+                "skewed": skew0 or skew_c, "_rows": [b.row, c_row]}
     return f"only the change from baseline is reported; {measure} needs baseline and post values"
 
 
@@ -515,9 +531,9 @@ def treg_expansion_effects(registry, measure: str = "ROMC", r: float = DEFAULT_R
                 dropped.append(_drop(sid, arm_id, first_outcome, first_reason or "no Treg measurement"))
     _relabel(rows, arms)
     extra = ["method_effect", "r", "treatment", "dose_unit", "phenotype", "week", "mean_pre", "sd_pre", "mean_post",
-             "sd_post"]
+             "sd_post", "skewed"]
     table = pd.DataFrame(rows, columns=EFFECT_COLUMNS + extra)
-    table["skewed"] = table["method_effect"].str.contains(SKEWED_FLAG, regex=False).astype(bool)
+    table["skewed"] = table["skewed"].eq(True)
     for c in ("yi", "vi", "n", "dose_miu", "treatment_weeks", "year", "r", "week", "mean_pre", "sd_pre",
               "mean_post", "sd_post"):
         table[c] = pd.to_numeric(table[c], errors="coerce").astype(float)
