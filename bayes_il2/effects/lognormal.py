@@ -25,14 +25,15 @@ summary of a log-normal distribution. Stat Interface 13:519-531.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
 
 class _Constants(NamedTuple):
-    z: object            # n -> variance inflation of the log-scale SD
-    k: object            # n -> denominator of s4
+    z: Callable[[np.ndarray], np.ndarray]   # n -> variance inflation of the log-scale SD
+    k: Callable[[np.ndarray], np.ndarray]   # n -> denominator of s4
     mean: tuple[float, float]
     second: tuple[float, float]
     square: tuple[float, float]
