@@ -47,7 +47,6 @@ from scipy import integrate, stats
 from bayes_il2.effects import lognormal
 from bayes_il2.effects._common import (ArrayLike, EffectSize, Inputs, check_choice, coerce, fail_rows,
                                        require_finite, require_positive, result)
-from bayes_il2.effects.skewness import DISTRIBUTIONS
 from bayes_il2.errors import EffectSizeError
 
 
@@ -130,13 +129,18 @@ def _on_scale(x: Inputs, dist: str, names: tuple[str, ...], **fixed: tuple[objec
     The log-normal method (Shi et al. 2020b) is defined for the recommended estimators only, so each
     ``fixed`` option (value, required) must hold; it also needs n >= 5 and positive quantiles.
     """
-    check_choice("dist", dist, DISTRIBUTIONS)
+    check_choice("dist", dist, lognormal.DISTRIBUTIONS)
     if dist == "normal":
         return {k: x[k] for k in names}
     for option, (value, required) in fixed.items():
         if value != required:
             raise EffectSizeError(f'dist="lognormal" needs {option}={required!r} (Shi et al. 2020b); got {value!r}')
     fail_rows(x, x["n"] < 5, 'dist="lognormal" needs n >= 5')
+    return _log_quantiles(x, names)
+
+
+def _log_quantiles(x: Inputs, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The named quantiles on the log scale (all must be > 0)."""
     for k in names:
         fail_rows(x, x[k] <= 0, f'{k} must be > 0 for dist="lognormal"')
     return {k: np.log(x[k]) for k in names}

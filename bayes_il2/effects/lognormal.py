@@ -30,6 +30,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+#: The data models the median conversions and the skewness test accept.
+DISTRIBUTIONS = ("normal", "lognormal")
+
 
 class _Constants(NamedTuple):
     z: Callable[[np.ndarray], np.ndarray]   # n -> variance inflation of the log-scale SD

@@ -31,7 +31,8 @@ from bayes_il2.effects._common import check_choice
 from bayes_il2.effects.binary import log_odds_ratio, logit_proportion
 from bayes_il2.effects.prepost import (DEFAULT_R, PREPOST, mean_change_from_change, prepost_effect,
                                        standardized_mean_change_raw)
-from bayes_il2.effects.skewness import DISTRIBUTIONS, skewness_test
+from bayes_il2.effects.lognormal import DISTRIBUTIONS
+from bayes_il2.effects.skewness import skewness_test
 from bayes_il2.errors import EffectSizeError
 
 LD_TREATMENTS = ("ld_il2", "ld_il2_combo")

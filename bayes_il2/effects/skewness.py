@@ -26,10 +26,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from bayes_il2.effects._common import ArrayLike, check_choice, coerce, fail_rows, require_finite
+from bayes_il2.effects._common import ArrayLike, check_choice, fail_rows
+from bayes_il2.effects.conversions import _check_order, _log_quantiles, _quantile_inputs
+from bayes_il2.effects.lognormal import DISTRIBUTIONS
 from bayes_il2.errors import EffectSizeError
-
-DISTRIBUTIONS = ("normal", "lognormal")
 
 
 class SkewnessTest(NamedTuple):
@@ -63,17 +63,12 @@ def skewness_test(median: ArrayLike, n: ArrayLike, *, minimum: ArrayLike | None 
         values.update(minimum=minimum, maximum=maximum)
     if has_iqr:
         values.update(q1=q1, q3=q3)
-    x = coerce(ids, **values)
-    require_finite(x, *values)
+    x = _quantile_inputs(ids, **values)
     fail_rows(x, x["n"] < 2, "n must be >= 2")
-    order = [k for k in ("minimum", "q1", "median", "q3", "maximum") if k in values]
+    order = tuple(k for k in ("minimum", "q1", "median", "q3", "maximum") if k in values)
     for lower, upper in zip(order, order[1:]):
-        fail_rows(x, x[lower] > x[upper], f"quantiles out of order: {lower} > {upper}")
-    q = {k: x[k] for k in order}
-    if dist == "lognormal":
-        for k in order:
-            fail_rows(x, q[k] <= 0, f"{k} must be > 0 for a log-normal model")
-        q = {k: np.log(v) for k, v in q.items()}
+        _check_order(x, lower, upper, "quantiles out of order")
+    q = _log_quantiles(x, order) if dist == "lognormal" else {k: x[k] for k in order}
     n_ = x["n"]
     with np.errstate(divide="ignore", invalid="ignore"):
         t_range = (np.abs(q["minimum"] + q["maximum"] - 2 * q["median"]) / (q["maximum"] - q["minimum"])
