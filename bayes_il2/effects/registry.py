@@ -47,22 +47,6 @@ EFFECT_COLUMNS = ["study_id", "label", "disease", "design", "measure", "yi", "vi
 TREG_MEASURES = tuple(PREPOST)
 #: What to do with a median summary the skewness test flags (see :func:`treg_expansion_effects`).
 SKEWED_POLICIES = ("keep", "exclude", "lognormal")
-
-
-class _MeanSD(NamedTuple):
-    """One baseline/post value as a mean and SD, how it was obtained, and whether it came from a
-    median summary that the skewness test flags but that was converted as normal anyway."""
-
-    mean: float
-    sd: float
-    how: str
-    skewed: bool = False
-
-
-class _Usable(NamedTuple):
-    row: pd.Series
-    n: float
-    value: _MeanSD
 #: Continuity correction of the display yi/vi of the event tables (recorded in ``correction``).
 DISPLAY_CORRECTION = "only0"
 
@@ -217,6 +201,24 @@ def _provenance(rows: list[pd.Series]) -> dict:
 
 
 # --------------------------------------------------------------------------- Treg expansion
+class _ArmValue(NamedTuple):
+    """One baseline/post value as a mean and SD, how it was obtained, and whether it came from a
+    median summary that the skewness test flags but that was converted as normal anyway."""
+
+    mean: float
+    sd: float
+    how: str
+    skewed: bool = False
+
+
+class _Usable(NamedTuple):
+    """The first usable row of a timepoint, its n and its value."""
+
+    row: pd.Series
+    n: float
+    value: _ArmValue
+
+
 def _conversion_scale(median: float, n: float, quantiles: dict[str, float], ident: str,
                       skewed: str) -> tuple[str, str]:
     """("normal" | "lognormal", note to append), or ("", reason) when no conversion applies.
@@ -240,7 +242,7 @@ def _conversion_scale(median: float, n: float, quantiles: dict[str, float], iden
     return "", f"median summary {verdict}: the normal-theory conversion does not apply"
 
 
-def _row_mean_sd(row: pd.Series, n: float, ident: str = "", skewed: str = "keep") -> _MeanSD | str:
+def _row_mean_sd(row: pd.Series, n: float, ident: str = "", skewed: str = "keep") -> _ArmValue | str:
     """Mean, SD and the conversion used for one baseline/post row, or the reason it is unusable.
 
     Median summaries are tested for skewness first (Shi et al. 2023); ``skewed`` says what to do
@@ -271,18 +273,18 @@ def _row_mean_sd(row: pd.Series, n: float, ident: str = "", skewed: str = "keep"
         else:
             m, s = conversions.mean_sd_from_median_range(med, lo, hi, n, dist=dist, ids=[ident])
             how = "median/range -> mean (Luo 2018), SD (Wan 2014)"
-        return _MeanSD(m, s, how + note, skewed=dist == "normal" and bool(note))
+        return _ArmValue(m, s, how + note, skewed=dist == "normal" and bool(note))
     if not has(mean):
         return "mean not reported"
     if has(sd):
-        return _MeanSD(mean, sd, "mean/SD as reported")
+        return _ArmValue(mean, sd, "mean/SD as reported")
     if has(se) and has(n):
-        return _MeanSD(mean, float(conversions.sd_from_se(se, n, ids=[ident])), "SD from SE (SD = SE sqrt(n))")
+        return _ArmValue(mean, float(conversions.sd_from_se(se, n, ids=[ident])), "SD from SE (SD = SE sqrt(n))")
     if has(_num(row["ci_low"])) and has(_num(row["ci_high"])) and has(n):
         s = float(conversions.sd_from_ci(_num(row["ci_low"]), _num(row["ci_high"]), n, ids=[ident]))
-        return _MeanSD(mean, s, "SD from 95% CI (Cochrane 6.5.2.2)")
+        return _ArmValue(mean, s, "SD from 95% CI (Cochrane 6.5.2.2)")
     if has(lo) and has(hi) and has(n):
-        return _MeanSD(mean, float(conversions.sd_from_range(lo, hi, n, ids=[ident])), "SD from range (Wan 2014)")
+        return _ArmValue(mean, float(conversions.sd_from_range(lo, hi, n, ids=[ident])), "SD from range (Wan 2014)")
     return "SD not reported and not derivable"
 
 
