@@ -232,6 +232,8 @@ def parse_spec(raw: dict[str, Any], source: str = "<memory>") -> AnalysisSpec:
     if data.kind == "user_effects" and not data.path:
         raise _err(source, "data.path", "required for data.kind 'user_effects' (a CSV with yi and vi)")
     _choice(source, "data.skewed", data.skewed, SKEWED_POLICIES)
+    if data.skewed != "keep" and data.kind != "treg_expansion":
+        raise _err(source, "data.skewed", "applies to data.kind 'treg_expansion' only (median Treg summaries)")
     if not -1.0 < data.prepost_r < 1.0:
         raise _err(source, "data.prepost_r", f"must lie strictly between -1 and 1, got {data.prepost_r}")
     if (filters.dose_min_miu is not None and filters.dose_max_miu is not None
