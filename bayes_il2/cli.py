@@ -1,7 +1,8 @@
 """The ``bayes-il2`` command line.
 
-Exit codes: 0 success; 1 a diagnostic check failed and ``--strict`` was given (results are kept);
-2 bad input (registry, spec, CSV or arguments); 130 interrupted.
+Exit codes (:mod:`bayes_il2.errors`): 0 success; 1 a diagnostic check failed and ``--strict`` was
+given (results are kept); 2 bad input (registry, spec, CSV, arguments, an output folder that is
+not ours); 128 + N stopped by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).
 """
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-from bayes_il2.errors import BayesIL2Error, RegistryError
-
-EXIT_OK, EXIT_DIAGNOSTICS, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+from bayes_il2.errors import (EXIT_BAD_INPUT, EXIT_DIAGNOSTICS, EXIT_INTERRUPTED, EXIT_OK,  # noqa: F401
+                               BayesIL2Error, Interrupted)
 
 EPILOG_MAIN = """\
 examples:
@@ -25,7 +25,9 @@ examples:
   bayes-il2 data show He2022_pSS             every row of one study
   bayes-il2 reanalyze --events 20/30 8/30 --prior skeptical --prior neutral
 
-exit codes: 0 ok, 1 failed diagnostics with --strict (results kept), 2 bad input, 130 interrupted
+exit codes: 0 ok, 1 failed diagnostics with --strict (results kept), 2 bad input,
+            128+N stopped by signal N (130 Ctrl-C, 143 SIGTERM)
+never deleted: a folder bayes-il2 did not write, or files in it it did not write (--out is refused)
 """
 
 
@@ -57,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=argparse.RawDescriptionHelpFormatter,
                          epilog="examples:\n  bayes-il2 run\n  bayes-il2 run models/pss_reanalysis.toml --out /tmp/res\n"
                                 "  bayes-il2 run --jobs 2 --draws 500 --strict\n")
-    run.add_argument("specs", nargs="*", type=Path, help="spec files (default: every models/*.toml)")
+    run.add_argument("specs", nargs="*", type=Path,
+                     help="spec files or folders of them (default: every models/*.toml)")
     run.add_argument("--out", type=Path, default=Path("results"), help="results directory (default: results)")
     run.add_argument("--data", type=Path, default=None, help="registry directory (default: bundled data/)")
     run.add_argument("--strict", action="store_true", help="exit 1 when any diagnostic check fails")
@@ -128,30 +131,23 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bayes-il2`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from bayes_il2 import commands
+
+    handlers = {"run": commands.run_command, "fit": commands.fit_command, "data": commands.data_command,
+                "reanalyze": commands.reanalyze_command}
     try:
-        if args.command == "run":
-            from bayes_il2.commands import run_command
-            return run_command(args)
-        if args.command == "fit":
-            from bayes_il2.commands import fit_command
-            return fit_command(args)
-        if args.command == "data":
-            from bayes_il2.commands import data_command
-            return data_command(args)
-        if args.command == "reanalyze":
-            from bayes_il2.commands import reanalyze_command
-            return reanalyze_command(args)
-    except RegistryError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return handlers[args.command](args)
     except BayesIL2Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Interrupted as exc:
+        print(f"stopped: {exc}; nothing of this command was written (earlier results are unchanged)",
+              file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted: previous results were left intact", file=sys.stderr)
+        print("stopped: interrupted; nothing of this command was written (earlier results are unchanged)",
+              file=sys.stderr)
         return EXIT_INTERRUPTED
-    parser.error(f"unknown command {args.command!r}")
-    return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,15 +1,20 @@
-"""Handlers of the ``bayes-il2`` sub-commands (argument parsing lives in :mod:`bayes_il2.cli`)."""
+"""Handlers of the ``bayes-il2`` sub-commands (argument parsing lives in :mod:`bayes_il2.cli`).
+
+The handlers validate every argument before anything is loaded or compiled, print every choice
+they infer from the input (and record it in run.json), write only into folders that are theirs
+(:mod:`bayes_il2._io`) and stop cleanly on SIGINT/SIGTERM/SIGHUP (:mod:`bayes_il2.processes`).
+"""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 
-from bayes_il2.cli import EXIT_BAD_INPUT, EXIT_DIAGNOSTICS, EXIT_OK
+from bayes_il2.errors import (EXIT_BAD_INPUT, EXIT_DIAGNOSTICS, EXIT_OK, Interrupted, ModelError, SpecError)
 
 
 def _progress(quiet: bool):
@@ -23,10 +28,24 @@ def _progress(quiet: bool):
     return show
 
 
+def _say(message: str) -> None:
+    """A line the user must see whatever --quiet says (what was kept, what was inferred)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def check_sampler_args(args: argparse.Namespace) -> None:
+    """Range-check the sampler options before anything is loaded (same rules as the specs)."""
+    from bayes_il2.limits import sampler_problems
+
+    given = {k: getattr(args, k, None) for k in ("draws", "tune", "chains", "seed", "target_accept", "jobs")}
+    for key, message in sampler_problems(**{k: v for k, v in given.items() if v is not None}):
+        raise SpecError(f"--{key.replace('_', '-')} {message}")
+
+
 # --------------------------------------------------------------------------- run
 def _run_one(spec_path: str, out: str, data: str | None, overrides: dict, quiet: bool,
              registry=None) -> dict:
-    """Worker: run one spec (own process with --jobs > 1) and return a picklable summary.
+    """Run one spec (in a worker process with --jobs > 1) and return a picklable summary.
 
     ``registry`` is the already loaded registry when the spec runs in this process; a worker
     process (``registry=None``) loads it from ``data`` itself.
@@ -43,45 +62,113 @@ def _run_one(spec_path: str, out: str, data: str | None, overrides: dict, quiet:
             "seconds": run.seconds, "error": run.error}
 
 
-def run_command(args: argparse.Namespace) -> int:
-    from bayes_il2.specs import discover_specs, load_spec
+def spec_files(paths: list[Path]) -> list[Path]:
+    """The spec files named on the command line: a folder stands for every *.toml in it."""
+    from bayes_il2.specs import discover_specs
 
-    spec_paths = [Path(p) for p in args.specs] or discover_specs()
-    for path in spec_paths:  # validate every spec before any sampling starts
-        load_spec(path)
+    if not paths:
+        return discover_specs()
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = discover_specs(path)
+            if not found:
+                raise SpecError(f"{path}: the folder holds no *.toml spec")
+            out.extend(found)
+        else:
+            out.append(path)
+    names = [p.stem for p in out]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise SpecError(f"spec name(s) {', '.join(twice)} given twice; each analysis writes one folder")
+    return out
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from bayes_il2._io import prepare_root
+    from bayes_il2.processes import RunStopped, TaskError, handle_signals, run_tasks
+    from bayes_il2.specs import load_spec
+
+    check_sampler_args(args)
+    spec_paths = spec_files([Path(p) for p in args.specs])
+    specs = [load_spec(path) for path in spec_paths]  # every spec validated before any sampling
+    overrides = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed,
+                 "sampler": args.sampler}
+    for spec in specs:
+        spec.with_sampler(**overrides)
     from bayes_il2.evidence import load_registry
 
     registry = load_registry(args.data)  # validates the registry once, up front
+    out = prepare_root(args.out, "run")
+    for spec in specs:  # refuse before any fitting when an analysis folder is not ours to replace
+        from bayes_il2._io import check_replaceable
+
+        check_replaceable(out / spec.name, "run")
     parallel = args.jobs > 1 and len(spec_paths) > 1
-    overrides = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed,
-                 "sampler": args.sampler,
-                 # per-chain progress bars only where they can be drawn: one process, a terminal
-                 "progressbar": True if not (args.quiet or parallel) and sys.stderr.isatty() else None}
+    overrides["progressbar"] = True if not (args.quiet or parallel) and sys.stderr.isatty() else None
     data = str(args.data) if args.data else None
     progress = _progress(args.quiet)
-    progress(f"registry {registry.version[:12]}: {len(registry.studies)} studies; {len(spec_paths)} analyses")
+    progress(f"registry {registry.version[:12]}: {len(registry.studies)} studies; {len(spec_paths)} analyses; "
+             f"results in {out.resolve()}")
     started = time.perf_counter()
-    if parallel:
-        # Longest first (by the previous run's time, when there is one): keeps both workers busy.
-        order = sorted(spec_paths, key=lambda p: -_previous_seconds(Path(args.out), load_spec(p).name))
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            futures = {p: pool.submit(_run_one, str(p), str(args.out), data, overrides, args.quiet) for p in order}
-            results = [futures[p].result() for p in spec_paths]
-    else:
-        results = [_run_one(str(p), str(args.out), data, overrides, args.quiet, registry) for p in spec_paths]
+    names = [spec.name for spec in specs]
+    try:
+        if parallel:
+            # Longest first (by the previous run's time, when there is one): keeps both workers busy.
+            order = sorted(range(len(specs)), key=lambda i: -_previous_seconds(out, names[i]))
+            tasks = [(_run_one, (str(spec_paths[i]), str(out), data, overrides, args.quiet)) for i in order]
+            done = run_tasks(tasks, args.jobs)
+            results = [None] * len(specs)
+            for position, i in enumerate(order):
+                results[i] = done[position]
+        else:
+            with handle_signals():
+                results = []
+                for path in spec_paths:
+                    results.append(_run_one(str(path), str(out), data, overrides, args.quiet, registry))
+    except RunStopped as stop:
+        finished = [names[order[i]] for i in stop.finished] if parallel else []
+        return _stopped(stop.exit_code, str(stop), finished, [n for n in names if n not in finished], out)
+    except Interrupted as exc:
+        finished = [r["name"] for r in results]
+        return _stopped(exc.exit_code, str(exc), finished, [n for n in names if n not in finished], out)
+    results = [_task_result(name, r) if isinstance(r, TaskError) else r for name, r in zip(names, results)]
     if not args.no_report:
-        from bayes_il2.reporting import write_results_report
-
-        index = write_results_report(Path(args.out), [r["name"] for r in results], registry=registry,
-                                     seconds=time.perf_counter() - started,
-                                     errors={r["name"]: r["error"] for r in results if r["error"]})
-        progress(f"report: {index}")
+        _write_report(out, results, registry, time.perf_counter() - started, progress)
     _print_results_table(results)
     if any(r["status"] == "error" for r in results):
         return EXIT_BAD_INPUT
     if args.strict and any(r["status"] == "fail" for r in results):
         return EXIT_DIAGNOSTICS
     return EXIT_OK
+
+
+def _task_result(name: str, error: Exception) -> dict:
+    return {"name": name, "status": "error", "verdict": f"ERROR: {error}", "headline": "", "seconds": 0.0,
+            "error": str(error)}
+
+
+def _write_report(out: Path, results: list[dict], registry, seconds: float, progress) -> Path:
+    from bayes_il2._io import check_root_file, write_root_marker
+    from bayes_il2.reporting import write_results_report
+
+    check_root_file(out, "index.html")
+    write_root_marker(out, "run", ["index.html"])
+    index = write_results_report(out, [r["name"] for r in results], registry=registry, seconds=seconds,
+                                 errors={r["name"]: r["error"] for r in results if r["error"]})
+    progress(f"report: {index.resolve()}")
+    return index
+
+
+def _stopped(code: int, why: str, finished: list[str], unfinished: list[str], out: Path) -> int:
+    """Say exactly what an interrupted run kept, and return the exit code."""
+    _say(f"stopped: {why}.")
+    if finished:
+        _say(f"  written in this run (complete): {', '.join(f'{out / n}' for n in finished)}")
+    if unfinished:
+        _say(f"  not written: {', '.join(unfinished)}; any earlier results of these are unchanged")
+    _say(f"  {out / 'index.html'} was not updated")
+    return code
 
 
 def _previous_seconds(out_root: Path, name: str) -> float:
@@ -108,44 +195,116 @@ def _print_results_table(results: list[dict]) -> None:
 
 
 # --------------------------------------------------------------------------- fit
+TAU_FAMILIES = ("half_normal", "half_cauchy", "half_student_t", "exponential", "uniform")
+
+
+def parse_tau_prior(text: str) -> dict:
+    """``FAMILY:SCALE`` (e.g. ``half_normal:0.5``) as a prior spec table; SpecError when malformed."""
+    family, sep, scale_text = text.partition(":")
+    family = family.strip()
+    if family not in ("half_normal", "half_cauchy"):
+        raise SpecError(f"--tau-prior {text!r}: family must be half_normal or half_cauchy (as FAMILY:SCALE, "
+                        "e.g. half_normal:0.5)")
+    try:
+        scale = float(scale_text) if sep else 0.5
+    except ValueError:
+        raise SpecError(f"--tau-prior {text!r}: the scale {scale_text!r} is not a number "
+                        "(as FAMILY:SCALE, e.g. half_normal:0.5)") from None
+    if not (math.isfinite(scale) and scale > 0):
+        raise SpecError(f"--tau-prior {text!r}: the scale must be a finite number > 0")
+    return {"family": family, "scale": scale}
+
+
+def _fit_choices(args: argparse.Namespace, table: pd.DataFrame) -> tuple[dict, dict, list[str]]:
+    """The spec's data and model tables for ``fit``, and what was inferred, one sentence each.
+
+    Conflicting options are errors: --counts fits event counts with a binomial model on the odds-ratio
+    (two arms) or logit-rate (one arm) scale, so it takes no --measure other than that, no --model
+    and no --covariate.
+    """
+    inferred = list(table.attrs.get("inferences", []))
+    if args.counts:
+        two_arm = "events_t" in table.columns
+        measure = "OR" if two_arm else "PLO"
+        if args.measure not in (None, measure):
+            raise SpecError(f"--measure {args.measure} conflicts with --counts: {'two-arm' if two_arm else 'one-arm'} "
+                            f"counts are fitted on the {measure} scale (exact binomial likelihood); "
+                            f"leave out --measure or compute your own yi/vi")
+        if args.model is not None:
+            raise SpecError("--model conflicts with --counts: counts are fitted with the binomial-normal "
+                            "(two arms) or single-arm binomial model")
+        if args.covariate:
+            raise SpecError("--covariate conflicts with --counts: meta-regression needs an effect table (yi, vi)")
+        family = "binomial_normal" if two_arm else "single_arm"
+        inferred.append(f"model: {family} (from --counts and the {'two' if two_arm else 'one'}-arm layout); "
+                        f"measure: {measure}")
+        return ({"kind": "event_contrast" if two_arm else "event_rate", "outcome": "user_events", "measure": measure},
+                {"family": family}, inferred)
+    groups = table["disease"].nunique()
+    has_group = any("grouping:" in line for line in inferred)
+    if args.model == "three_level" and (not has_group or groups < 2):
+        raise ModelError("--model three_level needs a 'group' (or 'disease') column with at least two groups; "
+                         f"{args.csv} has {'none' if not has_group else 'one group'}")
+    if args.model is None:
+        family = "three_level" if has_group and groups > 1 else "nnhm"
+        why = (f"column 'group' has {groups} groups; give --model nnhm to pool without them" if family == "three_level"
+               else "no grouping column with two or more groups")
+        inferred.append(f"model: {family} (inferred: {why})")
+    else:
+        family = args.model
+        inferred.append(f"model: {family} (--model)")
+    for cov in args.covariate:
+        if cov not in table.columns:
+            raise SpecError(f"--covariate {cov}: {args.csv} has no such column; it has {', '.join(table.columns)}")
+    measure = args.measure or "GEN"
+    if args.measure is None:
+        inferred.append("measure: not given, so the effect is generic (GEN): results are on the scale of yi, "
+                        "without back-transformation (give --measure, e.g. SMD, OR, ROM)")
+    return ({"kind": "user_effects", "path": str(Path(args.csv).resolve()), "measure": measure},
+            {"family": family, "covariates": list(args.covariate)}, inferred)
+
+
 def fit_command(args: argparse.Namespace) -> int:
+    from bayes_il2._io import check_replaceable, clean_stale
     from bayes_il2.pipeline import UserTable, run_analysis
+    from bayes_il2.processes import handle_signals
     from bayes_il2.specs import parse_spec
 
-    tau_family, _, tau_scale = args.tau_prior.partition(":")
-    tau = {"family": tau_family, "scale": float(tau_scale or 0.5)}
+    check_sampler_args(args)
+    tau = parse_tau_prior(args.tau_prior)
+    out = Path(args.out)
+    check_replaceable(out, "fit")
     if args.counts:
         from bayes_il2.userdata import read_counts_csv
 
-        counts = read_counts_csv(args.csv)
-        two_arm = "events_t" in counts.columns
-        raw = {"data": {"kind": "event_contrast" if two_arm else "event_rate", "outcome": "user_events",
-                        "measure": "OR" if two_arm else "PLO"},
-               "model": {"family": "binomial_normal" if two_arm else "single_arm"}}
-        table = counts
+        table = read_counts_csv(args.csv)
     else:
         from bayes_il2.userdata import read_effects_csv
 
         table = read_effects_csv(args.csv)
-        family = args.model or ("three_level" if table["disease"].nunique() > 1 else "nnhm")
-        raw = {"data": {"kind": "user_effects", "path": str(args.csv), "measure": args.measure or "MD"},
-               "model": {"family": family, "covariates": list(args.covariate)}}
-    name = Path(args.out).name or "user_fit"
-    raw.update({"name": _safe_name(name), "title": f"Meta-analysis of {Path(args.csv).name}",
-                "question": f"Pooled effect of the studies in {args.csv}", "figures": ["forest", "ppc", "pareto_k"],
-                "priors": {"tau": tau}})
-    if raw["model"]["family"] == "three_level":
-        raw["priors"] = {"tau_within": tau, "tau_between": tau}
+    data, model, inferred = _fit_choices(args, table)
+    name = _safe_name(out.name)
+    raw = {"name": name, "title": f"Meta-analysis of {Path(args.csv).name}",
+           "question": f"Pooled effect of the studies in {args.csv}", "figures": ["forest", "ppc", "pareto_k"],
+           "data": data, "model": model,
+           "priors": ({"tau_within": tau, "tau_between": tau} if model["family"] == "three_level"
+                      else {"tau": tau})}
     spec = parse_spec(raw, source=str(args.csv)).with_sampler(
         draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, sampler=args.sampler)
-    run = run_analysis(spec, UserTable(table), Path(args.out).parent, progress=_progress(args.quiet))
+    for line in inferred:
+        _say(f"inferred: {line}")
+    clean_stale(out.parent)
+    with handle_signals():
+        run = run_analysis(spec, UserTable(table), out.parent, progress=_progress(args.quiet), target=out,
+                           command="fit", reserve=("index.html",), inferences=inferred)
     if run.error:
         print(f"error: {run.error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     from bayes_il2.reporting import write_results_report
 
-    write_results_report(Path(args.out).parent, [spec.name], registry=None, seconds=run.seconds,
-                         index_name=f"{spec.name}.html")
+    page = write_results_report(out.parent, [out.name], registry=None, seconds=run.seconds,
+                                index_name=f"{out.name}/index.html")
+    _say(f"results: {out.resolve()}  (page: {page.resolve()})")
     _print_results_table([{"name": spec.name, "status": run.status, "verdict": run.verdict,
                            "headline": run.headline, "seconds": run.seconds, "error": None}])
     return EXIT_DIAGNOSTICS if args.strict and run.status == "fail" else EXIT_OK
@@ -190,32 +349,58 @@ def data_command(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- reanalyze
 def reanalyze_command(args: argparse.Namespace) -> int:
     events = [_parse_fraction(x) for x in args.events] if args.events else None
-    from bayes_il2 import reanalysis
-
+    for name, value in (("--or-important", args.or_important), ("--mcid", args.mcid)):
+        if not (math.isfinite(value) and value > 0):
+            raise SpecError(f"{name} must be a finite number > 0, got {value}")
+    if args.or_important <= 1:
+        raise SpecError(f"--or-important must exceed 1 (an odds ratio of benefit), got {args.or_important}")
     priors = args.prior or ["skeptical", "neutral", "enthusiastic"]
-    if args.study:
-        from bayes_il2.evidence import load_registry
+    if args.difference and not all(math.isfinite(x) for x in args.difference):
+        raise SpecError("--difference EST LOW HIGH must be finite numbers")
+    if args.difference and not args.difference[1] < args.difference[0] < args.difference[2]:
+        raise SpecError("--difference EST LOW HIGH: need LOW < EST < HIGH")
+    if not args.study and ({"map", "map_robust"} & set(priors) or args.map_study):
+        raise SpecError("--prior map/map_robust and --map-study need --study (the MAP prior comes from the registry)")
+    from bayes_il2 import reanalysis
+    from bayes_il2.processes import handle_signals
 
-        registry = load_registry(args.data)
-        map_studies = args.map_study
-        if map_studies is None and {"map", "map_robust"} & set(priors):
-            map_studies = _other_responder_rcts(registry, args.study)
-        result = reanalysis.reanalyze_study(registry, args.study, None, priors=priors,
-                                            clinically_important_or=args.or_important, mcid=args.mcid,
-                                            map_studies=map_studies)
-        for note in result.notes:
-            print(f"note: {note}", file=sys.stderr)
-        table = pd.concat(result.tables().values(), ignore_index=True)
-    elif events:
-        (et, nt), (ec, nc) = events
-        endpoint = reanalysis.BinaryEndpoint(events_t=et, n_t=nt, events_c=ec, n_c=nc, name="user endpoint",
-                                             higher_is_better=not args.harm)
-        table = reanalysis.reanalyze(endpoint, priors, clinically_important_or=args.or_important)
-    else:
-        est, low, high = args.difference
-        endpoint = reanalysis.ContinuousEndpoint(estimate=est, ci_low=low, ci_high=high, ci_level=0.95,
-                                                 name="user endpoint", lower_is_better=args.lower_is_better)
-        table = reanalysis.reanalyze(endpoint, priors, mcid=args.mcid)
+    with handle_signals():
+        if args.study:
+            from bayes_il2.evidence import load_registry
+
+            registry = load_registry(args.data)
+            known = set(registry.studies["study_id"].astype(str))
+            if args.study not in known:
+                raise SpecError(f"--study {args.study}: no such study_id in the registry "
+                                "(bayes-il2 data list shows them)")
+            map_studies = args.map_study
+            if map_studies is not None:
+                unknown = [s for s in map_studies if s not in known]
+                if unknown:
+                    raise SpecError(f"--map-study {', '.join(unknown)}: no such study_id in the registry "
+                                    "(bayes-il2 data list shows them)")
+            if map_studies is None and {"map", "map_robust"} & set(priors):
+                map_studies = _other_responder_rcts(registry, args.study)
+            result = reanalysis.reanalyze_study(registry, args.study, None, priors=priors,
+                                                clinically_important_or=args.or_important, mcid=args.mcid,
+                                                map_studies=map_studies)
+            for note in result.notes:
+                print(f"note: {note}", file=sys.stderr)
+            tables = list(result.tables().values())
+            if not tables:
+                raise ModelError(f"--study {args.study}: the registry holds no two-arm endpoint of this study "
+                                 "to reanalyse")
+            table = pd.concat(tables, ignore_index=True)
+        elif events:
+            (et, nt), (ec, nc) = events
+            endpoint = reanalysis.BinaryEndpoint(events_t=et, n_t=nt, events_c=ec, n_c=nc, name="user endpoint",
+                                                 higher_is_better=not args.harm)
+            table = reanalysis.reanalyze(endpoint, priors, clinically_important_or=args.or_important)
+        else:
+            est, low, high = args.difference
+            endpoint = reanalysis.ContinuousEndpoint(estimate=est, ci_low=low, ci_high=high, ci_level=0.95,
+                                                     name="user endpoint", lower_is_better=args.lower_is_better)
+            table = reanalysis.reanalyze(endpoint, priors, mcid=args.mcid)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(index=False))
     return EXIT_OK
@@ -232,13 +417,12 @@ def _other_responder_rcts(registry, study_id: str) -> list[str]:
 
 
 def _parse_fraction(text: str) -> tuple[int, int]:
-    from bayes_il2.errors import ModelError
-
     try:
         events, n = (int(x) for x in text.split("/"))
     except ValueError:
         raise ModelError(f"--events expects counts as EVENTS/TOTAL (e.g. 20/30), got {text!r}") from None
     if not 0 <= events <= n or n == 0:
         raise ModelError(f"--events {text}: need 0 <= events <= total and total > 0")
+    if n > 10 ** 9:
+        raise ModelError(f"--events {text}: totals above 1e9 are not supported")
     return events, n
-

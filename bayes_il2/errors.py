@@ -4,7 +4,14 @@ Every error a user can cause is a subclass of :class:`BayesIL2Error` and says wh
 """
 from __future__ import annotations
 
+import signal
 from dataclasses import asdict, dataclass
+
+#: Exit codes of the ``bayes-il2`` command (here, below the CLI, so every layer can name them):
+#: 0 success; 1 a diagnostic check failed under ``--strict`` (results are kept); 2 bad input
+#: (registry, spec, CSV, arguments, an output folder that is not ours); 128 + N stopped by signal N
+#: (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP).
+EXIT_OK, EXIT_DIAGNOSTICS, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class BayesIL2Error(Exception):
@@ -51,7 +58,9 @@ class RegistryError(BayesIL2Error):
     def __init__(self, problems: list[Problem]):
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{len(self.problems)} problem(s) in the registry:\n{lines}")
+        files = sorted({p.file for p in self.problems})
+        where = files[0] if len(files) == 1 else "the registry"
+        super().__init__(f"{len(self.problems)} problem(s) in {where}:\n{lines}")
 
 
 class EffectSizeError(BayesIL2Error, ValueError):
@@ -64,3 +73,20 @@ class SpecError(BayesIL2Error, ValueError):
 
 class ModelError(BayesIL2Error, ValueError):
     """Input a model cannot be fitted to (empty table, non-positive variance, ...)."""
+
+
+class OutputError(BayesIL2Error):
+    """An output path that bayes_il2 will not write: it holds files that bayes_il2 did not create."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The process received SIGINT, SIGTERM or SIGHUP (a KeyboardInterrupt, so that no
+    ``except Exception`` swallows it and every ``finally`` cleans up on the way out)."""
+
+    def __init__(self, signum: int = signal.SIGINT):
+        self.signum = int(signum)
+        super().__init__(f"interrupted by {signal.Signals(self.signum).name}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

@@ -145,9 +145,17 @@ class CompiledSampler:
 
                 compiled = self.compiled.with_data(**new) if new else self.compiled
                 start = time.perf_counter()
-                idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
-                                      progress_bar=progressbar, target_accept=target_accept,
-                                      save_warmup=False)
+                # Non-blocking, then wait ourselves: nutpie's blocking call turns a KeyboardInterrupt
+                # into a truncated trace; an interrupt must stop the run, never yield partial draws.
+                background = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
+                                           progress_bar=progressbar, target_accept=target_accept,
+                                           save_warmup=False, blocking=False)
+                try:
+                    idata = background.wait()
+                except BaseException:
+                    background.cancel()
+                    raise
+                _check_complete(idata, draws, chains)
                 idata = _add_data_groups(idata, self.model, time.perf_counter() - start)
             else:
                 with self.model:
@@ -159,6 +167,15 @@ class CompiledSampler:
         finally:
             if old:
                 pm.set_data(old, model=self.model)
+
+
+def _check_complete(idata: xr.DataTree, draws: int, chains: int) -> None:
+    """Raise ModelError when the sampler returned fewer draws than asked (never pass on a partial trace)."""
+    post = idata["posterior"]
+    got = (post.sizes.get("chain", 0), post.sizes.get("draw", 0))
+    if got != (chains, draws):
+        raise ModelError(f"the sampler returned {got[0]} chains x {got[1]} draws instead of {chains} x {draws}; "
+                         "a partial trace is never used")
 
 
 def same_structure(a: pm.Model, b: pm.Model) -> bool:

@@ -49,6 +49,7 @@ class AnalysisRun:
     seconds: float
     out_dir: Path | None = None
     error: str | None = None
+    inferences: list[str] = field(default_factory=list)
 
     @property
     def headline(self) -> str:
@@ -154,7 +155,8 @@ def headline_of(fit, summary: pd.DataFrame) -> str:
     row = rows.iloc[0]
     low = row.get("eti_low", row.get("q2.5"))
     high = row.get("eti_high", row.get("q97.5"))
-    return f"{row_name} = {row['median']:.3g} [{low:.3g}, {high:.3g}] ({fit.measure}, natural scale)"
+    scale = "scale of yi" if fit.measure in ("GEN", "unspecified") else f"{fit.measure}, natural scale"
+    return f"{row_name} = {row['median']:.3g} [{low:.3g}, {high:.3g}] ({scale})"
 
 
 # --------------------------------------------------------------------------- sensitivity
@@ -296,8 +298,19 @@ def run_reanalysis(spec: AnalysisSpec, registry, progress: Progress) -> list[Out
     return outcomes
 
 
-def run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progress = lambda m: None) -> AnalysisRun:
-    """Run one spec and write ``<out_root>/<spec.name>/`` atomically."""
+def run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progress = lambda m: None, *,
+                 target: Path | None = None, command: str = "run", reserve: tuple[str, ...] = (),
+                 inferences: list[str] | None = None) -> AnalysisRun:
+    """Run one spec and write ``<out_root>/<spec.name>/`` (or ``target``) atomically.
+
+    ``command`` names what writes the folder (its marker says so: :mod:`bayes_il2._io`); an
+    existing folder that the same command did not write, or that holds files it did not write,
+    is never replaced (:class:`~bayes_il2.errors.OutputError`, checked before any fitting).
+    """
+    from bayes_il2._io import check_replaceable
+
+    check_replaceable(target or Path(out_root) / spec.name, command)
+    inferences = list(inferences or [])
     started = time.perf_counter()
     try:
         if spec.model.family == "reanalysis":
@@ -309,7 +322,7 @@ def run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progres
         raise
     except Exception as exc:  # noqa: BLE001 - one failing analysis must not stop the others
         return AnalysisRun(spec=spec, outcomes=[], status="error", verdict=f"ERROR: {exc}",
-                           seconds=time.perf_counter() - started,
+                           seconds=time.perf_counter() - started, inferences=inferences,
                            error="".join(traceback.format_exception_only(type(exc), exc)).strip())
     statuses = [o.diagnostics.status for o in outcomes if o.diagnostics is not None]
     from bayes_il2.diagnostics.checks import worst
@@ -318,10 +331,10 @@ def run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progres
     verdicts = [f"{o.label}: {o.diagnostics.verdict}" for o in outcomes if o.diagnostics is not None]
     run = AnalysisRun(spec=spec, outcomes=outcomes, status=status,
                       verdict=" | ".join(verdicts) if verdicts else "no MCMC diagnostics (closed-form or exact)",
-                      seconds=time.perf_counter() - started)
+                      seconds=time.perf_counter() - started, inferences=inferences)
     progress(f"{spec.name}: writing results")
     try:
-        run.out_dir = write_analysis(run, out_root)
+        run.out_dir = write_analysis(run, out_root, target=target, command=command, reserve=reserve)
     except OSError as exc:  # the previous results folder is left as it was (atomic swap)
         run.status, run.error = "error", f"writing results failed: {exc}"
         run.verdict = f"ERROR: {run.error}"
@@ -333,13 +346,18 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
     atomic_write_with(path, lambda tmp: df.to_csv(tmp, index=False))
 
 
-def write_analysis(run: AnalysisRun, out_root: Path) -> Path:
-    """Write one analysis folder atomically: summary, effects, exclusions, diagnostics, posterior, figures."""
+def write_analysis(run: AnalysisRun, out_root: Path, *, target: Path | None = None, command: str = "run",
+                   reserve: tuple[str, ...] = ()) -> Path:
+    """Write one analysis folder atomically: summary, effects, exclusions, diagnostics, posterior, figures.
+
+    The folder is ``<out_root>/<spec.name>`` unless ``target`` is given; its marker names
+    ``command`` (see :func:`bayes_il2._io.atomic_directory`).
+    """
     from bayes_il2.plots import save_figure
 
-    target = Path(out_root) / run.spec.name
+    target = Path(target) if target is not None else Path(out_root) / run.spec.name
     multi = len(run.outcomes) > 1
-    with atomic_directory(target) as tmp:
+    with atomic_directory(target, command, reserve=reserve, analysis=run.spec.name) as tmp:
         summaries = []
         for o in run.outcomes:
             where = tmp / slug(o.label) if multi else tmp
@@ -367,7 +385,8 @@ def write_analysis(run: AnalysisRun, out_root: Path) -> Path:
                 "verdict": run.verdict, "seconds": round(run.seconds, 2), "spec": run.spec.source,
                 "outcomes": [o.label for o in run.outcomes],
                 "notes": {o.label: list(o.notes) for o in run.outcomes if o.notes},
-                "headlines": {o.label: o.headline for o in run.outcomes if o.headline}}
+                "headlines": {o.label: o.headline for o in run.outcomes if o.headline},
+                "inferences": list(run.inferences)}
         (tmp / "run.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return target
 

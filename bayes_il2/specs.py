@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bayes_il2.errors import SpecError
+from bayes_il2.limits import sampler_problems
 
 #: What an analysis is built from (the registry-to-effects route).
 DATA_KINDS = ("treg_expansion", "event_rate", "event_contrast", "reanalysis", "user_effects")
@@ -24,7 +25,7 @@ FAMILY_DATA = {
     "binomial_normal": ("event_contrast",),
     "reanalysis": ("reanalysis",),
 }
-MEASURES = ("ROMC", "SMCR", "SMCC", "MC", "ROM", "SMD", "MD", "OR", "RR", "RD", "PLO", "PR", "PAS")
+MEASURES = ("ROMC", "SMCR", "SMCC", "MC", "ROM", "SMD", "MD", "OR", "RR", "RD", "PLO", "PR", "PAS", "GEN")
 SAMPLERS = ("nutpie", "pymc")
 SENSITIVITY_KINDS = ("tau_prior", "prepost_r", "exclude_designs", "exclude_studies", "leave_one_out",
                      "skewed_summaries")
@@ -123,8 +124,14 @@ class AnalysisSpec:
     source: str = "<memory>"
 
     def with_sampler(self, **overrides: Any) -> "AnalysisSpec":
-        """Return a copy with sampler settings replaced (``None`` values are ignored)."""
+        """Return a copy with sampler settings replaced (``None`` values are ignored).
+
+        Raises SpecError when a value is out of range (:func:`bayes_il2.limits.sampler_problems`).
+        """
         given = {k: v for k, v in overrides.items() if v is not None}
+        checked = {k: v for k, v in given.items() if k in ("draws", "tune", "chains", "seed", "target_accept")}
+        for key, message in sampler_problems(**checked):
+            raise SpecError(f"{self.source}: sampler setting '{key}' (command-line override): {message}")
         return replace(self, sampler=replace(self.sampler, **given)) if given else self
 
 
@@ -239,10 +246,9 @@ def parse_spec(raw: dict[str, Any], source: str = "<memory>") -> AnalysisSpec:
     if (filters.dose_min_miu is not None and filters.dose_max_miu is not None
             and filters.dose_min_miu > filters.dose_max_miu):
         raise _err(source, "filters.dose_min_miu", "must not exceed filters.dose_max_miu")
-    if sampler.draws < 1 or sampler.tune < 0 or sampler.chains < 1:
-        raise _err(source, "sampler", "draws and chains must be >= 1 and tune >= 0")
-    if not 0.5 <= sampler.target_accept < 1.0:
-        raise _err(source, "sampler.target_accept", "must lie in [0.5, 1)")
+    for key, message in sampler_problems(draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
+                                         seed=sampler.seed, target_accept=sampler.target_accept):
+        raise _err(source, f"sampler.{key}", message)
     if model.covariates and model.family not in ("nnhm", "three_level"):
         raise _err(source, "model.covariates", "meta-regression is available for families nnhm and three_level")
     if model.family == "three_level" and filters.diseases and len(filters.diseases) == 1:
@@ -314,15 +320,23 @@ def load_spec(path: str | Path) -> AnalysisSpec:
         If the file is missing, is not valid TOML, or breaks the schema.
     """
     path = Path(path)
+    if path.is_dir():
+        raise SpecError(f"{path}: is a folder, not a spec file (give the folder to 'bayes-il2 run' to run "
+                        "every *.toml in it)")
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SpecError(f"{path}: spec file not found") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot be read ({exc.strerror})") from None
     except UnicodeDecodeError as exc:
         raise SpecError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: invalid TOML: {exc}") from None
     spec = parse_spec(raw, source=str(path))
+    if spec.data.path is not None and not Path(spec.data.path).is_absolute():
+        # a relative [data] path means relative to the spec file, wherever the command runs from
+        spec = replace(spec, data=replace(spec.data, path=str(path.parent / spec.data.path)))
     if spec.name != path.stem:
         raise _err(str(path), "name", f"must equal the file name stem {path.stem!r}, got {spec.name!r}")
     return spec

@@ -41,8 +41,8 @@ def test_a_failing_writer_leaves_the_previous_file(tmp_path):
 
 def test_an_interrupted_folder_build_leaves_the_previous_folder(tmp_path):
     target = tmp_path / "analysis"
-    target.mkdir()
-    (target / "summary.csv").write_text("previous")
+    with atomic_directory(target) as staging:
+        (staging / "summary.csv").write_text("previous")
     with pytest.raises(KeyboardInterrupt):
         with atomic_directory(target) as staging:
             (staging / "summary.csv").write_text("new")

@@ -23,6 +23,7 @@ _ROWS = [
     ("SMCR", "standardized mean change, raw-score (baseline SD) standardization", "identity", "Becker 1988"),
     ("SMCC", "standardized mean change, change-score standardization", "identity", "Gibbons et al. 1993"),
     ("ROMC", "log ratio of means, post over baseline, one arm (paired)", "log", "Lajeunesse 2011"),
+    ("GEN", "generic effect: yi as supplied, measure not given", "identity", "metafor escalc (measure 'GEN')"),
 ]
 
 #: One row per measure code: ``code, description, scale, reference`` (scale: log, logit, arcsine, identity).

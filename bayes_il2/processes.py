@@ -1,0 +1,199 @@
+"""Run tasks in worker processes that stop with their parent, and turn signals into exceptions.
+
+:func:`handle_signals` makes SIGINT, SIGTERM and SIGHUP raise :class:`~bayes_il2.errors.Interrupted`
+(a KeyboardInterrupt) in the main thread, so every ``finally`` and context manager cleans up on the
+way out: a half-built results folder is removed, the previous one is left as it was.
+
+:func:`run_tasks` runs callables in at most ``jobs`` forked worker processes. Each worker
+
+- ignores SIGINT (a Ctrl-C at the terminal reaches the whole process group; the parent decides),
+- turns SIGTERM/SIGHUP into :class:`Interrupted`, so it cleans up before it exits, and
+- asks the kernel for SIGTERM when its parent dies (``PR_SET_PDEATHSIG`` on Linux), so that no
+  worker outlives a parent killed with SIGKILL.
+
+When the parent is interrupted, or a worker dies of a signal, every worker is sent SIGTERM, given a
+few seconds to clean up, then killed; :class:`RunStopped` tells which tasks had finished.
+"""
+from __future__ import annotations
+
+import ctypes
+import multiprocessing as mp
+import os
+import signal
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from typing import Any
+
+from bayes_il2.errors import Interrupted
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_GRACE_SECONDS = 5.0
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    raise Interrupted(signum)
+
+
+@contextmanager
+def handle_signals(signals: Sequence[int] = STOP_SIGNALS) -> Iterator[None]:
+    """Within the block, each of ``signals`` raises :class:`Interrupted` in the main thread."""
+    old = {}
+    try:
+        for s in signals:
+            old[s] = signal.signal(s, _raise_interrupted)
+    except ValueError:  # not the main thread: leave the handlers alone
+        for s, h in old.items():
+            signal.signal(s, h)
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send SIGTERM to this process when its parent exits (no-op elsewhere)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
+def _worker(conn: Any, parent: int, fn: Callable[..., Any], args: tuple) -> None:
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(128 + signal.SIGTERM)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    signal.signal(signal.SIGHUP, _raise_interrupted)
+    try:
+        result = ("ok", fn(*args))
+    except Interrupted as exc:
+        conn.close()
+        os._exit(exc.exit_code)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        result = ("error", "".join(traceback.format_exception_only(type(exc), exc)).strip())
+    try:
+        conn.send(result)
+    finally:
+        conn.close()
+
+
+@dataclass
+class RunStopped(Exception):
+    """A run of tasks stopped before the end: by a signal to the parent or the death of a worker.
+
+    Attributes
+    ----------
+    signum : the signal (to the parent, or the one that killed a worker)
+    finished : indices of the tasks that had finished (their results are in ``results``)
+    results : task index -> result, for the finished tasks
+    reason : what happened, in words
+    """
+
+    signum: int
+    finished: list[int] = field(default_factory=list)
+    results: dict[int, Any] = field(default_factory=dict)
+    reason: str = ""
+
+    def __str__(self) -> str:
+        return self.reason
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+class TaskError(Exception):
+    """A task raised an exception in its worker (the message is the worker's)."""
+
+
+def _stop(running: dict[int, tuple[Any, Any]]) -> None:
+    """SIGTERM to every running worker, a grace period to clean up, then SIGKILL."""
+    for proc, _ in running.values():
+        if proc.is_alive():
+            try:
+                os.kill(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    for proc, conn in running.values():
+        proc.join(_GRACE_SECONDS)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        conn.close()
+
+
+def run_tasks(tasks: Sequence[tuple[Callable[..., Any], tuple]], jobs: int,
+              on_result: Callable[[int, Any], None] = lambda i, r: None) -> list[Any]:
+    """Run ``fn(*args)`` for each task in at most ``jobs`` worker processes; results in task order.
+
+    A task that raises gives a :class:`TaskError` in its result slot (the run goes on).
+
+    Raises
+    ------
+    RunStopped
+        The parent received SIGINT/SIGTERM/SIGHUP, or a worker was killed by a signal: every
+        worker has been stopped when it is raised.
+    """
+    ctx = mp.get_context("fork")
+    pending = list(range(len(tasks)))
+    running: dict[int, tuple[Any, Any]] = {}
+    results: dict[int, Any] = {}
+    parent = os.getpid()
+    try:
+        with handle_signals():
+            while pending or running:
+                while pending and len(running) < max(1, jobs):
+                    i = pending.pop(0)
+                    fn, args = tasks[i]
+                    recv, send = ctx.Pipe(duplex=False)
+                    proc = ctx.Process(target=_worker, args=(send, parent, fn, args), daemon=True)
+                    proc.start()
+                    send.close()
+                    running[i] = (proc, recv)
+                ready = wait([conn for _, conn in running.values()] + [p.sentinel for p, _ in running.values()],
+                             timeout=0.5)
+                for i, (proc, conn) in list(running.items()):
+                    if conn not in ready and proc.sentinel not in ready:
+                        continue
+                    message = None
+                    if conn.poll():
+                        try:
+                            message = conn.recv()
+                        except (EOFError, OSError):
+                            message = None
+                    proc.join()
+                    conn.close()
+                    del running[i]
+                    if message is None:
+                        code = proc.exitcode
+                        signum = -code if code is not None and code < 0 else (
+                            code - 128 if code is not None and code > 128 else signal.SIGTERM)
+                        raise RunStopped(signum, sorted(results), dict(results),
+                                         f"the worker running task {i} was stopped by "
+                                         f"{_signal_name(signum)} before it finished")
+                    status, value = message
+                    results[i] = value if status == "ok" else TaskError(value)
+                    on_result(i, results[i])
+    except Interrupted as exc:
+        _stop(running)
+        raise RunStopped(exc.signum, sorted(results), dict(results),
+                         f"interrupted by {_signal_name(exc.signum)}") from None
+    except RunStopped:
+        _stop(running)
+        raise
+    return [results[i] for i in range(len(tasks))]
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
