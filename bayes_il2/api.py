@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -9,6 +10,8 @@ import pandas as pd
 from bayes_il2.errors import ModelError
 from bayes_il2.fit import Fit
 from bayes_il2.inference import DEFAULT_SEED
+from bayes_il2.limits import sampler_problems
+from bayes_il2.modeling.identifiability import check_identifiable
 
 FAMILIES = ("nnhm", "three_level", "binomial_normal", "single_arm", "treg")
 _REGRESSION = ("nnhm", "three_level")
@@ -84,6 +87,14 @@ def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any 
         kwargs.update(covariates=list(covariates) if covariates else None, standardize=standardize)
     if measure is not None:
         kwargs["measure"] = measure
+    for key, message in sampler_problems(draws=draws, tune=tune, chains=chains, seed=seed,
+                                         target_accept=target_accept):
+        raise ModelError(f"{key} {message}")
+    caveats = []
+    if isinstance(effects, pd.DataFrame) and len(effects):
+        caveats = check_identifiable(model, effects, covariates, levels=options.get("levels"))
     built = BUILDERS[model](effects, **kwargs, **options)
+    if caveats:
+        built = replace(built, settings={**built.settings, "caveats": [c.to_dict() for c in caveats]})
     return fit_built(built, sampler=sampler, draws=draws, tune=tune, chains=chains,
                      target_accept=target_accept, seed=seed, progressbar=progressbar)

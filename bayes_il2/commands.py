@@ -117,7 +117,7 @@ def run_command(args: argparse.Namespace) -> int:
             # Longest first (by the previous run's time, when there is one): keeps both workers busy.
             order = sorted(range(len(specs)), key=lambda i: -_previous_seconds(out, names[i]))
             tasks = [(_run_one, (str(spec_paths[i]), str(out), data, overrides, args.quiet)) for i in order]
-            done = run_tasks(tasks, args.jobs)
+            done = run_tasks(tasks, args.jobs, labels=[names[i] for i in order])
             results = [None] * len(specs)
             for position, i in enumerate(order):
                 results[i] = done[position]

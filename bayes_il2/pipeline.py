@@ -278,9 +278,19 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
         progress(f"{spec.name}[{label}]: {len(spec.sensitivity)} sensitivity analyses")
         extra["sensitivity"] = run_sensitivity(spec, registry, table, fit)
     figures = figures_for(spec, fit, table, diagnostics)
+    caveats = list(fit.settings.get("caveats", []))
+    notes = []
+    if caveats:
+        from bayes_il2.modeling.identifiability import headline_prefix
+
+        by_parameter = {c["parameter"]: c["message"] for c in caveats}
+        summary = summary.assign(caveat=summary["parameter"].map(by_parameter).fillna(""))
+        notes = [f"{c['parameter']}: {c['message']}" for c in caveats]
+        for line in notes:
+            progress(f"{spec.name}[{label}]: caveat: {line}")
     return OutcomeResult(label=label, effects=table, excluded=excluded, summary=summary, fit=fit,
-                         diagnostics=diagnostics, figures=figures, extra_tables=extra,
-                         headline=headline_of(fit, summary))
+                         diagnostics=diagnostics, figures=figures, extra_tables=extra, notes=notes,
+                         headline=(headline_prefix(caveats) if caveats else "") + headline_of(fit, summary))
 
 
 def run_reanalysis(spec: AnalysisSpec, registry, progress: Progress) -> list[OutcomeResult]:
@@ -324,6 +334,12 @@ def run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progres
         return AnalysisRun(spec=spec, outcomes=[], status="error", verdict=f"ERROR: {exc}",
                            seconds=time.perf_counter() - started, inferences=inferences,
                            error="".join(traceback.format_exception_only(type(exc), exc)).strip())
+    if spec.model.family != "reanalysis" and outcomes and all(o.fit is None for o in outcomes):
+        why = "; ".join(f"{o.label}: {'; '.join(o.notes)}" for o in outcomes)
+        return AnalysisRun(spec=spec, outcomes=[], status="error", seconds=time.perf_counter() - started,
+                           verdict=f"ERROR: no study left to fit ({why})", inferences=inferences,
+                           error=f"no study has usable data after the registry's exclusions and the spec's "
+                                 f"[filters] ({why})")
     statuses = [o.diagnostics.status for o in outcomes if o.diagnostics is not None]
     from bayes_il2.diagnostics.checks import worst
 

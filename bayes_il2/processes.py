@@ -131,8 +131,11 @@ def _stop(running: dict[int, tuple[Any, Any]]) -> None:
 
 
 def run_tasks(tasks: Sequence[tuple[Callable[..., Any], tuple]], jobs: int,
-              on_result: Callable[[int, Any], None] = lambda i, r: None) -> list[Any]:
+              on_result: Callable[[int, Any], None] = lambda i, r: None,
+              labels: Sequence[str] | None = None) -> list[Any]:
     """Run ``fn(*args)`` for each task in at most ``jobs`` worker processes; results in task order.
+
+    ``labels`` name the tasks in messages (default: "task <i>").
 
     A task that raises gives a :class:`TaskError` in its result slot (the run goes on).
 
@@ -177,7 +180,7 @@ def run_tasks(tasks: Sequence[tuple[Callable[..., Any], tuple]], jobs: int,
                         signum = -code if code is not None and code < 0 else (
                             code - 128 if code is not None and code > 128 else signal.SIGTERM)
                         raise RunStopped(signum, sorted(results), dict(results),
-                                         f"the worker running task {i} was stopped by "
+                                         f"the worker running {labels[i] if labels else f'task {i}'} was stopped by "
                                          f"{_signal_name(signum)} before it finished")
                     status, value = message
                     results[i] = value if status == "ok" else TaskError(value)

@@ -119,7 +119,9 @@ def hedges_j(df: ArrayLike) -> np.ndarray:
     """Exact small-sample correction of the standardized mean difference (Hedges 1981).
 
     J(m) = Gamma(m/2) / (sqrt(m/2) Gamma((m-1)/2)); J(m) ~ 1 - 3/(4m - 1) (Borenstein et al. 2009,
-    eq. 4.22). Defined for m > 1.
+    eq. 4.22). Defined for m > 1 only: J(1) = 0 (Gamma(0) is infinite) would turn any difference
+    into an effect of exactly 0, so for m <= 1 the result is NaN and the effect is undefined
+    (metafor likewise leaves such rows undefined).
 
     References
     ----------
@@ -129,8 +131,9 @@ def hedges_j(df: ArrayLike) -> np.ndarray:
     from scipy.special import gammaln
 
     m = np.asarray(df, dtype=float)
-    with np.errstate(invalid="ignore"):
-        return np.exp(gammaln(m / 2) - 0.5 * np.log(m / 2) - gammaln((m - 1) / 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        j = np.exp(gammaln(m / 2) - 0.5 * np.log(m / 2) - gammaln((m - 1) / 2))
+    return np.where(m > 1, j, np.nan)
 
 
 @dataclass(frozen=True)

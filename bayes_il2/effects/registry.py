@@ -424,6 +424,9 @@ def _qualified_reason(qualifiers: pd.Series) -> str:
 def _estimable(got: dict | str, r: float) -> dict | str:
     """A computed effect with a non-finite yi or a variance <= 0 (e.g. r = 1) becomes a reason."""
     if isinstance(got, dict) and not (np.isfinite(got["yi"]) and np.isfinite(got["vi"]) and got["vi"] > 0):
+        n = got.get("n", float("nan"))
+        if np.isfinite(n) and n <= 2:
+            return f"effect undefined: n = {n:g} leaves n - 1 <= 1 degrees of freedom (Hedges' correction)"
         return f"effect not estimable (variance <= 0 at r = {r:g})"
     return got
 

@@ -92,6 +92,10 @@ def arm_changes(arms: pd.DataFrame, measure: str) -> pd.DataFrame:
         s = (sd1 ** 2 + sd0 ** 2) / n
         c = sd1 * sd0 / n
     else:
+        if np.any(n <= 2):
+            i = int(np.flatnonzero(n <= 2)[0])
+            raise ModelError(f"{FAMILY}: arm {arms['study_id'].iloc[i]!r} has n = {n[i]:g}; SMCR needs n >= 3 "
+                             "(Hedges' correction is undefined with n - 1 <= 1 degrees of freedom)")
         y = hedges_j(n - 1) * (m1 - m0) / sd0
         s = 2.0 / n + y ** 2 / (2.0 * n)
         c = 1.0 / n

@@ -22,6 +22,7 @@ MEASURE_NAMES = {
     "MD": "mean difference", "SMD": "standardized mean difference", "ROM": "ratio of means",
     "MC": "mean change", "SMCR": "standardized mean change (raw SD)",
     "SMCC": "standardized mean change (change SD)", "ROMC": "ratio of means (post / pre)",
+    "GEN": "effect as given (yi)",
 }
 
 
@@ -46,6 +47,8 @@ def axis_label(measure: str | None) -> str:
     """x-axis label naming the measure on its natural scale."""
     if measure is None:
         return "effect"
+    if measure == "GEN":
+        return MEASURE_NAMES["GEN"]
     name = MEASURE_NAMES.get(measure, measure)
     return f"{name} ({measure}{', log axis' if is_ratio(measure) else ''})"
 

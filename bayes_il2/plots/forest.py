@@ -162,6 +162,9 @@ def heterogeneity_text(table: pd.DataFrame, fit: Any = None) -> str:
     vi = vi[np.isfinite(vi) & (vi > 0)]
     names = posterior_vars(fit)
     parts = []
+    k = table["study_id"].astype(str).nunique() if "study_id" in table.columns else len(table)
+    if k < 2:
+        return "Heterogeneity: not estimable with one study (k = 1: no pooling; tau is its prior)"
     if names:
         for name in ("tau", "tau_within", "tau_between"):
             if name in names:
@@ -297,9 +300,11 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
             med, low, high = interval(theta[key], level)
             post[key] = (float(nat(med)), float(nat(low)), float(nat(high)))
 
+    # one study: nothing is pooled, so no pooled diamond, prediction or weights are drawn
+    pooled = data["study_id"].astype(str).nunique() > 1 if "study_id" in data.columns else len(data) > 1
     # weights
     weights = None
-    if show_weight:
+    if show_weight and pooled:
         vi = data["vi"].to_numpy(float)
         tau = _tau_draws(fit, names) if names else None
         t2 = float(np.median(tau)) ** 2 if tau is not None else 0.0
@@ -320,13 +325,13 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
         for idx in _sorted(block, sort).index:
             rows.append(("study", y, idx))
             y += 1.0
-        if g is not None and g in mu_disease:
+        if g is not None and g in mu_disease and block["study_id"].astype(str).nunique() > 1:
             rows.append(("disease", y, g))
             y += 1.0
         if g is not None:
             y += 0.4
-    has_overall = "mu" in names
-    has_pred = "theta_new" in names
+    has_overall = pooled and "mu" in names
+    has_pred = pooled and "theta_new" in names
     if has_overall or has_pred:
         y += 0.3
     if has_overall:
