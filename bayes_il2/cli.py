@@ -135,8 +135,11 @@ def main(argv: list[str] | None = None) -> int:
 
     handlers = {"run": commands.run_command, "fit": commands.fit_command, "data": commands.data_command,
                 "reanalyze": commands.reanalyze_command}
+    from bayes_il2.processes import handle_signals
+
     try:
-        return handlers[args.command](args)
+        with handle_signals():  # SIGINT/SIGTERM/SIGHUP raise Interrupted: every finally cleans up
+            return handlers[args.command](args)
     except BayesIL2Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -86,7 +86,7 @@ def spec_files(paths: list[Path]) -> list[Path]:
 
 def run_command(args: argparse.Namespace) -> int:
     from bayes_il2._io import prepare_root
-    from bayes_il2.processes import RunStopped, TaskError, handle_signals, run_tasks
+    from bayes_il2.processes import RunStopped, TaskError, run_tasks
     from bayes_il2.specs import load_spec
 
     check_sampler_args(args)
@@ -112,6 +112,7 @@ def run_command(args: argparse.Namespace) -> int:
              f"results in {out.resolve()}")
     started = time.perf_counter()
     names = [spec.name for spec in specs]
+    results: list = []
     try:
         if parallel:
             # Longest first (by the previous run's time, when there is one): keeps both workers busy.
@@ -122,10 +123,8 @@ def run_command(args: argparse.Namespace) -> int:
             for position, i in enumerate(order):
                 results[i] = done[position]
         else:
-            with handle_signals():
-                results = []
-                for path in spec_paths:
-                    results.append(_run_one(str(path), str(out), data, overrides, args.quiet, registry))
+            for path in spec_paths:
+                results.append(_run_one(str(path), str(out), data, overrides, args.quiet, registry))
     except RunStopped as stop:
         finished = [names[order[i]] for i in stop.finished] if parallel else []
         return _stopped(stop.exit_code, str(stop), finished, [n for n in names if n not in finished], out)
@@ -267,7 +266,6 @@ def _fit_choices(args: argparse.Namespace, table: pd.DataFrame) -> tuple[dict, d
 def fit_command(args: argparse.Namespace) -> int:
     from bayes_il2._io import check_replaceable, clean_stale
     from bayes_il2.pipeline import UserTable, run_analysis
-    from bayes_il2.processes import handle_signals
     from bayes_il2.specs import parse_spec
 
     check_sampler_args(args)
@@ -294,9 +292,8 @@ def fit_command(args: argparse.Namespace) -> int:
     for line in inferred:
         _say(f"inferred: {line}")
     clean_stale(out.parent)
-    with handle_signals():
-        run = run_analysis(spec, UserTable(table), out.parent, progress=_progress(args.quiet), target=out,
-                           command="fit", reserve=("index.html",), inferences=inferred)
+    run = run_analysis(spec, UserTable(table), out.parent, progress=_progress(args.quiet), target=out,
+                       command="fit", reserve=("index.html",), inferences=inferred)
     if run.error:
         print(f"error: {run.error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -362,45 +359,43 @@ def reanalyze_command(args: argparse.Namespace) -> int:
     if not args.study and ({"map", "map_robust"} & set(priors) or args.map_study):
         raise SpecError("--prior map/map_robust and --map-study need --study (the MAP prior comes from the registry)")
     from bayes_il2 import reanalysis
-    from bayes_il2.processes import handle_signals
 
-    with handle_signals():
-        if args.study:
-            from bayes_il2.evidence import load_registry
+    if args.study:
+        from bayes_il2.evidence import load_registry
 
-            registry = load_registry(args.data)
-            known = set(registry.studies["study_id"].astype(str))
-            if args.study not in known:
-                raise SpecError(f"--study {args.study}: no such study_id in the registry "
+        registry = load_registry(args.data)
+        known = set(registry.studies["study_id"].astype(str))
+        if args.study not in known:
+            raise SpecError(f"--study {args.study}: no such study_id in the registry "
+                            "(bayes-il2 data list shows them)")
+        map_studies = args.map_study
+        if map_studies is not None:
+            unknown = [s for s in map_studies if s not in known]
+            if unknown:
+                raise SpecError(f"--map-study {', '.join(unknown)}: no such study_id in the registry "
                                 "(bayes-il2 data list shows them)")
-            map_studies = args.map_study
-            if map_studies is not None:
-                unknown = [s for s in map_studies if s not in known]
-                if unknown:
-                    raise SpecError(f"--map-study {', '.join(unknown)}: no such study_id in the registry "
-                                    "(bayes-il2 data list shows them)")
-            if map_studies is None and {"map", "map_robust"} & set(priors):
-                map_studies = _other_responder_rcts(registry, args.study)
-            result = reanalysis.reanalyze_study(registry, args.study, None, priors=priors,
-                                                clinically_important_or=args.or_important, mcid=args.mcid,
-                                                map_studies=map_studies)
-            for note in result.notes:
-                print(f"note: {note}", file=sys.stderr)
-            tables = list(result.tables().values())
-            if not tables:
-                raise ModelError(f"--study {args.study}: the registry holds no two-arm endpoint of this study "
-                                 "to reanalyse")
-            table = pd.concat(tables, ignore_index=True)
-        elif events:
-            (et, nt), (ec, nc) = events
-            endpoint = reanalysis.BinaryEndpoint(events_t=et, n_t=nt, events_c=ec, n_c=nc, name="user endpoint",
-                                                 higher_is_better=not args.harm)
-            table = reanalysis.reanalyze(endpoint, priors, clinically_important_or=args.or_important)
-        else:
-            est, low, high = args.difference
-            endpoint = reanalysis.ContinuousEndpoint(estimate=est, ci_low=low, ci_high=high, ci_level=0.95,
-                                                     name="user endpoint", lower_is_better=args.lower_is_better)
-            table = reanalysis.reanalyze(endpoint, priors, mcid=args.mcid)
+        if map_studies is None and {"map", "map_robust"} & set(priors):
+            map_studies = _other_responder_rcts(registry, args.study)
+        result = reanalysis.reanalyze_study(registry, args.study, None, priors=priors,
+                                            clinically_important_or=args.or_important, mcid=args.mcid,
+                                            map_studies=map_studies)
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
+        tables = list(result.tables().values())
+        if not tables:
+            raise ModelError(f"--study {args.study}: the registry holds no two-arm endpoint of this study "
+                             "to reanalyse")
+        table = pd.concat(tables, ignore_index=True)
+    elif events:
+        (et, nt), (ec, nc) = events
+        endpoint = reanalysis.BinaryEndpoint(events_t=et, n_t=nt, events_c=ec, n_c=nc, name="user endpoint",
+                                             higher_is_better=not args.harm)
+        table = reanalysis.reanalyze(endpoint, priors, clinically_important_or=args.or_important)
+    else:
+        est, low, high = args.difference
+        endpoint = reanalysis.ContinuousEndpoint(estimate=est, ci_low=low, ci_high=high, ci_level=0.95,
+                                                 name="user endpoint", lower_is_better=args.lower_is_better)
+        table = reanalysis.reanalyze(endpoint, priors, mcid=args.mcid)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(index=False))
     return EXIT_OK

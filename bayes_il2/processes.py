@@ -20,6 +20,8 @@ import ctypes
 import multiprocessing as mp
 import os
 import signal
+import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -65,10 +67,21 @@ def _die_with_parent() -> None:
         pass
 
 
+def _watch_parent(parent: int) -> None:
+    """A worker's guard thread: when the parent is gone, ask the main thread to stop (SIGTERM, so it
+    cleans up) and, should it be stuck in native code, end the process after a grace period."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(_GRACE_SECONDS)
+    os._exit(128 + signal.SIGTERM)
+
+
 def _worker(conn: Any, parent: int, fn: Callable[..., Any], args: tuple) -> None:
     _die_with_parent()
     if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(128 + signal.SIGTERM)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _raise_interrupted)
     signal.signal(signal.SIGHUP, _raise_interrupted)
@@ -150,48 +163,56 @@ def run_tasks(tasks: Sequence[tuple[Callable[..., Any], tuple]], jobs: int,
     running: dict[int, tuple[Any, Any]] = {}
     results: dict[int, Any] = {}
     parent = os.getpid()
+    requested: list[int] = []  # a stop signal, noted by the handler and acted on by the loop
+
+    def note(signum: int, frame: Any) -> None:
+        requested.append(signum)
+
+    old = {s: signal.signal(s, note) for s in STOP_SIGNALS}
     try:
-        with handle_signals():
-            while pending or running:
-                while pending and len(running) < max(1, jobs):
-                    i = pending.pop(0)
-                    fn, args = tasks[i]
-                    recv, send = ctx.Pipe(duplex=False)
-                    proc = ctx.Process(target=_worker, args=(send, parent, fn, args), daemon=True)
-                    proc.start()
-                    send.close()
-                    running[i] = (proc, recv)
-                ready = wait([conn for _, conn in running.values()] + [p.sentinel for p, _ in running.values()],
-                             timeout=0.5)
-                for i, (proc, conn) in list(running.items()):
-                    if conn not in ready and proc.sentinel not in ready:
-                        continue
-                    message = None
-                    if conn.poll():
-                        try:
-                            message = conn.recv()
-                        except (EOFError, OSError):
-                            message = None
-                    proc.join()
-                    conn.close()
-                    del running[i]
-                    if message is None:
-                        code = proc.exitcode
-                        signum = -code if code is not None and code < 0 else (
-                            code - 128 if code is not None and code > 128 else signal.SIGTERM)
-                        raise RunStopped(signum, sorted(results), dict(results),
-                                         f"the worker running {labels[i] if labels else f'task {i}'} was stopped by "
-                                         f"{_signal_name(signum)} before it finished")
-                    status, value = message
-                    results[i] = value if status == "ok" else TaskError(value)
-                    on_result(i, results[i])
-    except Interrupted as exc:
-        _stop(running)
-        raise RunStopped(exc.signum, sorted(results), dict(results),
-                         f"interrupted by {_signal_name(exc.signum)}") from None
+        while pending or running:
+            if requested:
+                raise RunStopped(requested[0], sorted(results), dict(results),
+                                 f"interrupted by {_signal_name(requested[0])}")
+            while pending and len(running) < max(1, jobs):
+                i = pending.pop(0)
+                fn, args = tasks[i]
+                recv, send = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_worker, args=(send, parent, fn, args), daemon=True)
+                proc.start()
+                send.close()
+                running[i] = (proc, recv)
+            ready = wait([conn for _, conn in running.values()] + [p.sentinel for p, _ in running.values()],
+                         timeout=0.25)
+            for i, (proc, conn) in list(running.items()):
+                if conn not in ready and proc.sentinel not in ready:
+                    continue
+                message = None
+                if conn.poll():
+                    try:
+                        message = conn.recv()
+                    except (EOFError, OSError):
+                        message = None
+                proc.join()
+                conn.close()
+                del running[i]
+                if message is None:
+                    code = proc.exitcode
+                    signum = -code if code is not None and code < 0 else (
+                        code - 128 if code is not None and code > 128 else signal.SIGTERM)
+                    name = labels[i] if labels else f"task {i}"
+                    raise RunStopped(signum, sorted(results), dict(results),
+                                     f"the worker running {name} was stopped by {_signal_name(signum)} "
+                                     "before it finished")
+                status, value = message
+                results[i] = value if status == "ok" else TaskError(value)
+                on_result(i, results[i])
     except RunStopped:
         _stop(running)
         raise
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
     return [results[i] for i in range(len(tasks))]
 
 
