@@ -295,13 +295,14 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
 
 def run_reanalysis(spec: AnalysisSpec, registry, progress: Progress) -> list[OutcomeResult]:
     """The trial reanalysis of a ``family = 'reanalysis'`` spec (one OutcomeResult per endpoint)."""
+    from bayes_il2.plots.reanalysis import reanalysis_figures
     from bayes_il2.reanalysis import reanalyze_study
 
     progress(f"{spec.name}: reanalysing {spec.data.study}")
     result = reanalyze_study(registry, spec.data.study, spec.reanalysis)
     outcomes = []
     for endpoint, table in result.tables().items():
-        figures = result.figures(endpoint)
+        figures = reanalysis_figures(result, endpoint)
         outcomes.append(OutcomeResult(label=endpoint, effects=result.endpoint_table(endpoint),
                                       excluded=result.excluded, summary=table, figures=figures,
                                       headline=result.headline(endpoint), notes=list(result.notes)))

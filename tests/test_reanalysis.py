@@ -15,6 +15,7 @@ from bayes_il2.reanalysis import (COLUMNS, BinaryEndpoint, ContinuousEndpoint, F
                                   fit_mixture, map_table, neutral, reanalyze, reanalyze_endpoint,
                                   reanalyze_study, robustify, skeptical)
 from bayes_il2.reanalysis.analysis import conflict_p, prior_information
+from bayes_il2.plots.reanalysis import reanalysis_figures
 from bayes_il2.reanalysis.map_prior import MapPrior
 
 PSS = BinaryEndpoint(20, 30, 8, 30, name="responder_essdai3")
@@ -355,7 +356,7 @@ def test_figures_are_named_matplotlib_figures():
 
     result = reanalyze_study(PSS_REGISTRY, "He2022_pSS", None, priors=["skeptical", "neutral", "flat"])
     for endpoint in ("responder_essdai3_w24", "vas_dryness_w12"):
-        figs = result.figures(endpoint)
+        figs = reanalysis_figures(result, endpoint)
         assert set(figs) == {"reanalysis_densities", "exceedance"}
         assert all(isinstance(f, Figure) for f in figs.values())
         assert len(figs["reanalysis_densities"].axes) == 3

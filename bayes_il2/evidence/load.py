@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,22 +11,9 @@ import pandas as pd
 
 from bayes_il2.errors import RegistryError
 from bayes_il2.evidence._csvio import LINE_INDEX
+from bayes_il2.evidence.paths import DATA_ENV, default_data_dir  # noqa: F401 (re-exported)
 from bayes_il2.evidence.schema import TABLES, TableSpec
 from bayes_il2.evidence.validate import check_registry
-
-DATA_ENV = "BAYES_IL2_DATA"
-
-
-def default_data_dir() -> Path:
-    """The registry directory used when none is given.
-
-    ``$BAYES_IL2_DATA`` if set, else the ``data/`` directory of the source tree this package lives in.
-    """
-    override = os.environ.get(DATA_ENV)
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2] / "data"
-
 
 @dataclass(frozen=True, eq=False)
 class Registry:

@@ -15,6 +15,7 @@ import pandas as pd
 from bayes_il2.errors import Problem
 from bayes_il2.evidence import schema
 from bayes_il2.evidence._csvio import LINE_INDEX, read_text_table
+from bayes_il2.evidence.paths import default_data_dir
 from bayes_il2.evidence.schema import TABLES, TableSpec
 
 _OUTCOME_CHECK = {
@@ -106,8 +107,6 @@ def validate_registry(path: str | Path | None = None) -> list[Problem]:
         Every problem found, in table order (sources, studies, arms, measurements, events,
         contrasts, meta_analyses) then line order; empty when the registry is valid.
     """
-    from bayes_il2.evidence.load import default_data_dir
-
     problems, _ = check_registry(Path(path) if path is not None else default_data_dir())
     return problems
 

@@ -137,3 +137,10 @@ def plot_exceedance(analysis: EndpointReanalysis) -> Figure:
     ax.set_title(f"{e.name}: {e.describe()}\nprobability of an effect beyond x", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def reanalysis_figures(result, endpoint: str) -> dict:
+    """``reanalysis_densities`` and ``exceedance`` figures of one endpoint of a
+    :class:`~bayes_il2.reanalysis.ReanalysisResult` (drawn from its posteriors; nothing is refitted)."""
+    analysis = result.analysis(endpoint)
+    return {"reanalysis_densities": plot_reanalysis_densities(analysis), "exceedance": plot_exceedance(analysis)}

@@ -64,13 +64,9 @@ class ReanalysisResult:
         self._get(endpoint)
         return self.data[endpoint]
 
-    def figures(self, endpoint: str) -> dict[str, Any]:
-        """``reanalysis_densities`` and ``exceedance`` matplotlib Figures of one endpoint."""
-        from bayes_il2.plots.reanalysis import plot_exceedance, plot_reanalysis_densities
-
-        analysis = self._get(endpoint)
-        return {"reanalysis_densities": plot_reanalysis_densities(analysis),
-                "exceedance": plot_exceedance(analysis)}
+    def analysis(self, endpoint: str) -> EndpointReanalysis:
+        """The reanalysis of one endpoint (what :func:`bayes_il2.plots.reanalysis_figures` draws)."""
+        return self._get(endpoint)
 
     def headline(self, endpoint: str) -> str:
         return headline(self._get(endpoint))

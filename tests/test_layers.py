@@ -1,0 +1,76 @@
+"""The layers of docs/architecture.md point one way (a test, so they stay that way).
+
+Every ``bayes_il2`` import in the package (module level or inside a function) is read with the
+ast module; each contract names the modules a layer must never import.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "bayes_il2"
+TOP = ("cli", "commands", "pipeline")
+PRESENTATION = ("plots", "report", "reporting")
+COMPUTING = ("evidence", "effects", "priors", "exact", "modeling", "inference", "fit", "api", "diagnostics",
+             "reanalysis", "limits", "errors", "_io")
+
+#: layer (module prefix) -> what it must never import (module prefixes)
+CONTRACTS = {
+    "errors": ("*",),
+    "limits": ("*",),
+    "_io": TOP + PRESENTATION + ("modeling", "pipeline"),
+    "evidence": TOP + PRESENTATION + ("effects", "modeling", "exact", "diagnostics", "reanalysis", "api"),
+    "effects": TOP + PRESENTATION + ("modeling", "exact", "diagnostics", "reanalysis", "api"),
+    "priors": TOP + PRESENTATION + ("modeling", "diagnostics", "reanalysis", "api"),
+    "exact": TOP + PRESENTATION + ("modeling", "diagnostics", "reanalysis", "api"),
+    "modeling": TOP + PRESENTATION + ("diagnostics", "reanalysis"),
+    "diagnostics": TOP + PRESENTATION,
+    "reanalysis": TOP + PRESENTATION,
+    "plots": TOP + ("report", "reporting"),
+    "report": TOP,
+    "pipeline": ("cli", "commands"),
+    "commands": ("cli",),
+}
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bayes_il2"):
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("bayes_il2"))
+    return found
+
+
+def _layer(path: Path) -> str:
+    rel = path.relative_to(PACKAGE).with_suffix("")
+    return rel.parts[0]
+
+
+def _module_layer(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else None
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_imports_a_layer_above_it(path):
+    layer = _layer(path)
+    forbidden = CONTRACTS.get(layer)
+    if not forbidden:
+        return
+    bad = []
+    for module in _imports(path):
+        target = _module_layer(module)
+        if target is None or target == layer:
+            continue
+        if forbidden == ("*",) or target in forbidden:
+            bad.append(module)
+    assert not bad, f"{path.relative_to(PACKAGE)} ({layer}) imports {sorted(set(bad))}"
+
+
+def test_the_registry_loader_and_validator_do_not_import_each_other():
+    assert not any(m.startswith("bayes_il2.evidence.load") for m in _imports(PACKAGE / "evidence" / "validate.py"))
