@@ -269,7 +269,14 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
         return OutcomeResult(label=label, effects=table, excluded=excluded, summary=pd.DataFrame(),
                              headline="no usable data", notes=["no study has usable data for this outcome"])
     progress(f"{spec.name}[{label}]: fitting {spec.model.family} to {len(table)} studies")
-    fit = fit_table(spec, table)
+    try:
+        fit = fit_table(spec, table)
+    except ModelError as exc:
+        if "not identified" not in str(exc) and "needs at least" not in str(exc):
+            raise
+        progress(f"{spec.name}[{label}]: not fitted: {exc}")
+        return OutcomeResult(label=label, effects=table, excluded=excluded, summary=pd.DataFrame(),
+                             headline=f"not identified: {exc}", notes=[f"not fitted: {exc}"])
     summary = fit.summary(scale="natural")
     progress(f"{spec.name}[{label}]: diagnostics")
     diagnostics = diagnose(fit)
