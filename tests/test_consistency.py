@@ -312,3 +312,29 @@ def test_report_effects_table_shows_the_flag():
     analysis = AnalysisFolder("a", Path("."), "t", "pass", "", None, None, {}, (out,))
     html = data_section(analysis, out, PageContext())
     assert "Consistency flag" in html and "paired_p (error): P impossible" in html
+
+
+# --------------------------------------------------------------------------- pipeline sensitivity kinds
+def test_pipeline_sensitivity_refits_without_flagged_and_overlapping_studies():
+    from types import SimpleNamespace
+
+    from bayes_il2.exact import nnhm
+    from bayes_il2.pipeline import build_effects, run_sensitivity
+    from bayes_il2.priors import HalfNormal, Normal
+    from bayes_il2.specs import parse_spec
+
+    spec = parse_spec({"name": "s", "title": "t", "question": "q",
+                       "sensitivity": [{"name": "flagged", "kind": "exclude_flagged", "values": ["error"]},
+                                       {"name": "overlap", "kind": "exclude_possible_overlap"}]})
+    registry = load_registry(DATA)
+    table, _ = build_effects(spec, registry)
+    priors = {"mu": Normal(0.0, 2.0), "tau": HalfNormal(0.5)}
+    fit = SimpleNamespace(family="nnhm", settings={}, data=table, priors=priors)
+    rows = run_sensitivity(spec, registry, table, fit).set_index("scenario")
+    kept = table[table["study_id"] != "ShanxiRA_ACR_overtreated"]
+    direct = nnhm(kept["yi"].to_numpy(), kept["vi"].to_numpy(), tau_prior=priors["tau"], mu_prior=priors["mu"])
+    assert rows.loc["flagged", "value"] == "without ShanxiRA_ACR_overtreated"
+    assert rows.loc["flagged", "k"] == len(table) - 1
+    assert rows.loc["flagged", "mu_mean"] == pytest.approx(direct.mu.mean, rel=1e-9)
+    assert rows.loc["overlap", "k"] == len(table)      # Jinnan2017_SpA, the AS/PsA partner, is not pooled
+    assert rows.loc["overlap", "value"] == "no study affected"
