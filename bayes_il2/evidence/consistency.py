@@ -429,8 +429,17 @@ class _Checker:
     """Collects the flags of one registry (tables indexed by their CSV line)."""
 
     def __init__(self, tables: Mapping[str, pd.DataFrame]):
-        self.tables = tables
+        # rows as (line, dict) once: iterating DataFrames row by row is slow
+        self.rows = {name: _records(frame) for name, frame in tables.items() if frame is not None}
         self.flags: list[Flag] = []
+        m = self.rows.get("measurements", [])
+        self.baselines: dict[tuple, list[tuple[int, dict]]] = {}
+        self.arm_rows: dict[tuple, list[dict]] = {}
+        for line, r in m:
+            if _text(r.get("timepoint")) == "baseline" and _text(r.get("statistic")) in ("mean_sd", "mean_se") \
+                    and _text(r.get("qualifier")) == "":
+                self.baselines.setdefault(_key(r), []).append((line, r))
+            self.arm_rows.setdefault((_text(r["study_id"]), _text(r["arm_id"]), _text(r["outcome"])), []).append(r)
 
     def add(self, study: str, file: str, line, columns: Iterable[str], check: str, severity: str,
             explanation: str) -> None:
@@ -439,17 +448,14 @@ class _Checker:
 
     # ---- measurements
     def measurements(self) -> None:
-        m = self.tables.get("measurements")
-        if m is None or m.empty:
-            return
-        for line, row in m.iterrows():
+        for line, row in self.rows.get("measurements", []):
             self._row_ranges(line, row)
             self._row_integer(line, row)
             self._row_ci("measurements.csv", line, row, center=row.get("mean") if _text(row.get("mean"))
                          else row.get("median"), measure="MD", se=row.get("se"), p=None)
             self._row_percent_note("measurements.csv", line, row, n=_count(row.get("n")))
             if _text(row.get("p_value")):
-                self._within_arm_p(m, line, row)
+                self._within_arm_p(line, row)
 
     def _row_ranges(self, line, row) -> None:
         study = _text(row["study_id"])
@@ -503,7 +509,7 @@ class _Checker:
                          f"{column} {v.value:g} of whole-number data ({_text(row.get('outcome'))}) must be a whole "
                          "number: probably a quartile printed as a range bound")
 
-    def _within_arm_p(self, m: pd.DataFrame, line, row) -> None:
+    def _within_arm_p(self, line, row) -> None:
         study, arm = _text(row["study_id"]), _text(row["arm_id"])
         p, operator = printed(row.get("p_value")), _text(row.get("p_operator")) or "="
         timepoint, statistic = _text(row.get("timepoint")), _text(row.get("statistic"))
@@ -520,7 +526,7 @@ class _Checker:
         post = _mean_sd(row)
         if post is None:
             return
-        base = _baseline_for(m, row)
+        base = _baseline_for(self.baselines, row)
         if base is None:
             return
         base_line, base_row = base
@@ -549,10 +555,7 @@ class _Checker:
 
     # ---- events
     def events(self) -> None:
-        e = self.tables.get("events")
-        if e is None or e.empty:
-            return
-        for line, row in e.iterrows():
+        for line, row in self.rows.get("events", []):
             n = _count(row.get("n"))
             self._row_percent_note("events.csv", line, row, n=n)
             method = _text(row.get("method"))
@@ -581,10 +584,7 @@ class _Checker:
 
     # ---- contrasts and meta-analyses
     def contrasts(self) -> None:
-        c = self.tables.get("contrasts")
-        if c is None or c.empty:
-            return
-        for line, row in c.iterrows():
+        for line, row in self.rows.get("contrasts", []):
             measure = _text(row.get("measure"))
             n_a, n_b = _count(row.get("n_a")), _count(row.get("n_b"))
             df = n_a + n_b - 2 if n_a and n_b else None
@@ -595,10 +595,7 @@ class _Checker:
                 self._two_sample(line, row, n_a, n_b)
 
     def meta_analyses(self) -> None:
-        ma = self.tables.get("meta_analyses")
-        if ma is None or ma.empty:
-            return
-        for line, row in ma.iterrows():
+        for line, row in self.rows.get("meta_analyses", []):
             measure = _text(row.get("measure"))
             if measure in RATIO_MEASURES + LINEAR_MEASURES:
                 self._row_ci("meta_analyses.csv", line, row, center=row.get("estimate"), measure=measure, se=None,
@@ -639,12 +636,10 @@ class _Checker:
                          "normal or t)")
 
     def _two_sample(self, line, row, n_a, n_b) -> None:
-        m = self.tables.get("measurements")
-        if m is None or m.empty:
-            return
         arms = []
         for arm, n_given in ((_text(row["arm_a"]), n_a), (_text(row["arm_b"]), n_b)):
-            found = _arm_summary(m, _text(row["study_id"]), arm, _text(row["outcome"]), row.get("week"))
+            found = _arm_summary(self.arm_rows.get((_text(row["study_id"]), arm, _text(row["outcome"])), []),
+                                 row.get("week"))
             if found is None:
                 return
             mean, sd, n_row = found
@@ -704,25 +699,25 @@ def _key(row) -> tuple[str, str, str, str]:
     return (_text(row["study_id"]), _text(row["arm_id"]), _text(row["outcome"]), _text(row.get("phenotype")))
 
 
-def _baseline_for(m: pd.DataFrame, row) -> tuple[int, pd.Series] | None:
+def _records(frame: pd.DataFrame) -> list[tuple[int, dict]]:
+    """(line, row as a dict) for every row of a frame indexed by its CSV line."""
+    return list(zip((int(i) for i in frame.index), frame.to_dict("records")))
+
+
+def _baseline_for(baselines: dict[tuple, list[tuple[int, dict]]], row) -> tuple[int, dict] | None:
     """The baseline mean row of the same study, arm, outcome and phenotype (week 0 first)."""
-    key = _key(row)
-    candidates = [(line, r) for line, r in m.iterrows() if _text(r.get("timepoint")) == "baseline"
-                  and _key(r) == key and _text(r.get("statistic")) in ("mean_sd", "mean_se")
-                  and _text(r.get("qualifier")) == ""]
+    candidates = list(baselines.get(_key(row), []))
     if not candidates:
         return None
     candidates.sort(key=lambda item: 0 if _text(item[1].get("week")) in ("0", "0.0") else 1)
     return candidates[0]
 
 
-def _arm_summary(m: pd.DataFrame, study: str, arm: str, outcome: str, week) -> tuple[Printed, Printed, float | None] | None:
-    """(mean, SD, n) of one arm at a contrast's week: a unique mean row, or None."""
+def _arm_summary(rows: list[dict], week) -> tuple[Printed, Printed, float | None] | None:
+    """(mean, SD, n) of one arm's rows of an outcome at a contrast's week: a unique mean row, or None."""
     week_p = printed(week)
     found = []
-    for _, r in m.iterrows():
-        if (_text(r["study_id"]), _text(r["arm_id"]), _text(r["outcome"])) != (study, arm, outcome):
-            continue
+    for r in rows:
         if _text(r.get("timepoint")) not in ("baseline", "post") or _text(r.get("qualifier")):
             continue
         r_week = printed(r.get("week"))
