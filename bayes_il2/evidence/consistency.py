@@ -637,8 +637,8 @@ class _Checker:
 
     def _two_sample(self, line, row, n_a, n_b) -> None:
         arms = []
-        for arm, n_given in ((_text(row["arm_a"]), n_a), (_text(row["arm_b"]), n_b)):
-            found = _arm_summary(self.arm_rows.get((_text(row["study_id"]), arm, _text(row["outcome"])), []),
+        for arm, n_given in ((_text(row.get("arm_a")), n_a), (_text(row.get("arm_b")), n_b)):
+            found = _arm_summary(self.arm_rows.get((_text(row.get("study_id")), arm, _text(row.get("outcome"))), []),
                                  row.get("week"))
             if found is None:
                 return
