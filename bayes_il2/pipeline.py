@@ -217,7 +217,8 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
             from bayes_il2.effects import quality
 
             kept, dropped = (quality.exclude_flagged(base_table, registry, tuple(scenario.values))
-                             if scenario.kind == "exclude_flagged" else quality.exclude_possible_overlap(base_table, registry))
+                             if scenario.kind == "exclude_flagged"
+                             else quality.exclude_possible_overlap(base_table, registry))
             summarize(scenario.name, "without " + ", ".join(dropped) if dropped else "no study affected", kept)
         elif scenario.kind == "leave_one_out":
             for sid in base_table["study_id"].astype(str):

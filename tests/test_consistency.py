@@ -195,7 +195,8 @@ def test_ranges_iqr_and_sd_bound():
                  dict(study_id="S", arm_id="a", outcome="treg_pct_cd4", unit="%", week="0", timepoint="baseline",
                       statistic="mean_sd", n="10", mean="5", sd="30"))
     assert _checks(check_tables({"measurements": meas})) == [
-        ("mean_in_range", "error", 2), ("median_in_iqr", "error", 3), ("sd_range", "error", 4), ("sd_range", "error", 5)]
+        ("mean_in_range", "error", 2), ("median_in_iqr", "error", 3), ("sd_range", "error", 4),
+        ("sd_range", "error", 5)]
 
 
 def test_grim_and_granularity_apply_to_integer_outcomes_only():

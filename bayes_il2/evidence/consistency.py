@@ -494,7 +494,8 @@ class _Checker:
                 and _text(row.get("timepoint")) in ("baseline", "post") and not grim_consistent(mean, int(n)):
             near = [k / n for k in (math.floor(mean.value * n), math.ceil(mean.value * n))]
             self.add(study, "measurements.csv", line, ("mean", "n"), "grim", "warning",
-                     f"mean {_text(row.get('mean'))} of {_text(row.get('outcome'))} (whole numbers) is not k / {int(n)} "
+                     f"mean {_text(row.get('mean'))} of {_text(row.get('outcome'))} (whole numbers) is not "
+                     f"k / {int(n)} "
                      f"for any integer k (nearest {near[0]:.4g}, {near[1]:.4g}): the mean, n or the "
                      "number of patients measured is misprinted (GRIM, Brown and Heathers 2017)")
         median = printed(row.get("median"))
