@@ -175,7 +175,7 @@ def data_command(args: argparse.Namespace) -> int:
               f"{len(registry.studies)} studies, {len(registry.sources)} sources)")
         flags = check_registry_consistency(directory)
         if flags:  # warnings only: the exit code stays that of validation
-            print(format_flags(flags, heading="warnings from the consistency check (bayes-il2 data check)"))
+            print(format_flags(flags, heading="warning: consistency check (bayes-il2 data check; validation is unaffected)"))
         return EXIT_OK
     if args.data_command == "check":
         return data_check_command(args)

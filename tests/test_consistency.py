@@ -300,7 +300,7 @@ def test_cli_validate_prints_flags_as_warnings_and_keeps_exit_0(capsys):
     assert main(["data", "validate", str(DATA)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("OK:")
-    assert "warnings from the consistency check" in out and "ShanxiRA_ACR_overtreated" in out
+    assert "warning: consistency check" in out and "ShanxiRA_ACR_overtreated" in out
 
 
 def test_report_effects_table_shows_the_flag():
