@@ -314,7 +314,7 @@ class _Checker:
 
     def meta_analyses(self) -> None:
         for line, row in self.rows.get("meta_analyses", []):
-            measure = _text(row.get("measure"))
+            measure = (_text(row.get("measure")).split() or [""])[0]  # 'SMD (as printed)' is an SMD
             if measure in RATIO_MEASURES + LINEAR_MEASURES:
                 self._row_ci("meta_analyses.csv", line, row, center=row.get("estimate"), measure=measure, se=None,
                              p=row.get("p_value"), study=_text(row.get("ma_id")))
