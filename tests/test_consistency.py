@@ -339,3 +339,9 @@ def test_pipeline_sensitivity_refits_without_flagged_and_overlapping_studies():
     assert rows.loc["flagged", "mu_mean"] == pytest.approx(direct.mu.mean, rel=1e-9)
     assert rows.loc["overlap", "k"] == len(table)      # Jinnan2017_SpA, the AS/PsA partner, is not pooled
     assert rows.loc["overlap", "value"] == "no study affected"
+
+
+def test_data_show_lists_the_study_flags(capsys):
+    assert main(["data", "show", "ShanxiRA_ACR_overtreated", "--data", str(DATA)]) == 0
+    out = capsys.readouterr().out
+    assert "consistency flags (" in out and "paired_p (error)" in out
