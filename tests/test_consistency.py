@@ -345,3 +345,14 @@ def test_data_show_lists_the_study_flags(capsys):
     assert main(["data", "show", "ShanxiRA_ACR_overtreated", "--data", str(DATA)]) == 0
     out = capsys.readouterr().out
     assert "consistency flags (" in out and "paired_p (error)" in out
+
+
+def test_cli_data_check_on_an_invalid_registry_reports_the_problems_and_exits_2(tmp_path, capsys):
+    import shutil
+
+    root = tmp_path / "reg"
+    shutil.copytree(FIXTURE, root)
+    studies = (root / "studies.csv").read_text(encoding="utf-8").replace(",pSS,rct,", ",Sjogren,rct,", 1)
+    (root / "studies.csv").write_text(studies, encoding="utf-8")
+    assert main(["data", "check", str(root)]) == 2
+    assert "unknown_disease" in capsys.readouterr().err
