@@ -168,8 +168,8 @@ class _Checker:
         for line, row in self.rows.get("measurements", []):
             self._row_ranges(line, row)
             self._row_integer(line, row)
-            self._row_ci("measurements.csv", line, row, center=row.get("mean") if _text(row.get("mean"))
-                         else row.get("median"), measure="MD", se=row.get("se"), p=None)
+            # a CI of a mean (a median's CI comes from order statistics and need not be symmetric)
+            self._row_ci("measurements.csv", line, row, center=row.get("mean"), measure="MD", se=row.get("se"), p=None)
             self._row_percent_note("measurements.csv", line, row, n=_count(row.get("n")))
             if _text(row.get("p_value")):
                 self._within_arm_p(line, row)
@@ -232,7 +232,8 @@ class _Checker:
         p, operator = printed(row.get("p_value")), _text(row.get("p_operator")) or "="
         timepoint, statistic = _text(row.get("timepoint")), _text(row.get("statistic"))
         n = _count(row.get("n"))
-        if timepoint == "change" and statistic == "mean_change_sd" and n is not None and n > 1:
+        if timepoint == "change" and statistic == "mean_change_sd" and n is not None and n > 1 \
+                and printed(row.get("mean")) is not None and printed(row.get("sd")) is not None:
             lo, hi = one_sample_p_range(row["mean"], row["sd"], n)
             if not intervals_overlap((lo, hi), p_interval(p, operator)):
                 self.add(study, "measurements.csv", line, ("p_value", "mean", "sd", "n"), "change_p", "error",
