@@ -21,6 +21,7 @@ examples:
   bayes-il2 fit my_effects.csv --measure SMD --out results/mine
   bayes-il2 fit --counts my_counts.csv --out results/ae
   bayes-il2 data validate                    check the bundled registry
+  bayes-il2 data check                       consistency of the printed statistics
   bayes-il2 data list                        studies by disease
   bayes-il2 data show He2022_pSS             every row of one study
   bayes-il2 reanalyze --events 20/30 8/30 --prior skeptical --prior neutral
@@ -93,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     val = dsub.add_parser("validate", help="validate a registry directory; list every problem")
     val.add_argument("directory", nargs="?", type=Path, default=None, help="registry dir (default: bundled)")
+    chk = dsub.add_parser("check", help="internal consistency of the printed statistics (P vs mean/SD/n, "
+                                        "%% vs counts, CIs, ranges, GRIM); exit 1 on errors, 0 on warnings only")
+    chk.add_argument("directory", nargs="?", type=Path, default=None, help="registry dir (default: bundled)")
     lst = dsub.add_parser("list", help="studies by disease with n, design and outcomes with numbers")
     lst.add_argument("--data", type=Path, default=None)
     lst.add_argument("--disease", default=None, help="only this disease")

@@ -316,6 +316,7 @@ def _safe_name(text: str) -> str:
 # --------------------------------------------------------------------------- data
 def data_command(args: argparse.Namespace) -> int:
     from bayes_il2 import evidence
+    from bayes_il2.evidence.consistency import check_registry_consistency, format_flags
 
     if args.data_command == "validate":
         directory = args.directory or evidence.default_data_dir()
@@ -328,7 +329,12 @@ def data_command(args: argparse.Namespace) -> int:
         registry = evidence.load_registry(directory)
         print(f"OK: {directory} is valid (version {registry.version[:12]}; "
               f"{len(registry.studies)} studies, {len(registry.sources)} sources)")
+        flags = check_registry_consistency(directory)
+        if flags:  # warnings only: the exit code stays that of validation
+            print(format_flags(flags, heading="warning: consistency check (bayes-il2 data check; validation is unaffected)"))
         return EXIT_OK
+    if args.data_command == "check":
+        return data_check_command(args)
     registry = evidence.load_registry(args.data)
     if args.data_command == "list":
         table = evidence.list_studies(registry)
@@ -341,6 +347,18 @@ def data_command(args: argparse.Namespace) -> int:
         print(evidence.show_study(registry, args.study_id))
         return EXIT_OK
     return EXIT_BAD_INPUT
+
+
+def data_check_command(args: argparse.Namespace) -> int:
+    """``bayes-il2 data check``: the consistency flags of a valid registry; exit 1 when any is an error."""
+    from bayes_il2 import evidence
+    from bayes_il2.evidence.consistency import check_registry_consistency, format_flags
+
+    directory = args.directory or evidence.default_data_dir()
+    evidence.load_registry(directory)  # a registry that breaks the schema is reported (exit 2) first
+    flags = check_registry_consistency(directory)
+    print(format_flags(flags, heading=f"consistency of {directory}"))
+    return EXIT_DIAGNOSTICS if any(f.severity == "error" for f in flags) else EXIT_OK
 
 
 # --------------------------------------------------------------------------- reanalyze

@@ -215,6 +215,13 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
         elif scenario.kind == "exclude_studies":
             kept = base_table[~base_table["study_id"].isin(scenario.values)]
             summarize(scenario.name, "without " + ", ".join(map(str, scenario.values)), kept)
+        elif scenario.kind in ("exclude_flagged", "exclude_possible_overlap"):
+            from bayes_il2.effects import quality
+
+            kept, dropped = (quality.exclude_flagged(base_table, registry, tuple(scenario.values))
+                             if scenario.kind == "exclude_flagged"
+                             else quality.exclude_possible_overlap(base_table, registry))
+            summarize(scenario.name, "without " + ", ".join(dropped) if dropped else "no study affected", kept)
         elif scenario.kind == "leave_one_out":
             for sid in base_table["study_id"].astype(str):
                 summarize(scenario.name, f"without {sid}", base_table[base_table["study_id"].astype(str) != sid])

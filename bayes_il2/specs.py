@@ -28,7 +28,9 @@ FAMILY_DATA = {
 MEASURES = ("ROMC", "SMCR", "SMCC", "MC", "ROM", "SMD", "MD", "OR", "RR", "RD", "PLO", "PR", "PAS", "GEN")
 SAMPLERS = ("nutpie", "pymc")
 SENSITIVITY_KINDS = ("tau_prior", "prepost_r", "exclude_designs", "exclude_studies", "leave_one_out",
-                     "skewed_summaries")
+                     "skewed_summaries", "exclude_flagged", "exclude_possible_overlap")
+#: Severities an ``exclude_flagged`` scenario may name (bayes_il2.evidence.consistency.SEVERITIES).
+FLAG_SEVERITIES = ("error", "warning")
 #: Policies for skewed median summaries (the same as bayes_il2.effects.registry.SKEWED_POLICIES).
 SKEWED_POLICIES = ("keep", "exclude", "lognormal")
 FIGURES = ("forest", "parameter_forest", "tau_posterior", "mu_prior_posterior", "ppc", "pareto_k",
@@ -294,6 +296,9 @@ def parse_spec(raw: dict[str, Any], source: str = "<memory>") -> AnalysisSpec:
         if item["kind"] == "skewed_summaries":
             for value in values:
                 _choice(source, f"{key}.values", value, SKEWED_POLICIES)
+        if item["kind"] == "exclude_flagged":
+            for value in values:
+                _choice(source, f"{key}.values", value, FLAG_SEVERITIES)
         if item["kind"] == "prepost_r" and not all(isinstance(v, (int, float)) and -1 < v < 1 for v in values):
             raise _err(source, f"{key}.values", "correlations must be numbers strictly between -1 and 1")
         if item["kind"] == "tau_prior" and not all(isinstance(v, dict) and "family" in v for v in values):

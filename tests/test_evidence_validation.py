@@ -339,6 +339,33 @@ CASES = [
          "p_value"),
     Case("CI level 0", set_cell("contrasts.csv", 3, "ci_level", "0"), "ci_level_range", "contrasts.csv", 3,
          "ci_level"),
+    # ---- within-arm P values (measurements)
+    Case("within-arm p-value without operator", set_cell("measurements.csv", 3, "p_value", "0.01"),
+         "p_value_without_operator", "measurements.csv", 3, "p_operator"),
+    Case("within-arm operator without p-value", set_cell("measurements.csv", 3, "p_operator", "<"),
+         "p_operator_without_p_value", "measurements.csv", 3, "p_operator"),
+    Case("contrast p-value without operator", set_cell("contrasts.csv", 2, "p_operator", ""),
+         "p_value_without_operator", "contrasts.csv", 2, "p_operator"),
+    Case("within-arm p-value on a baseline row", both(set_cell("measurements.csv", 2, "p_value", "0.01"),
+                                                      set_cell("measurements.csv", 2, "p_operator", "=")),
+         "p_value_timepoint", "measurements.csv", 2, "p_value"),
+    Case("within-arm p-value 0", both(set_cell("measurements.csv", 3, "p_value", "0"),
+                                      set_cell("measurements.csv", 3, "p_operator", "<")),
+         "p_value_range", "measurements.csv", 3, "p_value"),
+    # ---- pooling rules
+    Case("case report pooled", set_cell("studies.csv", 3, "design", "case_report"), "case_pooled", "studies.csv", 3,
+         "pool"),
+    Case("case series pooled", set_cell("studies.csv", 3, "design", "case_series"), "case_pooled", "studies.csv", 3,
+         "pool"),
+    Case("preclinical study pooled", set_cell("studies.csv", 2, "design", "preclinical"), "preclinical_pooled",
+         "studies.csv", 2, "pool"),
+    Case("preclinical study pooled despite an override", both(set_cell("studies.csv", 2, "design", "preclinical"),
+                                                              set_cell("studies.csv", 2, "pool_override_reason", "x")),
+         "preclinical_pooled", "studies.csv", 2, "pool"),
+    Case("overlap_with an unknown study", set_cell("studies.csv", 3, "overlap_with", "FixtureA2020_pSS;FixtureZ"),
+         "dangling_overlap_with", "studies.csv", 3, "overlap_with"),
+    Case("overlap_with itself", set_cell("studies.csv", 3, "overlap_with", "FixtureB2021_SLE"),
+         "dangling_overlap_with", "studies.csv", 3, "overlap_with"),
 ]
 
 
@@ -394,6 +421,17 @@ def test_malformed_registry_is_rejected_naming_rule_file_line_column(case: Case,
     with pytest.raises(RegistryError) as raised:
         load_registry(root)
     assert raised.value.problems == problems
+
+
+def test_case_report_may_be_pooled_with_a_stated_override(tmp_path: Path):
+    root = broken_copy(tmp_path, set_cell("studies.csv", 3, "design", "case_series"),
+                       set_cell("studies.csv", 3, "pool_override_reason", "consecutive complete series with counts"))
+    assert validate_registry(root) == []
+
+
+def test_overlap_with_names_other_studies(tmp_path: Path):
+    root = broken_copy(tmp_path, set_cell("studies.csv", 3, "overlap_with", "FixtureA2020_pSS; FixtureC2022_pSS"))
+    assert validate_registry(root) == []
 
 
 def test_problem_carries_the_offending_value(tmp_path: Path):
@@ -590,7 +628,8 @@ def test_rule_ids_are_stable():
         "zero_se", "q1_le_median", "median_le_q3", "min_le_q1", "q3_le_max", "min_le_median", "median_le_max",
         "min_le_mean", "mean_le_max", "min_le_max", "q1_le_q3", "ci_order", "ratio_positive", "percent_range",
         "p_value_range", "ci_level_range", "incomplete_statistic", "unexplained_blank_week",
-        "p_operator_without_p_value",
+        "p_operator_without_p_value", "p_value_without_operator", "p_value_timepoint", "case_pooled",
+        "preclinical_pooled", "dangling_overlap_with",
     }
     assert stable <= set(RULES)
 

@@ -156,3 +156,49 @@ def test_readme_template_rows_validate(tmp_path):
     problems = validate_registry(tmp_path)
     assert problems == [], "\n".join(str(p) for p in problems)
     assert "Doe2025_SLE" in set(load_registry(tmp_path).studies["study_id"])
+
+
+# --------------------------------------------------------------------------- issue 15 corrections
+def test_case_reports_and_series_are_not_pooled_unless_a_reason_is_given():
+    for row in _rows("studies"):
+        if row["design"] in ("case_report", "case_series"):
+            assert row["pool"] == "no" or row["pool_override_reason"].strip(), row["study_id"]
+    zhang = {row["study_id"]: row for row in _rows("studies")}["Zhang2018_ITP_case"]
+    assert zhang["pool"] == "no"
+
+
+def test_preclinical_studies_are_recorded_and_never_pooled():
+    preclinical = [row for row in _rows("studies") if row["design"] == "preclinical"]
+    assert [row["study_id"] for row in preclinical] == ["JIR2022_CIA_mouse"]
+    assert all(row["pool"] == "no" for row in preclinical)
+    source = {row["source_id"]: row for row in _rows("sources")}["JIR2022_CIA_mouse"]
+    assert source["pmid"] == "35241924" and source["doi"] == "10.2147/JIR.S344393"
+
+
+def test_he2020_severe_adverse_events_are_not_coded_serious(registry):
+    # Ann Rheum Dis 2020 Table 3: row 'SAEs' 0 vs 3 (10.0%), footnote 'SAE, severe adverse events'
+    assert _events(registry, "He2020_ARD_RCT", "severe_ae") == {("ld_il2", 24): (0, 29), ("placebo", 24): (3, 30)}
+    assert _events(registry, "He2020_ARD_RCT", "severe_infection") == {("ld_il2", 24): (0, 29),
+                                                                       ("placebo", 24): (2, 30)}
+    assert _events(registry, "He2020_ARD_RCT", "serious_ae") == {}
+    assert _events(registry, "He2020_ARD_RCT", "serious_infection") == {}
+
+
+def test_possible_overlaps_are_marked_with_existing_ids():
+    studies = {row["study_id"]: row for row in _rows("studies")}
+    assert studies["JICR2019_LN"]["overlap_with"] == "He2016_NatMed;He2020_ARD_RCT"
+    assert studies["Zhang2018_ACR2660_LN"]["overlap_with"] == "He2016_NatMed;He2020_ARD_RCT"
+    assert studies["Shanxi_AS_EULAR"]["overlap_with"] == studies["Shanxi_PsA"]["overlap_with"] == "Jinnan2017_SpA"
+    for row in studies.values():
+        for other in filter(None, row["overlap_with"].split(";")):
+            assert other in studies and other != row["study_id"], row["study_id"]
+
+
+def test_within_arm_p_values_are_machine_readable(registry):
+    # ShanxiRA abstract (acrabstracts.org): Treg P = 0.001, Th17 P = 0.01 after vs before
+    m = registry.measurements
+    shanxi = m[(m["study_id"] == "ShanxiRA_ACR_overtreated") & (m["timepoint"] == "post")].set_index("outcome")
+    assert shanxi.loc["treg_count", "p_value"] == 0.001 and shanxi.loc["treg_count", "p_operator"] == "="
+    assert shanxi.loc["th17_count", "p_value"] == 0.01
+    assert (m.loc[m["p_value"].notna(), "timepoint"] != "baseline").all()
+    assert m.loc[m["p_value"].notna(), "p_operator"].isin(["=", "<", ">"]).all()

@@ -66,6 +66,8 @@ BAD = [
                                           sensitivity=[{"name": "s", "kind": "skewed_summaries",
                                                         "values": ["exclude"]}]),
      "sensitivity[0].kind", "treg_expansion"),
+    ("flagged sensitivity severity", spec(sensitivity=[{"name": "f", "kind": "exclude_flagged", "values": ["fatal"]}]),
+     "sensitivity[0].values", "error"),
     ("unknown figure", spec(figures=["pie"]), "figures", "forest"),
     ("reanalysis section on nnhm", spec(reanalysis={"robust_weight": 0.2}), "reanalysis", "only allowed"),
     ("robust weight > 1", spec(data={"kind": "reanalysis", "study": "He2022_pSS", "measure": "OR"},

@@ -32,6 +32,7 @@ from bayes_il2.effects.binary import log_odds_ratio, logit_proportion
 from bayes_il2.effects.prepost import (DEFAULT_R, PREPOST, mean_change_from_change, prepost_effect,
                                        standardized_mean_change_raw)
 from bayes_il2.effects.lognormal import DISTRIBUTIONS
+from bayes_il2.effects.quality import FLAG_COLUMN, SEVERITY_COLUMN, flag_cells, measurement_flags
 from bayes_il2.effects.skewness import skewness_test
 from bayes_il2.errors import EffectSizeError
 
@@ -480,8 +481,10 @@ def treg_expansion_effects(registry, measure: str = "ROMC", r: float = DEFAULT_R
     table : DataFrame
         The effect-table columns plus ``method_effect`` (how yi was computed), ``r``, ``treatment``,
         ``phenotype``, ``week`` (of the post value), ``mean_pre, sd_pre, mean_post, sd_post``
-        (NaN where not used) and ``skewed`` (a value converted as normal although the skewness
-        test was significant).
+        (NaN where not used), ``skewed`` (a value converted as normal although the skewness
+        test was significant), ``consistency_flag`` and ``consistency_severity`` (the
+        :mod:`bayes_il2.evidence.consistency` flags of the rows used, e.g. a printed P that no
+        pre-post correlation makes possible; ``""`` when none).
     excluded : DataFrame
         ``study_id, arm_id, outcome, reason``.
     """
@@ -498,6 +501,7 @@ def treg_expansion_effects(registry, measure: str = "ROMC", r: float = DEFAULT_R
         meas[c] = meas[c].map(_text)
     meas = meas[meas["outcome"].isin(outcomes)]
     ld = arms[arms["treatment"].isin(LD_TREATMENTS)]
+    flags = measurement_flags(registry)
     rows: list[dict] = []
     dropped: list[dict] = []
     for sid, study in studies.items():
@@ -527,6 +531,7 @@ def treg_expansion_effects(registry, measure: str = "ROMC", r: float = DEFAULT_R
                     used = got.pop("_rows")
                     row.update(got)
                     row.update(_provenance(used))
+                    row[FLAG_COLUMN], row[SEVERITY_COLUMN] = flag_cells(flags, [r.name for r in used])
                     row.update({"r": r, "treatment": arm["treatment"], "dose_unit": _text(arm.get("dose_unit"))
                                 or study.dose_unit})
                     rows.append(row)
@@ -537,8 +542,9 @@ def treg_expansion_effects(registry, measure: str = "ROMC", r: float = DEFAULT_R
                 dropped.append(_drop(sid, arm_id, first_outcome, first_reason or "no Treg measurement"))
     _relabel(rows, arms)
     extra = ["method_effect", "r", "treatment", "dose_unit", "phenotype", "week", "mean_pre", "sd_pre", "mean_post",
-             "sd_post", "skewed"]
+             "sd_post", "skewed", FLAG_COLUMN, SEVERITY_COLUMN]
     table = pd.DataFrame(rows, columns=EFFECT_COLUMNS + extra)
+    table[[FLAG_COLUMN, SEVERITY_COLUMN]] = table[[FLAG_COLUMN, SEVERITY_COLUMN]].fillna("")
     table["skewed"] = table["skewed"].eq(True)
     for c in ("yi", "vi", "n", "dose_miu", "treatment_weeks", "year", "r", "week", "mean_pre", "sd_pre",
               "mean_post", "sd_post"):
@@ -594,6 +600,7 @@ def event_rate_effects(registry, outcome: str) -> tuple[pd.DataFrame, pd.DataFra
     arms = _arms(registry)
     ev = _event_rows(registry, outcome)
     ld = arms[arms["treatment"].isin(LD_TREATMENTS)]
+    flags = measurement_flags(registry)
     rows: list[dict] = []
     dropped: list[dict] = []
     for sid, study in studies.items():

@@ -5,6 +5,8 @@ import difflib
 
 import pandas as pd
 
+from bayes_il2.evidence.consistency import check_registry_consistency
+
 from bayes_il2.errors import BayesIL2Error
 from bayes_il2.evidence.load import Registry
 
@@ -79,6 +81,11 @@ def show_study(registry: Registry, study_id: str) -> str:
         parts.append(_section(f"{name}.csv", rows))
     sources = registry.sources[registry.sources["source_id"].isin(source_ids)]
     parts.append(_section("sources.csv", sources))
+    source = registry.path if (registry.path / "measurements.csv").exists() else registry  # text keeps the digits
+    flags = [f for f in check_registry_consistency(source) if f.study_id == study_id]
+    if flags:
+        parts.append(f"consistency flags ({len(flags)}; bayes-il2 data check):\n"
+                     + "\n".join(f"  - {f}" for f in flags))
     return "\n\n".join(parts)
 
 

@@ -70,7 +70,14 @@ Plausibility
     ``ci_level_range``        ci_level outside (0, 100) (0.95 and 95 are both read as 95 %)
     ``incomplete_statistic``  a value its ``statistic`` promises is blank (e.g. mean_sd without sd)
     ``unexplained_blank_week`` a measurement's week is blank and its note does not say why
-    ``p_operator_without_p_value`` a contrast's p_operator is set but its p_value is blank
+    ``p_operator_without_p_value`` a p_operator (contrasts, measurements) is set but its p_value is blank
+    ``p_value_without_operator``   a p_value (contrasts, measurements) is set but its p_operator is blank
+    ``p_value_timepoint``  a measurement's within-arm p_value sits on a baseline row (it belongs on
+                           the post, change or fold row it compares with baseline)
+Pooling
+    ``case_pooled``        a case report or case series has pool = yes without a pool_override_reason
+    ``preclinical_pooled`` a preclinical (animal) study has pool = yes (never pooled with human data)
+    ``dangling_overlap_with`` an id in overlap_with (';'-separated) is not another study of studies.csv
 """
 from __future__ import annotations
 
@@ -89,8 +96,14 @@ DISEASES = (
 )
 DESIGNS = (
     "rct", "single_arm", "cohort", "dose_finding", "non_randomised_controlled", "case_report",
-    "case_series", "secondary_analysis", "registry_only", "cross_sectional", "not_reported",
+    "case_series", "secondary_analysis", "registry_only", "cross_sectional", "not_reported", "preclinical",
 )
+#: Designs that describe single patients: never pooled unless ``pool_override_reason`` says why.
+CASE_DESIGNS = ("case_report", "case_series")
+#: Animal or in-vitro studies: never pooled with human data (no override).
+PRECLINICAL_DESIGNS = ("preclinical",)
+#: Timepoints a within-arm P value (measurements ``p_value``) may sit on: the comparison with baseline.
+P_VALUE_TIMEPOINTS = ("post", "change", "fold")
 BLINDINGS = ("double", "single", "open", "none")
 POOL = ("yes", "no")
 DOSE_UNITS = ("MIU", "MIU/m2")
@@ -113,7 +126,8 @@ TREG_OUTCOMES = ("treg_pct_cd4", "treg_count_ul", "treg_count", "treg_fold")
 CLINICAL_OUTCOMES = ("essdai", "sledai", "das28_esr", "tjc", "sjc", "cdasi", "salt")
 #: Event outcomes form a closed set, plus ``responder_<endpoint>`` (e.g. responder_essdai3).
 EVENT_OUTCOMES = (
-    "any_ae", "serious_ae", "severe_ae", "infection", "serious_infection", "injection_site_reaction",
+    "any_ae", "serious_ae", "severe_ae", "infection", "serious_infection", "severe_infection",
+    "injection_site_reaction",
     "fever", "flu_like", "ae_withdrawal", "dose_reduction", "death", "drug_related_serious_ae", "neutropenia",
 )
 
@@ -246,8 +260,10 @@ def _positive(name: str) -> ColumnSpec:
     return _float(name, minimum=0, strict_minimum=True, min_rule=f"negative_{name}", zero_rule=f"zero_{name}")
 
 
-def _p_value(name: str = "p_value") -> ColumnSpec:
-    return _float(name, minimum=0, maximum=1, min_rule="p_value_range", max_rule="p_value_range")
+def _p_value(name: str = "p_value", strict: bool = False) -> ColumnSpec:
+    """A P value in [0, 1]; ``strict``: in (0, 1] (a printed P is never 0; 'P < 0.001' is 0.001 with '<')."""
+    return _float(name, minimum=0, strict_minimum=strict, maximum=1, min_rule="p_value_range",
+                  zero_rule="p_value_range", max_rule="p_value_range")
 
 
 PROVENANCE = (_id("source_id"), ColumnSpec("location", required=True), ColumnSpec("method", required=True),
@@ -267,7 +283,8 @@ STUDIES = TableSpec(
      ColumnSpec("country"), ColumnSpec("regimen"), _dose("dose_miu"), ColumnSpec("dose_unit", vocabulary=DOSE_UNITS),
      ColumnSpec("schedule"), _nonneg("treatment_weeks"), _nonneg("followup_weeks"), _count("n_total"),
      ColumnSpec("product"), ColumnSpec("co_intervention"), _id("duplicate_of", required=False),
-     ColumnSpec("pool", required=True, vocabulary=POOL), *PROVENANCE[1:]),
+     ColumnSpec("overlap_with"), ColumnSpec("pool", required=True, vocabulary=POOL),
+     ColumnSpec("pool_override_reason"), *PROVENANCE[1:]),
     key=("study_id",), requires_rows=True,
 )
 ARMS = TableSpec(
@@ -284,7 +301,7 @@ MEASUREMENTS = TableSpec(
      ColumnSpec("statistic", required=True, vocabulary=STATISTICS), _count("n"), _float("mean"),
      _positive("sd"), _positive("se"), _float("median"), _float("q1"), _float("q3"), _float("min"),
      _float("max"), _float("ci_low"), _float("ci_high"), ColumnSpec("qualifier", vocabulary=QUALIFIERS),
-     *PROVENANCE),
+     _p_value(strict=True), ColumnSpec("p_operator", vocabulary=P_OPERATORS), *PROVENANCE),
     key=("study_id", "arm_id", "outcome", "phenotype", "week", "timepoint", "statistic", "source_id"),
 )
 EVENTS = TableSpec(
@@ -373,4 +390,9 @@ RULES: dict[str, str] = {
     "incomplete_statistic": "a value the statistic promises is blank",
     "unexplained_blank_week": "a blank measurement week without a note",
     "p_operator_without_p_value": "p_operator set, p_value blank",
+    "p_value_without_operator": "p_value set, p_operator blank",
+    "p_value_timepoint": "a within-arm p_value on a baseline row",
+    "case_pooled": "a case report or case series with pool = yes and no pool_override_reason",
+    "preclinical_pooled": "a preclinical study with pool = yes",
+    "dangling_overlap_with": "overlap_with names no other study",
 }

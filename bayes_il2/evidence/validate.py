@@ -282,6 +282,29 @@ def _studies_rows(c: _Collector, text: pd.DataFrame, numbers) -> None:
     if "pool" in text.columns:
         c.cells(given & (text["pool"] == "yes").to_numpy(), "pool", "duplicate_pooled",
                 "a study with duplicate_of set is a duplicate cohort: pool must be 'no'")
+    _pool_rules(c, text, known)
+
+
+def _pool_rules(c: _Collector, text: pd.DataFrame, known: set[str]) -> None:
+    """Case reports/series and preclinical studies are not pooled; overlap_with names other studies."""
+    if {"design", "pool"} <= set(text.columns):
+        pooled = (text["pool"] == "yes").to_numpy()
+        override = (text["pool_override_reason"] != "").to_numpy() if "pool_override_reason" in text.columns \
+            else np.zeros(len(text), dtype=bool)
+        c.cells(pooled & text["design"].isin(schema.CASE_DESIGNS).to_numpy() & ~override, "pool", "case_pooled",
+                "a case report or case series is not pooled: set pool = 'no', or say in pool_override_reason "
+                "why this one may be")
+        c.cells(pooled & text["design"].isin(schema.PRECLINICAL_DESIGNS).to_numpy(), "pool", "preclinical_pooled",
+                "a preclinical (animal) study is never pooled with human data: pool must be 'no'")
+    if "overlap_with" in text.columns:
+        def bad_ids(cell: str, own: str) -> list[str]:
+            ids = [i.strip() for i in cell.split(";") if i.strip()]
+            return [i for i in ids if i not in known or i == own]
+
+        wrong = [bad_ids(cell, own) if cell else [] for cell, own in zip(text["overlap_with"], text["study_id"])]
+        c.cells(np.array([bool(w) for w in wrong], dtype=bool), "overlap_with", "dangling_overlap_with",
+                lambda line, value: "overlap_with lists other study_ids of studies.csv, ';'-separated; "
+                                    f"not one: {', '.join(wrong[list(text.index).index(line)])}")
 
 
 def _arms_rows(c: _Collector, text, numbers) -> None:
@@ -302,6 +325,11 @@ def _measurements_rows(c: _Collector, text: pd.DataFrame, numbers) -> None:
     center = _num(numbers, "mean", index)
     center = np.where(np.isnan(center), _num(numbers, "median", index), center)
     _ci(c, numbers, center, "mean (or median)")
+    _p_value_pair(c, text)
+    if {"p_value", "timepoint"} <= set(text.columns):
+        c.cells(((text["p_value"] != "") & ~text["timepoint"].isin(schema.P_VALUE_TIMEPOINTS)).to_numpy(),
+                "p_value", "p_value_timepoint",
+                "a within-arm P value compares with baseline: put it on the post, change or fold row")
     if "statistic" in text.columns:
         statistic = text["statistic"]
         for name, needed in schema.STATISTIC_COLUMNS.items():
@@ -344,12 +372,19 @@ def _contrasts_rows(c: _Collector, text: pd.DataFrame, numbers) -> None:
             with np.errstate(invalid="ignore"):
                 bad = ratio & (_num(numbers, column, index) <= 0)
             c.cells(bad, column, "ratio_positive", "a ratio (OR, RR, HR, RRR) must be > 0")
-    if {"p_operator", "p_value"} <= set(text.columns):
-        c.cells(((text["p_operator"] != "") & (text["p_value"] == "")).to_numpy(), "p_operator",
-                "p_operator_without_p_value", "p_operator qualifies p_value, which is blank")
+    _p_value_pair(c, text)
     if {"arm_a", "arm_b"} <= set(text.columns):
         c.cells(((text["arm_a"] == text["arm_b"]) & (text["arm_a"] != "")).to_numpy(), "arm_b", "same_arm",
                 "arm_a and arm_b must differ")
+
+
+def _p_value_pair(c: _Collector, text: pd.DataFrame) -> None:
+    """p_value and p_operator go together ('P < 0.001' is p_value 0.001 with p_operator '<')."""
+    if {"p_operator", "p_value"} <= set(text.columns):
+        c.cells(((text["p_operator"] != "") & (text["p_value"] == "")).to_numpy(), "p_operator",
+                "p_operator_without_p_value", "p_operator qualifies p_value, which is blank")
+        c.cells(((text["p_value"] != "") & (text["p_operator"] == "")).to_numpy(), "p_operator",
+                "p_value_without_operator", "p_value needs its p_operator: '=', '<' or '>' as printed")
 
 
 def _meta_rows(c: _Collector, text: pd.DataFrame, numbers) -> None:

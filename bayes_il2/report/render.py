@@ -233,7 +233,7 @@ def data_section(analysis: AnalysisFolder, outcome: OutcomeFolder, ctx: PageCont
                       ("treatment_weeks", "Weeks"), ("events_t", "Events (IL-2)"), ("n_t", "n (IL-2)"),
                       ("events_c", "Events (control)"), ("n_c", "n (control)"), ("events", "Events"),
                       ("_est", f"Effect ({measure or 'natural scale'})"), ("_ci", "95% CI"),
-                      ("method", "Method"), ("_source", "Source")]
+                      ("method", "Method"), ("consistency_flag", "Consistency flag"), ("_source", "Source")]
         seen: set[str] = set()
         columns = []
         if "label" in table.columns and (table["label"].astype(str) == table["study_id"].astype(str)).all():
