@@ -95,8 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     val = dsub.add_parser("validate", help="validate a registry directory; list every problem")
     val.add_argument("directory", nargs="?", type=Path, default=None, help="registry dir (default: bundled)")
     chk = dsub.add_parser("check", help="internal consistency of the printed statistics (P vs mean/SD/n, "
-                                        "%% vs counts, CIs, ranges, GRIM); exit 1 on errors, 0 on warnings only")
+                                        "%% vs counts, CIs, ranges, GRIM); flags are reported, the exit code is 0 "
+                                        "unless --strict")
     chk.add_argument("directory", nargs="?", type=Path, default=None, help="registry dir (default: bundled)")
+    chk.add_argument("--strict", action="store_true", help="exit 1 when any flag is an error")
     lst = dsub.add_parser("list", help="studies by disease with n, design and outcomes with numbers")
     lst.add_argument("--data", type=Path, default=None)
     lst.add_argument("--disease", default=None, help="only this disease")
@@ -155,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
         print("stopped: interrupted; nothing of this command was written (earlier results are unchanged)",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `bayes-il2 data check | head`: the reader has gone, not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover
