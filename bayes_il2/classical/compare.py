@@ -108,11 +108,16 @@ def explain_difference(classical: pd.DataFrame, summary: pd.DataFrame, measure: 
         caveat = f" (Bayesian model: {family})"
     tau_text = f"posterior median tau = {b_tau:.2f}" if np.isfinite(b_tau) else "the Bayesian tau"
     if tau2 <= 1e-12 and k <= 5:
+        b_width = b_hi - b_lo
+        wald_ratio = b_width / (wald_hi - wald_lo) if np.isfinite(b_width) and wald_hi > wald_lo else float("nan")
+        tail = f"{caveat}."
+        if np.isfinite(wald_ratio) and np.isfinite(ratio):
+            tail = (f": the Bayesian credible interval, which averages over plausible tau ({tau_text}), is "
+                    f"{wald_ratio:.2g} times as wide as the Wald interval, and HKSJ with t on {k - 1} df is "
+                    f"{1 / ratio:.2g} times as wide as the Bayesian one{caveat}.")
         return (f"tau is not identified with k = {k}: REML gives tau^2 = 0 (Q-profile 95% CI "
-                f"{t2_lo:.2g} to {t2_hi:.2g}), so the classical interval assumes no between-study variation and "
-                + (f"is {1 / ratio:.2g} times as narrow as the Bayesian credible interval, which averages over "
-                   f"plausible tau ({tau_text}){caveat}." if np.isfinite(ratio) and ratio > 1
-                   else f"rests on that assumption alone{caveat}."))
+                f"{t2_lo:.2g} to {t2_hi:.2g}), so the classical intervals assume no between-study variation"
+                + tail)
     if np.isfinite(hksj_vs_wald) and hksj_vs_wald < 1:
         return (f"With k = {k} the Knapp-Hartung factor q is below 1, so the HKSJ interval is "
                 f"{hksj_vs_wald:.2f} times the Wald interval, narrower than a z interval would be; the modified "
