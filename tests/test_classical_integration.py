@@ -1,0 +1,187 @@
+"""The classical analysis wired in: classical.csv rows, the comparison sentence, the forest overlay, the
+funnel plot, the report section and ``bayes-il2 data crosscheck``."""
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+
+from bayes_il2.classical import classical_table, explain_difference, rma  # noqa: E402
+from bayes_il2.classical.crosscheck import crosscheck, format_crosscheck, read_inputs  # noqa: E402
+from bayes_il2.errors import RegistryError  # noqa: E402
+
+
+def effect_table(k: int = 6, seed: int = 0, measure: str = "ROMC") -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"study_id": [f"S{i}" for i in range(k)], "label": [f"Study {i}" for i in range(k)],
+                         "disease": "SLE", "design": "single_arm", "measure": measure,
+                         "yi": rng.normal(0.6, 0.3, k), "vi": rng.uniform(0.01, 0.1, k)})
+
+
+def event_table() -> pd.DataFrame:
+    et, nt, ec, nc = np.array([3, 5, 0]), np.array([30, 40, 20]), np.array([8, 9, 2]), np.array([30, 38, 21])
+    from bayes_il2.effects.binary import log_odds_ratio
+
+    eff = log_odds_ratio(et, nt, ec, nc)
+    return pd.DataFrame({"study_id": ["A", "B", "C"], "disease": "SLE", "design": "rct", "events_t": et, "n_t": nt,
+                         "events_c": ec, "n_c": nc, "measure": "OR", "yi": eff.yi, "vi": eff.vi,
+                         "corrected": eff.corrected})
+
+
+def bayes_summary(mu: float, low: float, high: float, tau: float) -> pd.DataFrame:
+    return pd.DataFrame({"parameter": ["mu", "tau"], "coord": ["", ""], "median": [mu, tau],
+                         "eti_low": [low, 0.01], "eti_high": [high, 1.0]})
+
+
+def test_effect_tables_get_reml_hksj_dl_pm_and_common_effect_rows():
+    table, headline = classical_table(effect_table(), "ROMC")
+    assert list(table["model"]) == ["REML + HKSJ", "DerSimonian-Laird", "Paule-Mandel",
+                                    "Common effect (inverse variance)"]
+    assert headline.method == "REML" and headline.test == "knha"
+    assert table["estimate_natural"].iloc[0] == pytest.approx(np.exp(headline.estimate))
+
+
+def test_two_arm_event_tables_add_mantel_haenszel_and_peto():
+    table, _ = classical_table(event_table(), "OR")
+    assert {"Mantel-Haenszel OR", "Peto OR"} <= set(table["model"])
+    assert table.loc[table["model"] == "REML + HKSJ", "note"].iloc[0].startswith("0.5 added")
+
+
+def test_single_arm_event_tables_get_reml_on_logits():
+    t = pd.DataFrame({"study_id": ["a", "b", "c"], "events": [2, 5, 0], "n": [20, 30, 15], "measure": "PLO",
+                      "yi": [-2.2, -1.6, -3.4], "vi": [0.55, 0.24, 2.1], "corrected": [False, False, True]})
+    table, headline = classical_table(t, "PLO")
+    assert list(table["model"]) == ["REML + HKSJ"]
+    assert 0 < table["estimate_natural"].iloc[0] < 1
+
+
+def test_a_method_that_cannot_be_fitted_leaves_a_row_with_the_reason():
+    table, headline = classical_table(effect_table(k=1), "ROMC")
+    assert headline is None
+    assert "k = 1" in table["note"].iloc[0]
+
+
+def test_sentence_says_tau_is_not_identified_when_reml_gives_zero_with_few_studies():
+    t = effect_table(k=3)
+    t["yi"] = [0.50, 0.52, 0.49]
+    table, _ = classical_table(t, "MD")
+    text = explain_difference(table, bayes_summary(0.5, 0.1, 0.9, 0.3), "MD")
+    assert text.startswith("tau is not identified with k = 3") and "tau^2 = 0" in text
+
+
+def test_sentence_reports_agreement_when_intervals_and_estimates_match():
+    table, fit = classical_table(effect_table(k=12), "MD")
+    text = explain_difference(table, bayes_summary(fit.estimate, fit.ci_low, fit.ci_high, 0.2), "MD")
+    assert text.startswith("Classical and Bayesian results agree")
+
+
+def test_sentence_explains_a_much_wider_bayesian_interval():
+    table, fit = classical_table(effect_table(k=8, seed=3), "MD")
+    width = fit.ci_high - fit.ci_low
+    text = explain_difference(table, bayes_summary(fit.estimate, fit.estimate - width, fit.estimate + width, 0.4),
+                              "MD")
+    assert "times the width" in text and "k = 8" in text
+
+
+def test_sentence_works_on_the_natural_scale_of_ratio_measures():
+    table, fit = classical_table(effect_table(k=12), "ROMC")
+    text = explain_difference(table, bayes_summary(np.exp(fit.estimate), np.exp(fit.ci_low), np.exp(fit.ci_high),
+                                                   0.2), "ROMC")
+    assert "agree" in text
+
+
+def test_forest_plot_draws_the_classical_diamond_and_prediction_under_the_bayesian_ones():
+    from tests.test_plots import gids, make_fit
+
+    from bayes_il2.plots import forest_plot
+
+    table = effect_table(k=5)
+    fit = make_fit(table)
+    fig = forest_plot(table, fit=fit, classical=rma(table["yi"], table["vi"], test="knha"))
+    assert gids(fig, "diamond:classical") == ["diamond:classical"]
+    assert gids(fig, "classical_predictive") == ["classical_predictive"]
+    rows = [kind for kind, _, _ in fig.forest_rows]
+    assert rows.index("classical") > rows.index("overall") and rows.index("classical_pi") > rows.index("predictive")
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "pooled mean (Bayesian)" in labels and any(lab.startswith("classical pooled mean") for lab in labels)
+    plain = forest_plot(table, fit=fit)
+    assert gids(plain, "diamond:classical") == []
+
+
+def test_funnel_plot_draws_contours_and_the_estimate_from_the_result():
+    from bayes_il2.plots.funnel import funnel_plot
+    from tests.test_plots import gids
+
+    table = effect_table(k=12)
+    fig = funnel_plot(table, rma(table["yi"], table["vi"]))
+    assert {"contour:0.01", "contour:0.05", "contour:0.1", "studies", "estimate"} <= set(gids(fig, ""))
+
+
+def test_report_shows_the_classical_table_and_sentence(tmp_path):
+    from bayes_il2.report.classical import classical_section
+
+    table, fit = classical_table(effect_table(k=4), "ROMC")
+    html = classical_section(table, bayes_summary(np.exp(fit.estimate), 1.2, 3.9, 0.3), "ROMC", "nnhm")
+    assert "Classical vs Bayesian:" in html and "REML + HKSJ" in html and "Paule-Mandel" in html
+
+
+# --------------------------------------------------------------------------- crosscheck
+class _Registry:
+    def __init__(self, meta: pd.DataFrame):
+        self.meta_analyses = meta
+        self.path = None
+
+
+META = pd.DataFrame({"ma_id": ["X.treg", "Y.count", "Z.smd"], "outcome": ["Tregs", "count", "CDASI"],
+                     "measure": ["ROMC", "count", "SMD"], "estimate": [3.0, np.nan, -1.1],
+                     "ci_low": [2.0, np.nan, -1.5], "ci_high": [4.0, np.nan, -0.7], "p_value": np.nan,
+                     "k": [3, 6, np.nan], "n": np.nan, "i2": np.nan, "source_id": "s", "location": "Abstract",
+                     "method": "reported", "note": ["random effects", "", "model and heterogeneity not reported"]})
+
+
+def test_crosscheck_recomputes_a_row_whose_inputs_are_listed_and_reports_the_difference():
+    effects = effect_table(k=3)
+    inputs = pd.DataFrame({"ma_id": "X.treg", "study_id": ["S0", "S1", "S2"], "outcome": "treg_pct_cd4",
+                           "measure": "ROMC", "method": "DL", "test": "z", "source_id": "s", "location": "",
+                           "note": ""})
+    out = crosscheck(_Registry(META), inputs, effects_for=lambda reg, o, m, ids: effects[effects["study_id"].isin(ids)])
+    row = out.set_index("ma_id").loc["X.treg"]
+    expected = np.exp(rma(effects["yi"], effects["vi"], method="DL").estimate)
+    assert row["status"] == "recomputed" and row["difference"] == pytest.approx(expected - 3.0)
+    assert out.set_index("ma_id").loc["Y.count", "status"] == "not a pooled estimate"
+    z = out.set_index("ma_id").loc["Z.smd"]
+    assert z["status"] == "inputs missing" and "list of included studies" in z["missing"]
+    assert "pooling model" in z["missing"] and "k (not reported" in z["missing"]
+    assert "1 of 3 published meta-analyses recomputed." in format_crosscheck(out)
+
+
+def test_crosscheck_names_listed_studies_the_registry_lacks():
+    inputs = pd.DataFrame({"ma_id": "X.treg", "study_id": ["S0", "Missing1"], "outcome": "treg_pct_cd4",
+                           "measure": "ROMC", "method": "REML", "test": "knha", "source_id": "s", "location": "",
+                           "note": ""})
+    effects = effect_table(k=2)
+    out = crosscheck(_Registry(META), inputs, effects_for=lambda reg, o, m, ids: effects[effects["study_id"].isin(ids)])
+    assert "Missing1" in out.set_index("ma_id").loc["X.treg", "missing"]
+
+
+def test_inputs_file_with_a_bad_method_names_file_line_and_column(tmp_path):
+    path = tmp_path / "meta_analysis_inputs.csv"
+    path.write_text("ma_id,study_id,outcome,measure,method,test,source_id,location,note\n"
+                    "X.treg,S0,treg_pct_cd4,ROMC,bayes,z,s,,\n", encoding="utf-8")
+    with pytest.raises(RegistryError) as info:
+        read_inputs(path)
+    assert "meta_analysis_inputs.csv:2 [method]" in str(info.value)
+
+
+def test_cli_data_crosscheck_prints_every_published_row(capsys):
+    from bayes_il2.cli import main
+    from bayes_il2.evidence import load_registry
+
+    assert main(["data", "crosscheck"]) == 0
+    out = capsys.readouterr().out
+    n = len(load_registry().meta_analyses)
+    assert f"of {n} published meta-analyses recomputed." in out
+    assert "inputs missing" in out
