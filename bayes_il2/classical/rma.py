@@ -46,7 +46,8 @@ from bayes_il2.errors import ModelError
 NAN = float("nan")
 
 
-def rma(yi: Any, vi: Any, method: str = "REML", test: str = "z", level: float = 0.95) -> RMAResult:
+def rma(yi: Any, vi: Any, method: str = "REML", test: str = "z", level: float = 0.95,
+        tau2: float | None = None) -> RMAResult:
     """Random-effects meta-analysis of effect sizes ``yi`` with sampling variances ``vi``.
 
     Parameters
@@ -60,6 +61,9 @@ def rma(yi: Any, vi: Any, method: str = "REML", test: str = "z", level: float = 
         q = max(q, 1) (never narrower than Wald).
     level : float
         Confidence level of every interval.
+    tau2 : float, optional
+        Fix tau^2 at this value instead of estimating it (as metafor's ``tau2`` argument); ``method``
+        then only labels the result.
 
     Returns
     -------
@@ -84,7 +88,10 @@ def rma(yi: Any, vi: Any, method: str = "REML", test: str = "z", level: float = 
         raise ModelError(f"{who}: k = 1: with a single study tau^2 and the Knapp-Hartung test are undefined "
                          "(use method='EE', test='z' to restate that study, or add studies)")
     X = np.ones((k, 1))
-    tau2 = estimate_tau2(y, v, X, method)
+    if tau2 is None:
+        tau2 = estimate_tau2(y, v, X, method)
+    elif not (np.isfinite(tau2) and tau2 >= 0):
+        raise ModelError(f"{who}: a fixed tau2 must be a finite number >= 0; got {tau2!r}")
     w = 1.0 / (v + tau2)
     sw = float(w.sum())
     mu = float(np.sum(w * y) / sw)
