@@ -185,3 +185,21 @@ def test_cli_data_crosscheck_prints_every_published_row(capsys):
     n = len(load_registry().meta_analyses)
     assert f"of {n} published meta-analyses recomputed." in out
     assert "inputs missing" in out
+
+
+@pytest.mark.mcmc
+def test_every_analysis_writes_classical_csv_and_the_report_shows_it(tmp_path):
+    from bayes_il2.cli import main
+
+    table = effect_table(k=5, seed=4)
+    path = tmp_path / "effects.csv"
+    table[["study_id", "yi", "vi"]].to_csv(path, index=False)
+    out = tmp_path / "res" / "mine"
+    code = main(["fit", str(path), "--measure", "MD", "--out", str(out), "--draws", "300", "--tune", "300",
+                 "--chains", "2", "--seed", "3", "--quiet"])
+    assert code in (0, 1)
+    classical = pd.read_csv(out / "classical.csv")
+    assert classical["model"].iloc[0] == "REML + HKSJ"
+    assert classical["estimate"].iloc[0] == pytest.approx(rma(table["yi"], table["vi"], test="knha").estimate)
+    html = (tmp_path / "res" / "mine.html").read_text(encoding="utf-8")
+    assert "Classical vs Bayesian:" in html
