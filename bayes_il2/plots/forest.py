@@ -616,8 +616,9 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
         handles.append(Line2D([], [], color=PREDICTIVE_COLOR, lw=4, alpha=0.75,
                               label=f"{level_pct} predictive interval{bayes}"))
     if has_classical:
-        handles.append(Patch(color=CLASSICAL_COLOR, label=f"classical pooled mean, {summary_labels['classical'][0][11:]}"
-                                                          f" {100 * classical.level:g}% CI"))
+        method_test = summary_labels["classical"][0].removeprefix("Classical: ")
+        handles.append(Patch(color=CLASSICAL_COLOR,
+                             label=f"classical pooled mean, {method_test} {100 * classical.level:g}% CI"))
     if has_classical_pi:
         handles.append(Line2D([], [], color=CLASSICAL_COLOR, lw=4, alpha=0.6,
                               label="classical prediction interval"))
