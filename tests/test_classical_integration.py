@@ -203,3 +203,14 @@ def test_every_analysis_writes_classical_csv_and_the_report_shows_it(tmp_path):
     assert classical["estimate"].iloc[0] == pytest.approx(rma(table["yi"], table["vi"], test="knha").estimate)
     html = (tmp_path / "res" / "mine.html").read_text(encoding="utf-8")
     assert "Classical vs Bayesian:" in html
+
+
+def test_the_classical_package_imports_no_plotting_report_pipeline_or_cli():
+    import subprocess
+    import sys
+
+    code = ("import sys, bayes_il2.classical, bayes_il2.classical.crosscheck; "
+            "bad = [m for m in sys.modules if m.startswith(('matplotlib', 'bayes_il2.plots', 'bayes_il2.report', "
+            "'bayes_il2.pipeline', 'bayes_il2.cli'))]; print(','.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
