@@ -214,3 +214,14 @@ def test_the_classical_package_imports_no_plotting_report_pipeline_or_cli():
             "'bayes_il2.pipeline', 'bayes_il2.cli'))]; print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_the_headline_row_carries_the_svalues():
+    from bayes_il2.classical import svalue
+
+    t = effect_table(k=8, seed=5)
+    table, _ = classical_table(t, "MD")
+    res = svalue(t["yi"], t["vi"])
+    head = table.iloc[0]
+    assert head["svalue_est"] == res.sval_est or (np.isnan(head["svalue_est"]) and np.isnan(res.sval_est))
+    assert table["svalue_est"].iloc[1:].isna().all()

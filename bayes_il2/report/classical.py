@@ -13,7 +13,7 @@ from bayes_il2.classical.compare import explain_difference
 
 COLUMNS = [("model", "Method"), ("k", "k"), ("est", "Estimate"), ("ci", "95% CI"), ("pi", "95% prediction"),
            ("p", "p"), ("tau2", "tau²"), ("tau2_ci", "tau² 95% CI (Q-profile)"), ("i2", "I² %"),
-           ("q", "Q (df, p)"), ("note", "Note")]
+           ("q", "Q (df, p)"), ("svalue", "S-value (estimate; CI)"), ("note", "Note")]
 
 
 def _f(x: Any, digits: int = 3) -> str:
@@ -24,6 +24,16 @@ def _f(x: Any, digits: int = 3) -> str:
     if not np.isfinite(v):
         return ""
     return f"{v:.{digits}g}" if abs(v) < 1e4 else f"{v:.0f}"
+
+
+def _sv(x: Any) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return ""
+    if np.isnan(v):
+        return ""
+    return "not possible" if np.isinf(v) else f"{v:.3g}"
 
 
 def classical_section(classical: pd.DataFrame | None, summary: pd.DataFrame | None, measure: str | None,
@@ -47,6 +57,8 @@ def classical_section(classical: pd.DataFrame | None, summary: pd.DataFrame | No
                         zip(table.get("tau2_ci_low", []), table.get("tau2_ci_high", []))]
     table["q"] = [f"{_f(q, 4)} ({_f(df)}, {_f(p, 2)})" if _f(q) else "" for q, df, p in
                   zip(table.get("q", []), table.get("q_df", []), table.get("q_p", []))]
+    table["svalue"] = [f"{_sv(a)}; {_sv(b)}" if _sv(a) else "" for a, b in
+                       zip(table.get("svalue_est", []), table.get("svalue_ci", []))]
     for name in ("p", "tau2", "i2"):
         table[name] = [_f(x) for x in table.get(name, [])]
 
@@ -57,4 +69,6 @@ def classical_section(classical: pd.DataFrame | None, summary: pd.DataFrame | No
     head = (f'<p class="classical-sentence"><b>Classical vs Bayesian:</b> {escape(sentence)}</p>' if sentence else "")
     return (head + f'<p class="muted">Frequentist meta-analysis of the same table ({scale}; tau² on the model '
             "scale). REML + HKSJ: Hartung-Knapp-Sidik-Jonkman t interval; prediction interval with t on k−2 df "
-            "(Higgins, Thompson & Spiegelhalter 2009).</p>" + html_table(table, COLUMNS, cell=cell))
+            "(Higgins, Thompson &amp; Spiegelhalter 2009). S-value: how many times more likely a significant study "
+            "would have to be published than the others for selection to move the estimate (its CI limit) to "
+            "the null (Mathur &amp; VanderWeele 2020).</p>" + html_table(table, COLUMNS, cell=cell))
