@@ -50,17 +50,18 @@ def classical_section(classical: pd.DataFrame | None, summary: pd.DataFrame | No
     def col(name: str) -> pd.Series:
         return table.get(f"{name}{nat}", table.get(name, pd.Series([np.nan] * len(table))))
 
+    blank = pd.Series([np.nan] * len(table), index=table.index)
     table["est"] = [_f(x) for x in col("estimate")]
     table["ci"] = [f"[{_f(lo)}, {_f(hi)}]" if _f(lo) else "" for lo, hi in zip(col("ci_low"), col("ci_high"))]
     table["pi"] = [f"[{_f(lo)}, {_f(hi)}]" if _f(lo) else "" for lo, hi in zip(col("pi_low"), col("pi_high"))]
     table["tau2_ci"] = [f"[{_f(lo)}, {_f(hi)}]" if _f(lo) else "" for lo, hi in
-                        zip(table.get("tau2_ci_low", []), table.get("tau2_ci_high", []))]
+                        zip(table.get("tau2_ci_low", blank), table.get("tau2_ci_high", blank))]
     table["q"] = [f"{_f(q, 4)} ({_f(df)}, {_f(p, 2)})" if _f(q) else "" for q, df, p in
-                  zip(table.get("q", []), table.get("q_df", []), table.get("q_p", []))]
+                  zip(table.get("q", blank), table.get("q_df", blank), table.get("q_p", blank))]
     table["svalue"] = [f"{_sv(a)}; {_sv(b)}" if _sv(a) else "" for a, b in
-                       zip(table.get("svalue_est", []), table.get("svalue_ci", []))]
+                       zip(table.get("svalue_est", blank), table.get("svalue_ci", blank))]
     for name in ("p", "tau2", "i2"):
-        table[name] = [_f(x) for x in table.get(name, [])]
+        table[name] = [_f(x) for x in table.get(name, blank)]
 
     def cell(c: str, value: Any, row: pd.Series) -> str | None:
         return escape(str(value)) if c != "note" and isinstance(value, str) else None
