@@ -225,3 +225,12 @@ def test_the_headline_row_carries_the_svalues():
     head = table.iloc[0]
     assert head["svalue_est"] == res.sval_est or (np.isnan(head["svalue_est"]) and np.isnan(res.sval_est))
     assert table["svalue_est"].iloc[1:].isna().all()
+
+
+def test_a_users_counts_without_yi_vi_get_log_odds_ratios_and_logits():
+    two = event_table().drop(columns=["yi", "vi", "corrected"])
+    table, headline = classical_table(two, "OR")
+    assert headline is not None and "Peto OR" in set(table["model"])
+    one = pd.DataFrame({"study_id": ["a", "b", "c"], "events": [2, 5, 0], "n": [20, 30, 15]})
+    table, headline = classical_table(one, "PLO")
+    assert headline is not None and table["note"].iloc[0].startswith("0.5 added")

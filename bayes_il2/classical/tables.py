@@ -42,9 +42,29 @@ def _natural(measure: str):
     return natural_scale(measure)
 
 
+def _with_effects(table: pd.DataFrame) -> pd.DataFrame:
+    """Event tables without yi/vi (a user's counts) get them as the registry's event tables do: log odds
+    ratios or logit proportions with 0.5 added to the cells of zero-cell rows (flagged in ``corrected``),
+    double-zero studies left without a value."""
+    if {"yi", "vi"} <= set(table.columns):
+        return table
+    from bayes_il2.effects.binary import log_odds_ratio, logit_proportion
+
+    out = table.copy()
+    if {"events_t", "n_t", "events_c", "n_c"} <= set(table.columns):
+        cells = (pd.to_numeric(table[c]).to_numpy(float) for c in ("events_t", "n_t", "events_c", "n_c"))
+        eff = log_odds_ratio(*cells)
+    elif {"events", "n"} <= set(table.columns):
+        eff = logit_proportion(pd.to_numeric(table["events"]).to_numpy(float), pd.to_numeric(table["n"]).to_numpy(float))
+    else:
+        raise ModelError("classical_table: the table has neither yi/vi nor event counts")
+    out["yi"], out["vi"], out["corrected"] = eff.yi, eff.vi, eff.corrected
+    return out
+
+
 def _usable(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
-    yi = pd.to_numeric(table.get("yi"), errors="coerce").to_numpy(float)
-    vi = pd.to_numeric(table.get("vi"), errors="coerce").to_numpy(float)
+    yi = pd.to_numeric(table["yi"], errors="coerce").to_numpy(float)
+    vi = pd.to_numeric(table["vi"], errors="coerce").to_numpy(float)
     ok = np.isfinite(yi) & np.isfinite(vi) & (vi > 0)
     return yi[ok], vi[ok], int((~ok).sum())
 
@@ -83,6 +103,7 @@ def classical_table(table: pd.DataFrame, measure: str) -> tuple[pd.DataFrame, RM
         One row per method (columns :data:`COLUMNS`); a method that cannot be fitted gets a row with
         the reason in ``note`` and blank numbers. The headline fit is None when REML failed.
     """
+    table = _with_effects(table)
     two_arm = {"events_t", "n_t", "events_c", "n_c"} <= set(table.columns)
     single_arm = {"events", "n"} <= set(table.columns) and not two_arm
     yi, vi, dropped = _usable(table)
