@@ -283,8 +283,12 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
         progress(f"{spec.name}[{label}]: {len(spec.sensitivity)} sensitivity analyses")
         extra["sensitivity"] = run_sensitivity(spec, registry, table, fit)
     from bayes_il2.classical import classical_table
+    from bayes_il2.errors import BayesIL2Error
 
-    extra["classical"], classical = classical_table(table, fit.measure)  # beside summary.csv: classical.csv
+    try:  # beside summary.csv: classical.csv; a classical failure never stops the Bayesian analysis
+        extra["classical"], classical = classical_table(table, fit.measure)
+    except BayesIL2Error as exc:
+        extra["classical"], classical = pd.DataFrame({"model": ["classical"], "note": [str(exc)]}), None
     figures = figures_for(spec, fit, table, diagnostics, classical=classical)
     return OutcomeResult(label=label, effects=table, excluded=excluded, summary=summary, fit=fit,
                          diagnostics=diagnostics, figures=figures, extra_tables=extra,
