@@ -67,7 +67,8 @@ def explain_difference(classical: pd.DataFrame, summary: pd.DataFrame, measure: 
     measure : str, optional
         Measure code (default: the classical table's ``measure``).
     family : str, optional
-        The Bayesian model family (a three-level or meta-regression model pools differently; said so).
+        The Bayesian model family, or ``"meta_regression"`` when it has covariates (a three-level model or a
+        meta-regression pools differently; the sentence says so).
 
     Returns
     -------
@@ -78,10 +79,11 @@ def explain_difference(classical: pd.DataFrame, summary: pd.DataFrame, measure: 
         return ""
     head = classical[classical["model"] == HEADLINE_MODEL]
     if len(head) == 0 or not np.isfinite(_num(head.iloc[0].get("estimate"))):
-        k = int(_num(classical["k"].iloc[0])) if "k" in classical.columns and len(classical) else 0
-        if k < 2:
-            return f"With k = {k} study there is nothing to pool classically; only the Bayesian model, through " \
-                   "its priors, gives an estimate."
+        k = _num(classical["k"].iloc[0]) if "k" in classical.columns else float("nan")
+        if np.isfinite(k) and k < 2:
+            k = int(k)
+            return (f"With k = {k} {'study' if k == 1 else 'studies'} there is nothing to pool classically; only "
+                    "the Bayesian model, through its priors, gives an estimate.")
         return ""
     c = head.iloc[0]
     measure = measure or (str(c.get("measure")) if pd.notna(c.get("measure")) else None)
@@ -104,6 +106,8 @@ def explain_difference(classical: pd.DataFrame, summary: pd.DataFrame, measure: 
     caveat = ""
     if family == "three_level":
         caveat = " (the Bayesian model is three-level, so its pooled mean also spreads over diseases)"
+    elif family == "meta_regression":
+        caveat = " (the Bayesian mu is the intercept of a meta-regression; the classical fits have no covariates)"
     elif family and family not in ("nnhm", "binomial_normal", "single_arm"):
         caveat = f" (Bayesian model: {family})"
     tau_text = f"posterior median tau = {b_tau:.2f}" if np.isfinite(b_tau) else "the Bayesian tau"

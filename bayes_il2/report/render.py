@@ -420,6 +420,12 @@ def figures_section(outcome: OutcomeFolder, base: Path | None) -> str:
     return "".join(parts)
 
 
+def _family(analysis: AnalysisFolder) -> str | None:
+    """The spec's model family, or "meta_regression" when it has covariates (for the classical comparison)."""
+    model = analysis.spec.get("model") or {}
+    return "meta_regression" if model.get("covariates") else model.get("family")
+
+
 def extra_section(outcome: OutcomeFolder) -> str:
     parts = []
     for name, table in outcome.extra_tables.items():
@@ -456,7 +462,7 @@ def analysis_section(analysis: AnalysisFolder, ctx: PageContext, base: Path | No
                   f"<h3>{escape(prefix)}Model and priors</h3>", model_section(analysis, outcome),
                   f"<h3>{escape(prefix)}Results (natural scale)</h3>", summary_section(analysis, outcome),
                   classical_section(outcome.extra_tables.get("classical"), outcome.summary,
-                                    _measure(analysis, outcome), (analysis.spec.get("model") or {}).get("family")),
+                                    _measure(analysis, outcome), _family(analysis)),
                   extra_section(outcome),
                   f"<h3>{escape(prefix)}Diagnostics</h3>", diagnostics_section(outcome),
                   f"<h3>{escape(prefix)}Figures</h3>", figures_section(outcome, base)]
