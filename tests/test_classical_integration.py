@@ -234,3 +234,27 @@ def test_a_users_counts_without_yi_vi_get_log_odds_ratios_and_logits():
     one = pd.DataFrame({"study_id": ["a", "b", "c"], "events": [2, 5, 0], "n": [20, 30, 15]})
     table, headline = classical_table(one, "PLO")
     assert headline is not None and table["note"].iloc[0].startswith("0.5 added")
+
+
+def test_sentence_flags_an_hksj_interval_narrower_than_wald():
+    t = effect_table(k=7)
+    t["yi"], t["vi"] = [0.50, 0.51, 0.49, 0.50, 0.52, 0.48, 0.50], 0.05
+    table, fit = classical_table(t, "MD")
+    assert fit.ci_high - fit.ci_low < fit.wald_high - fit.wald_low
+    text = explain_difference(table, bayes_summary(0.5, 0.2, 0.8, 0.1), "MD")
+    assert "q is below 1" in text and "modified Knapp-Hartung" in text
+
+
+def test_sentence_explains_shifted_point_estimates_with_equal_widths():
+    table, fit = classical_table(effect_table(k=12), "MD")
+    shift = fit.se
+    text = explain_difference(table, bayes_summary(fit.estimate + shift, fit.ci_low + shift, fit.ci_high + shift,
+                                                   0.2), "MD")
+    assert text.startswith("The point estimates differ")
+
+
+def test_sentence_warns_when_the_bayesian_mu_is_a_regression_intercept():
+    table, fit = classical_table(effect_table(k=12), "MD")
+    text = explain_difference(table, bayes_summary(fit.estimate, fit.ci_low, fit.ci_high, 0.2), "MD",
+                              family="meta_regression")
+    assert "intercept of a meta-regression" in text
