@@ -55,7 +55,8 @@ def _with_effects(table: pd.DataFrame) -> pd.DataFrame:
         cells = (pd.to_numeric(table[c]).to_numpy(float) for c in ("events_t", "n_t", "events_c", "n_c"))
         eff = log_odds_ratio(*cells)
     elif {"events", "n"} <= set(table.columns):
-        eff = logit_proportion(pd.to_numeric(table["events"]).to_numpy(float), pd.to_numeric(table["n"]).to_numpy(float))
+        eff = logit_proportion(pd.to_numeric(table["events"]).to_numpy(float),
+                               pd.to_numeric(table["n"]).to_numpy(float))
     else:
         raise ModelError("classical_table: the table has neither yi/vi nor event counts")
     out["yi"], out["vi"], out["corrected"] = eff.yi, eff.vi, eff.corrected
