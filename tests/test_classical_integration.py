@@ -258,3 +258,18 @@ def test_sentence_warns_when_the_bayesian_mu_is_a_regression_intercept():
     text = explain_difference(table, bayes_summary(fit.estimate, fit.ci_low, fit.ci_high, 0.2), "MD",
                               family="meta_regression")
     assert "intercept of a meta-regression" in text
+
+
+def test_crosscheck_recomputes_from_the_bundled_registry_when_a_study_list_is_given():
+    from bayes_il2 import effects
+    from bayes_il2.evidence import load_registry
+
+    registry = load_registry()
+    target = registry.meta_analyses["ma_id"].iloc[0]
+    treg, _ = effects.treg_expansion_effects(registry, measure="ROMC")
+    ids = list(treg["study_id"][:3])
+    inputs = pd.DataFrame({"ma_id": target, "study_id": ids, "outcome": "treg", "measure": "ROMC",
+                           "method": "REML", "test": "knha", "source_id": "", "location": "", "note": ""})
+    row = crosscheck(registry, inputs).set_index("ma_id").loc[target]
+    expected = np.exp(rma(treg["yi"][:3], treg["vi"][:3], test="knha").estimate)
+    assert row["status"] == "recomputed" and float(row["recomputed"]) == pytest.approx(expected, rel=1e-3)

@@ -7,7 +7,8 @@ studies. The study lists are not in ``meta_analyses.csv``; they come from an opt
 
 ``ma_id, study_id, outcome, measure, method, test, source_id, location, note``
 
-(``outcome``: a registry outcome code; ``measure``: an effect-size code (SMCR, SMCC, ROMC, OR, PLO, ...);
+(``outcome``: a registry outcome code, or ``treg`` for whichever Treg outcome the registry's Treg table
+uses for each study; ``measure``: an effect-size code (SMCR, SMCC, ROMC, OR, PLO, ...);
 ``method``: REML, DL, PM, ML, HE, SJ, EE, MH or Peto; ``test``: z, knha or knha_modified). Rows of
 ``meta_analyses.csv`` without such inputs are reported with what is missing; nothing is guessed.
 """
@@ -74,7 +75,8 @@ def default_effects_for(registry: Any, outcome: str, measure: str, study_ids: li
 
     if outcome.startswith("treg"):
         table, _ = effects.treg_expansion_effects(registry, measure=measure)
-        table = table[table["outcome"] == outcome] if "outcome" in table.columns else table
+        if outcome != "treg" and "outcome" in table.columns:  # "treg": the Treg outcome the table picks per study
+            table = table[table["outcome"] == outcome]
     elif measure in ("OR", "RR", "RD"):
         table, _ = effects.event_contrast_table(registry, outcome)
     elif measure in ("PLO", "PR"):
