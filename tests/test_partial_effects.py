@@ -279,3 +279,55 @@ def test_regimen_coding(text, dose, unit, expected):
     assert regimen.cumulative_dose_miu == pytest.approx(total, nan_ok=True)
     if np.isfinite(total):
         assert "derived: cumulative dose" in regimen.method
+
+
+# --------------------------------------------------------------------------- the forest plot
+def _gids(fig) -> set[str]:
+    return {a.get_gid() for ax in fig.axes for a in ax.get_children() if a.get_gid()} | {
+        t.get_gid() for ax in fig.axes for t in ax.texts if t.get_gid()}
+
+
+def test_forest_draws_partial_rows_distinctly_and_names_their_kind(registry):
+    import matplotlib.pyplot as plt
+
+    from bayes_il2 import plots
+
+    t, _ = treg_partial_effects(registry, qualitative="p_lt_0.05", overlap="keep")
+    fig = plots.forest_plot(t, title="partial")
+    try:
+        gids = _gids(fig)
+        assert {"bound:Koreth2011_cGVHD_ph1", "bound_start:Koreth2011_cGVHD_ph1", "approximate:Shanxi2021_BD",
+                "pvalue:Zhang2022_CMRO", "pvalue_side:Zhang2022_CMRO", "pvalue:Camu2020_IMODALS:il2_1miu",
+                "observed:ShanxiRA_ACR_overtreated"} <= gids
+        assert "observed:Koreth2011_cGVHD_ph1" not in gids  # no CI is invented for a bound
+        assert "aggregate:Su2024_IID_SLE.treg_all" not in gids  # an SMD is not placed on a ratio axis
+        texts = {t_.get_gid(): t_.get_text() for ax in fig.axes for t_ in ax.texts if t_.get_gid()}
+        assert texts["label:Koreth2011_cGVHD_ph1"].endswith("[bound only]")
+        assert texts["label:He2022_pSS"].endswith("[qualitative, assumed P < 0.05]")
+        assert texts["label:Camu2020_IMODALS:il2_2miu"].endswith("[P value only]")
+        assert texts["estimate:Koreth2011_cGVHD_ph1"] == "fold > 8 (lower bound; n 23)"
+        assert texts["estimate:Su2024_IID_SLE.treg_all"] == "SMCR 1.10 [0.54, 1.65] (other scale)"
+        assert texts["weight:Koreth2011_cGVHD_ph1"] == ""  # not in the pooled weights
+        weights = [float(texts[f"weight:{s}"].rstrip("%")) for s in t.loc[t["info"] == "complete", "study_id"]]
+        assert sum(weights) == pytest.approx(100, abs=0.2)
+        # the bound starts at the printed 8 and runs to the right edge of the axis
+        arrow = next(a for a in fig.axes[1].texts if a.get_gid() == "bound:Koreth2011_cGVHD_ph1")
+        assert arrow.xyann[0] == pytest.approx(8.0) and arrow.xy[0] == pytest.approx(fig.axes[1].get_xlim()[1])
+    finally:
+        plt.close(fig)
+
+
+def test_forest_places_an_aggregate_on_its_own_scale(registry):
+    import matplotlib.pyplot as plt
+
+    from bayes_il2 import plots
+
+    t, _ = treg_partial_effects(registry, measure="SMCR")
+    fig = plots.forest_plot(t)
+    try:
+        patch = next(p for p in fig.axes[1].patches if p.get_gid() == "aggregate:Su2024_IID_SLE.treg_all")
+        xs = patch.get_xy()[:, 0]
+        assert (xs.min(), xs.max()) == pytest.approx((1.096 - 1.959964 * math.sqrt(t.set_index("study_id").loc[
+            "Su2024_IID_SLE.treg_all", "vi"]), 1.649), abs=1e-3)
+    finally:
+        plt.close(fig)
