@@ -4,7 +4,7 @@ effect table, :mod:`bayes_il2.effects.partial`).
 - ``bound``: a one-sided bar from the printed bound, with an arrow towards the open side;
 - ``pvalue``: the effect is not located, only its side: a hollow circle on the no-effect line with
   a dotted arrow towards the side the test found (an unknown direction gets no arrow);
-- ``no_spread`` / ``approximate``: a hollow square (``approximate``: a hollow diamond) at the
+- ``no_spread`` / ``approximate``: a hollow square (``approximate``: a hollow triangle) at the
   printed value, without an interval;
 - ``aggregate``: a published pooled estimate, an open diamond over its CI when it is on the plot's
   scale; on another scale (an SMD on a ratio axis) nothing is drawn and the text says so.
@@ -115,7 +115,7 @@ def draw(ax, row: pd.Series, y: float, key: str, nat, reference: float | None, s
         est = row.get("_est", np.nan)
         if not np.isfinite(est):
             return
-        marker = ax.scatter([est], [y], s=size, marker="s" if info == "no_spread" else "D", facecolor="white",
+        marker = ax.scatter([est], [y], s=size, marker="s" if info == "no_spread" else "^", facecolor="white",
                             edgecolor=PARTIAL_COLOR, linewidths=1.3, zorder=5)
         marker.set_gid(f"{info}:{key}")
     elif info == "aggregate":
@@ -138,9 +138,12 @@ def legend_handles(kinds: set[str]) -> list:
     if "pvalue" in kinds:
         handles.append(Line2D([], [], color=PARTIAL_COLOR, lw=1.0, ls=":", marker="o", markerfacecolor="white",
                               label="P value only: side of no effect"))
-    if kinds & {"no_spread", "approximate"}:
+    if "no_spread" in kinds:
         handles.append(Line2D([], [], color=PARTIAL_COLOR, lw=0, marker="s", markerfacecolor="white",
                               label="printed value without spread"))
+    if "approximate" in kinds:
+        handles.append(Line2D([], [], color=PARTIAL_COLOR, lw=0, marker="^", markerfacecolor="white",
+                              label="approximate value ('about x')"))
     if "aggregate" in kinds:
         handles.append(Line2D([], [], color=PARTIAL_COLOR, lw=1.1, marker="D", markerfacecolor="white",
                               label="published pooled estimate"))
