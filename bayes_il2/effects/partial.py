@@ -399,12 +399,16 @@ def _pvalue_row(row: pd.Series, study, arm, n_arm: float, measure: str, paired: 
         assumptions.append("direction not stated: the interval bounds |z| (both tails)")
     out = _base(study, arm, row["outcome"], measure, row)
     sizes = f"n {n:g}" if paired else f"n {n_a:g} + {n_b:g}"
-    shown = "qualitative 'significant increase' read as P < 0.05 one-sided" if qualitative else \
-        f"P {operator} {p:g} {where}"
+    if qualitative:
+        change = {1: "increase", -1: "decrease"}.get(direction, "change")
+        shown = f"qualitative 'significant {change}' read as P < {QUALITATIVE_P:g} one-sided"
+    else:
+        shown = f"P {operator} {p:g} {where}"
+    reference = f"t, df {df:g}" if np.isfinite(df) else "normal"
     out.update(info="pvalue", scale=measure, p_value=p, p_operator=operator, sided=sided, direction=direction,
                test=test, df=df, n=n, n_a=n_a, n_b=n_b, z_low=z_low, z_high=z_high, assumed=qualitative,
                info_text=f"{shown} ({sizes})",
-               method_effect=f"test statistic in [{z_low:.4g}, {z_high:.4g}] ({'t, df ' + format(df, 'g') if np.isfinite(df) else 'normal'})",
+               method_effect=f"test statistic in [{z_low:.4g}, {z_high:.4g}] ({reference})",
                assumptions="; ".join(assumptions))
     return out
 
@@ -448,9 +452,10 @@ def _aggregate_rows(registry, measure: str) -> tuple[list[dict], list[dict]]:
         authors = _text(sources["authors"].get(_text(m["source_id"]))) if len(sources) else ""
         author = authors.split(",")[0].split()[0] if authors else review
         se = (high - low) / (2 * Z95)
-        what = f"published pooled SMD of {k:g} trials ({author} {'' if not np.isfinite(year) else int(year)})".replace(" )", ")")
+        cited = f"{author} {int(year)}" if np.isfinite(year) else author
+        what = f"published pooled {'SMD' if scale != 'ROMC' else 'log ratio'} of {k:g} trials ({cited})"
         rows.append({
-            "study_id": ma_id, "label": f"{author} {int(year) if np.isfinite(year) else ''} (pooled)".strip(),
+            "study_id": ma_id, "label": f"{cited} (pooled)",
             "disease": _text(m["disease"]), "design": "meta_analysis", "measure": measure, "yi": estimate,
             "vi": se ** 2, "arm_id": "", "outcome": _text(m["registry_outcome"]), "n": _num(m["n"]),
             "dose_miu": _num(m["dose_miu"]), "treatment_weeks": math.nan, "year": year,
@@ -515,10 +520,10 @@ def _focus_ledger(table: pd.DataFrame, dropped: list[dict], studies) -> list[dic
     for disease in FOCUS_DISEASES:
         if disease in present:
             continue
-        own = [d for d in dropped
-               if DISEASE_GROUP.get(getattr(studies.get(d["study_id"]), "disease", ""),
-                                    getattr(studies.get(d["study_id"]), "disease", "")) == disease]
-        why = "; ".join(f"{d['study_id']}: {d['reason']}" for d in own) or "no study of this disease reports Treg change"
+        own = [d for d in dropped if d["study_id"] in studies
+               and DISEASE_GROUP.get(studies[d["study_id"]].disease, studies[d["study_id"]].disease) == disease]
+        why = ("; ".join(f"{d['study_id']}: {d['reason']}" for d in own)
+               or "no study of this disease reports Treg change")
         out.append(_drop(f"disease:{disease}", "", "treg", f"{disease} contributes nothing: {why}"))
     return out
 
