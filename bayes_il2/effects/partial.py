@@ -200,8 +200,9 @@ def treg_partial_effects(registry, measure: str = "ROMC", r: float = DEFAULT_R, 
     studies = _studies(registry)
     arms = _arms(registry)
     rows = [_complete_row(row, measure) for _, row in complete.iterrows()]
+    earlier = {(s, a): why for s, a, why in zip(excluded["study_id"], excluded["arm_id"], excluded["reason"])}
     partial, dropped, covered = _partial_rows(registry, studies, arms, measure, qualitative, include_duplicates,
-                                              done={(r_["study_id"], r_["arm_id"]) for r_ in rows})
+                                              done={(r_["study_id"], r_["arm_id"]) for r_ in rows}, earlier=earlier)
     _relabel(partial, arms)
     rows += partial
     excluded = excluded[[(s, a) not in covered for s, a in zip(excluded["study_id"], excluded["arm_id"])]]
@@ -233,7 +234,7 @@ def _complete_row(row: pd.Series, measure: str) -> dict:
 
 
 # --------------------------------------------------------------------------- partial rows
-def _partial_rows(registry, studies, arms, measure, qualitative, include_duplicates, done):
+def _partial_rows(registry, studies, arms, measure, qualitative, include_duplicates, done, earlier):
     """Rows of the arms without a complete effect: fold values without spread, bounds, P values."""
     meas = registry.measurements.copy()
     for c in ("study_id", "arm_id", "outcome", "timepoint", "statistic", "qualifier", "p_operator", "sided",
@@ -272,7 +273,8 @@ def _partial_rows(registry, studies, arms, measure, qualitative, include_duplica
                 rows.append(got)
             else:
                 outcome, why = got
-                dropped.append(_drop(sid, arm_id, outcome, why))
+                first = earlier.get((sid, arm_id), "")
+                dropped.append(_drop(sid, arm_id, outcome, f"{first}; {why}" if first and first != why else why))
     return rows, dropped, covered
 
 
