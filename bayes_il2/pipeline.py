@@ -168,6 +168,7 @@ def fit_table(spec: AnalysisSpec, table: pd.DataFrame, priors: dict[str, object]
     """Fit the spec's model family to an effect or event table; returns a Fit."""
     from bayes_il2.api import meta_analysis
 
+    table, _ = rows_to_fit(spec, table)
     if len(table) == 0:
         raise ModelError(f"{spec.name}: no study has usable data after exclusions")
     priors = spec_priors(spec) if priors is None else priors
