@@ -396,3 +396,20 @@ def test_the_pipeline_fits_complete_rows_and_says_which_rows_it_left_out(registr
         assert note.startswith(f"{len(table) - 4} partially reported rows")
     on, _ = build_effects(spec, registry, qualitative="p_lt_0.05")
     assert "He2022_pSS" in set(on["study_id"]) and "He2022_pSS" not in set(table["study_id"])
+
+
+def test_a_p_value_beside_values_that_give_no_effect_is_used(tmp_path):
+    """Shanxi_AS_EULAR without its baseline row: the post row's printed P < 0.001 (vs baseline) remains."""
+    root = copy_registry(tmp_path)
+    rows = rows_of(root, "measurements.csv")
+    header = rows[0]
+    col = {c: header.index(c) for c in ("study_id", "outcome", "timepoint", "p_value", "p_operator")}
+    rows = [r for r in rows if not (r[col["study_id"]] == "Shanxi_AS_EULAR" and r[col["outcome"]] == "treg_count"
+                                    and r[col["timepoint"]] == "baseline")]
+    post = next(r for r in rows if r[col["study_id"]] == "Shanxi_AS_EULAR" and r[col["outcome"]] == "treg_count")
+    post[col["p_value"]], post[col["p_operator"]] = "0.001", "<"
+    write_rows(root, "measurements.csv", rows)
+    t, _ = treg_partial_effects(load_registry(root))
+    row = t.set_index("study_id").loc["Shanxi_AS_EULAR"]
+    assert (row["info"], row["test"], row["n"]) == ("pvalue", "paired", 17)
+    assert row["z_low"] == pytest.approx(stats.t.isf(0.0005, 16))

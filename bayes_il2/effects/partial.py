@@ -291,7 +291,10 @@ def _best_partial(arm_meas: pd.DataFrame, arm_con: pd.DataFrame, study, arm, mea
             if isinstance(got, dict):
                 return got
             reasons.append((row["outcome"], got))
-    for _, row in arm_meas[arm_meas["statistic"] == "p_only"].iterrows():
+    # a within-arm P value: a p_only row, or one printed beside values that gave no effect (p_only first)
+    with_p = arm_meas[arm_meas["p_value"].notna() & (arm_meas["statistic"] != "qualitative")]
+    with_p = with_p.assign(_order=(with_p["statistic"] != "p_only").astype(int)).sort_values("_order", kind="stable")
+    for _, row in with_p.iterrows():
         got = _pvalue_row(row, study, arm, n_arm, measure, paired=True)
         if isinstance(got, dict):
             return got
