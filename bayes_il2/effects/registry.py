@@ -250,6 +250,9 @@ def _row_mean_sd(row: pd.Series, n: float, ident: str = "", skewed: str = "keep"
     with a skewed one (see :func:`treg_expansion_effects`).
     """
     stat = _text(row["statistic"])
+    if stat in ("p_only", "qualitative"):
+        what = "a P value" if stat == "p_only" else "a qualitative statement"
+        return f"only {what} is reported (no summary values; kind 'treg_partial' uses it)"
     mean, sd, se = _num(row["mean"]), _num(row["sd"]), _num(row["se"])
     med, q1, q3 = _num(row["median"]), _num(row["q1"]), _num(row["q3"])
     lo, hi = _num(row["min"]), _num(row["max"])

@@ -10,7 +10,7 @@ from bayes_il2.evidence.consistency import check_registry_consistency
 from bayes_il2.errors import BayesIL2Error
 from bayes_il2.evidence.load import Registry
 
-_MEASUREMENT_VALUES = ("mean", "sd", "se", "median", "q1", "q3", "min", "max", "ci_low", "ci_high")
+_MEASUREMENT_VALUES = ("mean", "sd", "se", "median", "q1", "q3", "min", "max", "ci_low", "ci_high", "p_value")
 
 
 class UnknownStudyError(BayesIL2Error, LookupError):
@@ -25,7 +25,7 @@ def list_studies(registry: Registry) -> pd.DataFrame:
     DataFrame
         Columns ``disease, study_id, design, n, pool, duplicate_of, treg, events, efficacy``:
         ``n`` is ``n_total`` (nullable Int64, missing when not reported); ``treg``, ``events`` and
-        ``efficacy`` count the rows that hold numbers: Treg measurements (outcome ``treg_*``);
+        ``efficacy`` count the rows that hold numbers: Treg measurements (outcome ``treg_*``, P-value-only rows included);
         adverse-event counts (events rows other than ``responder_*`` with ``events`` reported);
         efficacy numbers (``responder_*`` events rows with counts, other measurements, and
         contrasts with an estimate or p-value).

@@ -33,7 +33,9 @@ Schema
                           ``unknown_design``, ``unknown_blinding``, ``unknown_pool``,
                           ``unknown_dose_unit``, ``unknown_treatment``, ``unknown_timepoint``,
                           ``unknown_statistic``, ``unknown_outcome``, ``unknown_measure``,
-                          ``unknown_p_operator``, ``unknown_qualifier``
+                          ``unknown_p_operator``, ``unknown_qualifier``, ``unknown_sided``,
+                          ``unknown_direction``, ``unknown_test``, ``unknown_scale``,
+                          ``unknown_use_as_evidence``
 Provenance (every row of a value table)
     ``missing_provenance``  source_id, location or method is blank
     ``bad_method``          method is not ``reported``, ``figure`` or ``derived:<formula>``
@@ -66,7 +68,7 @@ Plausibility
     ``ratio_positive``        an OR/RR/HR/RRR estimate or CI bound <= 0
     ``percent_range``         a percentage outside [0, 100] (I², and the values of a percentage
                               outcome at baseline or post)
-    ``p_value_range``         a p-value outside [0, 1]
+    ``p_value_range``         a p-value outside (0, 1]
     ``ci_level_range``        ci_level outside (0, 100) (0.95 and 95 are both read as 95 %)
     ``incomplete_statistic``  a value its ``statistic`` promises is blank (e.g. mean_sd without sd)
     ``unexplained_blank_week`` a measurement's week is blank and its note does not say why
@@ -78,6 +80,18 @@ Pooling
     ``case_pooled``        a case report or case series has pool = yes without a pool_override_reason
     ``preclinical_pooled`` a preclinical (animal) study has pool = yes (never pooled with human data)
     ``dangling_overlap_with`` an id in overlap_with (';'-separated) is not another study of studies.csv
+Partial information (issue #14)
+    ``bound_without_direction``    a one-sided P value (sided = 1) or a qualitative statement
+                                   (qualifier qualitative_*) whose direction is blank
+    ``qualitative_mismatch``       statistic ``qualitative`` without a qualitative_* qualifier, or
+                                   such a qualifier on another statistic
+    ``aggregate_members_unknown``  a pooled estimate with use_as_evidence = yes and blank
+                                   ``members`` (list the study_ids, or write ``unknown``)
+    ``unknown_members_without_overlap`` ``members = unknown`` without ``may_overlap`` (the
+                                   registry studies it may double count)
+    ``dangling_member``            a study_id in members or may_overlap that studies.csv lacks
+    ``incomplete_aggregate``       use_as_evidence = yes without estimate, ci_low, ci_high, scale,
+                                   disease or registry_outcome
 """
 from __future__ import annotations
 
@@ -111,17 +125,34 @@ TREATMENTS = ("ld_il2", "placebo", "control", "ld_il2_combo", "other")
 TIMEPOINTS = ("baseline", "post", "change", "fold")
 STATISTICS = (
     "mean_sd", "mean_se", "mean_range", "median_iqr", "median_range", "mean_change_sd",
-    "fold_median_iqr", "fold_mean_sd", "point",
+    "fold_median_iqr", "fold_mean_sd", "point", "p_only", "qualitative",
 )
 CONTRAST_MEASURES = ("MD", "SMD", "OR", "RR", "HR", "RRR", "P")
 RATIO_MEASURES = ("OR", "RR", "HR", "RRR")
 P_OPERATORS = ("=", "<", ">")
 #: What a measurement's value is when it is not an estimate (blank = an estimate as printed):
 #: ``lower_bound`` ('> 5'), ``upper_bound`` ('< 2'), ``approximate`` ('about 4'). Never pooled.
-QUALIFIERS = ("lower_bound", "upper_bound", "approximate")
+QUALIFIERS = ("lower_bound", "upper_bound", "approximate", "qualitative_significant", "qualitative_not_significant")
+#: Qualifiers of a ``qualitative`` row: a statement of a (non-)significant change, quoted in ``note``.
+QUALITATIVE_QUALIFIERS = ("qualitative_significant", "qualitative_not_significant")
+#: Sidedness of a printed P value (blank = not printed).
+SIDED = ("1", "2")
+#: Direction of a change or contrast a P value or statement refers to (blank = not stated).
+DIRECTIONS = ("increase", "decrease")
+#: Design of the test behind a between-arm P value: ``two_sample`` (change in arm_a vs change in
+#: arm_b) or ``paired`` (a within-patient comparison). Within-arm P values in measurements.csv are
+#: paired by construction (after vs before in the same patients).
+TESTS = ("paired", "two_sample")
+#: ``meta_analyses.scale``: the effect scale of a pooled estimate. ``SMD_unspecified`` is a
+#: standardized before/after difference whose type (SMCR, SMCC, or an independent-groups SMD) the
+#: review does not state.
+AGGREGATE_SCALES = ("SMCR", "SMCC", "SMD_unspecified", "ROMC", "MD", "other")
+USE_AS_EVIDENCE = ("yes", "no")
+#: ``meta_analyses.members`` value when the review does not list its studies.
+UNKNOWN_MEMBERS = "unknown"
 
 #: Treg outcomes form a closed set: any measurement outcome starting ``treg_`` must be one of them.
-TREG_OUTCOMES = ("treg_pct_cd4", "treg_count_ul", "treg_count", "treg_fold")
+TREG_OUTCOMES = ("treg_pct_cd4", "treg_count_ul", "treg_count", "treg_fold", "treg_pct", "treg_unspecified")
 #: Clinical scores known so far; other lower-case snake_case names are accepted (open vocabulary).
 CLINICAL_OUTCOMES = ("essdai", "sledai", "das28_esr", "tjc", "sjc", "cdasi", "salt")
 #: Event outcomes form a closed set, plus ``responder_<endpoint>`` (e.g. responder_essdai3).
@@ -142,6 +173,8 @@ STATISTIC_COLUMNS: dict[str, tuple[str, ...]] = {
     "fold_median_iqr": ("median", "q1", "q3"),
     "fold_mean_sd": ("mean", "sd"),
     "point": ("mean",),
+    "p_only": ("p_value",),
+    "qualitative": (),
 }
 
 PROVENANCE_COLUMNS = ("source_id", "location", "method", "note")
@@ -260,7 +293,7 @@ def _positive(name: str) -> ColumnSpec:
     return _float(name, minimum=0, strict_minimum=True, min_rule=f"negative_{name}", zero_rule=f"zero_{name}")
 
 
-def _p_value(name: str = "p_value", strict: bool = False) -> ColumnSpec:
+def _p_value(name: str = "p_value", strict: bool = True) -> ColumnSpec:
     """A P value in [0, 1]; ``strict``: in (0, 1] (a printed P is never 0; 'P < 0.001' is 0.001 with '<')."""
     return _float(name, minimum=0, strict_minimum=strict, maximum=1, min_rule="p_value_range",
                   zero_rule="p_value_range", max_rule="p_value_range")
@@ -301,7 +334,8 @@ MEASUREMENTS = TableSpec(
      ColumnSpec("statistic", required=True, vocabulary=STATISTICS), _count("n"), _float("mean"),
      _positive("sd"), _positive("se"), _float("median"), _float("q1"), _float("q3"), _float("min"),
      _float("max"), _float("ci_low"), _float("ci_high"), ColumnSpec("qualifier", vocabulary=QUALIFIERS),
-     _p_value(strict=True), ColumnSpec("p_operator", vocabulary=P_OPERATORS), *PROVENANCE),
+     _p_value(strict=True), ColumnSpec("p_operator", vocabulary=P_OPERATORS), ColumnSpec("sided", vocabulary=SIDED),
+     ColumnSpec("direction", vocabulary=DIRECTIONS), *PROVENANCE),
     key=("study_id", "arm_id", "outcome", "phenotype", "week", "timepoint", "statistic", "source_id"),
 )
 EVENTS = TableSpec(
@@ -316,15 +350,19 @@ CONTRASTS = TableSpec(
      ColumnSpec("measure", required=True, vocabulary=CONTRAST_MEASURES), _float("estimate"), _float("ci_low"),
      _float("ci_high"), _float("ci_level", minimum=0, strict_minimum=True, min_rule="ci_level_range",
                                 maximum=100, strict_maximum=True, max_rule="ci_level_range"),
-     _positive("se"), _p_value(), ColumnSpec("p_operator", vocabulary=P_OPERATORS), _count("n_a"),
-     _count("n_b"), *PROVENANCE),
+     _positive("se"), _p_value(), ColumnSpec("p_operator", vocabulary=P_OPERATORS),
+     ColumnSpec("sided", vocabulary=SIDED), ColumnSpec("direction", vocabulary=DIRECTIONS),
+     ColumnSpec("test", vocabulary=TESTS), _count("n_a"), _count("n_b"), *PROVENANCE),
     key=("study_id", "arm_a", "arm_b", "outcome", "week", "measure", "source_id"),
 )
 META_ANALYSES = TableSpec(
     "meta_analyses",
     (_id("ma_id"), ColumnSpec("outcome", required=True), ColumnSpec("measure", required=True),
      _float("estimate"), _float("ci_low"), _float("ci_high"), _p_value(), _count("k"), _count("n"),
-     _float("i2", minimum=0, maximum=100, min_rule="percent_range", max_rule="percent_range"), *PROVENANCE),
+     _float("i2", minimum=0, maximum=100, min_rule="percent_range", max_rule="percent_range"),
+     ColumnSpec("scale", vocabulary=AGGREGATE_SCALES), ColumnSpec("disease", vocabulary=DISEASES),
+     ColumnSpec("registry_outcome"), ColumnSpec("schedule"), _dose("dose_miu"), ColumnSpec("members"),
+     ColumnSpec("may_overlap"), ColumnSpec("use_as_evidence", vocabulary=USE_AS_EVIDENCE), *PROVENANCE),
     key=("ma_id",), optional=True,
 )
 
@@ -349,7 +387,7 @@ RULES: dict[str, str] = {
     "bad_id": "an id does not match [A-Za-z0-9_.-]+",
     **{f"unknown_{c}": f"{c} outside its controlled vocabulary" for c in (
         "disease", "design", "blinding", "pool", "dose_unit", "treatment", "timepoint", "statistic", "outcome",
-        "measure", "p_operator", "qualifier")},
+        "measure", "p_operator", "qualifier", "sided", "direction", "test", "scale", "use_as_evidence")},
     "missing_provenance": "source_id, location or method is blank",
     "bad_method": "method is not reported, figure or derived:<formula>",
     "duplicate_key": "two rows share the table's key",
@@ -385,7 +423,7 @@ RULES: dict[str, str] = {
     "ci_order": "not ci_low <= estimate <= ci_high",
     "ratio_positive": "a ratio estimate or bound <= 0",
     "percent_range": "a percentage outside [0, 100]",
-    "p_value_range": "a p-value outside [0, 1]",
+    "p_value_range": "a p-value outside (0, 1]",
     "ci_level_range": "ci_level outside (0, 100)",
     "incomplete_statistic": "a value the statistic promises is blank",
     "unexplained_blank_week": "a blank measurement week without a note",
@@ -395,4 +433,10 @@ RULES: dict[str, str] = {
     "case_pooled": "a case report or case series with pool = yes and no pool_override_reason",
     "preclinical_pooled": "a preclinical study with pool = yes",
     "dangling_overlap_with": "overlap_with names no other study",
+    "bound_without_direction": "a one-sided P value or a qualitative statement without its direction",
+    "qualitative_mismatch": "statistic qualitative and a qualitative_* qualifier go together",
+    "aggregate_members_unknown": "a pooled estimate used as evidence without members (list or 'unknown')",
+    "unknown_members_without_overlap": "members 'unknown' without may_overlap (what it may double count)",
+    "dangling_member": "a member or may_overlap id not in studies.csv",
+    "incomplete_aggregate": "a pooled estimate used as evidence lacks estimate, CI, scale, disease or outcome",
 }

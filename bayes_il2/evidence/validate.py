@@ -325,7 +325,6 @@ def _measurements_rows(c: _Collector, text: pd.DataFrame, numbers) -> None:
     center = _num(numbers, "mean", index)
     center = np.where(np.isnan(center), _num(numbers, "median", index), center)
     _ci(c, numbers, center, "mean (or median)")
-    _p_value_pair(c, text)
     if {"p_value", "timepoint"} <= set(text.columns):
         c.cells(((text["p_value"] != "") & ~text["timepoint"].isin(schema.P_VALUE_TIMEPOINTS)).to_numpy(),
                 "p_value", "p_value_timepoint",
@@ -343,6 +342,8 @@ def _measurements_rows(c: _Collector, text: pd.DataFrame, numbers) -> None:
     if {"week", "note"} <= set(text.columns):
         c.cells(((text["week"] == "") & (text["note"] == "")).to_numpy(), "week", "unexplained_blank_week",
                 "week is blank: say in note when the values were taken (e.g. 'post-course, week not given')")
+    _p_values(c, text)
+    _qualitative(c, text)
     if {"unit", "outcome", "timepoint"} <= set(text.columns):
         percent = ((text["unit"] == "%") | text["outcome"].str.contains("_pct", regex=False)).to_numpy()
         level = text["timepoint"].isin(("baseline", "post")).to_numpy()
@@ -351,6 +352,31 @@ def _measurements_rows(c: _Collector, text: pd.DataFrame, numbers) -> None:
             with np.errstate(invalid="ignore"):
                 out = percent & level & ((v < 0) | (v > 100))
             c.cells(out, column, "percent_range", "a percentage must lie in [0, 100]")
+
+
+def _p_values(c: _Collector, text: pd.DataFrame) -> None:
+    """A P value needs its operator and vice versa; a one-sided P value needs its direction."""
+    if {"p_operator", "p_value"} <= set(text.columns):
+        c.cells(((text["p_operator"] != "") & (text["p_value"] == "")).to_numpy(), "p_operator",
+                "p_operator_without_p_value", "p_operator qualifies p_value, which is blank")
+        c.cells(((text["p_value"] != "") & (text["p_operator"] == "")).to_numpy(), "p_operator",
+                "p_value_without_operator", "p_value needs p_operator ('=', '<' or '>') as printed")
+    if {"sided", "direction"} <= set(text.columns):
+        c.cells(((text["sided"] == "1") & (text["direction"] == "")).to_numpy(), "direction",
+                "bound_without_direction", "a one-sided P value needs the direction it tests (increase or decrease)")
+
+
+def _qualitative(c: _Collector, text: pd.DataFrame) -> None:
+    if not {"statistic", "qualifier"} <= set(text.columns):
+        return
+    qualitative = (text["statistic"] == "qualitative").to_numpy()
+    qualified = text["qualifier"].isin(schema.QUALITATIVE_QUALIFIERS).to_numpy()
+    c.cells(qualitative ^ qualified, "qualifier", "qualitative_mismatch",
+            f"statistic 'qualitative' goes with qualifier {' or '.join(schema.QUALITATIVE_QUALIFIERS)} "
+            "(the quoted wording in note), and those qualifiers with that statistic only")
+    if "direction" in text.columns:
+        c.cells(qualified & (text["direction"] == "").to_numpy(), "direction", "bound_without_direction",
+                "a qualitative statement of a change needs its direction (increase or decrease)")
 
 
 def _ci(c: _Collector, numbers, estimate: np.ndarray, what: str) -> None:
@@ -372,23 +398,34 @@ def _contrasts_rows(c: _Collector, text: pd.DataFrame, numbers) -> None:
             with np.errstate(invalid="ignore"):
                 bad = ratio & (_num(numbers, column, index) <= 0)
             c.cells(bad, column, "ratio_positive", "a ratio (OR, RR, HR, RRR) must be > 0")
-    _p_value_pair(c, text)
+    _p_values(c, text)
     if {"arm_a", "arm_b"} <= set(text.columns):
         c.cells(((text["arm_a"] == text["arm_b"]) & (text["arm_a"] != "")).to_numpy(), "arm_b", "same_arm",
                 "arm_a and arm_b must differ")
 
 
-def _p_value_pair(c: _Collector, text: pd.DataFrame) -> None:
-    """p_value and p_operator go together ('P < 0.001' is p_value 0.001 with p_operator '<')."""
-    if {"p_operator", "p_value"} <= set(text.columns):
-        c.cells(((text["p_operator"] != "") & (text["p_value"] == "")).to_numpy(), "p_operator",
-                "p_operator_without_p_value", "p_operator qualifies p_value, which is blank")
-        c.cells(((text["p_value"] != "") & (text["p_operator"] == "")).to_numpy(), "p_operator",
-                "p_value_without_operator", "p_value needs its p_operator: '=', '<' or '>' as printed")
-
-
 def _meta_rows(c: _Collector, text: pd.DataFrame, numbers) -> None:
     _ci(c, numbers, _num(numbers, "estimate", text.index), "estimate")
+    if "use_as_evidence" not in text.columns:
+        return
+    evidence = (text["use_as_evidence"] == "yes").to_numpy()
+    if "members" in text.columns:
+        c.cells(evidence & (text["members"] == "").to_numpy(), "members", "aggregate_members_unknown",
+                "a pooled estimate used as evidence must list its member study_ids (';'-separated) or say "
+                f"'{schema.UNKNOWN_MEMBERS}' (and name in may_overlap what it may double count)")
+        if "may_overlap" in text.columns:
+            c.cells(((text["members"] == schema.UNKNOWN_MEMBERS) & (text["may_overlap"] == "")).to_numpy(),
+                    "may_overlap", "unknown_members_without_overlap",
+                    "members are unknown: list in may_overlap the registry study_ids the estimate may contain "
+                    "(';'-separated), so that the overlap ledger can keep them from counting twice")
+    for column in ("estimate", "ci_low", "ci_high", "scale", "disease", "registry_outcome"):
+        if column in text.columns:
+            c.cells(evidence & (text[column] == "").to_numpy(), column, "incomplete_aggregate",
+                    f"use_as_evidence = yes needs {column}")
+    if "registry_outcome" in text.columns:
+        bad = (text["registry_outcome"] != "") & ~text["registry_outcome"].map(schema.is_measurement_outcome)
+        c.cells(bad.to_numpy(dtype=bool), "registry_outcome", "unknown_outcome",
+                "registry_outcome must be a measurement outcome of the registry (e.g. treg_pct)")
 
 
 _ROW_RULES = {"studies": _studies_rows, "arms": _arms_rows, "events": _events_rows,
@@ -425,8 +462,26 @@ def _check_references(frames: dict[str, pd.DataFrame], labels: dict[str, str]) -
                         missing = np.array([p not in arms for p in pairs], dtype=bool)
                         bad = missing & study_ok.to_numpy() & (frame[column] != "").to_numpy()
                         c.cells(bad, column, "dangling_arm", _dangling_arm_message)
+        if name == "meta_analyses" and studies is not None:
+            for column in ("members", "may_overlap"):
+                if column in frame.columns:
+                    c.cells(frame[column].map(lambda v: _unknown_ids(v, studies)).to_numpy(dtype=bool), column,
+                            "dangling_member", lambda line, value: f"{value!r}: every ';'-separated id must be a "
+                            "study_id of studies.csv" + ("" if column == "may_overlap" else
+                                                          f" (or the word '{schema.UNKNOWN_MEMBERS}')"))
         problems += c.problems
     return problems
+
+
+def member_ids(cell: str) -> list[str]:
+    """The study_ids of a ``members`` / ``may_overlap`` cell ('' and ``unknown`` give none)."""
+    if not cell or cell == schema.UNKNOWN_MEMBERS:
+        return []
+    return [part.strip() for part in cell.split(";") if part.strip()]
+
+
+def _unknown_ids(cell: str, studies: set[str]) -> bool:
+    return any(sid not in studies for sid in member_ids(cell))
 
 
 def _dangling_arm_message(line: int, value: str) -> str:

@@ -42,6 +42,7 @@ from bayes_il2.plots._common import (axis_label, default_reference, draws_by, dr
                                      fmt_num, interval, is_ratio, log_ticks, posterior_vars,
                                      require_columns, study_keys, tick_label, to_natural,
                                      typical_within_variance)
+from bayes_il2.plots import partial_rows
 from bayes_il2.plots._text import design_label, fit_text, text_width
 
 SORTS = ("given", "effect", "precision", "year")
@@ -217,6 +218,13 @@ def _fmt_dose(row: pd.Series) -> str:
     return f"{value} {unit}"
 
 
+def _label_with_kind(label: str, suffix: str, width_in: float, size: float) -> str:
+    """The label cut to fit, keeping the kind of information (``suffix``) whole."""
+    if not suffix:
+        return fit_text(label, width_in, size)
+    return fit_text(label, max(width_in - text_width(suffix, size), 0.6), size) + suffix
+
+
 def _fmt_n(row: pd.Series) -> str:
     for col in ("n", "n_total"):
         value = row.get(col)
@@ -296,6 +304,8 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
     data["_est"] = nat(data["yi"].to_numpy(float))
     data["_low"] = nat(data["yi"].to_numpy(float) - Z95 * se)
     data["_high"] = nat(data["yi"].to_numpy(float) + Z95 * se)
+    partial_rows.blank_undrawable(data, measure)  # bounds, P values, no-spread values: drawn their own way
+    info = partial_rows.info_of(data)
 
     names = posterior_vars(fit)
     theta = draws_by(fit, "theta", "study_id") if "theta" in names else {}
@@ -313,7 +323,7 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
         vi = data["vi"].to_numpy(float)
         tau = _tau_draws(fit, names) if names else None
         t2 = float(np.median(tau)) ** 2 if tau is not None else 0.0
-        w = np.where(np.isfinite(vi) & (vi > 0), 1.0 / (vi + t2), 0.0)
+        w = np.where(np.isfinite(vi) & (vi > 0) & (info == "complete").to_numpy(), 1.0 / (vi + t2), 0.0)
         weights = 100 * w / w.sum() if w.sum() > 0 else None
 
     # ---- rows
@@ -385,12 +395,13 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
         row = data.loc[payload]
         key = row["_key"]
         cells[payload] = {
-            "label": fit_text(str(row["_label"]), LABEL_MAX_IN - indent, fs),
+            "label": _label_with_kind(str(row["_label"]), partial_rows.label_suffix(
+                info[payload], bool(row.get("assumed", False))), LABEL_MAX_IN - indent, fs),
             "design": fit_text(design_label(row.get("design")), DESIGN_MAX_IN, small),
             "n": _fmt_n(row), "dose": _fmt_dose(row),
-            "estimate": fmt_interval(row["_est"], row["_low"], row["_high"]),
+            "estimate": partial_rows.estimate_text(row, measure, fmt_interval(row["_est"], row["_low"], row["_high"])),
             "posterior": fmt_interval(*post[key]) if key in post else "",
-            "weight": f"{weights[payload]:.1f}%" if weights is not None else "",
+            "weight": f"{weights[payload]:.1f}%" if weights is not None and info[payload] == "complete" else "",
         }
     pooled_text = ("Pooled mean (intercept)" if getattr(fit, "settings", {}).get("covariates")
                    else "Pooled mean")
@@ -446,7 +457,7 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
 
     # ---- figure: widths in inches; heights settled once the bottom texts are measured
     plot_w = PLOT_WIDTH_IN
-    het_string = heterogeneity_text(data, fit)
+    het_string = heterogeneity_text(data[(info == "complete").to_numpy()], fit)
     content_w = MARGIN_IN + left_w + AXES_GAP_IN + plot_w + AXES_GAP_IN + right_w + MARGIN_IN
     need_w = max(text_width(het_string, small) + 2 * MARGIN_IN,
                  (text_width(title, fs + 2.5, "bold") + 2 * MARGIN_IN) if title else 0.0)
@@ -482,6 +493,7 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
     # ---- x range and scale
     values = [data["_low"], data["_high"], data["_est"]]
     values += [pd.Series([v for trip in post.values() for v in trip])]
+    values += [pd.Series(partial_rows.bound_values(data, measure, nat), dtype=float)]
     values += [pd.Series([v for trip in summaries.values() for v in trip])]
     if reference is None:
         reference = default_reference(measure)
@@ -547,11 +559,15 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
                                  color="#444444" if col == "design" else "black")
                 t.set_gid(f"{col}:{key}")
             est, low, high = row["_est"], row["_low"], row["_high"]
-            (obs_line,) = ax.plot([low, high], [ry, ry], color=OBSERVED_COLOR, lw=1.1, zorder=3,
-                                  solid_capstyle="butt")
-            obs_line.set_gid(f"observed:{key}")
-            pts = ax.scatter([est], [ry], s=[sizes[payload]], marker="s", color=OBSERVED_COLOR, zorder=4)
-            pts.set_gid(f"observed_point:{key}")
+            if info[payload] != "complete":
+                ref = float(reference) if reference is not None and reference is not False else None
+                partial_rows.draw(ax, row, ry, key, nat, ref, 40 * (fs / 9.0) ** 2)
+            else:
+                (obs_line,) = ax.plot([low, high], [ry, ry], color=OBSERVED_COLOR, lw=1.1, zorder=3,
+                                      solid_capstyle="butt")
+                obs_line.set_gid(f"observed:{key}")
+                pts = ax.scatter([est], [ry], s=[sizes[payload]], marker="s", color=OBSERVED_COLOR, zorder=4)
+                pts.set_gid(f"observed_point:{key}")
             ax_right.text(right_x["estimate"], ry, cell["estimate"], ha="left", va="center", fontsize=fs,
                           family=MONO).set_gid(f"estimate:{key}")
             if weights is not None:
@@ -612,6 +628,7 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
     if post:
         handles.append(Line2D([], [], color=POSTERIOR_COLOR, marker="o", markerfacecolor="white", lw=1.0,
                               ls=(0, (3, 1.5)), label=f"posterior study effect, {level_pct} CrI"))
+    handles += partial_rows.legend_handles(set(info) - {"complete"})
     if mu_disease:
         handles.append(Patch(color=DISEASE_COLOR, label="disease mean"))
     bayes = " (Bayesian)" if has_classical else ""

@@ -133,6 +133,9 @@ def priors_list(priors: dict[str, Any]) -> str:
 DATA_KINDS = {
     "treg_expansion": "Change in regulatory T cells (Tregs) from before to after LD-IL-2, per LD-IL-2 arm "
                       "(pre-post contrast within arms)",
+    "treg_partial": "Change in regulatory T cells under LD-IL-2 from every kind of report: complete pre/post "
+                    "summaries, fold changes without spread, bounds, P values and published pooled estimates "
+                    "(each row labelled with its kind of information)",
     "event_rate": "Proportion of LD-IL-2-treated patients with the event, per study arm",
     "event_contrast": "Patients with the event under LD-IL-2 against placebo or control, per randomized study",
     "reanalysis": "The endpoints of one randomized trial, per arm or as reported contrasts",
@@ -156,12 +159,18 @@ def data_words(spec: dict[str, Any]) -> str:
         bits.append(f"study <code>{escape(str(data['study']))}</code>")
     if data.get("path"):
         bits.append(f"file <code>{escape(str(data['path']))}</code>")
-    if kind == "treg_expansion":
+    if kind in ("treg_expansion", "treg_partial"):
         from bayes_il2.specs import DataSpec
 
         r = data.get("prepost_r", DataSpec().prepost_r)
         bits.append(f"assumed pre-post correlation r = {escape(str(r))} (not reported "
                     "by the studies; varied in the sensitivity analyses where the spec asks)")
+    if kind == "treg_partial":
+        from bayes_il2.specs import DataSpec
+
+        policy = data.get("qualitative", DataSpec().qualitative)
+        bits.append("qualitative statements of a significant change " + (
+            "left out" if policy == "exclude" else "read as a one-sided P &lt; 0.05 (an assumption)"))
     parts = ["<p>Selection: " + "; ".join(bits) + ".</p>"]
     filters = spec.get("filters") or {}
     rules = []
