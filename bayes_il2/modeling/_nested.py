@@ -35,7 +35,8 @@ _MIN_SD = 1e-8  # a zero SD is the limit of a point mass; keep the quadrature de
 
 def _log1mexp(x: np.ndarray) -> np.ndarray:
     """log(1 - exp(x)) for x < 0, accurate at both ends (Mächler 2012)."""
-    return np.where(x > -np.log(2.0), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
+    with np.errstate(divide="ignore", invalid="ignore"):  # np.where evaluates both branches
+        return np.where(x > -np.log(2.0), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
 
 
 def binomial_terms(r: np.ndarray, n: np.ndarray, eta: np.ndarray, link: str

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bayes_il2.safety.statements import exposure_statement, pooled_rate_row
+from bayes_il2.safety.statements import SHORT, exposure_statement, pooled_rate_row
 
 AUTOIMMUN_REV_2023 = "AutoimmunRev2023_Treg"
 
@@ -48,7 +48,7 @@ COLUMNS = ["published_id", "published_source", "published_outcome", "published_m
            "package_outcome", "package_quantity", "package_median", "package_low", "package_high",
            "package_risk_median", "package_risk_low", "package_risk_high", "package_crude_proportion",
            "package_k_studies", "package_k_arms", "package_n", "package_window_weeks", "package_studies",
-           "package_diseases", "exposure_model", "explanation"]
+           "package_diseases", "exposure_model", "exposure_short", "explanation"]
 
 
 def _num(value) -> float:
@@ -93,12 +93,14 @@ def _package(outcome: str, result: tuple | None) -> dict:
              "package_risk_median": math.nan, "package_risk_low": math.nan, "package_risk_high": math.nan,
              "package_crude_proportion": math.nan, "package_k_studies": 0, "package_k_arms": 0, "package_n": 0,
              "package_window_weeks": "", "package_studies": "", "package_diseases": "",
-             "exposure_model": ""}
+             "exposure_model": "", "exposure_short": ""}
     if result is None:
         return {**empty, "package_quantity": f"outcome {outcome} not fitted by this analysis"}
     summary, effects, settings = result
     out = dict(empty)
-    out["exposure_model"] = exposure_statement(settings.get("exposure", "none")) if settings else ""
+    if settings:
+        out["exposure_model"] = exposure_statement(settings.get("exposure", "none"))
+        out["exposure_short"] = SHORT[settings.get("exposure", "none")]
     pooled = pooled_rate_row(summary) if summary is not None else None
     if pooled is not None:
         out.update(package_quantity=pooled["quantity"], package_median=pooled["median"],
@@ -135,21 +137,30 @@ def _explain(pub: dict, pkg: dict, scope: str) -> str:
         parts.append(f"No published number to compare: {pub['published_note']}.")
     k_pub = f"k = {pub['published_k']:g}" if np.isfinite(pub["published_k"]) else "k not reported"
     n_pub = f", {pub['published_n']:g} patients" if np.isfinite(pub["published_n"]) else ""
-    k_pkg = (f"k = {pkg['package_k_studies']} studies ({pkg['package_k_arms']} arms, {pkg['package_n']} patients; "
-             f"{pkg['package_diseases']})" if pkg["package_k_studies"] else "no registry study")
+    def plural(k: int, word: str) -> str:
+        return f"{k} {word}" + ("" if k == 1 else "s")
+
+    k_pkg = (f"{plural(pkg['package_k_studies'], 'study').replace('studys', 'studies')} "
+             f"({plural(pkg['package_k_arms'], 'arm')}, {plural(pkg['package_n'], 'patient')}; "
+             f"{pkg['package_diseases']}: {pkg['package_studies']})" if pkg["package_k_studies"]
+             else "no registry study with usable data")
     parts.append(f"Studies: the publication pooled {scope} ({k_pub}{n_pub}); the package pools {k_pkg}, "
-                 "only studies with pool = yes and arms of one trial nested in it.")
-    window = pkg["package_window_weeks"] or "not recorded"
-    parts.append(f"Exposure: published figures are proportions over each study's own follow-up; the package "
-                 f"uses {pkg['exposure_model'] or 'no exposure model'} (windows {window} weeks).")
-    model = ("a random-effects binomial model (exact likelihood, no continuity correction)"
-             if np.isfinite(pkg["package_median"]) else "no model (no usable data)")
+                 "only studies with pool = yes, arms of one trial nested in it.")
+    if pkg["exposure_short"]:
+        window = pkg["package_window_weeks"] or "not recorded"
+        parts.append(f"Exposure: the published figure is a proportion over each study's own follow-up; the "
+                     f"package pools {pkg['exposure_short']}, windows {window} weeks.")
+    fitted = np.isfinite(pkg["package_median"])
+    model = ("a random-effects binomial model (exact likelihood, no continuity correction)" if fitted
+             else "no model (no usable data)")
     crude = pkg["package_crude_proportion"]
-    crude_text = f"; the crude proportion of the package's own studies is {crude:.1%}" if np.isfinite(crude) else ""
-    parts.append(f"Model: the publication's {pub['published_measure']}; the package fits {model}{crude_text}.")
+    crude_text = f"; the crude proportion in the package's own studies is {crude:.1%}" if np.isfinite(crude) else ""
+    published_model = (f"the publication reports a {pub['published_measure']}" if pub["available"]
+                       else "the publication's model is not reported in the available sources")
+    parts.append(f"Model: {published_model}; the package fits {model}{crude_text}.")
     if pub["available"] and np.isfinite(crude):
         diff = crude - pub["published_value"]
-        parts.append(f"Crude difference (package minus published): {diff:+.1%}.")
+        parts.append(f"Crude difference (package minus published): {diff:+.1%} (percentage points).")
     return " ".join(parts)
 
 

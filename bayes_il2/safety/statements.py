@@ -23,6 +23,10 @@ CONTRAST_STATEMENT = ("odds ratio of patients with at least one event, LD-IL-2 v
                       "window (both arms share it); no exposure model across trials")
 
 
+SHORT = {"cloglog": "rates per patient-year under a constant hazard (cloglog link with a log-exposure offset)",
+         "none": "proportions over each study's own window (no exposure model)"}
+
+
 def exposure_statement(exposure: str) -> str:
     """The exposure model of a single-arm rate analysis in words (``none`` or ``cloglog``)."""
     return CLOGLOG_STATEMENT if exposure == "cloglog" else NONE_STATEMENT
@@ -78,4 +82,4 @@ def k_text(settings: dict) -> str:
     studies, arms = settings.get("k_studies"), settings.get("k_arms")
     if studies is None:
         return ""
-    return f"k = {studies} studies" + (f" ({arms} arms)" if arms and arms != studies else "")
+    return f"k = {studies} stud{'y' if studies == 1 else 'ies'}" + (f" ({arms} arms)" if arms and arms != studies else "")
