@@ -210,3 +210,16 @@ def test_nested_model_recovers_simulated_multi_arm_parameters():
     ll = fit.idata["log_likelihood"]["y"]
     assert ll.sizes["study_id"] == 30 and np.isfinite(np.asarray(ll)).all()
     assert int(fit.idata["sample_stats"]["diverging"].sum()) == 0
+
+
+@pytest.mark.mcmc
+def test_leave_one_study_out_refit_leaves_out_every_arm_of_the_study():
+    from scipy.special import logsumexp
+
+    from bayes_il2.diagnostics.loo import refit_loo_elpd
+
+    fit = fit_built(build_single_arm(MULTI, priors=PRIORS), chains=2, draws=300, tune=300, seed=4)
+    got = refit_loo_elpd(fit, "s2")
+    by_hand = fit.refitter.fit(weight=[1, 0, 0, 0, 1, 1], predictive=False)
+    ll = np.asarray(by_hand.idata["log_likelihood"]["y"].sel(study_id="s2")).ravel()
+    assert got == pytest.approx(float(logsumexp(ll) - np.log(ll.size)), rel=1e-12)
