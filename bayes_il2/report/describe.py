@@ -92,6 +92,7 @@ PARAMETER_WORDS = {
     "τ<sub>within</sub>, SD of studies within a disease", "tau_between": "τ<sub>between</sub>, SD of disease means",
     "beta": "β, meta-regression coefficients", "alpha": "α<sub>i</sub>, study baseline log-odds",
     "alpha_mu": "mean of the baselines", "alpha_sd": "SD of the baselines", "r": "r, pre-post correlation",
+    "rho": "ρ, correlation of the arms of one trial (share of τ² between studies)",
 }
 
 
