@@ -298,9 +298,10 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
                      else CONTRAST_STATEMENT)
         summary = summary.assign(exposure_model=statement)
         notes.append(f"exposure model: {statement}")
-        if fit.settings.get("multi_arm_studies"):
-            notes.append(f"{k_text(fit.settings)}: the arms of {', '.join(fit.settings['multi_arm_studies'])} "
-                         "share a study effect (nested, not independent studies)")
+        multi = fit.settings.get("multi_arm_studies")
+        if k_text(fit.settings):
+            notes.append(k_text(fit.settings) + (f": the arms of {', '.join(multi)} share a study effect (nested, "
+                                                 "not independent studies)" if multi else ""))
     headline = headline_of(fit, summary)
     return OutcomeResult(label=label, effects=table, excluded=excluded, summary=summary, fit=fit,
                          diagnostics=diagnostics, figures=figures, extra_tables=extra,

@@ -161,3 +161,9 @@ def test_cloglog_model_recovers_a_simulated_rate_across_windows_from_1_to_78_wee
         low, high = np.quantile(np.asarray(post[var]).ravel(), [0.005, 0.995])
         assert low <= truth <= high, (var, low, high)
     assert fit.measure == "IRLN" and fit.settings["exposure"] == "cloglog"
+
+
+def test_a_table_without_window_columns_is_excluded_whole_with_the_reason():
+    kept, excluded = exposure_table(_table().drop(columns=["week_start", "week_end"]))
+    assert kept.empty and len(excluded) == 4
+    assert excluded["reason"].str.contains("no observation window").all()

@@ -52,8 +52,9 @@ def exposure_table(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     excluded : DataFrame
         ``study_id, arm_id, outcome, reason``.
     """
-    start = pd.to_numeric(table.get("week_start"), errors="coerce")
-    end = pd.to_numeric(table.get("week_end"), errors="coerce")
+    blank = pd.Series(np.nan, index=table.index)
+    start = pd.to_numeric(table.get("week_start", blank), errors="coerce")
+    end = pd.to_numeric(table.get("week_end", blank), errors="coerce")
     weeks = end - start
     reasons = pd.Series("", index=table.index, dtype=object)
     reasons[start.isna() | end.isna()] = ("no observation window in events.csv (week_start or week_end blank): "
