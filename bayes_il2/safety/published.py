@@ -81,7 +81,8 @@ def _published(meta: pd.DataFrame, comparison: Comparison) -> dict:
     percent = "%" in measure
     scale = 0.01 if percent else 1.0  # a printed percentage as a proportion (unit change, not an estimate)
     return {"published_id": comparison.ma_id, "published_source": str(row["source_id"]),
-            "published_outcome": str(row["outcome"]), "published_measure": measure + (" (as a proportion)" if percent else ""),
+            "published_outcome": str(row["outcome"]), "published_measure": measure,
+            "percent": percent,
             "published_value": _num(row["estimate"]) * scale, "published_ci_low": _num(row["ci_low"]) * scale,
             "published_ci_high": _num(row["ci_high"]) * scale, "published_k": _num(row["k"]),
             "published_n": _num(row["n"]), "available": np.isfinite(_num(row["estimate"])),
@@ -155,7 +156,9 @@ def _explain(pub: dict, pkg: dict, scope: str) -> str:
              else "no model (no usable data)")
     crude = pkg["package_crude_proportion"]
     crude_text = f"; the crude proportion in the package's own studies is {crude:.1%}" if np.isfinite(crude) else ""
-    published_model = (f"the publication reports a {pub['published_measure']}" if pub["available"]
+    published_model = (f"published as '{pub['published_measure']}'"
+                       + (" (shown here as a proportion)" if pub.get("percent") else "")
+                       + ", pooling method not stated in the available sources" if pub["available"]
                        else "the publication's model is not reported in the available sources")
     parts.append(f"Model: {published_model}; the package fits {model}{crude_text}.")
     if pub["available"] and np.isfinite(crude):
