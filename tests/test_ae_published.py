@@ -61,8 +61,8 @@ def test_the_report_shows_the_comparison_and_its_explanations(tmp_path, meta):
             pd.DataFrame({"a": [1]}).to_csv(folder / label / f"{name}.csv", index=False)
     table = published_comparison(meta, {"any_ae": _result([3], [20], [12.0])})
     table.to_csv(folder / "published_comparison.csv", index=False)
-    (folder / "run.json").write_text(json.dumps({"analysis": "adverse_events_rate", "outcomes": ["serious_ae", "any_ae"],
-                                                 "analysis_notes": ["a note"]}), encoding="utf-8")
+    run = {"analysis": "adverse_events_rate", "outcomes": ["serious_ae", "any_ae"], "analysis_notes": ["a note"]}
+    (folder / "run.json").write_text(json.dumps(run), encoding="utf-8")
     html = analysis_tables_section(load_analysis(folder))
     assert "Published adverse-event rates beside the pooled ones" in html
     assert "AutoimmunRev2023_Treg.ae_rate vs any_ae" in html and "Note: a note" in html

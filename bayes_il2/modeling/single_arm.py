@@ -61,9 +61,9 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from bayes_il2.errors import ModelError
-from bayes_il2.modeling._common import (BuiltModel, binomial_normal_study_loglik, check_columns, check_parameterization, disease_index,
-                                        leave_out_potential, numeric_column, prediction, random_effects,
-                                        resolve_priors, study_labels)
+from bayes_il2.modeling._common import (BuiltModel, binomial_normal_study_loglik, check_columns,
+                                        check_parameterization, disease_index, leave_out_potential, numeric_column,
+                                        prediction, random_effects, resolve_priors, study_labels)
 from bayes_il2.modeling._nested import arm_loglik, nested_study_loglik
 
 FAMILY = "single_arm"

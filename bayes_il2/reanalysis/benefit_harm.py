@@ -61,7 +61,10 @@ def _label(outcome: str, week) -> str:
     return outcome if week is None or (isinstance(week, float) and math.isnan(week)) else f"{outcome}_w{int(week)}"
 
 
-def trial_endpoints(registry, study_id: str) -> tuple[tuple[str, BinaryEndpoint] | None, list[tuple[str, BinaryEndpoint]]]:
+Labelled = tuple[str, BinaryEndpoint]
+
+
+def trial_endpoints(registry, study_id: str) -> tuple[Labelled | None, list[Labelled]]:
     """The trial's primary responder endpoint and its harm endpoints (latest week of each outcome)."""
     table = two_arm_events(registry, study_id)
     if table.empty:

@@ -82,4 +82,5 @@ def k_text(settings: dict) -> str:
     studies, arms = settings.get("k_studies"), settings.get("k_arms")
     if studies is None:
         return ""
-    return f"k = {studies} stud{'y' if studies == 1 else 'ies'}" + (f" ({arms} arms)" if arms and arms != studies else "")
+    arms_text = f" ({arms} arms)" if arms and arms != studies else ""
+    return f"k = {studies} stud{'y' if studies == 1 else 'ies'}{arms_text}"
