@@ -371,7 +371,7 @@ def _analysis_tables(run: AnalysisRun, registry) -> None:
         run.tables["published_comparison"] = table
         run.notes.extend(published_explanations(table))
     elif spec.model.family == "reanalysis":
-        from bayes_il2.reanalysis.benefit_harm import JOINT_RULE, decision_table
+        from bayes_il2.reanalysis.benefit_harm import JOINT_RULE, decision_summary, decision_table
 
         reused = {spec.data.study: {o.label: o.reanalysis for o in run.outcomes if o.reanalysis is not None}}
         table = decision_table(registry, reused=reused)
@@ -379,6 +379,7 @@ def _analysis_tables(run: AnalysisRun, registry) -> None:
         if len(table):
             run.notes.append("decision table: benefit (primary responder endpoint, each prior) jointly with the "
                              "infection and serious/severe AE contrasts (neutral prior); " + JOINT_RULE)
+            run.notes.extend(decision_summary(table))
 
 
 # --------------------------------------------------------------------------- writing

@@ -84,3 +84,13 @@ def test_the_pipeline_writes_the_decision_table(registry):
     _analysis_tables(run, registry)
     assert "decision_table" in run.tables and len(run.tables["decision_table"])
     assert any("Fréchet" in note for note in run.notes)
+
+
+def test_decision_summary_gives_one_sentence_per_trial(table):
+    from bayes_il2.reanalysis.benefit_harm import decision_summary
+
+    lines = decision_summary(table)
+    assert [line.split(":")[0] for line in lines] == ["He2022_pSS", "He2020_ARD_RCT"]
+    pss = table[(table["study_id"] == "He2022_pSS") & (table["criterion"] == "RD < +5%")
+                & table["harm_endpoint"].str.startswith("all harms")]
+    assert f"{pss['p_joint'].min():.3f}" in lines[0] and f"{pss['p_joint'].max():.3f}" in lines[0]

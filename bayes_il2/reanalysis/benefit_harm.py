@@ -177,3 +177,20 @@ def decision_table(registry, study_ids: Sequence[str] | None = None, *,
                                  "p_joint": p_b * float(np.prod(marginals)), "p_joint_low": low,
                                  "p_joint_high": high, "harm_or_informed": True})
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def decision_summary(table: pd.DataFrame, criterion: str = "RD < +5%") -> list[str]:
+    """One sentence per trial: P(benefit and the harm criterion on every harm endpoint) across the priors."""
+    lines = []
+    for sid, rows in table.groupby("study_id", sort=False):
+        rows = rows[rows["criterion"] == criterion]
+        every = rows[rows["harm_endpoint"].str.startswith("all harms")]
+        rows = every if len(every) else rows
+        if rows.empty:
+            continue
+        lo, hi = rows.loc[rows["p_joint"].idxmin()], rows.loc[rows["p_joint"].idxmax()]
+        lines.append(f"{sid}: P({lo['benefit_endpoint']} OR > 1 and {criterion.replace('RD', 'risk difference')} on "
+                     f"{'every harm' if len(every) else lo['harm_endpoint']}) from {lo['p_joint']:.3f} "
+                     f"({lo['benefit_prior']}) to {hi['p_joint']:.3f} ({hi['benefit_prior']}); any dependence: "
+                     f"{rows['p_joint_low'].min():.3f} to {rows['p_joint_high'].max():.3f}")
+    return lines
