@@ -51,7 +51,8 @@ def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any 
         See :func:`bayes_il2.inference.sample`.
     **options
         Family options: ``variant`` (binomial_normal), ``levels`` (single_arm; default 2 when
-        ``tau_within``/``tau_between`` priors are given, else 1), ``contrast``, ``r``, ``r_prior``
+        ``tau_within``/``tau_between`` priors are given, else 1), ``exposure`` (single_arm: ``none`` or
+        ``cloglog``, rates per patient-year from ``exposure_years``), ``contrast``, ``r``, ``r_prior``
         (treg).
 
     Returns

@@ -36,6 +36,7 @@ class OutcomeResult:
     extra_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     headline: str = ""
     notes: list[str] = field(default_factory=list)
+    reanalysis: object | None = None  # the EndpointReanalysis of a trial-reanalysis endpoint
 
 
 @dataclass
@@ -50,6 +51,8 @@ class AnalysisRun:
     out_dir: Path | None = None
     error: str | None = None
     inferences: list[str] = field(default_factory=list)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # analysis-level tables (top folder)
+    notes: list[str] = field(default_factory=list)  # analysis-level notes (run.json, report)
 
     @property
     def headline(self) -> str:
@@ -115,6 +118,11 @@ def build_effects(spec: AnalysisSpec, registry, outcome: str | None = None,
             include_duplicates=spec.filters.include_duplicates, skewed=skewed or spec.data.skewed)
     elif kind == "event_rate":
         table, excluded = effects.event_rate_effects(registry, outcome or spec.data.outcome)
+        if spec.model.exposure == "cloglog":
+            from bayes_il2.effects.exposure import exposure_table
+
+            table, no_window = exposure_table(table)
+            excluded = pd.concat([excluded, no_window], ignore_index=True)
     elif kind == "event_contrast":
         table, excluded = effects.event_contrast_table(registry, outcome or spec.data.outcome)
     elif kind == "user_effects":
@@ -174,16 +182,22 @@ def fit_table(spec: AnalysisSpec, table: pd.DataFrame, priors: dict[str, object]
         raise ModelError(f"{spec.name}: no study has usable data after exclusions")
     priors = spec_priors(spec) if priors is None else priors
     s = spec.sampler
+    options = {"exposure": spec.model.exposure} if spec.model.family == "single_arm" else {}
     return meta_analysis(
         table, model=spec.model.family, measure=spec.data.measure, priors=priors,
         covariates=list(spec.model.covariates) or None,
         parameterization=spec.model.parameterization,
         sampler=s.sampler, draws=s.draws, tune=s.tune, chains=s.chains, seed=s.seed,
-        target_accept=s.target_accept, progressbar=s.progressbar)
+        target_accept=s.target_accept, progressbar=s.progressbar, **options)
 
 
 def headline_of(fit, summary: pd.DataFrame) -> str:
     """One line: the pooled estimate on the natural scale with its 95% credible interval."""
+    from bayes_il2.safety.statements import exposure_headline, k_text
+
+    settings = getattr(fit, "settings", {}) or {}
+    if settings.get("exposure") == "cloglog":
+        return exposure_headline(summary, settings, k_text(settings))
     row_name = "p_pooled" if "p_pooled" in set(summary.get("parameter", [])) else "mu"
     rows = summary[summary["parameter"] == row_name] if "parameter" in summary else summary.loc[[row_name]]
     if rows.empty:
@@ -359,6 +373,17 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
     except BayesIL2Error as exc:
         extra["classical"], classical = pd.DataFrame({"model": ["classical"], "note": [str(exc)]}), None
     figures = figures_for(spec, fit, table, diagnostics, classical=classical)
+    if spec.data.kind in ("event_rate", "event_contrast"):
+        from bayes_il2.safety.statements import CONTRAST_STATEMENT, exposure_statement, k_text
+
+        statement = (exposure_statement(spec.model.exposure) if spec.data.kind == "event_rate"
+                     else CONTRAST_STATEMENT)
+        summary = summary.assign(exposure_model=statement)
+        notes.append(f"exposure model: {statement}")
+        multi = fit.settings.get("multi_arm_studies")
+        if k_text(fit.settings):
+            notes.append(k_text(fit.settings) + (f": the arms of {', '.join(multi)} share a study effect (nested, "
+                                                 "not independent studies)" if multi else ""))
     caveats = list(fit.settings.get("caveats", []))
     from bayes_il2.modeling.identifiability import headline_prefix
 
@@ -385,7 +410,8 @@ def run_reanalysis(spec: AnalysisSpec, registry, progress: Progress) -> list[Out
         figures = reanalysis_figures(result, endpoint)
         outcomes.append(OutcomeResult(label=endpoint, effects=result.endpoint_table(endpoint),
                                       excluded=result.excluded, summary=table, figures=figures,
-                                      headline=result.headline(endpoint), notes=list(result.notes)))
+                                      headline=result.headline(endpoint), notes=list(result.notes),
+                                      reanalysis=result.analyses[endpoint]))
     return outcomes
 
 
@@ -429,6 +455,7 @@ def run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progres
     run = AnalysisRun(spec=spec, outcomes=outcomes, status=status,
                       verdict=" | ".join(verdicts) if verdicts else "no MCMC diagnostics (closed-form or exact)",
                       seconds=time.perf_counter() - started, inferences=inferences)
+    _analysis_tables(run, registry)
     progress(f"{spec.name}: writing results")
     try:
         run.out_dir = write_analysis(run, out_root, target=target, command=command, reserve=reserve)
@@ -436,6 +463,31 @@ def run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progres
         run.status, run.error = "error", f"writing results failed: {exc}"
         run.verdict = f"ERROR: {run.error}"
     return run
+
+
+def _analysis_tables(run: AnalysisRun, registry) -> None:
+    """Analysis-level tables: published AE rates beside the pooled ones (single-arm AE rates) and the
+    benefit-harm decision table (trial reanalysis)."""
+    spec = run.spec
+    if isinstance(registry, UserTable) or not run.outcomes:
+        return
+    if spec.data.kind == "event_rate" and hasattr(registry, "meta_analyses"):
+        from bayes_il2.safety import published_comparison, published_explanations
+
+        results = {o.label: (o.summary, o.effects, getattr(o.fit, "settings", {}) or {}) for o in run.outcomes}
+        table = published_comparison(registry.meta_analyses, results)
+        run.tables["published_comparison"] = table
+        run.notes.extend(published_explanations(table))
+    elif spec.model.family == "reanalysis":
+        from bayes_il2.reanalysis.benefit_harm import JOINT_RULE, decision_summary, decision_table
+
+        reused = {spec.data.study: {o.label: o.reanalysis for o in run.outcomes if o.reanalysis is not None}}
+        table = decision_table(registry, reused=reused)
+        run.tables["decision_table"] = table
+        if len(table):
+            run.notes.append("decision table: benefit (primary responder endpoint, each prior) jointly with the "
+                             "infection and serious/severe AE contrasts (neutral prior); " + JOINT_RULE)
+            run.notes.extend(decision_summary(table))
 
 
 # --------------------------------------------------------------------------- writing
@@ -477,13 +529,20 @@ def write_analysis(run: AnalysisRun, out_root: Path, *, target: Path | None = No
                 save_figure(fig, where / name, formats=("png",))
         if multi and summaries:
             _write_csv(pd.concat(summaries, ignore_index=True), tmp / "summary.csv")
+        for name, table in run.tables.items():
+            _write_csv(table, tmp / f"{name}.csv")
         meta = {"analysis": run.spec.name, "title": run.spec.title, "question": run.spec.question,
                 "status": run.status,
                 "verdict": run.verdict, "seconds": round(run.seconds, 2), "spec": run.spec.source,
                 "outcomes": [o.label for o in run.outcomes],
                 "notes": {o.label: list(o.notes) for o in run.outcomes if o.notes},
                 "headlines": {o.label: o.headline for o in run.outcomes if o.headline},
-                "inferences": list(run.inferences)}
+                "inferences": list(run.inferences),
+                "analysis_notes": list(run.notes)}
+        exposure = {o.label: str(o.summary["exposure_model"].iloc[0]) for o in run.outcomes
+                    if "exposure_model" in o.summary.columns and len(o.summary)}
+        if exposure:
+            meta["exposure_model"] = exposure
         (tmp / "run.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return target
 

@@ -25,7 +25,9 @@ FAMILY_DATA = {
     "binomial_normal": ("event_contrast",),
     "reanalysis": ("reanalysis",),
 }
-MEASURES = ("ROMC", "SMCR", "SMCC", "MC", "ROM", "SMD", "MD", "OR", "RR", "RD", "PLO", "PR", "PAS", "GEN")
+MEASURES = ("ROMC", "SMCR", "SMCC", "MC", "ROM", "SMD", "MD", "OR", "RR", "RD", "PLO", "PR", "PAS", "GEN", "IRLN")
+#: Exposure models of single-arm event rates (bayes_il2.modeling.single_arm.EXPOSURES).
+EXPOSURES = ("none", "cloglog")
 SAMPLERS = ("nutpie", "pymc")
 SENSITIVITY_KINDS = ("tau_prior", "prepost_r", "exclude_designs", "exclude_studies", "leave_one_out",
                      "skewed_summaries", "exclude_flagged", "exclude_possible_overlap", "complete_only",
@@ -83,6 +85,7 @@ class ModelSpec:
     parameterization: str = "noncentered"
     covariates: tuple[str, ...] = ()
     standardize_covariates: bool = True
+    exposure: str = "none"
 
 
 @dataclass(frozen=True)
@@ -254,6 +257,12 @@ def parse_spec(raw: dict[str, Any], source: str = "<memory>") -> AnalysisSpec:
     _choice(source, "model.family", model.family, tuple(FAMILY_DATA))
     _choice(source, "model.parameterization", model.parameterization, PARAMETERIZATIONS)
     _choice(source, "sampler.sampler", sampler.sampler, SAMPLERS)
+    _choice(source, "model.exposure", model.exposure, EXPOSURES)
+    if model.exposure != "none" and model.family != "single_arm":
+        raise _err(source, "model.exposure", "an exposure model applies to family 'single_arm' (event rates) only")
+    if (model.exposure == "cloglog") != (data.measure == "IRLN"):
+        raise _err(source, "data.measure", "exposure = 'cloglog' models log rates per patient-year: use "
+                   "measure 'IRLN' with it (and 'PLO' for exposure = 'none')")
     if data.kind not in FAMILY_DATA[model.family]:
         raise _err(source, "model.family",
                    f"family {model.family!r} cannot fit data.kind {data.kind!r}; "
@@ -295,7 +304,7 @@ def parse_spec(raw: dict[str, Any], source: str = "<memory>") -> AnalysisSpec:
     priors = raw.get("priors", {})
     if not isinstance(priors, dict) or not all(isinstance(v, dict) for v in priors.values()):
         raise _err(source, "priors", "expected tables such as [priors.tau] family = 'half_normal'")
-    allowed_priors = ("tau", "mu", "tau_within", "tau_between", "beta", "alpha", "r")
+    allowed_priors = ("tau", "mu", "tau_within", "tau_between", "beta", "alpha", "r", "rho")
     for key, value in priors.items():
         _choice(source, f"priors.{key}", key, allowed_priors)
         if "family" not in value:

@@ -18,7 +18,7 @@ from bayes_il2.diagnostics.checks import Check, Thresholds
 
 #: Parameters whose convergence is judged when present in the posterior.
 MAIN_PARAMETERS = ("mu", "tau", "tau_within", "tau_between", "beta", "mu_disease", "theta",
-                   "theta_new", "alpha", "p_pooled", "p_new", "p_disease", "r")
+                   "theta_new", "alpha", "p_pooled", "p_new", "p_disease", "r", "rho", "rate_pooled")
 
 
 def main_variables(idata: xr.DataTree) -> list[str]:

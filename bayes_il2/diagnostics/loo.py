@@ -77,6 +77,8 @@ def refit_loo_elpd(fit, study: str) -> float:
     from scipy.special import logsumexp
 
     labels = list(fit.refitter.built.study_ids)
+    if study not in labels:  # a model whose log-likelihood groups rows (arms) by study: leave all out
+        labels = fit.refitter.built.data["study_id"].astype(str).tolist()
     weight = [0.0 if label == study else 1.0 for label in labels]
     out = fit.refitter.fit(weight=weight, predictive=False)
     ll = np.asarray(out.idata["log_likelihood"]["y"].sel(study_id=study)).reshape(-1)

@@ -15,6 +15,8 @@ _ROWS = [
     ("PLO", "logit of a single-arm proportion", "logit", "Lipsey & Wilson 2001; metafor escalc"),
     ("PR", "raw single-arm proportion", "identity", "metafor escalc"),
     ("PAS", "arcsine square-root single-arm proportion", "arcsine", "Rücker et al. 2009"),
+    ("IRLN", "log incidence rate of first events per patient-year (cloglog exposure model)", "log",
+     "metafor escalc; Prentice & Gloeckler 1978"),
     ("MD", "mean difference, two groups", "identity", "Borenstein et al. 2009, ch. 4"),
     ("SMD", "standardized mean difference, Hedges' g (exact correction)", "identity",
      "Hedges 1981; Borenstein et al. 2009, ch. 4"),

@@ -623,14 +623,16 @@ def event_rate_effects(registry, outcome: str) -> tuple[pd.DataFrame, pd.DataFra
                 continue
             events, n, src, note = got
             row = _base_row(study, arm, arm_id, outcome, "PLO")
-            row.update({"events": events, "n": n, "week_end": _num(src["week_end"]),
+            row.update({"events": events, "n": n, "week_start": _num(src["week_start"]),
+                        "week_end": _num(src["week_end"]),
                         "treatment": arm["treatment"], **_provenance([src])})
             if note:
                 row["note"] = "; ".join(x for x in (row["note"], note) if x)
             rows.append(row)
     _relabel(rows, arms)
     columns = ["study_id", "label", "disease", "design", "events", "n", "measure", "yi", "vi", "correction",
-               "corrected", "arm_id", "outcome", "dose_miu", "treatment_weeks", "year", "treatment", "week_end",
+               "corrected", "arm_id", "outcome", "dose_miu", "treatment_weeks", "year", "treatment", "week_start",
+               "week_end",
                "source_id", "location", "method", "note"]
     table = pd.DataFrame(rows, columns=columns)
     if len(table):
@@ -638,7 +640,7 @@ def event_rate_effects(registry, outcome: str) -> tuple[pd.DataFrame, pd.DataFra
                                correction=DISPLAY_CORRECTION, ids=table["study_id"].to_numpy())
         table["yi"], table["vi"], table["corrected"] = eff.yi, eff.vi, eff.corrected
     table["correction"] = "0.5 added to events and non-events of arms with 0 or n events (display only)"
-    for c in ("events", "n", "yi", "vi", "dose_miu", "treatment_weeks", "year", "week_end"):
+    for c in ("events", "n", "yi", "vi", "dose_miu", "treatment_weeks", "year", "week_start", "week_end"):
         table[c] = pd.to_numeric(table[c], errors="coerce").astype(float)
     table["corrected"] = table["corrected"].astype(bool)
     return table.reset_index(drop=True), _excluded(dropped)

@@ -351,7 +351,10 @@ def normal_study_loglik(y: xr.DataArray, mean: xr.DataArray, var: xr.DataArray) 
 
 
 def _set_log_likelihood(idata: xr.DataTree, ll: xr.DataArray, study_ids: list[str]) -> xr.DataTree:
-    ll = ll.transpose("chain", "draw", "study_id").assign_coords(study_id=study_ids).rename("y")
+    ll = ll.transpose("chain", "draw", "study_id")
+    if "study_id" not in ll.coords:  # a family that groups rows (arms) by study labels them itself
+        ll = ll.assign_coords(study_id=study_ids)
+    ll = ll.rename("y")
     if "log_likelihood" in idata.children:
         del idata["log_likelihood"]
     idata["log_likelihood"] = xr.DataTree(xr.Dataset({"y": ll}, attrs={"kind": "integrated over theta"}))

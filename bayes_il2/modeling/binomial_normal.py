@@ -10,6 +10,12 @@ Stat Med 37:1059-1085, model 4 with fixed baselines):
 Arm-based variant (``variant="random_baselines"``): the baselines are exchangeable too,
 alpha_i ~ N(alpha_mu, alpha_sd^2), as in the random-baseline models of Jackson et al. 2018.
 
+Trials with several LD-IL-2 doses against one placebo enter as one row: the dose arms are combined
+by adding events and patients (Cochrane Handbook 23.3.4; done by
+:func:`bayes_il2.effects.event_contrast_table`), so the shared control is counted once and each trial
+has one baseline alpha_i and one effect theta_i. This assumes the doses share one effect; a
+dose-response model of arms against the shared baseline is not implemented.
+
 Posterior variables: mu (pooled log odds ratio), tau, theta (study_id), theta_new, alpha
 (study_id); with random baselines also alpha_mu, alpha_sd. ``log_likelihood/y`` is the likelihood
 of both arms of a study with its baseline alpha_i and effect theta_i integrated out (2-D adaptive

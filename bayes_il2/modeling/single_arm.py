@@ -1,23 +1,53 @@
-"""Single-arm event rates on the logit scale with exact binomial likelihoods (no continuity
-correction for 0 or n events).
+"""Single-arm event rates with exact binomial likelihoods (no continuity correction for 0 or n
+events), arms nested in their study, and optionally the time at risk.
 
-One level (``levels=1``; Stijnen, Hamza & Özdemir 2010, Stat Med 29:3046-3067, the
-binomial-normal model for proportions):
+Link (``exposure``)
+-------------------
+``exposure="none"`` (logit link, measure ``PLO``; Stijnen, Hamza & Özdemir 2010, Stat Med
+29:3046-3067, the binomial-normal model for proportions):
 
-    events_i ~ Bin(n_i, p_i),  logit p_i = theta_i ~ N(mu, tau^2)
+    events_a ~ Bin(n_a, p_a),  logit p_a = theta_a
 
-Two levels (``levels=2``, studies within diseases):
+``exposure="cloglog"`` (measure ``IRLN``, log incidence rate per patient-year): the probability
+of at least one event in an arm's observation window of t_a years under a constant hazard
+lambda_a is 1 - exp(-lambda_a t_a), so
 
-    theta_i ~ N(mu_disease[d(i)], tau_within^2),  mu_disease[d] ~ N(mu, tau_between^2)
+    events_a ~ Bin(n_a, p_a),  cloglog p_a = log(-log(1 - p_a)) = theta_a + log t_a,  theta_a = log lambda_a
 
-``log_likelihood/y`` is each study's likelihood with its logit rate integrated out (adaptive
-Gauss-Hermite quadrature), so PSIS-LOO predicts a new study (see :mod:`bayes_il2.modeling._common`).
+(the complementary log-log link with a log-exposure offset; the grouped-time proportional-hazards
+model of Prentice & Gloeckler 1978, Biometrics 34:57-67). The table needs ``exposure_years``.
+Rates are of *first* events (patients with >= 1 event), per patient-year at risk, assuming every
+patient was followed for the whole window.
 
-Posterior variables: mu (logit scale), theta (study_id), p_pooled = expit(mu) (the rate of a
-typical study: the median of the random-effects distribution of rates, not its mean), p_new =
-expit(theta_new) (the rate of a new study; with two levels, of a new study in a new disease), and
-with two levels tau_within, tau_between, mu_disease, p_disease = expit(mu_disease),
-theta_new_disease; with one level tau.
+Random effects
+--------------
+One level (``levels=1``): theta_a = mu + study and arm deviations with total SD tau.
+Two levels (``levels=2``): theta_a = mu_disease[d] + deviations with total SD tau_within,
+mu_disease[d] ~ N(mu, tau_between^2).
+
+Arms of one study (e.g. dose groups) are nested in it: for a study with several arms
+
+    theta_a = centre + u_s + e_a,  u_s ~ N(0, rho tau^2),  e_a ~ N(0, (1 - rho) tau^2)
+
+so that arms of one study are correlated (correlation rho, the intra-study correlation) and every
+arm has the same marginal SD tau as the single arm of a one-arm study, whose theta is
+centre + u_s with u_s ~ N(0, tau^2). ``tau_study = sqrt(rho) tau`` and ``tau_arm = sqrt(1 - rho)
+tau`` are reported; rho gets a Uniform(0, 1) prior unless given one (``priors["rho"]``). When no
+study has several arms the model is the binomial-normal model above, rho is absent, and the log
+density is that of the model without nesting (tested).
+
+Per-study log-likelihood
+------------------------
+``log_likelihood/y`` has one entry per *study* (not per arm): the likelihood of all its arms with
+the study and arm effects integrated out (nested adaptive Gauss-Hermite quadrature,
+:mod:`bayes_il2.modeling._nested`), so PSIS-LOO leaves out a whole study and predicts a new one.
+
+Posterior variables: mu, theta (study_id: one per arm row, ``study:arm`` labels where a study has
+several), theta_new (a new arm of a new study), tau or tau_within/tau_between (+ mu_disease,
+theta_new_disease), rho/tau_study/tau_arm where arms are nested; logit link: p_pooled =
+expit(mu) (the rate of a typical study: the median of the random-effects distribution of rates,
+not its mean), p_new, p_disease; cloglog: rate_pooled = exp(mu) (events per patient-year),
+rate_new, risk_pooled and risk_new = 1 - exp(-rate * reference window), rate_disease.
 """
 from __future__ import annotations
 
@@ -27,43 +57,69 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pymc as pm
-
-from bayes_il2.errors import ModelError
+import pytensor.tensor as pt
 import xarray as xr
 
+from bayes_il2.errors import ModelError
 from bayes_il2.modeling._common import (BuiltModel, binomial_normal_study_loglik, check_columns,
-                                        check_parameterization, disease_index, leave_out_potential,
-                                        numeric_column, prediction, random_effects, resolve_priors,
-                                        study_labels)
+                                        check_parameterization, disease_index, leave_out_potential, numeric_column,
+                                        prediction, random_effects, resolve_priors, study_labels)
+from bayes_il2.modeling._nested import arm_loglik, nested_study_loglik
 
 FAMILY = "single_arm"
+EXPOSURES = ("none", "cloglog")
+#: Weeks per year (365.25 / 7): exposure windows are recorded in weeks, rates given per patient-year.
+WEEKS_PER_YEAR = 365.25 / 7.0
+#: Default reference window (weeks) for the risk reported by the cloglog model.
+REFERENCE_WEEKS = 12.0
+MEASURE_OF = {"none": "PLO", "cloglog": "IRLN"}
 
 
-def rate_values(data: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Data containers r, n (whole, 0 <= r <= n, n > 0; ModelError names the study)."""
+def rate_values(data: pd.DataFrame, exposure: str = "none") -> dict[str, np.ndarray]:
+    """Data containers r, n (whole, 0 <= r <= n, n > 0) and, for cloglog, log_exposure (log years)."""
     r = numeric_column(data, "events", FAMILY, integer=True, nonnegative=True)
     n = numeric_column(data, "n", FAMILY, integer=True, positive=True)
     over = np.flatnonzero(r > n)
     if over.size:
         i = int(over[0])
         raise ModelError(f"{FAMILY}: study {data['study_id'].iloc[i]!r} has events={r[i]:g} > n={n[i]:g}")
-    return {"r": r.astype("int64"), "n": n.astype("int64")}
+    out = {"r": r.astype("int64"), "n": n.astype("int64")}
+    if exposure == "cloglog":
+        out["log_exposure"] = np.log(numeric_column(data, "exposure_years", FAMILY, positive=True))
+    return out
+
+
+def arm_structure(data: pd.DataFrame) -> tuple[list[str], np.ndarray, list[int]]:
+    """Studies (in order of appearance), the study index of each row, and the rows of multi-arm studies."""
+    sid = data["study_id"].astype(str).tolist()
+    studies = list(dict.fromkeys(sid))
+    index = np.array([studies.index(s) for s in sid], dtype=int)
+    counts = np.bincount(index, minlength=len(studies))
+    multi_rows = [i for i, s in enumerate(index) if counts[s] > 1]
+    return studies, index, multi_rows
 
 
 def build_single_arm(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = None, levels: int = 1,
-                     parameterization: str = "noncentered", measure: str = "PLO") -> BuiltModel:
-    """Build the random-effects model of single-arm event rates.
+                     parameterization: str = "noncentered", measure: str | None = None,
+                     exposure: str = "none", reference_weeks: float = REFERENCE_WEEKS) -> BuiltModel:
+    """Build the random-effects model of single-arm event rates (arms nested in studies).
 
     Parameters
     ----------
     data : DataFrame
-        ``study_id, events, n`` (and ``disease`` for ``levels=2``; optional ``arm_id``).
+        ``study_id, events, n`` (one row per arm; ``arm_id`` tells arms of one study apart;
+        ``disease`` for ``levels=2``; ``exposure_years`` for ``exposure="cloglog"``).
     priors : dict, optional
-        ``mu`` and ``tau`` (one level) or ``tau_within``, ``tau_between`` (two levels).
+        ``mu`` and ``tau`` (one level) or ``tau_within``, ``tau_between`` (two levels); ``rho``
+        (within-study correlation of arms; default Uniform(0, 1)) where a study has several arms.
     levels : {1, 2}
     parameterization : {"noncentered", "centered"}
-    measure : str
-        Only ``PLO`` (logit proportion).
+    measure : str, optional
+        ``PLO`` (exposure none) or ``IRLN`` (exposure cloglog); default from ``exposure``.
+    exposure : {"none", "cloglog"}
+        See the module docstring.
+    reference_weeks : float
+        Window of the reported risk ``risk_pooled`` (cloglog only).
 
     Returns
     -------
@@ -73,58 +129,136 @@ def build_single_arm(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = N
     check_parameterization(parameterization)
     if levels not in (1, 2):
         raise ModelError(f"{FAMILY}: levels must be 1 or 2; got {levels!r}")
-    if measure != "PLO":
-        raise ModelError(f"{FAMILY}: rates are modelled on the logit scale; measure must be 'PLO', got {measure!r}")
+    if exposure not in EXPOSURES:
+        raise ModelError(f"{FAMILY}: exposure must be one of {EXPOSURES}; got {exposure!r}")
+    measure = measure or MEASURE_OF[exposure]
+    if measure != MEASURE_OF[exposure]:
+        raise ModelError(f"{FAMILY}: exposure {exposure!r} models the {MEASURE_OF[exposure]} scale; "
+                         f"measure must be {MEASURE_OF[exposure]!r}, got {measure!r}")
+    if exposure == "cloglog":
+        check_columns(data, ["exposure_years"], FAMILY)
+        if not reference_weeks > 0:
+            raise ModelError(f"{FAMILY}: reference_weeks must be > 0; got {reference_weeks!r}")
     data = data.reset_index(drop=True)
-    values = rate_values(data)
+    values = rate_values(data, exposure)
     ids = study_labels(data, FAMILY)
-    coords: dict[str, Any] = {"study_id": ids}
+    studies, s_index, multi_rows = arm_structure(data)
+    nested = bool(multi_rows)
+    coords: dict[str, Any] = {"study_id": ids, "study": studies}
+    if nested:
+        coords["arm"] = [ids[i] for i in multi_rows]
     if levels == 2:
         disease_levels, d_index = disease_index(data, FAMILY)
         coords["disease"] = disease_levels
+        mixed = [s for s in studies if len(set(np.asarray(d_index)[s_index == studies.index(s)])) > 1]
+        if mixed:
+            raise ModelError(f"{FAMILY}: the arms of study {mixed[0]!r} have different diseases")
     needed = ["mu"] + (["tau"] if levels == 1 else ["tau_within", "tau_between"])
-    priors = resolve_priors(priors, needed, FAMILY)
+    given = dict(priors or {})
+    if nested:
+        from bayes_il2.priors import Uniform
+
+        given.setdefault("rho", Uniform(0.0, 1.0))
+        needed.append("rho")
+    elif "rho" in given:
+        given.pop("rho")  # no study with several arms: nothing for rho to describe
+    priors = resolve_priors(given, needed, FAMILY)
+    multi_study = np.zeros(len(studies), dtype=bool)
+    multi_study[np.unique(s_index[multi_rows])] = True
+    arm_slot = np.full(len(ids), len(multi_rows), dtype=int)  # rows of one-arm studies -> the zero slot
+    arm_slot[multi_rows] = np.arange(len(multi_rows))
+
     with pm.Model(coords=coords) as model:
         r = pm.Data("r", values["r"], dims="study_id")
         n = pm.Data("n", values["n"], dims="study_id")
         weight = pm.Data("weight", np.ones(len(ids)), dims="study_id")
         mu = priors["mu"].to_pymc("mu")
-        pm.Deterministic("p_pooled", pm.math.invlogit(mu))
         if levels == 1:
-            tau = priors["tau"].to_pymc("tau")
-            theta = random_effects("theta", mu, tau, "study_id", parameterization)
-            theta_new = prediction("theta_new", mu, tau)
+            scale = priors["tau"].to_pymc("tau")
+            centre = mu
         else:
-            tau_w = priors["tau_within"].to_pymc("tau_within")
+            scale = priors["tau_within"].to_pymc("tau_within")
             tau_b = priors["tau_between"].to_pymc("tau_between")
             mu_d = random_effects("mu_disease", mu, tau_b, "disease", parameterization)
-            pm.Deterministic("p_disease", pm.math.invlogit(mu_d), dims="disease")
-            theta = random_effects("theta", mu_d[d_index], tau_w, "study_id", parameterization)
-            prediction("theta_new_disease", mu_d, tau_w, dims="disease")
-            mu_new = prediction("mu_new_disease", mu, tau_b)
-            theta_new = prediction("theta_new", mu_new, tau_w)
-        pm.Deterministic("p_new", pm.math.invlogit(theta_new))
-        pm.Binomial("events", n=n, logit_p=theta, observed=r, dims="study_id")
-        leave_out_potential(weight, pm.logp(pm.Binomial.dist(n=n, logit_p=theta), r))
-    def integrated_loglik(post: xr.Dataset, const: xr.Dataset) -> xr.DataArray:
-        """log of the Bin(r_i | n_i, expit(theta)) N(theta | mean_i, tau^2) integral (theta_i out)."""
-        if levels == 1:
-            mean, sd = post["mu"].expand_dims(study_id=ids, axis=-1), post["tau"]
+            centre = mu_d[d_index]
+        if nested:
+            rho = priors["rho"].to_pymc("rho")
+            tau_study = pm.Deterministic("tau_study", scale * pt.sqrt(rho))
+            tau_arm = pm.Deterministic("tau_arm", scale * pt.sqrt(1.0 - rho))
+            study_sd = pt.switch(pt.as_tensor(multi_study), tau_study, scale)
+            u = random_effects("study_effect", 0.0, study_sd, "study", parameterization)
+            e = random_effects("arm_effect", 0.0, tau_arm, "arm", parameterization)
+            e_full = pt.concatenate([e, pt.zeros(1)])[arm_slot]
+            theta = pm.Deterministic("theta", centre + u[s_index] + e_full, dims="study_id")
         else:
-            mean = post["mu_disease"].isel(disease=xr.DataArray(d_index, dims="study_id")).drop_vars("disease")
-            sd = post["tau_within"]
-        mean = mean.transpose("chain", "draw", "study_id")
-        sd = sd.broadcast_like(mean).transpose("chain", "draw", "study_id")
-        values = binomial_normal_study_loglik(np.asarray(const["r"])[None, None, :],
-                                              np.asarray(const["n"])[None, None, :],
-                                              np.asarray(mean), np.asarray(sd))
-        return xr.DataArray(values, dims=("chain", "draw", "study_id"),
-                            coords={"chain": mean["chain"], "draw": mean["draw"]})
+            u = random_effects("study_effect", 0.0, scale, "study", parameterization)
+            theta = pm.Deterministic("theta", centre + u[s_index], dims="study_id")
+        if levels == 1:
+            theta_new = prediction("theta_new", mu, scale)
+        else:
+            prediction("theta_new_disease", mu_d, scale, dims="disease")
+            mu_new = prediction("mu_new_disease", mu, tau_b)
+            theta_new = prediction("theta_new", mu_new, scale)
+        if exposure == "none":
+            pm.Deterministic("p_pooled", pm.math.invlogit(mu))
+            pm.Deterministic("p_new", pm.math.invlogit(theta_new))
+            if levels == 2:
+                pm.Deterministic("p_disease", pm.math.invlogit(mu_d), dims="disease")
+            logit_p = theta
+        else:
+            log_t = pm.Data("log_exposure", values["log_exposure"], dims="study_id")
+            years = reference_weeks / WEEKS_PER_YEAR
+            rate, rate_new = pm.math.exp(mu), pm.math.exp(theta_new)
+            pm.Deterministic("rate_pooled", rate)
+            pm.Deterministic("rate_new", rate_new)
+            pm.Deterministic("risk_pooled", -pt.expm1(-rate * years))
+            pm.Deterministic("risk_new", -pt.expm1(-rate_new * years))
+            if levels == 2:
+                pm.Deterministic("rate_disease", pm.math.exp(mu_d), dims="disease")
+            hazard = pm.math.exp(theta + log_t)  # expected events in the window, lambda t
+            # logit of p = 1 - exp(-hazard), computed stably: log p - log(1 - p)
+            logit_p = pt.log(-pt.expm1(-hazard)) + hazard
+        pm.Binomial("events", n=n, logit_p=logit_p, observed=r, dims="study_id")
+        leave_out_potential(weight, pm.logp(pm.Binomial.dist(n=n, logit_p=logit_p), r))
 
-    settings: dict[str, Any] = {"levels": levels, "parameterization": parameterization}
+    link = "logit" if exposure == "none" else "cloglog"
+    groups = [np.flatnonzero(s_index == j) for j in range(len(studies))]
+
+    def integrated_loglik(post: xr.Dataset, const: xr.Dataset) -> xr.DataArray:
+        """Per study: all its arms' likelihood with study and arm effects integrated out."""
+        if levels == 1:
+            centres = np.asarray(post["mu"])[..., None] * np.ones(len(ids))
+            sd = np.asarray(post["tau"])
+        else:
+            centres = np.asarray(post["mu_disease"])[..., d_index]
+            sd = np.asarray(post["tau_within"])
+        r_all, n_all = np.asarray(const["r"], dtype=float), np.asarray(const["n"], dtype=float)
+        off = np.asarray(const["log_exposure"], dtype=float) if link == "cloglog" else np.zeros(len(ids))
+        columns = []
+        for j, rows in enumerate(groups):
+            if len(rows) == 1:
+                i = int(rows[0])
+                if link == "logit":  # the shared helper of the other binomial families
+                    columns.append(binomial_normal_study_loglik(r_all[i], n_all[i], centres[..., i], sd))
+                else:
+                    columns.append(arm_loglik(r_all[i], n_all[i], centres[..., i], sd, offset=off[i], link=link))
+            else:
+                rho_d = np.asarray(post["rho"])
+                columns.append(nested_study_loglik(r_all[rows], n_all[rows], centres[..., rows[0]],
+                                                   sd * np.sqrt(rho_d), sd * np.sqrt(1.0 - rho_d),
+                                                   offset=off[rows], link=link))
+        return xr.DataArray(np.stack(columns, axis=-1), dims=("chain", "draw", "study_id"),
+                            coords={"chain": post["chain"], "draw": post["draw"], "study_id": studies})
+
+    settings: dict[str, Any] = {"levels": levels, "parameterization": parameterization, "exposure": exposure,
+                                "k_studies": len(studies), "k_arms": len(ids),
+                                "multi_arm_studies": [s for s, m in zip(studies, multi_study) if m]}
+    if exposure == "cloglog":
+        settings["reference_weeks"] = float(reference_weeks)
+        settings["rate_unit"] = "first events per patient-year (constant hazard within each window)"
     if levels == 2:
         settings["disease_of_study"] = [disease_levels[i] for i in d_index]
     return BuiltModel(model=model, family=FAMILY, measure=measure, data=data, priors=priors,
                       settings=settings, study_ids=ids, study_index={"events": None},
-                      data_values=lambda table: rate_values(table.reset_index(drop=True)),
+                      data_values=lambda table: rate_values(table.reset_index(drop=True), exposure),
                       integrated_loglik=integrated_loglik)

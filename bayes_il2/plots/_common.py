@@ -18,7 +18,7 @@ LOGIT_MEASURES = frozenset({"PLO"})
 
 MEASURE_NAMES = {
     "OR": "odds ratio", "RR": "risk ratio", "HR": "hazard ratio", "RD": "risk difference",
-    "PLO": "proportion", "PR": "proportion", "PAS": "proportion (arcsine)",
+    "PLO": "proportion", "PR": "proportion", "PAS": "proportion (arcsine)", "IRLN": "rate per patient-year",
     "MD": "mean difference", "SMD": "standardized mean difference", "ROM": "ratio of means",
     "MC": "mean change", "SMCR": "standardized mean change (raw SD)",
     "SMCC": "standardized mean change (change SD)", "ROMC": "ratio of means (post / pre)",
@@ -55,6 +55,8 @@ def axis_label(measure: str | None) -> str:
 
 def default_reference(measure: str | None) -> float | None:
     """No-effect value on the natural scale (1 for ratios, 0 for differences, none for rates)."""
+    if measure == "IRLN":  # a rate, not a ratio: no reference value
+        return None
     if measure in LOG_MEASURES:
         return 1.0
     if measure in LOGIT_MEASURES or measure in ("PR", "PAS"):

@@ -71,6 +71,8 @@ class AnalysisFolder:
     missing: bool = False
     notes: dict[str, list[str]] = field(default_factory=dict)
     headlines: dict[str, str] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # analysis-level CSVs (multi-outcome)
+    analysis_notes: tuple[str, ...] = ()
 
     @property
     def question(self) -> str:
@@ -169,4 +171,7 @@ def load_analysis(folder: str | Path) -> AnalysisFolder:
                           verdict=run.get("verdict", ""), seconds=run.get("seconds"),
                           spec_path=run.get("spec"), spec=spec, outcomes=outcomes,
                           notes={str(k): [str(n) for n in v] for k, v in (run.get("notes") or {}).items()},
-                          headlines={str(k): str(v) for k, v in (run.get("headlines") or {}).items()})
+                          headlines={str(k): str(v) for k, v in (run.get("headlines") or {}).items()},
+                          tables=({p.stem: read_csv(p) for p in sorted(folder.glob("*.csv")) if p.name != "summary.csv"}
+                                  if len(labels) > 1 else {}),
+                          analysis_notes=tuple(str(n) for n in run.get("analysis_notes") or ()))

@@ -11,6 +11,7 @@ from typing import Any
 MEASURE_WORDS = {
     "OR": "log odds ratio", "RR": "log risk ratio", "HR": "log hazard ratio", "RD": "risk difference",
     "PLO": "logit of a proportion", "PR": "proportion", "PAS": "arcsine-transformed proportion",
+    "IRLN": "log rate of first events per patient-year",
     "MD": "mean difference", "SMD": "standardized mean difference (Hedges' g)",
     "ROM": "log ratio of means", "MC": "mean change",
     "SMCR": "standardized mean change (raw-score standardization)",
@@ -54,8 +55,15 @@ FAMILIES: dict[str, tuple[str, list[str]]] = {
         "The proportion of patients with the event under LD-IL-2 is modelled per study with an exact "
         "binomial likelihood; the study-level log-odds vary around a pooled log-odds μ (with two levels, "
         "around disease means). p<sub>pooled</sub> = expit(μ) is the rate of a typical study, "
-        "p<sub>new</sub> the rate expected in a new study (Stijnen, Hamza &amp; Özdemir 2010).", [
-            "r<sub>i</sub> ~ Bin(n<sub>i</sub>, p<sub>i</sub>),  logit p<sub>i</sub> = θ<sub>i</sub>",
+        "p<sub>new</sub> the rate expected in a new study (Stijnen, Hamza &amp; Özdemir 2010). Arms of one "
+        "trial (dose groups) are nested in it: a study effect shared by its arms plus an arm effect, with "
+        "intra-study correlation ρ, so they do not count as independent studies. With the exposure model "
+        "(cloglog) θ<sub>i</sub> is the log rate of first events per patient-year and the window t<sub>i</sub> "
+        "enters as an offset.", [
+            "r<sub>i</sub> ~ Bin(n<sub>i</sub>, p<sub>i</sub>),  logit p<sub>i</sub> = θ<sub>i</sub>   "
+            "(exposure: p<sub>i</sub> = 1 − exp(−e<sup>θ<sub>i</sub></sup> t<sub>i</sub>))",
+            "arms a of study s: θ<sub>a</sub> = μ + u<sub>s</sub> + e<sub>a</sub>, u<sub>s</sub> ~ N(0, ρτ<sup>2</sup>), "
+            "e<sub>a</sub> ~ N(0, (1 − ρ)τ<sup>2</sup>)",
             "θ<sub>i</sub> | μ, τ ~ N(μ, τ<sup>2</sup>)   (two levels: θ<sub>i</sub> ~ N(μ<sub>d(i)</sub>, "
             "τ<sub>within</sub><sup>2</sup>), μ<sub>d</sub> ~ N(μ, τ<sub>between</sub><sup>2</sup>))",
             "p<sub>pooled</sub> = expit(μ),  p<sub>new</sub> = expit(θ<sub>new</sub>)",
@@ -84,6 +92,7 @@ PARAMETER_WORDS = {
     "τ<sub>within</sub>, SD of studies within a disease", "tau_between": "τ<sub>between</sub>, SD of disease means",
     "beta": "β, meta-regression coefficients", "alpha": "α<sub>i</sub>, study baseline log-odds",
     "alpha_mu": "mean of the baselines", "alpha_sd": "SD of the baselines", "r": "r, pre-post correlation",
+    "rho": "ρ, correlation of the arms of one trial (share of τ² between studies)",
 }
 
 
@@ -159,6 +168,10 @@ def data_words(spec: dict[str, Any]) -> str:
         bits.append(f"study <code>{escape(str(data['study']))}</code>")
     if data.get("path"):
         bits.append(f"file <code>{escape(str(data['path']))}</code>")
+    if kind == "event_rate":
+        from bayes_il2.safety.statements import exposure_statement
+
+        bits.append("exposure model: " + escape(exposure_statement((spec.get("model") or {}).get("exposure", "none"))))
     if kind in ("treg_expansion", "treg_partial"):
         from bayes_il2.specs import DataSpec
 

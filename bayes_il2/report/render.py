@@ -29,7 +29,7 @@ from bayes_il2.report.describe import data_words, model_formula, model_words, pr
 EMBED_MAX_WIDTH = 2000
 STATUS_CLASS = {"pass": "pass", "warn": "warn", "fail": "fail", "error": "fail", "missing": "fail"}
 LOCATION_PARAMS = ("mu", "theta", "theta_new", "mu_disease", "theta_new_disease", "mu_new_disease")
-STUDY_LEVEL = ("theta", "alpha", "theta_z", "alpha_z")
+STUDY_LEVEL = ("theta", "alpha", "theta_z", "alpha_z", "study_effect", "arm_effect")
 
 
 @dataclass(frozen=True)
@@ -474,6 +474,9 @@ def analysis_section(analysis: AnalysisFolder, ctx: PageContext, base: Path | No
                     f'<a href="{escape(rel + "/" + f, quote=True)}">{escape(f)}</a>' for f in files) + "</p>")
             except ValueError:
                 pass
+    from bayes_il2.report.analysis_tables import analysis_tables_section
+
+    parts.append(analysis_tables_section(analysis))
     parts.append("</section>")
     return "".join(parts)
 
