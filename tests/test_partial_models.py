@@ -61,7 +61,7 @@ def test_a_table_of_complete_rows_gives_the_unchanged_model():
     plain = build_nnhm(table.drop(columns=["info"]), priors=PRIORS)
     tagged = build_nnhm(table, priors=PRIORS)
     assert sorted(v.name for v in tagged.model.free_RVs) == sorted(v.name for v in plain.model.free_RVs) \
-        == ["mu", "tau", "theta_z"]
+        == ["mu", "tau", "theta_new_z", "theta_z"]
     a = fit_built(plain, draws=100, tune=100, chains=1, seed=5)
     b = fit_built(tagged, draws=100, tune=100, chains=1, seed=5)
     np.testing.assert_array_equal(a.idata["posterior"]["mu"].values, b.idata["posterior"]["mu"].values)
