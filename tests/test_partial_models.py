@@ -155,3 +155,13 @@ def test_a_pss_row_once_added_is_pooled(three_level_fit):
     after = fit.idata["posterior"]["mu_disease"].sel(disease="pSS")
     assert "P" in list(fit.idata["posterior"]["theta"].coords["study_id"].values)
     assert float(after.std()) < 0.7 * float(before.std())
+
+
+def test_the_headline_is_reported_on_the_standardized_scale_too(three_level_fit):
+    from bayes_il2.modeling.partial import on_standardized_scale
+
+    post = three_level_fit.idata["posterior"]
+    smd = on_standardized_scale(three_level_fit, "mu")
+    np.testing.assert_allclose(smd.values, np.expm1(post["mu"].values) / np.exp(post["cv_log_mean"].values))
+    fixed = on_standardized_scale(three_level_fit, "mu", cv_pre=0.5)
+    np.testing.assert_allclose(fixed.values, np.expm1(post["mu"].values) / 0.5)

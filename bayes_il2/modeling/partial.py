@@ -638,3 +638,35 @@ def predict_new_study(fit: Any, disease: str | None = None, *, seed: int = 20221
     out.attrs.update(kind="prediction", measure=fit.measure,
                      note="posterior predictive true effect of a new study; not an estimate from data of it")
     return out
+
+
+def on_standardized_scale(fit: Any, var: str = "mu", cv_pre: float | None = None) -> xr.DataArray:
+    """Draws of a ROMC-scale variable put on the SMCR scale: SMCR = (exp(x) - 1) / cv_pre.
+
+    ``cv_pre`` fixed when given; otherwise the typical baseline CV exp(cv_log_mean) of the fit's
+    hierarchical CV distribution, draw by draw (so its uncertainty propagates). The assumption is
+    that of :func:`smcr_to_romc` (change standardized by the baseline SD of the same population);
+    the result is the standardized change of a study with the typical CV, for a side-by-side look
+    at published pooled SMDs, not a re-estimate on that scale.
+
+    Raises
+    ------
+    ModelError
+        The fit is not on the ROMC scale, or has no CV distribution and no ``cv_pre`` is given.
+    """
+    if fit.measure not in RATIO_MEASURES:
+        raise ModelError(f"on_standardized_scale: the fit's measure is {fit.measure!r}, not a log ratio of means")
+    post = fit.idata["posterior"]
+    if cv_pre is not None:
+        if not cv_pre > 0:
+            raise ModelError(f"on_standardized_scale: cv_pre must be > 0; got {cv_pre!r}")
+        cv: Any = float(cv_pre)
+    elif "cv_log_mean" in post.data_vars:
+        cv = np.exp(post["cv_log_mean"])
+    else:
+        raise ModelError("on_standardized_scale: this fit has no CV distribution (no latent CV); give cv_pre")
+    out = np.expm1(post[var]) / cv
+    out.attrs.update(measure="SMCR", converted_from=fit.measure,
+                     assumption="SMCR = (exp(ROMC) - 1) / cv_pre, cv_pre " +
+                     ("fixed" if cv_pre is not None else "= exp(cv_log_mean) per draw"))
+    return out.rename(f"{var}_smcr")
