@@ -229,7 +229,8 @@ def prepare_rows(data: pd.DataFrame, measure: str | None = None, family: str = "
     z_low, z_high = _col(data, "z_low"), _col(data, "z_high")
     direction = _col(data, "direction")
     n, n_a, n_b = _col(data, "n"), _col(data, "n_a"), _col(data, "n_b")
-    test = data["test"].astype(str).to_numpy() if "test" in data.columns else np.full(len(data), "paired")
+    test = (data["test"].fillna("paired").astype(str).to_numpy() if "test" in data.columns
+            else np.full(len(data), "paired"))
     k_members = _col(data, "k_members")
     cv_pre, cv_post, r = _col(data, "cv_pre"), _col(data, "cv_post"), _col(data, "r")
 
@@ -312,6 +313,28 @@ def _containers(rows: PartialRows) -> dict[str, np.ndarray]:
 def _observed_log_cv(rows: PartialRows) -> np.ndarray:
     cv = np.concatenate([rows.cv_pre, rows.cv_post])
     return np.log(cv[np.isfinite(cv)])
+
+
+def _used_containers(rows: PartialRows) -> set[str]:
+    """The per-row data containers the log density reads (nutpie knows only those)."""
+    kinds = set(rows.kind)
+    used = {"vi"}
+    if kinds & {"complete", "no_spread", "approximate", "aggregate"}:
+        used |= {"yi"}
+    if kinds & {"complete", "no_spread", "approximate"}:
+        used |= {"s_round2"}
+    if "bound" in kinds:
+        used |= {"y_low", "y_high"}
+    if "pvalue" in kinds:
+        used |= {"z_low", "z_high"}
+    if "aggregate" in kinds:
+        used |= {"k_members"}
+    if rows.latent_se.any():
+        used |= {"inv_n"}
+        used |= {"cv_pre", "cv_post", "r_row"} if rows.measure == "ROMC" else {"n_total"}
+        if rows.measure == "SMCR":
+            used |= {"r_row"}
+    return used
 
 
 def _needs_cv(rows: PartialRows) -> bool:
@@ -401,8 +424,9 @@ def build_partial(data: pd.DataFrame, *, family: str = "nnhm", priors: Mapping[s
     latent_idx = np.flatnonzero(latent)
     needs_cv = _needs_cv(rows)
     r_missing = latent & ~np.isfinite(rows.r) & np.isin(rows.measure, ("ROMC", "SMCR"))
+    used = _used_containers(rows)
     with pm.Model(coords=coords) as model:
-        d = {name: pm.Data(name, val, dims="study_id") for name, val in values.items() if name != "cv_log_observed"}
+        d = {name: pm.Data(name, val, dims="study_id") for name, val in values.items() if name in used}
         weight = pm.Data("weight", np.ones(len(ids)), dims="study_id")
         mu = priors["mu"].to_pymc("mu")
         tau = priors[tau_name].to_pymc(tau_name)
@@ -509,9 +533,8 @@ def build_partial(data: pd.DataFrame, *, family: str = "nnhm", priors: Mapping[s
             raise ModelError(f"{family}: a refit needs a table of the same structure (row kinds, measure, "
                              "which se, CVs and r are latent)")
         vals = _containers(new)
-        if not needs_cv or not vals["cv_log_observed"].size:
-            vals.pop("cv_log_observed")
-        return vals
+        keep = used | ({"cv_log_observed"} if needs_cv and vals["cv_log_observed"].size else set())
+        return {name: val for name, val in vals.items() if name in keep}
 
     def integrated(post: xr.Dataset, const: xr.Dataset) -> xr.DataArray:
         return integrated_loglik(post, const, rows.kind, rows.direction)
@@ -560,7 +583,9 @@ def integrated_loglik(post: xr.Dataset, const: xr.Dataset, kind: np.ndarray, dir
     m, t2, se = post["mean_row"], post["tau2_row"], post["se"]
     dims = ("chain", "draw", "study_id")
     m, t2, se = (x.transpose(*dims).to_numpy() for x in (m, t2, se))
-    c = {name: const[name].to_numpy() for name in ("yi", "vi", "y_low", "y_high", "z_low", "z_high", "s_round2")}
+    n = len(kind)
+    c = {name: const[name].to_numpy() if name in const else np.zeros(n)
+         for name in ("yi", "vi", "y_low", "y_high", "z_low", "z_high", "s_round2")}
     out = np.empty_like(m)
     g = np.isin(kind, ("complete", "no_spread", "approximate"))
     var = t2 + se ** 2 + c["s_round2"]
