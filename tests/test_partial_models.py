@@ -165,3 +165,40 @@ def test_the_headline_is_reported_on_the_standardized_scale_too(three_level_fit)
     np.testing.assert_allclose(smd.values, np.expm1(post["mu"].values) / np.exp(post["cv_log_mean"].values))
     fixed = on_standardized_scale(three_level_fit, "mu", cv_pre=0.5)
     np.testing.assert_allclose(fixed.values, np.expm1(post["mu"].values) / 0.5)
+
+
+def test_latent_se_follows_becker_for_smcr_and_lajeunesse_for_romc():
+    import pymc as pm
+
+    smcr = pd.DataFrame({"study_id": ["a", "b", "c"], "measure": "SMCR", "info": ["complete", "no_spread", "pvalue"],
+                         "yi": [0.8, 0.6, np.nan], "vi": [0.05, np.nan, np.nan], "n": [10, 14, np.nan],
+                         "n_a": [np.nan, np.nan, 12], "n_b": [np.nan, np.nan, 9],
+                         "test": ["paired", "paired", "two_sample"], "z_low": [np.nan, np.nan, 2.0],
+                         "z_high": [np.nan, np.nan, INF], "direction": [np.nan, np.nan, 1]})
+    model = build_nnhm(smcr, priors=PRIORS).model
+    se, r, theta = pm.draw([model["se"], model["r"], model["theta"]], draws=50, random_seed=2)
+    np.testing.assert_allclose(se[:, 0], np.sqrt(0.05))
+    np.testing.assert_allclose(se[:, 1] ** 2, 2 * (1 - r) / 14 + theta[:, 1] ** 2 / 28)
+    np.testing.assert_allclose(se[:, 2] ** 2, 2 * (1 - r) * (1 / 12 + 1 / 9) + theta[:, 2] ** 2 / (2 * 21))
+
+    romc = pd.DataFrame({"study_id": ["a", "b", "c"], "measure": "ROMC", "info": ["complete", "no_spread", "no_spread"],
+                         "yi": [0.8, 0.6, 0.7], "vi": [0.05, np.nan, np.nan], "n": [10, 14, 8],
+                         "cv_pre": [0.4, 0.3, np.nan], "cv_post": [0.5, np.nan, np.nan], "r": [np.nan, np.nan, 0.7]})
+    model = build_nnhm(romc, priors=PRIORS).model
+    se, r, cv = pm.draw([model["se"], model["r"], model["cv_latent"]], draws=50, random_seed=3)
+    # row b: cv_pre 0.3 reported, cv_post latent (cv_latent[1]), shared r; row c: both latent, its own r = 0.7
+    b_post, c_pre, c_post = cv[:, 1], cv[:, 0], cv[:, 2]
+    np.testing.assert_allclose(se[:, 1] ** 2, (0.09 + b_post ** 2 - 2 * r * 0.3 * b_post) / 14)
+    np.testing.assert_allclose(se[:, 2] ** 2, (c_pre ** 2 + c_post ** 2 - 2 * 0.7 * c_pre * c_post) / 8)
+
+
+def test_a_standardized_aggregate_enters_a_ratio_model_through_the_cv():
+    import pymc as pm
+
+    table = latent_table().iloc[[0, 1, 6]].reset_index(drop=True)
+    model = build_nnhm(table, priors=PRIORS).model
+    mean_row, mu, cv, tau2, tau = pm.draw([model["mean_row"], model["mu"], model["cv_latent"], model["tau2_row"],
+                                           model["tau"]], draws=50, random_seed=4)
+    np.testing.assert_allclose(mean_row[:, 2], np.expm1(mu) / cv[:, 0])
+    np.testing.assert_allclose(tau2_row := tau2[:, 2], tau ** 2 * (np.exp(mu) / cv[:, 0]) ** 2 / 8)
+    assert np.all(tau2_row >= 0)

@@ -453,11 +453,11 @@ def build_partial(data: pd.DataFrame, *, family: str = "nnhm", priors: Mapping[s
             prediction("theta_new", mu, tau)
 
         # pre-post correlation and coefficients of variation (only where a latent se needs them)
-        r_vec = d["r_row"]
+        r_vec = d.get("r_row")
         if r_missing.any():
             r_shared = r_prior.to_pymc("r")
             r_vec = pt.set_subtensor(r_vec[np.flatnonzero(r_missing)], r_shared)
-        cv_pre, cv_post = d["cv_pre"], d["cv_post"]
+        cv_pre, cv_post = d.get("cv_pre"), d.get("cv_post")
         agg_cv = None
         if needs_cv:
             m_cv = pm.Normal("cv_log_mean", *CV_LOG_MEAN_PRIOR)
