@@ -53,19 +53,29 @@ MU_PRIOR, TAU_PRIOR = Normal(0.5, 0.5), HalfNormal(0.3)
 R_TRUE = 0.5
 
 
-def simulate_complete(rng: np.random.Generator, k: int = 8) -> tuple[pd.DataFrame, float]:
-    """k complete ROMC rows (with n, CVs) and the true mu."""
-    mu = MU_PRIOR.sample(rng, None) if hasattr(MU_PRIOR, "sample") else rng.normal(0.5, 0.5)
-    mu = float(np.asarray(mu))
+def simulate_complete(rng: np.random.Generator, k: int = 8, nuisance: str = "fixed") -> tuple[pd.DataFrame, float]:
+    """k complete ROMC rows (with n, CVs) and the true mu (the true tau in ``attrs["tau"]``).
+
+    ``nuisance="fixed"``: r = 0.5 and log CV ~ N(log 0.4, 0.25^2); ``"prior"``: r, the CV
+    distribution's mean and SD drawn from the model's priors (Beta(2, 2), N(log 0.4, 1),
+    HalfNormal(0.5)), as simulation-based calibration of the latent-se model requires.
+    """
+    mu = float(np.asarray(MU_PRIOR.sample(rng, None)))
     tau = float(np.asarray(TAU_PRIOR.sample(rng, None)))
     n = rng.integers(8, 31, size=k)
-    cv_pre, cv_post = np.exp(rng.normal(np.log(0.4), 0.25, size=(2, k)))
-    var = (cv_pre ** 2 + cv_post ** 2 - 2 * R_TRUE * cv_pre * cv_post) / n
+    if nuisance == "prior":
+        r = rng.beta(2.0, 2.0)
+        m_cv, s_cv = rng.normal(np.log(0.4), 1.0), abs(rng.normal(0.0, 0.5))
+    else:
+        r, m_cv, s_cv = R_TRUE, np.log(0.4), 0.25
+    cv_pre, cv_post = np.exp(rng.normal(m_cv, s_cv, size=(2, k)))
+    var = (cv_pre ** 2 + cv_post ** 2 - 2 * r * cv_pre * cv_post) / n
     theta = rng.normal(mu, tau, size=k)
     y = rng.normal(theta, np.sqrt(var))
     table = pd.DataFrame({"study_id": [f"s{i}" for i in range(k)], "measure": "ROMC", "info": "complete",
                           "yi": y, "vi": var, "n": n.astype(float), "test": "paired",
                           "cv_pre": cv_pre, "cv_post": cv_post})
+    table.attrs["tau"] = tau
     return table, mu
 
 
@@ -139,7 +149,8 @@ def run_exact(replicates: int = 200, seed: int = 2026, k: int = 8, bound_mode: s
     return pd.DataFrame([exact_replicate(seed + i, k, bound_mode) for i in range(replicates)])
 
 
-def mcmc_study(replicates: int = 12, seed: int = 4040, k: int = 8, draws: int = 500) -> pd.DataFrame:
+def mcmc_study(replicates: int = 12, seed: int = 4040, k: int = 8, draws: int = 500,
+               nuisance: str = "fixed") -> pd.DataFrame:
     """Missing SDs (latent se) next to bounds and P-values, fitted by MCMC; the complete-data and
     dropped posteriors by the exact engine. One compiled model serves every replicate (the degraded
     positions and kinds are fixed: rows 0-1 no_spread, 2 bound, 3 pvalue) so only data change."""
@@ -147,7 +158,7 @@ def mcmc_study(replicates: int = 12, seed: int = 4040, k: int = 8, draws: int = 
 
     def make(i: int):
         rng = np.random.default_rng(seed + i)
-        table, mu_true = simulate_complete(rng, k)
+        table, mu_true = simulate_complete(rng, k, nuisance)
         out = table.copy()
         for col in ("y_low", "y_high", "z_low", "z_high", "direction"):
             out[col] = np.nan
@@ -177,7 +188,9 @@ def mcmc_study(replicates: int = 12, seed: int = 4040, k: int = 8, draws: int = 
         interval = tuple(np.quantile(draws_mu, [0.025, 0.975]))
         row = {"seed": seed + i, "mu_true": mu_true, "complete_width": np.ptp(complete.mu.interval()),
                "complete_cover": float(complete.mu.interval()[0] <= mu_true <= complete.mu.interval()[1]),
-               "pit_partial": float((draws_mu < mu_true).mean())}
+               "pit_partial": float((draws_mu < mu_true).mean()),
+               "pit_tau": float((np.asarray(this.idata["posterior"]["tau"]).ravel() < table.attrs["tau"]).mean()),
+               "divergences": int(np.asarray(this.idata["sample_stats"]["diverging"]).sum())}
         ecdf = (lambda x, d=np.sort(draws_mu): np.searchsorted(d, x, side="right") / d.size)
         row.update(_summarise("partial", ecdf, float(draws_mu.mean()), interval, complete, mu_true))
         row.update(_summarise("dropped", dropped.mu.cdf, dropped.mu.mean, dropped.mu.interval(), complete, mu_true))
@@ -212,6 +225,7 @@ def main(argv=None) -> None:
     parser.add_argument("--mcmc", type=int, default=12)
     parser.add_argument("--k", type=int, default=8)
     parser.add_argument("--bound-mode", default="car", choices=["car", "floor"])
+    parser.add_argument("--nuisance", default="fixed", choices=["fixed", "prior"])
     args = parser.parse_args(argv)
     if args.replicates:
         t0 = time.perf_counter()
@@ -225,11 +239,15 @@ def main(argv=None) -> None:
               f"KS p = {ks_p:.3f}", flush=True)
     if args.mcmc:
         t2 = time.perf_counter()
-        mres = mcmc_study(args.mcmc, k=args.k)
+        mres = mcmc_study(args.mcmc, k=args.k, nuisance=args.nuisance)
         t3 = time.perf_counter()
         print(f"## MCMC (missing SDs + bound + P-value): {args.mcmc} replicates, {t3 - t2:.1f} s")
         print(table_markdown(mres))
-        print(f"PIT values: {np.round(np.sort(mres['pit_partial'].to_numpy()), 2).tolist()}")
+        for var in ("pit_partial", "pit_tau"):
+            counts, chi_p, ks_p = pit_check(mres[var].to_numpy(), bins=5)
+            print(f"{var} (nuisance {args.nuisance}), 5 bins: {counts.tolist()}; chi-square p = {chi_p:.3f}, "
+                  f"KS p = {ks_p:.3f}")
+        print(f"divergent transitions: {int(mres['divergences'].sum())} in {int((mres['divergences'] > 0).sum())} fits")
 
 
 if __name__ == "__main__":
