@@ -200,7 +200,8 @@ def mcmc_study(replicates: int = 12, seed: int = 4040, k: int = 8, draws: int = 
 
 def table_markdown(results: pd.DataFrame) -> str:
     """Mean (and, for distances, median) over replicates of each analysis."""
-    lines = ["| analysis | 95% width of mu | coverage of true mu | distance to complete (mean / median, in complete-data SDs) | Kolmogorov distance to complete (mean) |",
+    lines = ["| analysis | 95% width of mu | coverage of true mu | distance to complete (mean / median, "
+             "in complete-data SDs) | Kolmogorov distance to complete (mean) |",
              "|---|---|---|---|---|",
              f"| complete data | {results['complete_width'].mean():.3f} | {results['complete_cover'].mean():.3f} | 0 | 0 |"]
     for name, label in (("partial", "partial information"), ("dropped", "degraded studies dropped")):

@@ -218,9 +218,8 @@ def nnhm_partial(table: pd.DataFrame, tau_prior: Any, mu_prior: Any = None, *, m
     m0, p0 = location_prior(mu_prior, who)
     lo_t, hi_t = variance_prior_bounds(tau_prior, who, "tau")
     ratio = measure in ("ROMC", "ROM")
-    s_round2 = np.where(kind == "approximate",
-                        (np.log1p(approx_rel) / 1.96) ** 2 if ratio else (approx_rel * np.abs(np.nan_to_num(yi)) / 1.96) ** 2,
-                        0.0)
+    rounding = np.log1p(approx_rel) if ratio else approx_rel * np.abs(np.nan_to_num(yi))
+    s_round2 = np.where(kind == "approximate", (rounding / 1.96) ** 2, 0.0)
     gauss = np.isin(kind, ("complete", "approximate", "aggregate"))
     g_y, g_v, g_k = yi[gauss], (vi + s_round2)[gauss], np.where(kind == "aggregate", k_members, 1.0)[gauss]
     bnd = np.flatnonzero(kind == "bound")

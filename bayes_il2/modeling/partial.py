@@ -66,7 +66,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from bayes_il2.errors import ModelError
-from bayes_il2.exact.censored import censored_normal_logpdf, log_interval_probability, pvalue_logpdf
+from bayes_il2.exact.censored import censored_normal_logpdf, log_interval_probability, pvalue_logpdf  # noqa: F401
 from bayes_il2.modeling._common import (BuiltModel, check_columns, check_parameterization, disease_index,
                                         linear_predictor, prediction, random_effects, resolve_priors,
                                         study_labels)
@@ -595,7 +595,8 @@ def integrated_loglik(post: xr.Dataset, const: xr.Dataset, kind: np.ndarray, dir
     out[..., a] = (-0.5 * (np.log(2 * np.pi * var_a) + (c["yi"] - m) ** 2 / var_a))[..., a]
     b = kind == "bound"
     if b.any():
-        out[..., b] = censored_normal_logpdf(c["y_low"][b], c["y_high"][b], m[..., b], np.sqrt(se[..., b] ** 2 + t2[..., b]))
+        sd = np.sqrt(se[..., b] ** 2 + t2[..., b])
+        out[..., b] = censored_normal_logpdf(c["y_low"][b], c["y_high"][b], m[..., b], sd)
     p = kind == "pvalue"
     if p.any():
         out[..., p] = pvalue_logpdf(c["z_low"][p], c["z_high"][p], m[..., p] / se[..., p],
