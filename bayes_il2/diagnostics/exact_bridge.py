@@ -12,13 +12,14 @@ EXACT_FAMILIES = ("nnhm", "three_level")
 
 
 def supports_exact(fit) -> bool:
-    """True when the exact engine can refit ``fit`` (normal model, no covariates)."""
+    """True when the exact engine can refit ``fit`` (normal model, no covariates, no partially
+    reported rows: those are refitted by their own compiled sampler)."""
     settings = getattr(fit, "settings", {}) or {}
     try:
         import bayes_il2.exact  # noqa: F401
     except ImportError:
         return False
-    return (fit.family in EXACT_FAMILIES and not settings.get("covariates")
+    return (fit.family in EXACT_FAMILIES and not settings.get("covariates") and not settings.get("partial")
             and {"yi", "vi"} <= set(fit.data.columns))
 
 

@@ -329,7 +329,7 @@ def _sample_and_assemble(built: BuiltModel, compiled: CompiledSampler, new: dict
                                         built.study_ids)
         else:
             idata = add_study_log_likelihood(idata, model, built.study_index, built.study_ids)
-        if predictive:
+        if predictive and built.study_index:
             idata = add_posterior_predictive(idata, model, list(built.study_index), derived_seed(seed, 1))
     finally:
         if old:

@@ -44,8 +44,13 @@ def effect_values(data: pd.DataFrame, family: str = FAMILY) -> dict[str, np.ndar
 
 def build_nnhm(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = None,
                measure: str | None = None, covariates: Sequence[str] | None = None,
-               standardize: bool = True, parameterization: str = "noncentered") -> BuiltModel:
+               standardize: bool = True, parameterization: str = "noncentered",
+               r_prior: Any = None, approx_rel: float = 0.10) -> BuiltModel:
     """Build the NNHM (meta-regression when ``covariates`` are given) for an effect table.
+
+    A table with an ``info`` column holding a kind other than ``complete`` (partially reported
+    results) is built by :func:`bayes_il2.modeling.partial.build_partial` (``r_prior`` and
+    ``approx_rel`` apply there); a table whose rows are all complete gives exactly the model below.
 
     Parameters
     ----------
@@ -62,6 +67,8 @@ def build_nnhm(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = None,
     standardize : bool
         Divide numeric covariates by their SD (they are always centered).
     parameterization : {"noncentered", "centered"}
+    r_prior, approx_rel
+        Partial-information tables only (see :mod:`bayes_il2.modeling.partial`).
 
     Returns
     -------
@@ -72,6 +79,12 @@ def build_nnhm(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = None,
     ModelError
         Missing columns, non-finite yi, vi <= 0 (naming the study), unknown prior names.
     """
+    from bayes_il2.modeling.partial import build_partial, is_partial
+
+    if is_partial(data):
+        return build_partial(data, family=FAMILY, priors=priors, measure=measure, covariates=covariates,
+                             standardize=standardize, parameterization=parameterization, r_prior=r_prior,
+                             approx_rel=approx_rel)
     check_columns(data, ["study_id", "yi", "vi"], FAMILY)
     check_parameterization(parameterization)
     data = data.reset_index(drop=True)

@@ -29,8 +29,14 @@ FAMILY = "three_level"
 
 def build_three_level(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = None,
                       measure: str | None = None, covariates: Sequence[str] | None = None,
-                      standardize: bool = True, parameterization: str = "noncentered") -> BuiltModel:
+                      standardize: bool = True, parameterization: str = "noncentered",
+                      r_prior: Any = None, approx_rel: float = 0.10,
+                      extra_diseases: Sequence[str] = ()) -> BuiltModel:
     """Build the three-level model for an effect table with a ``disease`` column.
+
+    A partial-information table (an ``info`` kind other than ``complete``) or ``extra_diseases``
+    (disease levels without rows, e.g. pSS, predicted from the between-disease distribution) is
+    built by :func:`bayes_il2.modeling.partial.build_partial`; otherwise exactly the model below.
 
     Parameters
     ----------
@@ -40,11 +46,19 @@ def build_three_level(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = 
         Priors for ``mu``, ``tau_within``, ``tau_between`` and (with covariates) ``beta``.
     measure, covariates, standardize, parameterization
         As in :func:`bayes_il2.modeling.nnhm.build_nnhm`.
+    r_prior, approx_rel, extra_diseases
+        See :func:`bayes_il2.modeling.partial.build_partial`.
 
     Returns
     -------
     BuiltModel
     """
+    from bayes_il2.modeling.partial import build_partial, is_partial
+
+    if is_partial(data) or extra_diseases:
+        return build_partial(data, family=FAMILY, priors=priors, measure=measure, covariates=covariates,
+                             standardize=standardize, parameterization=parameterization, r_prior=r_prior,
+                             approx_rel=approx_rel, extra_diseases=extra_diseases)
     check_columns(data, ["study_id", "disease", "yi", "vi"], FAMILY)
     check_parameterization(parameterization)
     data = data.reset_index(drop=True)
