@@ -151,7 +151,6 @@ def reml_hksj(effects: pd.DataFrame, method: MethodSpec, seed: int, level: float
     except ImportError:
         raise MissingDependency("method kind 'reml_hksj' requires bayes_il2.classical "
                                 "(rma(yi, vi, method='REML', test='knha')), which this installation lacks") from None
-    kwargs = {"level": level} if abs(level - 0.95) > 1e-12 else {}
-    res = rma(effects["yi"].to_numpy(), effects["vi"].to_numpy(), method="REML", test="knha", **kwargs)
+    res = rma(effects["yi"].to_numpy(), effects["vi"].to_numpy(), method="REML", test="knha", level=level)
     return MethodResult(estimate=float(res.estimate), ci_low=float(res.ci_low), ci_high=float(res.ci_high),
                         tau=float(np.sqrt(max(float(res.tau2), 0.0))))
