@@ -62,7 +62,7 @@ class Progress:
     fits_per_replicate: int = 1
     stream: TextIO = field(default_factory=lambda: sys.stderr)
     label: str = "simulate"
-    min_interval: float = 0.5
+    min_interval: float | None = None  # seconds between lines: 0.5 on a terminal, else 5
     done: int = 0
     fits: int = 0
     skipped: int = 0
@@ -81,7 +81,8 @@ class Progress:
         self.done += 1
         self.fits += chunk.size * self.fits_per_replicate
         now = time.perf_counter()
-        if now - self._last >= self.min_interval or self.done == self.total_chunks:
+        interval = self.min_interval if self.min_interval is not None else (0.5 if self.stream.isatty() else 5.0)
+        if now - self._last >= interval or self.done == self.total_chunks:
             self._last = now
             elapsed = now - self._start
             rate = self.fits / elapsed if elapsed > 0 else float("nan")
