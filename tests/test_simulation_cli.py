@@ -64,3 +64,40 @@ def test_scheduler_from_environment_variable_runs_on_that_cluster(tmp_path, monk
         monkeypatch.setenv("BAYES_IL2_SCHEDULER", cluster.scheduler_address)
         assert main(["simulate", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 0
         assert cluster.scheduler_address in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_the_cluster_and_every_worker_and_resume_completes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    path = tmp_path / "slow.toml"
+    path.write_text(SPEC.replace("replicates = 4", "replicates = 400").replace("chunk_size = 2", "chunk_size = 5"),
+                    encoding="utf-8")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "bayes_il2.cli", "simulate", str(path), "--workers", "2", "--out", str(out), "--quiet"]
+    # a new session, so that the interrupt can go to the whole process group as a terminal's Ctrl-C does
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy(),
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while (proc.poll() is None and time.monotonic() < deadline
+           and not ((out / "chunks").is_dir() and list((out / "chunks").glob("*.parquet")))):
+        time.sleep(0.2)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert len(children) >= 2  # the worker processes (and their nannies)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    assert "rerun with --resume" in err.decode() and "Traceback" not in err.decode()
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive
+    finished = len(list((out / "chunks").glob("*.parquet")))
+    assert 0 < finished < 2 * 80
+    done = subprocess.run([*cmd, "--resume"], capture_output=True, timeout=600, env=os.environ.copy())
+    assert done.returncode == 0, done.stderr.decode()
+    assert f"resuming, {finished} of 160 chunks already done" in done.stderr.decode()
+    assert len(pd.read_parquet(out / "results.parquet")) == 2 * 400 * 2

@@ -170,8 +170,9 @@ def run_chunks(chunks: Sequence[Chunk], work: Callable[[Chunk], pd.DataFrame], *
                              retries=retries, pure=False)
         by_key = {f.key: c for f, c in zip(futures, pending, strict=True)}
         try:
-            for future, table in as_completed(futures, with_results=True):
-                store(by_key[future.key], table)
+            # with_results=False: no background gathers left behind when the loop is interrupted
+            for future in as_completed(futures):
+                store(by_key[future.key], future.result())
         finally:
             client.cancel(futures)
     if progress is not None:
@@ -223,12 +224,20 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
         raise ClusterError(f"--workers must be >= 1, got {n}")
     try:
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+                               silence_logs=logging.CRITICAL)  # task errors still reach the client
     except Exception as exc:  # pragma: no cover - depends on the machine
         raise ClusterError(f"cannot start a local Dask cluster with {n} workers: {exc}") from None
     client = Client(cluster)
     try:
+        from bayes_il2.simulation._worker import IgnoreInterrupts
+
+        client.register_plugin(IgnoreInterrupts(), name="bayes-il2-ignore-sigint")
         yield client
+    except KeyboardInterrupt:
+        # workers and comms closing under an interrupt log tracebacks that say nothing to the user
+        for name in ("distributed", "tornado.application"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        raise
     finally:
         client.close()
         cluster.close()
