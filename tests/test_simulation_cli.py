@@ -76,7 +76,7 @@ def test_ctrl_c_stops_the_cluster_and_every_worker_and_resume_completes(tmp_path
     import psutil
 
     path = tmp_path / "slow.toml"
-    path.write_text(SPEC.replace("replicates = 4", "replicates = 400").replace("chunk_size = 2", "chunk_size = 5"),
+    path.write_text(SPEC.replace("replicates = 4", "replicates = 200").replace("chunk_size = 2", "chunk_size = 5"),
                     encoding="utf-8")
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "bayes_il2.cli", "simulate", str(path), "--workers", "2", "--out", str(out), "--quiet"]
@@ -96,8 +96,8 @@ def test_ctrl_c_stops_the_cluster_and_every_worker_and_resume_completes(tmp_path
     _, alive = psutil.wait_procs(children, timeout=30)
     assert not alive
     finished = len(list((out / "chunks").glob("*.parquet")))
-    assert 0 < finished < 2 * 80
+    assert 0 < finished < 2 * 40
     done = subprocess.run([*cmd, "--resume"], capture_output=True, timeout=600, env=os.environ.copy())
     assert done.returncode == 0, done.stderr.decode()
-    assert f"resuming, {finished} of 160 chunks already done" in done.stderr.decode()
-    assert len(pd.read_parquet(out / "results.parquet")) == 2 * 400 * 2
+    assert f"resuming, {finished} of 80 chunks already done" in done.stderr.decode()
+    assert len(pd.read_parquet(out / "results.parquet")) == 2 * 200 * 2
