@@ -51,6 +51,8 @@ def test_small_study_on_one_local_worker_writes_table_summary_plots_and_page(tmp
     assert len(table) == 2 * 4 * 2 and set(table["method"]) == {"hn", "reml"}
     summary = pd.read_csv(out / "summary.csv")
     assert {"coverage", "coverage_mcse", "width", "bias_mcse", "rmse_mcse"} <= set(summary.columns)
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert '<img src="coverage.png"' in page and "MCSE" in page
     err = capsys.readouterr().err
     assert "chunks 4/4" in err and "fits/s" in err
 

@@ -6,13 +6,10 @@ one line per method, with +-1.96 Monte-Carlo SE bars.
 """
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
 _ROW_KEYS = ("outcome", "reporting", "design_mix", "n")
 
