@@ -48,7 +48,8 @@ def test_bayes_il2_run_does_not_pick_up_simulation_specs():
 
 @pytest.mark.parametrize(("old", "new", "key", "hint"), [
     ('k = [3]', 'k = [1]', "scenarios.k", ">= 2"),
-    ('k = [3]', 'k = [3]\nreporting = ["censored"]', "scenarios.reporting", "complete, bounds, missing_sd, pvalue_only"),
+    ('k = [3]', 'k = [3]\nreporting = ["censored"]', "scenarios.reporting",
+     "complete, bounds, missing_sd, pvalue_only"),
     ('k = [3]', 'k = [3]\noutcome = ["binary"]\nreporting = ["bounds"]', "scenarios.outcome", "binary"),
     ('k = [3]', 'k = [3]\nsize = 3', "scenarios.size", "allowed keys"),
     ('kind = "exact_nnhm"', 'kind = "bootstrap"', "methods[0].kind", "exact_nnhm, mcmc_nnhm, reml_hksj"),

@@ -115,14 +115,15 @@ def mcmc_nnhm(effects: pd.DataFrame, method: MethodSpec, seed: int, level: float
     """NNHM by NUTS (nutpie); the compiled model is reused for every data set of the same k."""
     from bayes_il2.modeling import build_nnhm, fit_built, refit
 
-    table = effects[["study_id", "yi", "vi"]].assign(measure="SMD")
+    table = effects[["study_id", "yi", "vi"]]
+    measure = "OR" if "measure" in effects and (effects["measure"] == "OR").all() else "SMD"
     key = (method.name, len(table))
     base = _FITS.get(key)
     if base is None:
         priors = {"tau": _prior(method.tau_prior)}
         if method.mu_prior is not None:
             priors["mu"] = _prior(method.mu_prior)
-        built = build_nnhm(table, priors=priors)
+        built = build_nnhm(table, priors=priors, measure=measure)
         fit = fit_built(built, draws=method.draws, tune=method.tune, chains=method.chains,
                         target_accept=method.target_accept, seed=seed)
         _FITS[key] = fit

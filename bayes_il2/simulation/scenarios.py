@@ -81,7 +81,7 @@ def _p_value_reported(t: float, df: int) -> float:
 
 
 def simulate_effects(cell: Scenario, rng: np.random.Generator) -> pd.DataFrame:
-    """One simulated meta-analysis: an effect table ``study_id, design, reporting, yi, vi``.
+    """One simulated meta-analysis: an effect table ``study_id, design, reporting, measure, yi, vi``.
 
     Studies whose effect is not estimable (double-zero binary studies) are left out, so the table
     may have fewer than ``cell.k`` rows.
@@ -103,7 +103,8 @@ def simulate_effects(cell: Scenario, rng: np.random.Generator) -> pd.DataFrame:
         events_t = rng.binomial(n1, p1)
         events_c = rng.binomial(n2, p0, size=k)
         yi, vi = log_odds_ratio(events_t, np.full(k, n1), events_c, np.full(k, n2), correction="only0")
-        table = pd.DataFrame({"study_id": ids, "design": "rct", "reporting": "complete", "yi": yi, "vi": vi})
+        table = pd.DataFrame({"study_id": ids, "design": "rct", "reporting": "complete", "measure": "OR",
+                              "yi": yi, "vi": vi})
         return table[np.isfinite(table["yi"])].reset_index(drop=True)
 
     n_single = int(round(cell.design_mix * k))
@@ -150,4 +151,5 @@ def simulate_effects(cell: Scenario, rng: np.random.Generator) -> pd.DataFrame:
         rows[j].update(reporting=how, yi=float(yi), vi=float(vi))
     table = pd.DataFrame(rows)
     table.insert(0, "study_id", ids)
-    return table[["study_id", "design", "reporting", "yi", "vi"]]
+    table["measure"] = np.where(table["design"] == "single_arm", "SMCR", "SMD")
+    return table[["study_id", "design", "reporting", "measure", "yi", "vi"]]
