@@ -31,6 +31,7 @@ setup: $(STAMP)
 
 run: setup
 	$(VENV)/bin/bayes-il2 run
+	$(VENV)/bin/bayes-il2 data crosscheck
 
 test: setup
 	bash scripts/ensure_chromium.sh || echo "warning: Chromium unavailable; browser tests will be skipped"

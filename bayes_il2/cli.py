@@ -23,6 +23,7 @@ examples:
   bayes-il2 data validate                    check the bundled registry
   bayes-il2 data list                        studies by disease
   bayes-il2 data show He2022_pSS             every row of one study
+  bayes-il2 data crosscheck                  published meta-analyses against the registry
   bayes-il2 reanalyze --events 20/30 8/30 --prior skeptical --prior neutral
 
 exit codes: 0 ok, 1 failed diagnostics with --strict (results kept), 2 bad input, 130 interrupted
@@ -96,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     show = dsub.add_parser("show", help="every registry row of one study")
     show.add_argument("study_id")
     show.add_argument("--data", type=Path, default=None)
+    cross = dsub.add_parser("crosscheck", help="recompute the published meta-analyses (meta_analyses.csv) "
+                                               "from the registry; say which inputs are missing")
+    cross.add_argument("--data", type=Path, default=None)
 
     rea = sub.add_parser("reanalyze", help="quick Bayesian reanalysis of a two-arm trial",
                          formatter_class=argparse.RawDescriptionHelpFormatter,

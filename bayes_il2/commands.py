@@ -184,6 +184,11 @@ def data_command(args: argparse.Namespace) -> int:
     if args.data_command == "show":
         print(evidence.show_study(registry, args.study_id))
         return EXIT_OK
+    if args.data_command == "crosscheck":
+        from bayes_il2.classical.crosscheck import crosscheck, format_crosscheck
+
+        print(format_crosscheck(crosscheck(registry)))
+        return EXIT_OK
     return EXIT_BAD_INPUT
 
 

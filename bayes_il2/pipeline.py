@@ -230,12 +230,19 @@ class _FitProxy:
 
 
 # --------------------------------------------------------------------------- one analysis
-def figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics) -> dict[str, object]:
-    """The figures named in ``spec.figures`` that apply to this fit (natural units where the measure has them)."""
-    from bayes_il2 import plots
+def figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics, classical=None) -> dict[str, object]:
+    """The figures named in ``spec.figures`` that apply to this fit (natural units where the measure has them).
 
+    ``classical``: the REML + HKSJ fit of the same table, drawn under the Bayesian summaries of the
+    forest plot (left out for meta-regressions, whose pooled mean is an intercept) and in the funnel plot.
+    """
+    from bayes_il2 import plots
+    from bayes_il2.plots.funnel import funnel_plot
+
+    overlay = classical if not spec.model.covariates else None
     makers: dict[str, Callable[[], object]] = {
-        "forest": lambda: plots.forest_plot(table, fit=fit, title=spec.title),
+        "forest": lambda: plots.forest_plot(table, fit=fit, title=spec.title, classical=overlay),
+        "funnel": lambda: funnel_plot(table, classical, measure=fit.measure),
         "parameter_forest": lambda: plots.parameter_forest(fit),
         "tau_posterior": lambda: plots.tau_posterior_plot(fit),
         "mu_prior_posterior": lambda: plots.mu_prior_posterior_plot(fit),
@@ -275,7 +282,14 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
     if spec.sensitivity:
         progress(f"{spec.name}[{label}]: {len(spec.sensitivity)} sensitivity analyses")
         extra["sensitivity"] = run_sensitivity(spec, registry, table, fit)
-    figures = figures_for(spec, fit, table, diagnostics)
+    from bayes_il2.classical import classical_table
+    from bayes_il2.errors import BayesIL2Error
+
+    try:  # beside summary.csv: classical.csv; a classical failure never stops the Bayesian analysis
+        extra["classical"], classical = classical_table(table, fit.measure)
+    except BayesIL2Error as exc:
+        extra["classical"], classical = pd.DataFrame({"model": ["classical"], "note": [str(exc)]}), None
+    figures = figures_for(spec, fit, table, diagnostics, classical=classical)
     return OutcomeResult(label=label, effects=table, excluded=excluded, summary=summary, fit=fit,
                          diagnostics=diagnostics, figures=figures, extra_tables=extra,
                          headline=headline_of(fit, summary))

@@ -25,14 +25,14 @@ def check_effects(yi: Any, vi: Any, who: str, min_k: int = 1) -> tuple[np.ndarra
         raise ModelError(f"{who}: needs at least {min_k} studies; got k = {y.size}")
     bad = np.flatnonzero(~np.isfinite(y))
     if bad.size:
-        raise ModelError(f"{who}: yi of study {bad[0]} is {y[bad[0]]!r}; expected a finite number (NaN or "
+        raise ModelError(f"{who}: yi of study {bad[0]} is {float(y[bad[0]])!r}; expected a finite number (NaN or "
                          "infinite effect sizes cannot be pooled: drop the study or supply its value)")
     if np.all(v == 0):
         raise ModelError(f"{who}: all sampling variances are zero; inverse-variance weights are undefined "
                          "(vi must be the squared standard error of each yi)")
     bad = np.flatnonzero(~(np.isfinite(v) & (v > 0)))
     if bad.size:
-        raise ModelError(f"{who}: vi of study {bad[0]} is {v[bad[0]]!r}; expected a finite number > 0")
+        raise ModelError(f"{who}: vi of study {bad[0]} is {float(v[bad[0]])!r}; expected a finite number > 0")
     return y, v
 
 
@@ -72,7 +72,7 @@ def design_matrix(X: Any, k: int, who: str, intercept: bool = True) -> tuple[np.
         raise ModelError(f"{who}: X has {M.shape[0]} rows for {k} studies")
     if not np.all(np.isfinite(M)):
         r, c = np.argwhere(~np.isfinite(M))[0]
-        raise ModelError(f"{who}: moderator {names[c]!r} of study {r} is {M[r, c]!r}; expected a finite number")
+        raise ModelError(f"{who}: moderator {names[c]!r} of study {r} is {float(M[r, c])!r}; expected a finite number")
     if intercept:
         M, names = np.column_stack([np.ones(k), M]), ["intrcpt", *names]
     if M.shape[1] == 0:

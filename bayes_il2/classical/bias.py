@@ -214,6 +214,9 @@ def svalue(yi: Any, vi: Any, q: float = 0.0, favor_positive: bool | None = None,
         s_ci = _solve_eta(limit, eta_max)
         if s_est == float("inf"):
             note = "not possible: even infinitely strong selection leaves the estimate beyond q"
+        if s_ci == 1.0:
+            note = "; ".join(x for x in (note, "the robust confidence interval already reaches q without "
+                                                "any selection") if x)
     return SValueResult(sval_est=s_est, sval_ci=s_ci, q=q, estimate_naive=naive,
                         estimate_worst=sign * worst if n_non else float("nan"), tau2=float(tau2), k=k,
                         k_affirmative=n_aff, k_nonaffirmative=n_non, favor_positive=bool(favor_positive),

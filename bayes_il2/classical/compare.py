@@ -67,7 +67,8 @@ def explain_difference(classical: pd.DataFrame, summary: pd.DataFrame, measure: 
     measure : str, optional
         Measure code (default: the classical table's ``measure``).
     family : str, optional
-        The Bayesian model family (a three-level or meta-regression model pools differently; said so).
+        The Bayesian model family, or ``"meta_regression"`` when it has covariates (a three-level model or a
+        meta-regression pools differently; the sentence says so).
 
     Returns
     -------
@@ -78,10 +79,11 @@ def explain_difference(classical: pd.DataFrame, summary: pd.DataFrame, measure: 
         return ""
     head = classical[classical["model"] == HEADLINE_MODEL]
     if len(head) == 0 or not np.isfinite(_num(head.iloc[0].get("estimate"))):
-        k = int(_num(classical["k"].iloc[0])) if "k" in classical.columns and len(classical) else 0
-        if k < 2:
-            return f"With k = {k} study there is nothing to pool classically; only the Bayesian model, through " \
-                   "its priors, gives an estimate."
+        k = _num(classical["k"].iloc[0]) if "k" in classical.columns else float("nan")
+        if np.isfinite(k) and k < 2:
+            k = int(k)
+            return (f"With k = {k} {'study' if k == 1 else 'studies'} there is nothing to pool classically; only "
+                    "the Bayesian model, through its priors, gives an estimate.")
         return ""
     c = head.iloc[0]
     measure = measure or (str(c.get("measure")) if pd.notna(c.get("measure")) else None)
@@ -99,20 +101,35 @@ def explain_difference(classical: pd.DataFrame, summary: pd.DataFrame, measure: 
     b_hi = _to_model_scale(measure, _num(mu["eti_high"])) if mu is not None else float("nan")
     b_tau = _num(tau_row["median"]) if tau_row is not None else float("nan")
     ratio = (b_hi - b_lo) / width if width > 0 and np.isfinite(b_hi - b_lo) else float("nan")
-    scale_word = "" if measure not in LOG_MEASURES | {"PLO"} else (" (log scale)" if measure != "PLO"
-                                                                   else " (logit scale)")
+    scale_word = "" if measure not in LOG_MEASURES | {"PLO"} else (" on the log scale" if measure != "PLO"
+                                                                   else " on the logit scale")
     caveat = ""
     if family == "three_level":
         caveat = " (the Bayesian model is three-level, so its pooled mean also spreads over diseases)"
-    elif family and family not in ("nnhm", "binomial_normal", "single_arm"):
+    elif family == "meta_regression":
+        caveat = " (the Bayesian mu is the intercept of a meta-regression; the classical fits have no covariates)"
+    elif family in ("binomial_normal", "single_arm"):
+        caveat = (" (and the classical rows approximate each study's log odds by a normal with 0.5 added to zero "
+                  "cells, where the Bayesian model uses the binomial likelihood)")
+    elif family and family != "nnhm":
         caveat = f" (Bayesian model: {family})"
     tau_text = f"posterior median tau = {b_tau:.2f}" if np.isfinite(b_tau) else "the Bayesian tau"
+    if not np.isfinite(b_tau):  # three-level models: two standard deviations
+        within, between = _row(summary, "tau_within"), _row(summary, "tau_between")
+        if within is not None and between is not None:
+            tau_text = (f"posterior medians tau_within = {_num(within['median']):.2f}, "
+                        f"tau_between = {_num(between['median']):.2f}")
     if tau2 <= 1e-12 and k <= 5:
+        b_width = b_hi - b_lo
+        wald_ratio = b_width / (wald_hi - wald_lo) if np.isfinite(b_width) and wald_hi > wald_lo else float("nan")
+        tail = f"{caveat}."
+        if np.isfinite(wald_ratio) and np.isfinite(ratio):
+            tail = (f": the Bayesian credible interval, which averages over plausible tau ({tau_text}), is "
+                    f"{wald_ratio:.2g} times as wide as the Wald interval, and HKSJ with t on {k - 1} df is "
+                    f"{1 / ratio:.2g} times as wide as the Bayesian one{caveat}.")
         return (f"tau is not identified with k = {k}: REML gives tau^2 = 0 (Q-profile 95% CI "
-                f"{t2_lo:.2g} to {t2_hi:.2g}), so the classical interval assumes no between-study variation and "
-                + (f"is {1 / ratio:.2g} times as narrow as the Bayesian credible interval, which averages over "
-                   f"plausible tau ({tau_text}){caveat}." if np.isfinite(ratio) and ratio > 1
-                   else f"rests on that assumption alone{caveat}."))
+                f"{t2_lo:.2g} to {t2_hi:.2g}), so the classical intervals assume no between-study variation"
+                + tail)
     if np.isfinite(hksj_vs_wald) and hksj_vs_wald < 1:
         return (f"With k = {k} the Knapp-Hartung factor q is below 1, so the HKSJ interval is "
                 f"{hksj_vs_wald:.2f} times the Wald interval, narrower than a z interval would be; the modified "
@@ -120,9 +137,8 @@ def explain_difference(classical: pd.DataFrame, summary: pd.DataFrame, measure: 
                 + (f", and the Bayesian interval is {ratio:.2g} times as wide as HKSJ{caveat}." if np.isfinite(ratio)
                    else f"{caveat}."))
     if np.isfinite(ratio) and (ratio > 1.25 or ratio < 0.8):
-        wider = "wider" if ratio > 1 else "narrower"
         return (f"The Bayesian 95% credible interval is {ratio:.2g} times the width of the REML + HKSJ interval"
-                f"{scale_word} ({wider}): with k = {k} studies tau is weakly informed (REML tau = "
+                f"{scale_word}: with k = {k} studies tau is weakly informed (REML tau = "
                 f"{math.sqrt(max(tau2, 0)):.2f}, Q-profile 95% CI for tau^2 {t2_lo:.2g} to {t2_hi:.2g}; "
                 f"{tau_text}), and the heterogeneity prior and the t_{{k-1}} quantiles widen the two intervals "
                 f"differently{caveat}.")

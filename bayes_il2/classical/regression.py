@@ -26,10 +26,11 @@ from bayes_il2.classical._inputs import check_effects, check_level, check_method
 from bayes_il2.classical.heterogeneity import estimate_tau2, projection, tau2_se, typical_variance
 from bayes_il2.classical.qprofile import h2_from_tau2, i2_from_tau2, tau2_qprofile_ci
 from bayes_il2.classical.result import RegressionResult
+from bayes_il2.errors import ModelError
 
 
 def rma_regression(yi: Any, vi: Any, X: Any, method: str = "REML", test: str = "knha",
-                   level: float = 0.95, intercept: bool = True) -> RegressionResult:
+                   level: float = 0.95, intercept: bool = True, tau2: float | None = None) -> RegressionResult:
     """Meta-regression of ``yi`` on the moderators ``X`` (an intercept is added unless ``intercept=False``).
 
     Parameters
@@ -44,6 +45,10 @@ def rma_regression(yi: Any, vi: Any, X: Any, method: str = "REML", test: str = "
         Knapp-Hartung t/F tests (default), their modification with q = max(q, 1), or Wald z/chi^2.
     level : float
         Confidence level of the coefficient intervals.
+    intercept : bool
+        Add an intercept column (``intrcpt``).
+    tau2 : float, optional
+        Fix tau^2 at this value instead of estimating it (as metafor's ``tau2`` argument).
 
     Returns
     -------
@@ -60,7 +65,10 @@ def rma_regression(yi: Any, vi: Any, X: Any, method: str = "REML", test: str = "
     k = y.size
     M, names = design_matrix(X, k, who, intercept=intercept)
     p = M.shape[1]
-    tau2 = estimate_tau2(y, v, M, method)
+    if tau2 is None:
+        tau2 = estimate_tau2(y, v, M, method)
+    elif not (np.isfinite(tau2) and tau2 >= 0):
+        raise ModelError(f"{who}: a fixed tau2 must be a finite number >= 0; got {tau2!r}")
     w, P = projection(v, M, tau2)
     WX = M * w[:, None]
     cov = np.linalg.inv(M.T @ WX)

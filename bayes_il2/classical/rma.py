@@ -46,7 +46,8 @@ from bayes_il2.errors import ModelError
 NAN = float("nan")
 
 
-def rma(yi: Any, vi: Any, method: str = "REML", test: str = "z", level: float = 0.95) -> RMAResult:
+def rma(yi: Any, vi: Any, method: str = "REML", test: str = "z", level: float = 0.95,
+        tau2: float | None = None) -> RMAResult:
     """Random-effects meta-analysis of effect sizes ``yi`` with sampling variances ``vi``.
 
     Parameters
@@ -60,6 +61,9 @@ def rma(yi: Any, vi: Any, method: str = "REML", test: str = "z", level: float = 
         q = max(q, 1) (never narrower than Wald).
     level : float
         Confidence level of every interval.
+    tau2 : float, optional
+        Fix tau^2 at this value instead of estimating it (as metafor's ``tau2`` argument); ``method``
+        then only labels the result.
 
     Returns
     -------
@@ -84,7 +88,10 @@ def rma(yi: Any, vi: Any, method: str = "REML", test: str = "z", level: float = 
         raise ModelError(f"{who}: k = 1: with a single study tau^2 and the Knapp-Hartung test are undefined "
                          "(use method='EE', test='z' to restate that study, or add studies)")
     X = np.ones((k, 1))
-    tau2 = estimate_tau2(y, v, X, method)
+    if tau2 is None:
+        tau2 = estimate_tau2(y, v, X, method)
+    elif not (np.isfinite(tau2) and tau2 >= 0):
+        raise ModelError(f"{who}: a fixed tau2 must be a finite number >= 0; got {tau2!r}")
     w = 1.0 / (v + tau2)
     sw = float(w.sum())
     mu = float(np.sum(w * y) / sw)
@@ -128,9 +135,10 @@ def rma(yi: Any, vi: Any, method: str = "REML", test: str = "z", level: float = 
     else:
         pi = pi_pr = (NAN, NAN)
     return RMAResult(
-        estimate=mu, se=se, ci_low=mu - crit * se, ci_high=mu + crit * se, statistic=float(statistic), p=p,
-        df=df, se_wald=se_wald, wald_low=mu - z * se_wald, wald_high=mu + z * se_wald,
-        tau2=float(tau2), tau2_se=tau2_se(v, X, tau2, method) if k > 1 else NAN, tau2_ci=(lo, hi),
-        i2=float(i2), i2_ci=i2_ci, h2=float(h2), h2_ci=h2_ci, q=q, q_df=q_df, q_p=q_p,
+        estimate=mu, se=se, ci_low=float(mu - crit * se), ci_high=float(mu + crit * se), statistic=float(statistic),
+        p=p, df=df, se_wald=se_wald, wald_low=float(mu - z * se_wald), wald_high=float(mu + z * se_wald),
+        tau2=float(tau2), tau2_se=tau2_se(v, X, tau2, method) if k > 1 else NAN, tau2_ci=(float(lo), float(hi)),
+        i2=float(i2), i2_ci=(float(i2_ci[0]), float(i2_ci[1])), h2=float(h2), h2_ci=(float(h2_ci[0]), float(h2_ci[1])),
+        q=q, q_df=q_df, q_p=q_p,
         pi_low=float(pi[0]), pi_high=float(pi[1]), pi_pr_low=float(pi_pr[0]), pi_pr_high=float(pi_pr[1]),
         k=k, method=method, test=test, level=level, weights=tuple(100.0 * w / sw))

@@ -10,7 +10,10 @@ event table: the rows an analysis writes beside its Bayesian summary.
   0 or n events, as the table records).
 
 Every row carries both scales: ``estimate, ci_low, ...`` on the model scale and ``*_natural`` on the
-natural scale of the measure (exp for log ratios, expit for logits).
+natural scale of the measure (exp for log ratios, expit for logits). The headline row also carries the
+S-values of Mathur & VanderWeele (2020): how many times more likely an affirmative study would have to be
+published than a non-affirmative one to move the estimate (``svalue_est``) or its confidence limit
+(``svalue_ci``) to the null (inf: no such selection can; 1: already there).
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ RMA_ROWS = (("REML + HKSJ", "REML", "knha"), ("DerSimonian-Laird", "DL", "z"), (
 COLUMNS = ["model", "method", "test", "measure", "k", "estimate", "se", "ci_low", "ci_high", "p", "wald_low",
            "wald_high", "tau2", "tau2_ci_low", "tau2_ci_high", "i2", "i2_ci_low", "i2_ci_high", "q", "q_df",
            "q_p", "pi_low", "pi_high", "pi_pr_low", "pi_pr_high", "estimate_natural", "ci_low_natural",
-           "ci_high_natural", "pi_low_natural", "pi_high_natural", "note"]
+           "ci_high_natural", "pi_low_natural", "pi_high_natural", "svalue_est", "svalue_ci", "note"]
 _NATURAL = {"estimate": "estimate_natural", "ci_low": "ci_low_natural", "ci_high": "ci_high_natural",
             "pi_low": "pi_low_natural", "pi_high": "pi_high_natural"}
 
@@ -39,9 +42,30 @@ def _natural(measure: str):
     return natural_scale(measure)
 
 
+def _with_effects(table: pd.DataFrame) -> pd.DataFrame:
+    """Event tables without yi/vi (a user's counts) get them as the registry's event tables do: log odds
+    ratios or logit proportions with 0.5 added to the cells of zero-cell rows (flagged in ``corrected``),
+    double-zero studies left without a value."""
+    if {"yi", "vi"} <= set(table.columns):
+        return table
+    from bayes_il2.effects.binary import log_odds_ratio, logit_proportion
+
+    out = table.copy()
+    if {"events_t", "n_t", "events_c", "n_c"} <= set(table.columns):
+        cells = (pd.to_numeric(table[c]).to_numpy(float) for c in ("events_t", "n_t", "events_c", "n_c"))
+        eff = log_odds_ratio(*cells)
+    elif {"events", "n"} <= set(table.columns):
+        eff = logit_proportion(pd.to_numeric(table["events"]).to_numpy(float),
+                               pd.to_numeric(table["n"]).to_numpy(float))
+    else:
+        raise ModelError("classical_table: the table has neither yi/vi nor event counts")
+    out["yi"], out["vi"], out["corrected"] = eff.yi, eff.vi, eff.corrected
+    return out
+
+
 def _usable(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, int]:
-    yi = pd.to_numeric(table.get("yi"), errors="coerce").to_numpy(float)
-    vi = pd.to_numeric(table.get("vi"), errors="coerce").to_numpy(float)
+    yi = pd.to_numeric(table["yi"], errors="coerce").to_numpy(float)
+    vi = pd.to_numeric(table["vi"], errors="coerce").to_numpy(float)
     ok = np.isfinite(yi) & np.isfinite(vi) & (vi > 0)
     return yi[ok], vi[ok], int((~ok).sum())
 
@@ -50,6 +74,17 @@ def _rma_row(label: str, fit: RMAResult, measure: str, note: str) -> dict:
     row = fit.to_frame().iloc[0].to_dict()
     row.update({"model": label, "measure": measure, "note": note})
     return row
+
+
+def _svalues(yi: np.ndarray, vi: np.ndarray) -> dict:
+    """Mathur & VanderWeele (2020) S-values for the estimate and its CI limit (random-effects weights)."""
+    from bayes_il2.classical.bias import svalue
+
+    try:
+        res = svalue(yi, vi)
+    except ModelError:
+        return {}
+    return {"svalue_est": res.sval_est, "svalue_ci": res.sval_ci}
 
 
 def classical_table(table: pd.DataFrame, measure: str) -> tuple[pd.DataFrame, RMAResult | None]:
@@ -69,6 +104,7 @@ def classical_table(table: pd.DataFrame, measure: str) -> tuple[pd.DataFrame, RM
         One row per method (columns :data:`COLUMNS`); a method that cannot be fitted gets a row with
         the reason in ``note`` and blank numbers. The headline fit is None when REML failed.
     """
+    table = _with_effects(table)
     two_arm = {"events_t", "n_t", "events_c", "n_c"} <= set(table.columns)
     single_arm = {"events", "n"} <= set(table.columns) and not two_arm
     yi, vi, dropped = _usable(table)
@@ -90,9 +126,11 @@ def classical_table(table: pd.DataFrame, measure: str) -> tuple[pd.DataFrame, RM
             rows.append({"model": label, "method": method, "test": test, "measure": measure, "k": len(yi),
                          "note": str(exc)})
             continue
+        row = _rma_row(label, fit, measure, base_note)
         if headline is None and method == "REML":
             headline = fit
-        rows.append(_rma_row(label, fit, measure, base_note))
+            row.update(_svalues(yi, vi))
+        rows.append(row)
     if two_arm:
         a = pd.to_numeric(table["events_t"], errors="coerce").to_numpy(float)
         n1 = pd.to_numeric(table["n_t"], errors="coerce").to_numpy(float)

@@ -52,6 +52,7 @@ POSTERIOR_COLOR = "#1f6fb4"
 DISEASE_COLOR = "#8c8c8c"
 OVERALL_COLOR = "#111111"
 PREDICTIVE_COLOR = "#c0392b"
+CLASSICAL_COLOR = "#2e7d32"
 ROPE_COLOR = "#f1c40f"
 MONO = "DejaVu Sans Mono"
 
@@ -230,7 +231,7 @@ def _fmt_n(row: pd.Series) -> str:
 def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, sort: str = "given",
                 rope: tuple[float, float] | None = None, reference: float | bool | None = None, *,
                 measure: str | None = None, show_weight: bool = True, level: float = 0.95,
-                group_by: str | None = "disease", label_column: str = "label") -> Figure:
+                group_by: str | None = "disease", label_column: str = "label", classical: Any = None) -> Figure:
     """Draw the forest plot of an effect table, with the posterior of a fit when given.
 
     Parameters
@@ -260,6 +261,10 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
         Column whose values head groups of rows (None: no grouping).
     label_column : str
         Column with the study label (falls back to ``study_id``).
+    classical : RMAResult, optional
+        A classical fit of the same table (:func:`bayes_il2.classical.rma`, e.g. REML with the HKSJ
+        interval): drawn beneath the Bayesian summaries as a green diamond and its prediction
+        interval (t with k - 2 df) as a green bar; the legend tells the two apart. Never refitted here.
 
     Returns
     -------
@@ -327,13 +332,21 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
             y += 0.4
     has_overall = "mu" in names
     has_pred = "theta_new" in names
-    if has_overall or has_pred:
+    has_classical = classical is not None and np.isfinite(getattr(classical, "estimate", np.nan))
+    has_classical_pi = has_classical and np.isfinite(getattr(classical, "pi_low", np.nan))
+    if has_overall or has_pred or has_classical:
         y += 0.3
     if has_overall:
         rows.append(("overall", y, None))
         y += 1.0
     if has_pred:
         rows.append(("predictive", y, None))
+        y += 1.0
+    if has_classical:
+        rows.append(("classical", y, None))
+        y += 1.0
+    if has_classical_pi:
+        rows.append(("classical_pi", y, None))
         y += 1.0
     n_units = y
 
@@ -351,6 +364,12 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
         summaries["predictive"] = tuple(float(nat(v)) for v in interval(draws_of(fit, "theta_new"), level))
     for g in mu_disease:
         summaries[f"disease:{g}"] = tuple(float(nat(v)) for v in interval(mu_disease[g], level))
+    if has_classical:
+        summaries["classical"] = tuple(float(nat(v)) for v in (classical.estimate, classical.ci_low,
+                                                                classical.ci_high))
+    if has_classical_pi:
+        summaries["classical_pi"] = tuple(float(nat(v)) for v in (classical.estimate, classical.pi_low,
+                                                                   classical.pi_high))
 
     # ---- cell texts; every column is as wide as the widest text it holds (measured, not guessed)
     indent = INDENT_IN if grouped else 0.0
@@ -374,6 +393,11 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
         "overall": (pooled_text, "bold", "normal", 0.0),
         "predictive": ("Prediction (new study)", "normal", "normal", 0.0),
     }
+    if has_classical:
+        test_name = {"knha": "HKSJ", "knha_modified": "modified HKSJ", "z": "Wald"}.get(
+            getattr(classical, "test", ""), str(getattr(classical, "test", "")))
+        summary_labels["classical"] = (f"Classical: {classical.method} + {test_name}", "normal", "normal", 0.0)
+        summary_labels["classical_pi"] = ("Classical prediction (t, k-2 df)", "normal", "normal", 0.0)
     for g in mu_disease:
         summary_labels[f"disease:{g}"] = (fit_text(f"{g} mean", LABEL_MAX_IN - INDENT_IN, fs, style="italic"),
                                           "normal", "italic", INDENT_IN)
@@ -550,6 +574,24 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
                          style=style).set_gid(f"summary_label:{key}")
             ax_right.text(right_x["estimate"], ry, fmt_interval(est, low, high), ha="left", va="center",
                           fontsize=fs, fontweight=weight, family=MONO).set_gid(f"summary:{key}")
+        elif kind == "classical":
+            est, low, high = summaries["classical"]
+            _diamond(ax, est, low, high, ry, 0.32, CLASSICAL_COLOR, "diamond:classical", lambda v: v)
+            text, weight, style, x0 = summary_labels["classical"]
+            ax_left.text(x0, ry, text, ha="left", va="center", fontsize=fs, color=CLASSICAL_COLOR
+                         ).set_gid("summary_label:classical")
+            ax_right.text(right_x["estimate"], ry, fmt_interval(est, low, high), ha="left", va="center",
+                          fontsize=fs, family=MONO, color=CLASSICAL_COLOR).set_gid("summary:classical")
+        elif kind == "classical_pi":
+            est, low, high = summaries["classical_pi"]
+            (bar,) = ax.plot([low, high], [ry, ry], color=CLASSICAL_COLOR, lw=max(3.0, fs / 2.2), alpha=0.6,
+                             solid_capstyle="butt", zorder=3)
+            bar.set_gid("classical_predictive")
+            text, weight, style, x0 = summary_labels["classical_pi"]
+            ax_left.text(x0, ry, text, ha="left", va="center", fontsize=fs, color=CLASSICAL_COLOR
+                         ).set_gid("summary_label:classical_pi")
+            ax_right.text(right_x["estimate"], ry, fmt_interval(est, low, high), ha="left", va="center",
+                          fontsize=fs, family=MONO, color=CLASSICAL_COLOR).set_gid("summary:classical_pi")
         elif kind == "predictive":
             est, low, high = summaries["predictive"]
             (bar,) = ax.plot([low, high], [ry, ry], color=PREDICTIVE_COLOR, lw=max(3.0, fs / 2.2),
@@ -567,11 +609,19 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
                               ls=(0, (3, 1.5)), label=f"posterior study effect, {level_pct} CrI"))
     if mu_disease:
         handles.append(Patch(color=DISEASE_COLOR, label="disease mean"))
+    bayes = " (Bayesian)" if has_classical else ""
     if has_overall:
-        handles.append(Patch(color=OVERALL_COLOR, label="pooled mean"))
+        handles.append(Patch(color=OVERALL_COLOR, label=f"pooled mean{bayes}"))
     if has_pred:
         handles.append(Line2D([], [], color=PREDICTIVE_COLOR, lw=4, alpha=0.75,
-                              label=f"{level_pct} predictive interval"))
+                              label=f"{level_pct} predictive interval{bayes}"))
+    if has_classical:
+        method_test = summary_labels["classical"][0].removeprefix("Classical: ")
+        handles.append(Patch(color=CLASSICAL_COLOR,
+                             label=f"classical pooled mean, {method_test} {100 * classical.level:g}% CI"))
+    if has_classical_pi:
+        handles.append(Line2D([], [], color=CLASSICAL_COLOR, lw=4, alpha=0.6,
+                              label="classical prediction interval"))
     if rope is not None:
         handles.append(Patch(color=ROPE_COLOR, alpha=0.3, label="region of practical equivalence"))
     # positions in figure fractions, set once the height is final (dpi_scale_trans would not follow

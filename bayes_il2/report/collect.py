@@ -20,7 +20,8 @@ from bayes_il2._io import slug
 FIGURE_CAPTIONS = {
     "forest": "Forest plot: observed effects (black squares, 95% CI) and posterior study effects "
               "(blue circles, 95% CrI), disease and pooled means (diamonds), 95% prediction interval "
-              "for a new study (red bar).",
+              "for a new study (red bar); where a classical fit exists, its REML + HKSJ pooled mean (green "
+              "diamond) and prediction interval (green bar) beneath.",
     "parameter_forest": "Posterior medians with 50% and 95% credible intervals of the model parameters.",
     "tau_posterior": "Posterior density of the between-study standard deviation with its prior (dashed).",
     "mu_prior_posterior": "Prior (dashed) and posterior density of the pooled mean.",
@@ -33,6 +34,9 @@ FIGURE_CAPTIONS = {
     "reanalysis_densities": "Posterior densities of the odds ratio under each prior, with the probability "
                             "of benefit shaded.",
     "exceedance": "Probability that the true effect exceeds each threshold, under each prior.",
+    "funnel": "Contour-enhanced funnel plot (Peters et al. 2008): study effects against their standard errors; "
+              "shading marks where a study is significant at 10%, 5% and 1%; the classical REML estimate with "
+              "pseudo 95% limits.",
 }
 
 

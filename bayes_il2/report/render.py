@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bayes_il2.report.classical import classical_section
 from bayes_il2.report.collect import FIGURE_CAPTIONS, AnalysisFolder, OutcomeFolder
 from bayes_il2.report.describe import data_words, model_formula, model_words, priors_list
 
@@ -419,10 +420,16 @@ def figures_section(outcome: OutcomeFolder, base: Path | None) -> str:
     return "".join(parts)
 
 
+def _family(analysis: AnalysisFolder) -> str | None:
+    """The spec's model family, or "meta_regression" when it has covariates (for the classical comparison)."""
+    model = analysis.spec.get("model") or {}
+    return "meta_regression" if model.get("covariates") else model.get("family")
+
+
 def extra_section(outcome: OutcomeFolder) -> str:
     parts = []
     for name, table in outcome.extra_tables.items():
-        if name == "summary":
+        if name in ("summary", "classical"):  # classical: its own section beside the Bayesian summary
             continue
         parts.append(f"<h4>{escape(name.replace('_', ' ').capitalize())}</h4>{html_table(table)}")
     return "".join(parts)
@@ -454,6 +461,8 @@ def analysis_section(analysis: AnalysisFolder, ctx: PageContext, base: Path | No
         parts += [f"<h3>{escape(prefix)}Data used</h3>", data_section(analysis, outcome, ctx),
                   f"<h3>{escape(prefix)}Model and priors</h3>", model_section(analysis, outcome),
                   f"<h3>{escape(prefix)}Results (natural scale)</h3>", summary_section(analysis, outcome),
+                  classical_section(outcome.extra_tables.get("classical"), outcome.summary,
+                                    _measure(analysis, outcome), _family(analysis)),
                   extra_section(outcome),
                   f"<h3>{escape(prefix)}Diagnostics</h3>", diagnostics_section(outcome),
                   f"<h3>{escape(prefix)}Figures</h3>", figures_section(outcome, base)]
