@@ -134,6 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
     rea.add_argument("--lower-is-better", action="store_true", help="for --difference: negative = benefit")
     rea.add_argument("--harm", action="store_true", help="for --events: the event is a harm (fewer is better)")
     rea.add_argument("--data", type=Path, default=None)
+
+    sim = sub.add_parser("simulate", help="run a simulation study (TOML) on Dask",
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         epilog="examples:\n  bayes-il2 simulate models/simulations/sim_small_k.toml\n"
+                                "  bayes-il2 simulate models/simulations/sim_small_k.toml --workers 2 --resume\n"
+                                "  bayes-il2 simulate SPEC --scheduler tcp://10.0.0.5:8786   (or $BAYES_IL2_SCHEDULER)\n")
+    sim.add_argument("spec", type=Path, help="simulation spec (a TOML file with a [simulation] table)")
+    sim.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (default: "
+                     "$BAYES_IL2_SCHEDULER, else an embedded local cluster)")
+    sim.add_argument("--workers", type=int, default=None, help="local cluster worker processes (default: CPU cores)")
+    sim.add_argument("--out", type=Path, default=None, help="output directory (default: results/simulations/NAME)")
+    sim.add_argument("--resume", action="store_true", help="keep finished chunks in --out and run only the rest")
+    sim.add_argument("--quiet", action="store_true", help="do not print the summary table")
     return parser
 
 
@@ -143,8 +156,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from bayes_il2 import commands
 
+    def simulate(args: argparse.Namespace) -> int:  # Dask is imported only for this command
+        from bayes_il2.simulation.command import simulate_command
+
+        return simulate_command(args)
+
     handlers = {"run": commands.run_command, "fit": commands.fit_command, "data": commands.data_command,
-                "reanalyze": commands.reanalyze_command}
+                "reanalyze": commands.reanalyze_command, "simulate": simulate}
     from bayes_il2.processes import handle_signals
 
     try:

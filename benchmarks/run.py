@@ -10,6 +10,7 @@ Usage::
     python benchmarks/run.py                 # everything (about 15-25 minutes on 2 cores)
     python benchmarks/run.py --quick         # smoke run: few repeats, small SBC
     python benchmarks/run.py --only exact,scaling --out /tmp/results.md
+    python benchmarks/run.py --only simulation --out /tmp/simulation.md   # Dask throughput + projection
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SECTIONS = ("exact", "families", "refit", "run", "sbc", "scaling")
+SECTIONS = ("exact", "families", "refit", "run", "sbc", "scaling", "simulation")
 
 
 # --------------------------------------------------------------------------- timing helpers
@@ -386,6 +387,100 @@ def bench_scaling(report: Report, out_dir: Path, exact_frame: pd.DataFrame | Non
     return frame
 
 
+def _noop(i: int) -> int:
+    return i
+
+
+def _bench_spec(kind: str, replicates: int, chunk_size: int, **method):
+    from bayes_il2.simulation.spec import parse_simulation_spec
+
+    prior = {"family": "half_normal", "scale": 0.5}
+    entry = {"name": kind, "kind": kind, **({"tau_prior": prior} if kind != "reml_hksj" else {}), **method}
+    return parse_simulation_spec({
+        "simulation": {"name": f"bench_{kind}", "title": "bench", "question": "throughput",
+                       "replicates": replicates, "chunk_size": chunk_size, "seed": 1},
+        "scenarios": {"k": [5], "tau": [0.25], "outcome": ["binary"], "n": [100], "mu": 0.4},
+        "methods": [entry]})
+
+
+def bench_simulation(report: Report) -> pd.DataFrame:
+    """Throughput of the simulation runner (fits/s per worker), Dask per-task overhead, 1 vs 2 workers,
+    and a projection to a 64-worker cluster from the measured per-fit costs."""
+    from bayes_il2.simulation.methods import clear_method_cache
+    from bayes_il2.simulation.runner import dask_client
+    from bayes_il2.simulation.study import run_replicates, run_study, study_chunks
+
+    quick = report.quick
+    rows = []
+
+    def per_worker(kind: str, replicates: int, **method) -> tuple[float, float]:
+        spec = _bench_spec(kind, replicates + 1, replicates + 1, **method)
+        chunk = study_chunks(spec)[0]
+        first = type(chunk)(chunk.key, 0, 1, chunk.payload)
+        rest = type(chunk)(chunk.key, 1, replicates + 1, chunk.payload)
+        clear_method_cache()
+        start = time.perf_counter()
+        run_replicates(spec, first)  # imports, and for MCMC the compilation
+        first_s = time.perf_counter() - start
+        start = time.perf_counter()
+        run_replicates(spec, rest)
+        return first_s, replicates / (time.perf_counter() - start)
+
+    exact_first, exact_rate = per_worker("exact_nnhm", 100 if quick else 400)
+    reml_first, reml_rate = per_worker("reml_hksj", 100 if quick else 400)
+    mcmc_first, mcmc_rate = per_worker("mcmc_nnhm", 4 if quick else 20, draws=500, tune=500, chains=2)
+    rows += [{"measure": "exact NNHM (k = 5), fits/s per worker", "value": round(exact_rate, 1)},
+             {"measure": "REML+HKSJ (k = 5), fits/s per worker", "value": round(reml_rate, 1)},
+             {"measure": "MCMC NNHM (k = 5, 2 chains x 500+500), fits/s per worker, compiled model reused",
+              "value": round(mcmc_rate, 3)},
+             {"measure": "MCMC first fit in a worker (compile + sample), s", "value": round(mcmc_first, 1)}]
+
+    n_tasks = 100 if quick else 400
+    replicates = 200 if quick else 800
+    spec = _bench_spec("exact_nnhm", replicates, 20)
+    wall = {}
+    for workers in (1, 2):
+        with dask_client(workers=workers) as client:
+            with tempfile.TemporaryDirectory() as tmp:  # warm every worker: imports, first fits
+                run_study(_bench_spec("exact_nnhm", 4 * workers, 1), tmp, client=client, progress=False)
+            if workers == 1:
+                client.gather(client.map(_noop, range(20), pure=False))
+                start = time.perf_counter()
+                client.gather(client.map(_noop, range(n_tasks), pure=False))
+                overhead = (time.perf_counter() - start) / n_tasks
+                rows.append({"measure": f"Dask per-task overhead ({n_tasks} empty tasks, 1 worker), ms",
+                             "value": round(overhead * 1e3, 2)})
+            seconds = []
+            for _ in range(1 if quick else 3):
+                with tempfile.TemporaryDirectory() as tmp:
+                    start = time.perf_counter()
+                    run_study(spec, tmp, client=client, progress=False)
+                    seconds.append(time.perf_counter() - start)
+            wall[workers] = min(seconds)
+    speedup = wall[1] / wall[2]
+    rows += [{"measure": f"exact study, {replicates} fits in {replicates // 20} chunks: wall s on 1 worker (best of 3)",
+              "value": round(wall[1], 2)},
+             {"measure": "same on 2 workers, s", "value": round(wall[2], 2)},
+             {"measure": "speed-up 1 -> 2 workers", "value": round(speedup, 2)}]
+    frame = pd.DataFrame(rows)
+    workers64, chunk = 64, 1000
+    exact_h = (1e6 / (workers64 * exact_rate) + 1e6 / chunk * overhead) / 3600
+    mcmc_chunk = 50
+    mcmc_h = (1e5 / (workers64 * mcmc_rate) + mcmc_first + 1e5 / mcmc_chunk * overhead) / 3600
+    report.add("Simulation runner (Dask)", markdown_table(frame) + f"""
+
+Per-worker rates are single-process loops over one chunk (`run_replicates`), k = 5 binary studies. The
+Dask overhead is the wall time per empty task on a one-worker LocalCluster (scheduler round trip +
+serialisation). Scaling: the same exact-engine study (chunks of 20 replicates) on LocalClusters of 1 and 2
+worker processes (this machine: {os.cpu_count()} logical CPUs, shared).
+
+Projection to 64 workers of this speed (time = fits / (64 x rate) + tasks x per-task overhead, the
+scheduler's share counted serially; MCMC adds one compilation per worker and k):
+10^6 exact fits in chunks of {chunk}: about {exact_h * 60:.1f} min; 10^5 MCMC fits (2 chains x 500+500,
+chunks of {mcmc_chunk}): about {mcmc_h:.2f} h (assumes each worker has the cores its chains use).""")
+    return frame
+
+
 # --------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -411,6 +506,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_sbc(report, out_dir)
     if "scaling" in wanted:
         bench_scaling(report, out_dir, exact_frame)
+    if "simulation" in wanted:
+        bench_simulation(report)
     from bayes_il2._io import atomic_write_text
 
     header = (f"# bayes_il2 benchmarks\n\nMachine: {machine_description()}\n\n"

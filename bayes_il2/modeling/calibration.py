@@ -9,6 +9,7 @@ on equal-width bins.
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 
@@ -20,6 +21,7 @@ from scipy import stats
 from bayes_il2.errors import ModelError
 from bayes_il2.inference import CompiledSampler
 from bayes_il2.modeling._common import BuiltModel
+from bayes_il2.simulation.runner import Chunk, run_chunks, split
 
 
 def observed_containers(built: BuiltModel) -> dict[str, str]:
@@ -40,7 +42,7 @@ def observed_containers(built: BuiltModel) -> dict[str, str]:
 def simulation_based_calibration(built: BuiltModel, var_names: Sequence[str], *, replications: int = 40,
                                  draws: int = 200, tune: int = 200, chains: int = 2, thin: int = 4,
                                  seed: int = 1, sampler: str = "nutpie", target_accept: float = 0.9,
-                                 compiled: CompiledSampler | None = None) -> pd.DataFrame:
+                                 compiled: CompiledSampler | None = None, chunk_size: int = 10) -> pd.DataFrame:
     """Ranks of the true (prior-drawn) values among posterior draws, one row per replication.
 
     Parameters
@@ -61,6 +63,9 @@ def simulation_based_calibration(built: BuiltModel, var_names: Sequence[str], *,
     compiled : CompiledSampler, optional
         An already compiled sampler of ``built.model`` (e.g. ``fit.refitter.compiled``) to reuse;
         by default one is compiled once for all replications.
+    chunk_size : int
+        Replications per chunk of :func:`bayes_il2.simulation.runner.run_chunks` (the loop shared
+        with simulation studies); the ranks do not depend on it.
 
     Returns
     -------
@@ -79,24 +84,35 @@ def simulation_based_calibration(built: BuiltModel, var_names: Sequence[str], *,
         compiled = CompiledSampler(built.model, sampler)
     elif compiled.model is not built.model:
         raise ModelError("simulation_based_calibration: the compiled sampler belongs to another model")
+    truths = {var: np.asarray(truth[var].isel(chain=0)) for var in var_names}
+    datasets = {containers[name]: np.asarray(simulated[name].isel(chain=0)) for name in containers}
+    settings = {"draws": draws, "tune": tune, "chains": chains, "thin": thin, "seed": seed,
+                "target_accept": target_accept}
+    chunks = [Chunk(key=f"sbc{start:06d}", start=start, stop=stop)
+              for start, stop in split(replications, max(1, chunk_size))]
+    work = functools.partial(_sbc_chunk, compiled, list(var_names), truths, datasets, settings)
+    table = run_chunks(chunks, work)  # the loop shared with simulation studies
+    table.attrs["max_rank"] = chains * len(range(0, draws, thin))
+    return table
+
+
+def _sbc_chunk(compiled: CompiledSampler, var_names: list[str], truths: dict[str, np.ndarray],
+               datasets: dict[str, np.ndarray], settings: dict, chunk: Chunk) -> pd.DataFrame:
+    """Ranks of replications ``chunk.start`` to ``chunk.stop - 1`` (replication r uses seed + 1 + r)."""
+    chains, thin = settings["chains"], settings["thin"]
     rows = []
-    max_rank = None
-    for rep in range(replications):
-        data = {containers[name]: np.asarray(simulated[name].isel(chain=0, draw=rep))
-                for name in containers}
-        idata = compiled.sample(data, draws=draws, tune=tune, chains=chains, seed=seed + 1 + rep,
-                                target_accept=target_accept)
+    for rep in range(chunk.start, chunk.stop):
+        data = {name: values[rep] for name, values in datasets.items()}
+        idata = compiled.sample(data, draws=settings["draws"], tune=settings["tune"], chains=chains,
+                                seed=settings["seed"] + 1 + rep, target_accept=settings["target_accept"])
         post = idata["posterior"]
         row = {}
         for var in var_names:
             sample = np.asarray(post[var]).reshape(chains, -1)[:, ::thin].ravel()
-            max_rank = sample.size
-            row[var] = int((sample < float(truth[var].isel(chain=0, draw=rep))).sum())
+            row[var] = int((sample < float(truths[var][rep])).sum())
         row["divergences"] = int(np.asarray(idata["sample_stats"]["diverging"]).sum())
         rows.append(row)
-    table = pd.DataFrame(rows)
-    table.attrs["max_rank"] = max_rank
-    return table
+    return pd.DataFrame(rows, columns=[*var_names, "divergences"])
 
 
 def rank_uniformity_pvalue(ranks: Sequence[int], max_rank: int, bins: int = 5) -> float:
