@@ -202,3 +202,17 @@ def test_a_standardized_aggregate_enters_a_ratio_model_through_the_cv():
     np.testing.assert_allclose(mean_row[:, 2], np.expm1(mu) / cv[:, 0])
     np.testing.assert_allclose(tau2_row := tau2[:, 2], tau ** 2 * (np.exp(mu) / cv[:, 0]) ** 2 / 8)
     assert np.all(tau2_row >= 0)
+
+
+def test_the_registry_table_and_the_likelihoods_agree_on_the_scale_of_an_aggregate():
+    """The effects builder marks a published SMD by its `scale` column (the table's `measure` is the
+    model scale); the likelihood must read that and convert it, not take 1.096 as a log ratio."""
+    from bayes_il2.effects.partial import treg_partial_effects
+    from bayes_il2.evidence import load_registry
+    from bayes_il2.modeling.partial import prepare_rows
+
+    table, _ = treg_partial_effects(load_registry(), measure="ROMC")
+    rows = prepare_rows(table, measure="ROMC")
+    aggregate = (table["info"] == "aggregate").to_numpy()
+    assert aggregate.any()
+    assert rows.converted[aggregate].all() and not rows.converted[~aggregate].any()

@@ -1,11 +1,10 @@
-"""Constants of the partial-information effect table (docs/architecture.md, "Partially reported
-results"), defined here until ``bayes_il2.effects.partial`` (branch ``partial``) provides them; the
-lead folds the two together. Only the model side reads them.
+"""What the model side reads of the partial-information effect table (docs/architecture.md,
+"Partially reported results"). The table itself, and its row kinds, are defined by
+:mod:`bayes_il2.effects.partial`, which builds it from the registry.
 """
 from __future__ import annotations
 
-#: Kinds of information a row of a partial-information effect table can carry.
-INFO_KINDS = ("complete", "bound", "pvalue", "no_spread", "approximate", "aggregate")
+from bayes_il2.effects.partial import INFO_KINDS  # noqa: F401 (one definition of the row kinds)
 
 #: Row kinds that have a study-level true effect theta_i (all but ``aggregate``).
 STUDY_KINDS = ("complete", "bound", "pvalue", "no_spread", "approximate")

@@ -221,8 +221,13 @@ def prepare_rows(data: pd.DataFrame, measure: str | None = None, family: str = "
             raise ModelError(f"{family}: row {i} (study {ids[i]!r}), column 'info': {k!r} is not one of "
                              f"{', '.join(INFO_KINDS)}")
     model_measure = _model_measure(data, measure, kind, family)
+    # the scale a row's numbers are on: `scale` where the table gives it (the effects builder does),
+    # else the row's measure
     row_measure = (data["measure"].astype(str).to_numpy() if "measure" in data.columns
                    else np.full(len(data), model_measure))
+    if "scale" in data.columns:
+        given = data["scale"].fillna("").astype(str).to_numpy()
+        row_measure = np.where(given != "", given, row_measure)
     row_measure = np.where(kind == "aggregate", row_measure, model_measure)
     yi, vi = _col(data, "yi"), _col(data, "vi")
     y_low, y_high = _col(data, "y_low"), _col(data, "y_high")
