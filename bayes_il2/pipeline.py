@@ -373,6 +373,17 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
     except BayesIL2Error as exc:
         extra["classical"], classical = pd.DataFrame({"model": ["classical"], "note": [str(exc)]}), None
     figures = figures_for(spec, fit, table, diagnostics, classical=classical)
+    if spec.data.kind == "treg_partial" and fits_partial_rows():
+        from bayes_il2 import treg_answer
+
+        try:  # a table that cannot be made never stops the analysis; the note says why
+            extra["predictions"] = treg_answer.predictions(fit, excluded)
+            extra["scales"] = treg_answer.scales(fit, registry)
+        except BayesIL2Error as exc:
+            notes.append(f"predictions/scales not computed: {exc}")
+        for _, p in extra.get("predictions", pd.DataFrame()).iterrows():
+            notes.append(f"{p['disease']}: no Treg number; PREDICTION for a new study {p['median']:.3g} "
+                         f"[{p['low']:.3g}, {p['high']:.3g}] ({p['scale']}), resting on the other diseases")
     if spec.data.kind in ("event_rate", "event_contrast"):
         from bayes_il2.safety.statements import CONTRAST_STATEMENT, exposure_statement, k_text
 
