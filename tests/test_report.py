@@ -24,7 +24,7 @@ from bayes_il2.fit import Fit, data_fingerprint, software_versions  # noqa: E402
 from bayes_il2.pipeline import AnalysisRun, OutcomeResult, figures_for, write_analysis  # noqa: E402
 from bayes_il2.priors import HalfNormal, Normal  # noqa: E402
 from bayes_il2.report import load_analysis  # noqa: E402
-from bayes_il2.reporting import write_results_report  # noqa: E402
+from bayes_il2.report import write_results_report  # noqa: E402
 from bayes_il2.specs import load_spec  # noqa: E402
 from test_plots import effect_table, make_fit  # noqa: E402
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bayes_il2.reporting import write_results_report
+from bayes_il2.report import write_results_report
 from test_report import FakeRegistry, build_results
 
 pytestmark = pytest.mark.browser
