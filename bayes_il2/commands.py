@@ -54,7 +54,7 @@ def run_command(args: argparse.Namespace) -> int:
     registry = load_registry(args.data)  # validates the registry once, up front
     parallel = args.jobs > 1 and len(spec_paths) > 1
     overrides = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed,
-                 "sampler": args.sampler,
+                 "sampler": args.sampler, "target_accept": args.target_accept,
                  # per-chain progress bars only where they can be drawn: one process, a terminal
                  "progressbar": True if not (args.quiet or parallel) and sys.stderr.isatty() else None}
     data = str(args.data) if args.data else None
@@ -112,8 +112,10 @@ def fit_command(args: argparse.Namespace) -> int:
     from bayes_il2.pipeline import UserTable, run_analysis
     from bayes_il2.specs import parse_spec
 
-    tau_family, _, tau_scale = args.tau_prior.partition(":")
-    tau = {"family": tau_family, "scale": float(tau_scale or 0.5)}
+    from bayes_il2.priors import parse_prior
+
+    priors = {name: parse_prior(text).to_dict() for name, text in (("tau", args.tau_prior), ("mu", args.mu_prior))
+              if text}  # a SpecError names the bad prior (exit 2)
     if args.counts:
         from bayes_il2.userdata import read_counts_csv
 
@@ -133,19 +135,26 @@ def fit_command(args: argparse.Namespace) -> int:
     name = Path(args.out).name or "user_fit"
     raw.update({"name": _safe_name(name), "title": f"Meta-analysis of {Path(args.csv).name}",
                 "question": f"Pooled effect of the studies in {args.csv}", "figures": ["forest", "ppc", "pareto_k"],
-                "priors": {"tau": tau}})
-    if raw["model"]["family"] == "three_level":
-        raw["priors"] = {"tau_within": tau, "tau_between": tau}
+                "priors": priors})
+    if raw["model"]["family"] == "three_level" and "tau" in priors:
+        tau = priors.pop("tau")
+        priors.update(tau_within=tau, tau_between=tau)
     spec = parse_spec(raw, source=str(args.csv)).with_sampler(
-        draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, sampler=args.sampler)
+        draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, sampler=args.sampler,
+        target_accept=args.target_accept)
     run = run_analysis(spec, UserTable(table), Path(args.out).parent, progress=_progress(args.quiet))
     if run.error:
         print(f"error: {run.error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     from bayes_il2.reporting import write_results_report
 
-    write_results_report(Path(args.out).parent, [spec.name], registry=None, seconds=run.seconds,
-                         index_name=f"{spec.name}.html")
+    for outcome in run.outcomes:
+        chosen = (getattr(outcome.fit, "settings", None) or {}).get("default_priors")
+        if chosen:
+            print(f"priors: {chosen} (set --tau-prior / --mu-prior to choose others)", file=sys.stderr)
+    page = write_results_report(Path(args.out).parent, [spec.name], registry=None, seconds=run.seconds,
+                                index_name=f"{spec.name}.html")
+    print(f"results: {run.out_dir or args.out}/ (tables, figures, posterior.nc); report: {page}", file=sys.stderr)
     _print_results_table([{"name": spec.name, "status": run.status, "verdict": run.verdict,
                            "headline": run.headline, "seconds": run.seconds, "error": None}])
     return EXIT_DIAGNOSTICS if args.strict and run.status == "fail" else EXIT_OK
