@@ -230,12 +230,16 @@ class _FitProxy:
 
 
 # --------------------------------------------------------------------------- one analysis
-def figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics) -> dict[str, object]:
-    """The figures named in ``spec.figures`` that apply to this fit (natural units where the measure has them)."""
+def figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics, label: str | None = None
+                ) -> dict[str, object]:
+    """The figures named in ``spec.figures`` that apply to this fit (natural units where the measure has
+    them), each headed with the analysis title and the outcome ``label``."""
     from bayes_il2 import plots
+    from bayes_il2.plots.titles import figure_heading, stamp_title
 
+    heading = figure_heading(spec.title, label)
     makers: dict[str, Callable[[], object]] = {
-        "forest": lambda: plots.forest_plot(table, fit=fit, title=spec.title),
+        "forest": lambda: plots.forest_plot(table, fit=fit, title=heading),
         "parameter_forest": lambda: plots.parameter_forest(fit),
         "tau_posterior": lambda: plots.tau_posterior_plot(fit),
         "mu_prior_posterior": lambda: plots.mu_prior_posterior_plot(fit),
@@ -251,7 +255,7 @@ def figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics) -> di
         if maker is None:
             continue
         try:
-            figures[name] = maker()
+            figures[name] = maker() if name == "forest" else stamp_title(maker(), heading)
         except KeyError:
             continue  # the table behind the figure does not apply to this model
     return figures
@@ -275,7 +279,7 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
     if spec.sensitivity:
         progress(f"{spec.name}[{label}]: {len(spec.sensitivity)} sensitivity analyses")
         extra["sensitivity"] = run_sensitivity(spec, registry, table, fit)
-    figures = figures_for(spec, fit, table, diagnostics)
+    figures = figures_for(spec, fit, table, diagnostics, label)
     return OutcomeResult(label=label, effects=table, excluded=excluded, summary=summary, fit=fit,
                          diagnostics=diagnostics, figures=figures, extra_tables=extra,
                          headline=headline_of(fit, summary))

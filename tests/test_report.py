@@ -91,7 +91,7 @@ def outcome(spec, label: str, k: int, seed: int) -> OutcomeResult:
     excluded = pd.DataFrame({"study_id": ["X1"], "arm_id": [""], "outcome": [label],
                              "reason": ["no SD <reported>"]})
     return OutcomeResult(label=label, effects=table, excluded=excluded, summary=fit.summary(scale="natural"),
-                         fit=fit, diagnostics=diag, figures=figures_for(spec, fit, table, diag))
+                         fit=fit, diagnostics=diag, figures=figures_for(spec, fit, table, diag, label))
 
 
 def build_results(root: Path, figures=("forest", "tau_posterior", "ppc", "pareto_k")) -> Path:

@@ -201,23 +201,7 @@ def priors_list(priors: dict[str, Any], note: str = "") -> str:
     return "<ul class=\"priors\">" + "".join(items) + "</ul>" + note
 
 
-OUTCOME_WORDS = {
-    "treg_pct_cd4": "Tregs (% of CD4+ T cells)", "treg_count_ul": "Treg count (cells/µL)",
-    "treg_count": "Treg count", "treg_fold": "Treg fold change", "any_ae": "any adverse event",
-    "serious_ae": "serious adverse events", "severe_ae": "severe adverse events", "infection": "infections",
-    "serious_infection": "serious infections", "injection_site_reaction": "injection-site reactions",
-    "fever": "fever", "flu_like": "flu-like symptoms", "ae_withdrawal": "withdrawal for adverse events",
-    "death": "deaths",
-}
-
-
-def outcome_words(label: str) -> str:
-    """An outcome code in words (``any_ae`` -> "any adverse event"); unknown codes are returned as is."""
-    if label in OUTCOME_WORDS:
-        return OUTCOME_WORDS[label]
-    if label.startswith("responder_"):
-        return "responders (" + label.removeprefix("responder_") + ")"
-    return label
+from bayes_il2.plots.titles import OUTCOME_WORDS, outcome_words  # noqa: E402,F401 - re-exported
 
 
 #: The pooled parameter on the natural scale, in words, per measure.
