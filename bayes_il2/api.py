@@ -26,7 +26,7 @@ def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any 
     Parameters
     ----------
     effects : DataFrame
-        ``nnhm``/``three_level``: an effect table (study_id, yi, vi[, disease]);
+        ``nnhm``/``three_level``: an effect table (study_id, yi, and vi or se[, disease]);
         ``binomial_normal``: study_id, events_t, n_t, events_c, n_c;
         ``single_arm``: study_id, events, n[, disease]; ``treg``: an arm table (see
         :mod:`bayes_il2.modeling.treg`).
@@ -70,6 +70,8 @@ def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any 
 
     if model not in FAMILIES:
         raise ModelError(f"model must be one of {', '.join(FAMILIES)}; got {model!r}")
+    if model in _REGRESSION:
+        effects = _with_vi(effects)
     if covariates and model not in _REGRESSION:
         raise ModelError(f"meta-regression (covariates) is available for {', '.join(_REGRESSION)}, not {model!r}")
     chosen = {k: _as_prior(v) for k, v in dict(priors or {}).items() if v is not None}
@@ -97,6 +99,14 @@ def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any 
     if choice.reason:
         fit = replace(fit, settings={**fit.settings, "default_priors": choice.reason})
     return fit
+
+
+def _with_vi(effects: Any) -> Any:
+    """An effect table with ``vi``: from ``se`` (vi = se^2) when only the standard error is given."""
+    if isinstance(effects, pd.DataFrame) and "vi" not in effects.columns and "se" in effects.columns:
+        se = pd.to_numeric(effects["se"], errors="coerce")
+        return effects.assign(vi=se ** 2)
+    return effects
 
 
 def _as_prior(value: Any) -> Any:
