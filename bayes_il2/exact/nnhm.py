@@ -224,6 +224,11 @@ def nnhm(yi: Any, vi: Any, tau_prior: Any, mu_prior: Any = None, labels: Sequenc
     Röver C (2020). J Stat Softw 93(6).
     """
     who = "nnhm"
+    from bayes_il2.priors import parse_prior
+
+    # priors written as strings or tables ("half_normal(0.5)") go through the package's one parser
+    tau_prior = parse_prior(tau_prior) if isinstance(tau_prior, (str, dict)) else tau_prior
+    mu_prior = parse_prior(mu_prior) if isinstance(mu_prior, (str, dict)) else mu_prior
     y, v = check_effects(yi, vi, who)
     names = check_labels(labels if labels is not None else labels_of(yi), len(y), who)
     m0, p0 = location_prior(mu_prior, who)
