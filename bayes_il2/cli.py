@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "informative, scaled to the measure and the data; printed]")
     fit.add_argument("--mu-prior", default=None,
                      help="prior of the pooled mean, e.g. 'normal(0, 2)' [default: scaled like --tau-prior]")
+    fit.add_argument("--parameterization", choices=("noncentered", "centered"), default=None,
+                     help="random effects non-centered (default; imprecise studies) or centered (precise studies)")
     fit.add_argument("--covariate", action="append", default=[], help="meta-regression covariate column")
     fit.add_argument("--out", type=Path, default=Path("results/user_fit"), help="output directory")
     fit.add_argument("--strict", action="store_true", help="exit 1 when any diagnostic check fails")

@@ -132,6 +132,8 @@ def fit_command(args: argparse.Namespace) -> int:
         family = args.model or ("three_level" if table["disease"].nunique() > 1 else "nnhm")
         raw = {"data": {"kind": "user_effects", "path": str(args.csv), "measure": args.measure or "MD"},
                "model": {"family": family, "covariates": list(args.covariate)}}
+    if getattr(args, "parameterization", None):
+        raw["model"]["parameterization"] = args.parameterization
     name = Path(args.out).name or "user_fit"
     raw.update({"name": _safe_name(name), "title": f"Meta-analysis of {Path(args.csv).name}",
                 "question": f"Pooled effect of the studies in {args.csv}", "figures": ["forest", "ppc", "pareto_k"],

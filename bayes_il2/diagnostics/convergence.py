@@ -82,6 +82,18 @@ def _centered_hint(idata: xr.DataTree) -> str:
     return ""
 
 
+def _noncentered_hint(idata: xr.DataTree) -> str:
+    """For a non-centered fit: precise studies mix better centered (Papaspiliopoulos, Roberts & Sköld 2007)."""
+    try:
+        names = set(idata["posterior"].data_vars)
+    except KeyError:
+        return ""
+    if "theta_z" in names:
+        return ("; when the studies are precise (large trials) refit centered (meta_analysis("
+                "parameterization='centered'); CLI fit --parameterization centered; spec [model] parameterization)")
+    return ""
+
+
 def convergence_checks(idata: xr.DataTree, table: pd.DataFrame, thresholds: Thresholds) -> list[Check]:
     """Pass / warn / fail checks from a :func:`convergence_table` and the sampler statistics."""
     checks: list[Check] = []
@@ -93,7 +105,8 @@ def convergence_checks(idata: xr.DataTree, table: pd.DataFrame, thresholds: Thre
         f"largest R-hat {rhat_max:.3f} ({worst_rhat})",
         "" if rhat_max <= thresholds.rhat_max else
         "chains disagree: run longer (CLI --tune 2000 --draws 2000; spec [sampler] tune/draws; "
-        "meta_analysis(tune=2000, draws=2000)); if it persists, give tau a tighter prior (--tau-prior)"))
+        "meta_analysis(tune=2000, draws=2000)); if it persists, give tau a tighter prior (--tau-prior)"
+        + _noncentered_hint(idata)))
     for kind in ("ess_bulk", "ess_tail"):
         low = float(table[kind].min())
         where = table.loc[table[kind].idxmin(), "parameter"]
@@ -102,7 +115,7 @@ def convergence_checks(idata: xr.DataTree, table: pd.DataFrame, thresholds: Thre
             kind, status, round(low, 1), f">= {thresholds.ess_min:g}",
             f"smallest {kind.replace('_', ' ')} {low:.0f} ({where})",
             "" if status == "pass" else "too few effective draws: raise draws or chains (CLI --draws 2000 "
-            "--chains 4; spec [sampler]; meta_analysis(draws=..., chains=...))"))
+            "--chains 4; spec [sampler]; meta_analysis(draws=..., chains=...))" + _noncentered_hint(idata)))
     diverging = _sample_stat(idata, "diverging")
     if diverging is not None:
         n_div = int(np.asarray(diverging).sum())
