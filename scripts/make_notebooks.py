@@ -118,6 +118,9 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
         ("code", "import bayes_il2\nresult = reanalysis.reanalyze_study(bayes_il2.load_registry(), 'He2022_pSS', None,\n"
                  "                                    priors=['skeptical', 'neutral', 'enthusiastic'])\n"
                  "for name, t in result.tables().items():\n    print(name)\n    display(t)"),
+        ("md", "**Reading these tables.** One table per endpoint the registry holds for the trial (responders "
+               "as odds ratios, continuous scores as differences, each from what the paper printed); rows are "
+               "the priors. Where the priors disagree about the conclusion, the trial alone does not settle it."),
         ("md", "There are no MCMC diagnostics here: every posterior is computed by numerical integration, so "
                "there is no sampling error to check. What can go wrong is the prior: read the rows side by side."),
     ],
@@ -287,8 +290,8 @@ NOTEBOOKS: dict[str, list[tuple[str, str]]] = {
                  "print('exact: mu', round(post.mu.mean, 3), 'tau', round(post.tau.mean, 3))\n"
                  "fit.summary(['mu', 'tau'])[['parameter', 'mean', 'mcse_mean']]"),
         ("md", "The MCMC means should agree with the exact ones within a few MCSE. For the published analysis "
-               "compare with a classical random-effects estimate too: metafor's REML risk ratio for these data is "
-               "about 0.49; the Bayesian posterior median is close, with a wider interval because it carries the "
+               "compare with a classical random-effects estimate too (metafor's `rma` on the same yi and vi): the "
+               "Bayesian posterior median should be close to it, with a wider interval because it carries the "
                "uncertainty about tau."),
         ("code", "fig = plots.forest_plot(table, fit=fit, title='BCG and tuberculosis: risk ratio')"),
         ("md", "**5. The report.** Save the table as a CSV and run the command line on it: it writes the results "
