@@ -334,6 +334,7 @@ def test_sensitivity_table_is_on_the_natural_scale_with_its_scale_stated(tmp_pat
     html = extra_section(analysis, outcome)
     assert f"<td>{np.exp(1.15):.3f}</td>" in html and "<td>1.150</td>" not in html
     assert "Scale: μ on the natural scale (ratio of means, post/pre)" in html and "τ median (model scale)" in html
+    assert "τ prior: half-normal with scale 1" in html and "HalfNormal(1)" not in html
 
 
 def test_weight_is_defined_under_the_forest_plot(page):

@@ -528,8 +528,22 @@ def natural_sensitivity(table: pd.DataFrame, measure: str | None) -> pd.DataFram
     for col in ("mu_mean", "mu_low", "mu_high"):
         with np.errstate(all="ignore"):
             out[col] = nat(pd.to_numeric(out[col], errors="coerce").to_numpy(float))
+    if "value" in out.columns and "scenario" in out.columns:
+        out["value"] = [_prior_in_words(v) for v in out["value"]]
     return out.rename(columns={"mu_mean": "μ (natural)", "mu_low": "μ 95% CrI low", "mu_high": "μ 95% CrI high",
                                "tau_median": "τ median (model scale)"})
+
+
+def _prior_in_words(value: Any) -> Any:
+    """A prior written as code in a table cell (``HalfNormal(scale=0.5)``) in words; other values as given."""
+    from bayes_il2.report.describe import prior_object, prior_words
+
+    if not isinstance(value, str) or "(" not in value:
+        return value
+    prior = prior_object(value)
+    if prior is None:
+        return value
+    return "τ prior: " + prior_words("τ", prior)[0]
 
 
 def caveat_box(analysis: AnalysisFolder, outcome: OutcomeFolder, ctx: PageContext) -> str:
