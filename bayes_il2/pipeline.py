@@ -279,7 +279,7 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
     if spec.sensitivity:
         progress(f"{spec.name}[{label}]: {len(spec.sensitivity)} sensitivity analyses")
         extra["sensitivity"] = run_sensitivity(spec, registry, table, fit)
-    figures = figures_for(spec, fit, table, diagnostics, label)
+    figures = figures_for(spec, fit, table, diagnostics, outcome or spec.data.outcome)
     return OutcomeResult(label=label, effects=table, excluded=excluded, summary=summary, fit=fit,
                          diagnostics=diagnostics, figures=figures, extra_tables=extra,
                          headline=headline_of(fit, summary))

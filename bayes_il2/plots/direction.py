@@ -27,6 +27,8 @@ def effect_direction(measure: str | None, outcome: str | None) -> str | None:
     """Words for the effect axis (None when the direction is not known)."""
     outcome = (outcome or "").strip()
     measure = (measure or "").upper()
+    if outcome.upper() == measure:  # an analysis labelled by its measure (no outcome code)
+        outcome = ""
     if outcome.startswith("treg") or measure in ("ROMC", "SMCR", "SMCC", "MC"):
         return HIGHER_TREG if (outcome.startswith("treg") or not outcome) else None
     if measure in RATES:
@@ -48,15 +50,24 @@ def table_outcome(table: Any) -> str | None:
     return None
 
 
-def reading_hint(measure: str | None, outcome: str | None) -> str:
-    """A short reading of the pooled value for headlines ("OR < 1: fewer events under LD-IL-2")."""
+def reading_hint(measure: str | None, outcome: str | None, low: float | None = None,
+                 high: float | None = None) -> str:
+    """What a pooled 95% interval [low, high] (natural scale) says, in words: the side of the no-effect
+    value it lies on, read with the outcome's direction ("fewer events under LD-IL-2", "Tregs rose"),
+    or that it includes no effect. "" when the direction or the interval is unknown."""
     direction = effect_direction(measure, outcome)
-    ratio = (measure or "").upper() in ("OR", "RR", "HR", "ROM", "ROMC")
-    null = "1" if ratio else "0"
-    if direction == FAVOURS_IL2_LEFT:
-        return f"{measure} < {null}: fewer events under LD-IL-2"
-    if direction == FAVOURS_IL2_RIGHT:
-        return f"{measure} > {null}: more responders under LD-IL-2"
+    code = (measure or "").upper()
+    if direction is None or direction == MORE_EVENTS or low is None or high is None:
+        return ""
+    null = 1.0 if code in ("OR", "RR", "HR", "ROM", "ROMC") else 0.0
+    label = f"{code} {'1' if null else '0'}"
+    if low <= null <= high:
+        return f"the interval includes {label.split()[-1]} (no clear difference)"
+    above = low > null
     if direction == HIGHER_TREG:
-        return f"> {null}: Tregs rose" if ratio or (measure or "").upper() in ("SMCR", "SMCC", "MC") else ""
+        return "Tregs rose" if above else "Tregs fell"
+    if direction == FAVOURS_IL2_LEFT:
+        return "more events under LD-IL-2" if above else "fewer events under LD-IL-2"
+    if direction == FAVOURS_IL2_RIGHT:
+        return "more responders under LD-IL-2" if above else "fewer responders under LD-IL-2"
     return ""

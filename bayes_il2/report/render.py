@@ -196,7 +196,10 @@ def natural_headline(analysis: AnalysisFolder, outcome) -> str:
             r = rows.iloc[0]
             what = "pooled proportion" if name == "p_pooled" else (
                 "pooled " + NATURAL_WORDS.get(str(measure), str(measure or "mean")))
-            hint = reading_hint(measure, outcome.label)
+            try:
+                hint = reading_hint(measure, outcome.label, float(r["eti_low"]), float(r["eti_high"]))
+            except (TypeError, ValueError):
+                hint = ""
             return (f"{what} {_short(r['median'])} (95% CrI {_short(r['eti_low'])} to {_short(r['eti_high'])})"
                     + (f"; {hint}" if hint else ""))
     return ""
