@@ -923,7 +923,7 @@ def parse_prior(value: Any) -> Prior:
         A prior object (returned as is); a string ``"half_normal(0.5)"``, ``"normal(0, 2)"``,
         ``"HalfNormal(scale=0.5)"`` (the repr), ``"student_t(nu=3, mu=0, sigma=1)"``,
         ``"turner('adverse events', 'pharma_vs_placebo')"``, the CLI shorthand ``"half_normal:0.5"``,
-        or ``"flat"``; a table ``{"family": "half_normal", "scale": 0.5}`` (see
+        or ``"flat"``; a PyMC distribution of a shared family (``pm.HalfNormal.dist(sigma=0.5)``); a table ``{"family": "half_normal", "scale": 0.5}`` (see
         :func:`prior_from_spec`).
 
     Returns
@@ -951,4 +951,33 @@ def parse_prior(value: Any) -> Prior:
         if not value.strip():
             raise SpecError(f"prior: empty string; write it as {PRIOR_FORMS}")
         return _parse_text(value)
+    from_pymc = _from_pymc(value)
+    if from_pymc is not None:
+        return from_pymc
     raise SpecError(f"prior: cannot use {type(value).__name__} {value!r}; give {PRIOR_FORMS}")
+
+
+def _from_pymc(value: Any) -> Prior | None:
+    """A PyMC distribution made with ``.dist()`` (e.g. ``pm.HalfNormal.dist(0.5)``) as the same prior, for
+    the families both share; None for anything else."""
+    owner = getattr(value, "owner", None)
+    op_name = getattr(getattr(owner, "op", None), "name", None)
+    if op_name is None:
+        return None
+    try:
+        params = [float(f"{float(np.asarray(x.eval())):.7g}") for x in owner.inputs[2:]]
+    except Exception:  # noqa: BLE001 - parameters that are not constants
+        return None
+    if op_name == "halfnormal" and len(params) == 2 and params[0] == 0:
+        return HalfNormal(params[1])
+    if op_name == "normal" and len(params) == 2:
+        return Normal(*params)
+    if op_name == "halfcauchy" and params:
+        return HalfCauchy(params[-1])
+    if op_name == "t" and len(params) == 3:
+        return StudentT(*params)
+    if op_name == "exponential" and len(params) == 1 and params[0] > 0:
+        return Exponential(float(f"{1.0 / params[0]:.7g}"))
+    if op_name == "uniform" and len(params) == 2:
+        return Uniform(*params)
+    raise SpecError(f"prior: the PyMC distribution {op_name!r} has no counterpart here; give {PRIOR_FORMS}")

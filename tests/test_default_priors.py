@@ -48,6 +48,16 @@ def test_one_parser_reads_objects_strings_and_tables(text, expected):
     assert parse_prior(text) == expected
 
 
+def test_pymc_distributions_become_the_same_prior():
+    import pymc as pm
+
+    assert parse_prior(pm.HalfNormal.dist(sigma=0.5)) == HalfNormal(0.5)
+    assert parse_prior(pm.Normal.dist(0.0, 2.0)) == Normal(0.0, 2.0)
+    assert parse_prior(pm.HalfCauchy.dist(beta=1.0)) == HalfCauchy(1.0)
+    with pytest.raises(SpecError, match="no counterpart"):
+        parse_prior(pm.Gamma.dist(2.0, 1.0))
+
+
 def test_the_repr_of_a_prior_parses_back_to_it():
     for prior in (HalfNormal(0.5), Normal(0.0, 2.0), StudentT(3.0, 0.0, 1.0), LogNormalTau2(-1.87, 1.52)):
         assert parse_prior(repr(prior)) == prior
