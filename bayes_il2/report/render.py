@@ -421,6 +421,18 @@ def summary_section(analysis: AnalysisFolder, outcome: OutcomeFolder) -> str:
     return "".join(parts)
 
 
+#: The scale of each diagnostics table, as the report states it.
+DIAGNOSTIC_SCALES = {
+    "convergence": "model scale (R-hat, ESS and MCSE of each parameter as sampled)",
+    "predictive": "observed values and predictive intervals on the model scale (counts for binomial models)",
+    "loo": "log predictive density (elpd) and Pareto k per study",
+    "influence": "model scale (mu and tau refitted without each study)",
+    "tau_prior_grid": "model scale (mu and tau under each heterogeneity prior)",
+    "power_scaling": "sensitivity index of each parameter (0 = insensitive)",
+    "model_comparison": "log predictive density (elpd) per model",
+}
+
+
 def diagnostics_section(outcome: OutcomeFolder) -> str:
     """Verdict, every check with its hint, LOO and notes."""
     diag = outcome.diagnostics
@@ -435,6 +447,7 @@ def diagnostics_section(outcome: OutcomeFolder) -> str:
                 return _badge(str(value))
             return None
 
+        parts.append(scale_note("each check in its own units (R-hat ratio, effective draws, counts, Pareto k)"))
         parts.append(html_table(checks, [("name", "Check"), ("status", "Status"), ("value", "Value"),
                                          ("threshold", "Threshold"), ("message", "Result"),
                                          ("hint", "What to do")], cell=cell))
@@ -454,7 +467,7 @@ def diagnostics_section(outcome: OutcomeFolder) -> str:
         except (ValueError, TypeError):
             continue
         parts.append(f"<details><summary>Diagnostics table: {escape(name)} ({len(frame)} rows)</summary>"
-                     f"{html_table(frame)}</details>")
+                     f"{scale_note(DIAGNOSTIC_SCALES.get(name, 'the model scale'))}{html_table(frame)}</details>")
     return "".join(parts)
 
 
