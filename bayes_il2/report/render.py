@@ -629,12 +629,15 @@ def overview(analyses: Sequence[AnalysisFolder], ctx: PageContext | None = None)
                          f'<span class="muted">no results</span></summary><p>{escape(a.verdict)}</p></details>')
             continue
         multi = len(a.outcomes) > 1
+        if multi:  # the analysis once, then one short line per outcome
+            lines.append(f'<p class="group"><a href="#{escape(anchor(a.name), quote=True)}">{escape(a.title)}</a></p>')
         for o in a.outcomes:
             status = _outcome_status(a, o)
-            question = f"{a.title}: {outcome_words(o.label)}" if multi else a.title
+            question = outcome_words(o.label) if multi else a.title
             head = outcome_headline(a, o) or "no pooled estimate"
             verdict = (o.diagnostics or {}).get("verdict") or a.verdict
-            lines.append(f'<details class="line"><summary>{_badge(status)} '
+            cls = "line sub" if multi else "line"
+            lines.append(f'<details class="{cls}"><summary>{_badge(status)} '
                          f'<a href="#{escape(outcome_anchor(a, o), quote=True)}">{escape(question)}</a>: '
                          f'<span class="head">{escape(head)}</span></summary>'
                          f'<p class="muted">Diagnostics: {escape(str(verdict))}</p>'
