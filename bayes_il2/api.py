@@ -28,17 +28,21 @@ def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any 
     Parameters
     ----------
     effects : DataFrame
-        ``nnhm``/``three_level``: an effect table (study_id, yi, vi[, disease]);
+        ``nnhm``/``three_level``: an effect table (study_id, yi, and vi or se[, disease]);
         ``binomial_normal``: study_id, events_t, n_t, events_c, n_c;
         ``single_arm``: study_id, events, n[, disease]; ``treg``: an arm table (see
         :mod:`bayes_il2.modeling.treg`).
     model : {"nnhm", "three_level", "binomial_normal", "single_arm", "treg"}
     tau_prior, mu_prior : prior, optional
+        A prior object, a string (``"half_normal(0.5)"``, ``"normal(0, 2)"``) or a table
+        (``{"family": "half_normal", "scale": 0.5}``): :func:`bayes_il2.priors.parse_prior`.
         Shortcuts for ``priors["tau"]`` and ``priors["mu"]`` (for ``three_level`` and two-level
         ``single_arm``, ``tau`` means ``tau_within``).
     priors : dict, optional
-        Prior per parameter name (``bayes_il2.priors`` objects); unnamed parameters get the
-        defaults of :func:`bayes_il2.modeling._common.default_priors`.
+        Prior per parameter name (any form :func:`bayes_il2.priors.parse_prior` reads). mu and the
+        heterogeneity SDs left open get weakly informative priors scaled to the measure and the data
+        (:mod:`bayes_il2.default_priors`; the choice is in ``fit.settings["default_priors"]``); other
+        parameters the defaults of :func:`bayes_il2.modeling._common.default_priors`.
     covariates : list of str, optional
         Meta-regression covariates (``nnhm`` and ``three_level`` only).
     standardize : bool
@@ -69,13 +73,15 @@ def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any 
 
     if model not in FAMILIES:
         raise ModelError(f"model must be one of {', '.join(FAMILIES)}; got {model!r}")
+    if model in _REGRESSION:
+        effects = _with_vi(effects)
     if covariates and model not in _REGRESSION:
         raise ModelError(f"meta-regression (covariates) is available for {', '.join(_REGRESSION)}, not {model!r}")
-    chosen = {k: v for k, v in dict(priors or {}).items() if v is not None}
+    chosen = {k: _as_prior(v) for k, v in dict(priors or {}).items() if v is not None}
     if tau_prior is not None:
-        chosen["tau"] = tau_prior
+        chosen["tau"] = _as_prior(tau_prior)
     if mu_prior is not None:
-        chosen["mu"] = mu_prior
+        chosen["mu"] = _as_prior(mu_prior)
     kwargs: dict[str, Any] = {"priors": chosen, "parameterization": parameterization}
     if model == "single_arm" and "levels" not in options:
         options["levels"] = 2 if {"tau_within", "tau_between"} & set(chosen) else 1
@@ -84,6 +90,8 @@ def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any 
         if "tau_within" in chosen:
             raise ModelError(f"{model}: give either 'tau' or 'tau_within', not both")
         chosen["tau_within"] = chosen.pop("tau")
+    choice = _default_priors(effects, model, measure, chosen)
+    chosen.update(choice.priors)
     if model in _REGRESSION:
         kwargs.update(covariates=list(covariates) if covariates else None, standardize=standardize)
     if measure is not None:
@@ -97,5 +105,43 @@ def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any 
     built = BUILDERS[model](effects, **kwargs, **options)
     if caveats:
         built = replace(built, settings={**built.settings, "caveats": [c.to_dict() for c in caveats]})
-    return fit_built(built, sampler=sampler, draws=draws, tune=tune, chains=chains,
-                     target_accept=target_accept, seed=seed, progressbar=progressbar)
+    fit = fit_built(built, sampler=sampler, draws=draws, tune=tune, chains=chains,
+                    target_accept=target_accept, seed=seed, progressbar=progressbar)
+    if choice.reason:
+        fit = replace(fit, settings={**fit.settings, "default_priors": choice.reason})
+    return fit
+
+
+def _with_vi(effects: Any) -> Any:
+    """An effect table with ``vi``: from ``se`` (vi = se^2) when only the standard error is given."""
+    if isinstance(effects, pd.DataFrame) and "vi" not in effects.columns and "se" in effects.columns:
+        se = pd.to_numeric(effects["se"], errors="coerce")
+        return effects.assign(vi=se ** 2)
+    return effects
+
+
+def _as_prior(value: Any) -> Any:
+    """A prior object as given (anything with ``to_pymc``, e.g. the Treg model's BetaR), else parsed."""
+    from bayes_il2.priors import parse_prior
+
+    return value if callable(getattr(value, "to_pymc", None)) else parse_prior(value)
+
+
+#: Parameters that get data-scaled defaults (:mod:`bayes_il2.default_priors`), per family.
+_DEFAULTED = {"nnhm": ("mu", "tau"), "three_level": ("mu", "tau_within", "tau_between"),
+              "binomial_normal": ("mu", "tau")}
+
+
+def _default_priors(effects: pd.DataFrame, model: str, measure: str | None, chosen: Mapping[str, Any]):
+    """Weakly informative priors for the parameters the caller left open (and why)."""
+    from bayes_il2.default_priors import PriorChoice, weakly_informative
+
+    open_names = tuple(n for n in _DEFAULTED.get(model, ()) if n not in chosen)
+    if not open_names:
+        return PriorChoice()
+    if measure is None:
+        if model == "binomial_normal":
+            measure = "OR"
+        elif isinstance(effects, pd.DataFrame) and "measure" in effects.columns and effects["measure"].notna().any():
+            measure = str(effects["measure"].dropna().iloc[0])
+    return weakly_informative(effects if isinstance(effects, pd.DataFrame) else None, measure, open_names)

@@ -46,6 +46,8 @@ def _add_sampler_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--chains", type=int, help="number of chains")
     g.add_argument("--seed", type=int, help="random seed (runs with the same seed are identical)")
     g.add_argument("--sampler", choices=("nutpie", "pymc"), help="NUTS implementation (default nutpie)")
+    g.add_argument("--target-accept", type=float, help="NUTS target acceptance (default 0.9; raise it, e.g. "
+                   "0.99, when divergent transitions are reported)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,8 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--measure", default=None, help="effect measure code of yi (e.g. SMD, ROM, OR)")
     fit.add_argument("--model", choices=("nnhm", "three_level"), default=None,
                      help="random-effects model (three_level needs a 'group' column)")
-    fit.add_argument("--tau-prior", default="half_normal:0.5",
-                     help="heterogeneity prior FAMILY:SCALE (half_normal, half_cauchy) [half_normal:0.5]")
+    fit.add_argument("--tau-prior", default=None,
+                     help="heterogeneity prior, e.g. 'half_normal(0.5)' or 'half_cauchy(1)' [default: weakly "
+                          "informative, scaled to the measure and the data; printed]")
+    fit.add_argument("--mu-prior", default=None,
+                     help="prior of the pooled mean, e.g. 'normal(0, 2)' [default: scaled like --tau-prior]")
+    fit.add_argument("--parameterization", choices=("noncentered", "centered"), default=None,
+                     help="random effects non-centered (default; imprecise studies) or centered (precise studies)")
     fit.add_argument("--covariate", action="append", default=[], help="meta-regression covariate column")
     fit.add_argument("--out", type=Path, default=Path("results/user_fit"), help="output directory")
     fit.add_argument("--strict", action="store_true", help="exit 1 when any diagnostic check fails")

@@ -269,7 +269,10 @@ def fit_command(args: argparse.Namespace) -> int:
     from bayes_il2.specs import parse_spec
 
     check_sampler_args(args)
-    tau = parse_tau_prior(args.tau_prior)
+    from bayes_il2.priors import parse_prior
+
+    priors = {name: parse_prior(text).to_dict() for name, text in (("tau", args.tau_prior), ("mu", args.mu_prior))
+              if text}  # a SpecError names the bad prior (exit 2)
     out = Path(args.out)
     check_replaceable(out, "fit")
     if args.counts:
@@ -281,14 +284,18 @@ def fit_command(args: argparse.Namespace) -> int:
 
         table = read_effects_csv(args.csv)
     data, model, inferred = _fit_choices(args, table)
+    if getattr(args, "parameterization", None):
+        model["parameterization"] = args.parameterization
+    if model["family"] == "three_level" and "tau" in priors:
+        tau = priors.pop("tau")
+        priors.update(tau_within=tau, tau_between=tau)
     name = _safe_name(out.name)
     raw = {"name": name, "title": f"Meta-analysis of {Path(args.csv).name}",
            "question": f"Pooled effect of the studies in {args.csv}", "figures": ["forest", "ppc", "pareto_k"],
-           "data": data, "model": model,
-           "priors": ({"tau_within": tau, "tau_between": tau} if model["family"] == "three_level"
-                      else {"tau": tau})}
+           "data": data, "model": model, "priors": priors}
     spec = parse_spec(raw, source=str(args.csv)).with_sampler(
-        draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, sampler=args.sampler)
+        draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, sampler=args.sampler,
+        target_accept=args.target_accept)
     for line in inferred:
         _say(f"inferred: {line}")
     clean_stale(out.parent)
@@ -299,6 +306,10 @@ def fit_command(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     from bayes_il2.reporting import write_results_report
 
+    for outcome in run.outcomes:
+        chosen = (getattr(outcome.fit, "settings", None) or {}).get("default_priors")
+        if chosen:
+            _say(f"priors: {chosen} (set --tau-prior / --mu-prior to choose others)")
     page = write_results_report(out.parent, [out.name], registry=None, seconds=run.seconds,
                                 index_name=f"{out.name}/index.html")
     _say(f"results: {out.resolve()}  (page: {page.resolve()})")

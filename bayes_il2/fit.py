@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -151,7 +152,11 @@ class Fit:
         for name in names:
             self.draws(name)
         post = self.idata["posterior"].to_dataset()[names]
-        if scale == "natural":
+        if scale == "natural" and not self.measure:
+            warnings.warn("summary(scale='natural'): this fit has no measure, so the table stays on the model "
+                          "scale; pass measure='OR' (or the table's code) to meta_analysis, or a 'measure' column "
+                          "in the table, to back-transform", UserWarning, stacklevel=2)
+        if scale == "natural" and self.measure:
             fn = natural_scale(self.measure)
             post = post.assign({v: xr.apply_ufunc(fn, post[v]) for v in names if v in LOCATION_VARS})
         low_q, high_q = (1 - hdi_prob) / 2, 1 - (1 - hdi_prob) / 2
@@ -210,16 +215,24 @@ class Fit:
     @classmethod
     def load(cls, path: str | Path) -> Fit:
         """Read a Fit written by :meth:`to_netcdf`."""
+        tree = xr.open_datatree(path).load()
+        if tree.attrs.get("bayes_il2_fit") is None:
+            raise ModelError(f"{path}: no bayes_il2 fit metadata (attribute 'bayes_il2_fit') in this file")
+        return cls.from_datatree(tree)
+
+    @classmethod
+    def from_datatree(cls, tree: xr.DataTree) -> Fit:
+        """A Fit from a DataTree that carries the metadata :meth:`to_netcdf` stores (``bayes_il2_fit``)."""
         import io
 
-        tree = xr.open_datatree(path).load()
         raw = tree.attrs.get("bayes_il2_fit")
         if raw is None:
-            raise ModelError(f"{path}: no bayes_il2 fit metadata (attribute 'bayes_il2_fit') in this file")
+            raise ModelError("this DataTree carries no bayes_il2 fit metadata (attribute 'bayes_il2_fit'); "
+                             "pass the Fit itself, or a tree read from a posterior.nc written by bayes_il2")
         meta = json.loads(raw)
         data = pd.read_json(io.StringIO(meta["data"]), orient="table")
-        attrs = {k: v for k, v in tree.attrs.items() if k != "bayes_il2_fit"}
-        tree.attrs = attrs
+        tree = tree.copy()
+        tree.attrs = {k: v for k, v in tree.attrs.items() if k != "bayes_il2_fit"}
         return cls(idata=tree, family=meta["family"], measure=meta["measure"], data=data, model=None,
                    priors={k: _prior_from_json(v) for k, v in meta["priors"].items()}, sampler=meta["sampler"], seed=int(meta["seed"]),
                    data_fingerprint=meta["data_fingerprint"], versions=meta["versions"],

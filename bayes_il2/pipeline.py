@@ -301,18 +301,22 @@ class _FitProxy:
 
 
 # --------------------------------------------------------------------------- one analysis
-def figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics, classical=None) -> dict[str, object]:
-    """The figures named in ``spec.figures`` that apply to this fit (natural units where the measure has them).
+def figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics, label: str | None = None,
+                classical=None) -> dict[str, object]:
+    """The figures named in ``spec.figures`` that apply to this fit (natural units where the measure has
+    them), each headed with the analysis title and the outcome ``label``.
 
     ``classical``: the REML + HKSJ fit of the same table, drawn under the Bayesian summaries of the
     forest plot (left out for meta-regressions, whose pooled mean is an intercept) and in the funnel plot.
     """
     from bayes_il2 import plots
     from bayes_il2.plots.funnel import funnel_plot
+    from bayes_il2.plots.titles import figure_heading, stamp_title
 
+    heading = figure_heading(spec.title, label)
     overlay = classical if not spec.model.covariates else None
     makers: dict[str, Callable[[], object]] = {
-        "forest": lambda: plots.forest_plot(table, fit=fit, title=spec.title, classical=overlay),
+        "forest": lambda: plots.forest_plot(table, fit=fit, title=heading, classical=overlay),
         "funnel": lambda: funnel_plot(table, classical, measure=fit.measure),
         "parameter_forest": lambda: plots.parameter_forest(fit),
         "tau_posterior": lambda: plots.tau_posterior_plot(fit),
@@ -329,7 +333,7 @@ def figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics, class
         if maker is None:
             continue
         try:
-            figures[name] = maker()
+            figures[name] = maker() if name == "forest" else stamp_title(maker(), heading)
         except KeyError:
             continue  # the table behind the figure does not apply to this model
     return figures
@@ -372,7 +376,7 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
         extra["classical"], classical = classical_table(fitted, fit.measure)
     except BayesIL2Error as exc:
         extra["classical"], classical = pd.DataFrame({"model": ["classical"], "note": [str(exc)]}), None
-    figures = figures_for(spec, fit, table, diagnostics, classical=classical)
+    figures = figures_for(spec, fit, table, diagnostics, outcome or spec.data.outcome, classical=classical)
     if spec.data.kind == "treg_partial" and fits_partial_rows():
         from bayes_il2 import treg_answer
 

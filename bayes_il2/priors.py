@@ -44,7 +44,7 @@ __all__ = [
     "Prior", "HalfNormal", "HalfCauchy", "HalfStudentT", "Uniform", "Exponential", "LogNormalTau2",
     "LogTTau2", "Normal", "StudentT", "Flat", "prior_from_spec", "turner_prior", "rhodes_prior",
     "TURNER_OUTCOMES", "TURNER_COMPARISONS", "RHODES_OUTCOMES", "RHODES_COMPARISONS", "RHODES_AREAS",
-    "PRIOR_FAMILIES",
+    "PRIOR_FAMILIES", "parse_prior", "PRIOR_FORMS",
 ]
 
 _LOG2 = math.log(2.0)
@@ -854,3 +854,130 @@ def prior_from_spec(table: Mapping[str, Any]) -> Prior:
             raise SpecError(f"prior family {family!r}: key {key!r} must be a number; got {value!r}")
         values[key] = float(value)
     return cls(**values)
+
+
+# ------------------------------------------------------------------ one parser for every way of naming a prior
+_CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*$", re.DOTALL)
+_CLASS_NAMES = {cls.__name__.lower(): family for family, cls in PRIOR_FAMILIES.items()}
+PRIOR_FORMS = ('a prior object (HalfNormal(0.5)), a string such as "half_normal(0.5)", "normal(0, 2)", '
+               '"student_t(nu=3, mu=0, sigma=1)" or "half_normal:0.5", or a table such as '
+               '{"family": "half_normal", "scale": 0.5}')
+
+
+def _family_key(name: str) -> str:
+    key = name.strip().lower()
+    key = _CLASS_NAMES.get(key.replace("_", ""), key)
+    return _FAMILY_ALIASES.get(key, key)
+
+
+def _literal(text: str, whole: str) -> Any:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    try:
+        return float(text)
+    except ValueError:
+        raise SpecError(f"prior {whole!r}: {text!r} is not a number; write it as {PRIOR_FORMS}") from None
+
+
+def _parse_text(text: str) -> Prior:
+    """A prior from a string: ``family(args)`` (positional in the family's parameter order, or
+    ``key=value``), the CLI's ``family:value`` shorthand, or a bare family that needs no parameter."""
+    whole = text
+    match = _CALL.match(text)
+    if match:
+        name, inner = match.group(1), match.group(2)
+        parts = [p for p in (x.strip() for x in inner.split(",")) if p] if inner.strip() else []
+    elif ":" in text:
+        name, _, inner = text.partition(":")
+        parts = [p.strip() for p in inner.split(",") if p.strip()]
+        if not parts:
+            raise SpecError(f"prior {whole!r}: no value after ':'; write it as {PRIOR_FORMS}")
+    else:
+        name, parts = text, []
+    family = _family_key(name)
+    allowed = sorted(PRIOR_FAMILIES) + sorted(_LOOKUPS)
+    if family not in PRIOR_FAMILIES and family not in _LOOKUPS:
+        raise SpecError(f"prior {whole!r}: unknown family {name.strip()!r}; allowed: {', '.join(allowed)}")
+    order = list(_LOOKUPS[family]) if family in _LOOKUPS else [n for group in _spec_params(PRIOR_FAMILIES[family])
+                                                                   for n in group]
+    table: dict[str, Any] = {"family": family}
+    for i, part in enumerate(parts):
+        key, eq, value = part.partition("=")
+        if eq:
+            table[key.strip()] = _literal(value, whole)
+        elif i < len(order):
+            table[order[i]] = _literal(part, whole)
+        else:
+            raise SpecError(f"prior {whole!r}: {family} takes at most {len(order)} value(s) "
+                            f"({', '.join(order)}); got {len(parts)}")
+    return prior_from_spec(table)
+
+
+def parse_prior(value: Any) -> Prior:
+    """Any way of naming a prior -> a :class:`Prior`: the parser shared by the CLI, specs and the API.
+
+    Parameters
+    ----------
+    value : Prior, str or mapping
+        A prior object (returned as is); a string ``"half_normal(0.5)"``, ``"normal(0, 2)"``,
+        ``"HalfNormal(scale=0.5)"`` (the repr), ``"student_t(nu=3, mu=0, sigma=1)"``,
+        ``"turner('adverse events', 'pharma_vs_placebo')"``, the CLI shorthand ``"half_normal:0.5"``,
+        or ``"flat"``; a PyMC distribution of a shared family (``pm.HalfNormal.dist(sigma=0.5)``); a table ``{"family": "half_normal", "scale": 0.5}`` (see
+        :func:`prior_from_spec`).
+
+    Returns
+    -------
+    Prior
+
+    Raises
+    ------
+    SpecError
+        An unknown family, a missing, extra or non-numeric parameter, or an object of another kind
+        (e.g. a PyMC distribution), with the accepted forms.
+
+    Examples
+    --------
+    >>> parse_prior("half_normal(0.5)") == HalfNormal(0.5)
+    True
+    >>> parse_prior({"family": "normal", "mu": 0, "sigma": 2}) == Normal(0.0, 2.0)
+    True
+    """
+    if isinstance(value, Prior):
+        return value
+    if isinstance(value, Mapping):
+        return prior_from_spec(value)
+    if isinstance(value, str):
+        if not value.strip():
+            raise SpecError(f"prior: empty string; write it as {PRIOR_FORMS}")
+        return _parse_text(value)
+    from_pymc = _from_pymc(value)
+    if from_pymc is not None:
+        return from_pymc
+    raise SpecError(f"prior: cannot use {type(value).__name__} {value!r}; give {PRIOR_FORMS}")
+
+
+def _from_pymc(value: Any) -> Prior | None:
+    """A PyMC distribution made with ``.dist()`` (e.g. ``pm.HalfNormal.dist(0.5)``) as the same prior, for
+    the families both share; None for anything else."""
+    owner = getattr(value, "owner", None)
+    op_name = getattr(getattr(owner, "op", None), "name", None)
+    if op_name is None:
+        return None
+    try:
+        params = [float(f"{float(np.asarray(x.eval())):.7g}") for x in owner.inputs[2:]]
+    except Exception:  # noqa: BLE001 - parameters that are not constants
+        return None
+    if op_name == "halfnormal" and len(params) == 2 and params[0] == 0:
+        return HalfNormal(params[1])
+    if op_name == "normal" and len(params) == 2:
+        return Normal(*params)
+    if op_name == "halfcauchy" and params:
+        return HalfCauchy(params[-1])
+    if op_name == "t" and len(params) == 3:
+        return StudentT(*params)
+    if op_name == "exponential" and len(params) == 1 and params[0] > 0:
+        return Exponential(float(f"{1.0 / params[0]:.7g}"))
+    if op_name == "uniform" and len(params) == 2:
+        return Uniform(*params)
+    raise SpecError(f"prior: the PyMC distribution {op_name!r} has no counterpart here; give {PRIOR_FORMS}")

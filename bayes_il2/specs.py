@@ -170,6 +170,16 @@ def _partial_options(source: str, data: DataSpec) -> None:
                                               "results)")
 
 
+def _prior_table(source: str, key: str, text: str) -> dict[str, Any]:
+    """The spec table of a prior written as a string (:func:`bayes_il2.priors.parse_prior`)."""
+    from bayes_il2.priors import parse_prior
+
+    try:
+        return parse_prior(text).to_dict()
+    except SpecError as exc:
+        raise _err(source, f"priors.{key}", str(exc)) from None
+
+
 def _err(source: str, key: str, message: str) -> SpecError:
     return SpecError(f"{source}: key '{key}': {message}")
 
@@ -302,8 +312,12 @@ def parse_spec(raw: dict[str, Any], source: str = "<memory>") -> AnalysisSpec:
         raise _err(source, "reanalysis", "only allowed with model.family = 'reanalysis'")
 
     priors = raw.get("priors", {})
+    if isinstance(priors, dict):  # a string such as tau = "half_normal(0.5)" becomes its table
+        priors = {key: _prior_table(source, key, value) if isinstance(value, str) else value
+                  for key, value in priors.items()}
     if not isinstance(priors, dict) or not all(isinstance(v, dict) for v in priors.values()):
-        raise _err(source, "priors", "expected tables such as [priors.tau] family = 'half_normal'")
+        raise _err(source, "priors", "expected tables such as [priors.tau] family = 'half_normal', "
+                                     "or strings such as tau = \"half_normal(0.5)\"")
     allowed_priors = ("tau", "mu", "tau_within", "tau_between", "beta", "alpha", "r", "rho")
     for key, value in priors.items():
         _choice(source, f"priors.{key}", key, allowed_priors)

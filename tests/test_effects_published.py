@@ -79,6 +79,37 @@ def test_normand_data_reproduce_metafor_smd_too():
     np.testing.assert_array_equal(r4(vi), [0.0131, 0.0645, 0.0458, 0.1606])
 
 
+def test_smd_default_variance_is_metafors_ls():
+    """Without vtype the SMD variance is metafor's default ("LS"): users comparing get the printed values."""
+    default = fx.standardized_mean_difference(**NORMAND)
+    ls = fx.standardized_mean_difference(**NORMAND, vtype="LS")
+    np.testing.assert_array_equal(default.vi, ls.vi)
+    np.testing.assert_array_equal(r4(fx.escalc("SMD", **NORMAND).vi), [0.0131, 0.0645, 0.0458, 0.1606])
+
+
+def test_escalc_takes_metafors_names_for_two_by_two_tables():
+    es = fx.escalc("RR", ai=4, bi=119, ci=11, di=128)     # [BCG] trial 1 as cells, metafor's dat.bcg names
+    assert round(float(es.yi), 4) == -0.8893 and round(float(es.vi), 4) == 0.3256
+    old = fx.escalc("RR", ai=4, n1i=123, ci=11, n2i=139)  # the totals still work
+    assert float(old.yi) == float(es.yi)
+
+
+def test_escalc_smcr_with_metafors_names_matches_metafor_morris2008():
+    """metafor tests/testthat/test_analysis_example_morris2008.r: escalc(measure="SMCR", m1i=m_post,
+    m2i=m_pre, sd1i=sd_pre, ni, ri), treatment group."""
+    es = fx.escalc("SMCR", m1i=[38.5, 26.8, 0.7, 75.9, 36.0], m2i=[30.6, 23.5, 0.5, 53.4, 35.6],
+                   sd1i=[15.0, 3.1, 0.1, 14.5, 4.7], ni=[20, 50, 9, 10, 14], ri=[.47, .64, .77, .89, .44])
+    np.testing.assert_array_equal(r4(es.yi), [0.5056, 1.0481, 1.8054, 1.4181, 0.0801])
+    np.testing.assert_array_equal(r4(es.vi), [0.0594, 0.0254, 0.2322, 0.1225, 0.0802])
+
+
+def test_escalc_rejects_a_cell_and_a_total_for_the_same_arm():
+    from bayes_il2.errors import EffectSizeError
+
+    with pytest.raises(EffectSizeError, match="give bi or n1i, not both"):
+        fx.escalc("OR", ai=4, bi=119, n1i=123, ci=11, di=128)
+
+
 def test_single_arm_log_mean_fold_delta_method_adds_up_to_metafor_rom():
     """Per arm, log_fold_from_mean_sd gives log(mean) with the delta-method variance sd^2/(n mean^2)
     (Hedges et al. 1999); the two arms of [N99] combine to metafor's printed ROM yi and vi."""

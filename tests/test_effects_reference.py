@@ -35,7 +35,7 @@ def test_md_borenstein_ch4():
 
 
 def test_smd_hedges_g_borenstein_ch4():
-    g, vg = fx.standardized_mean_difference(103, 5.5, 50, 100, 4.5, 50)
+    g, vg = fx.standardized_mean_difference(103, 5.5, 50, 100, 4.5, 50, vtype="hedges")
     assert round(g, 4) == 0.5924            # [B] g = 0.5924
     assert round(vg, 4) == 0.0411           # [B] V_g = 0.0411
     assert round(np.sqrt(vg), 4) == 0.2028  # [B] SE_g = 0.2028

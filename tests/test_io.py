@@ -52,7 +52,7 @@ def test_an_interrupted_folder_build_leaves_the_previous_folder(tmp_path):
 
 
 def test_failed_analyses_are_reported_as_errors_not_with_stale_results(tmp_path):
-    from bayes_il2.reporting import write_results_report
+    from bayes_il2.report import write_results_report
 
     stale = tmp_path / "treg_expansion"
     stale.mkdir()

@@ -413,11 +413,23 @@ def test_text_fitting_respects_the_measured_width():
 
 
 # --------------------------------------------------------------------------- other figures
-def test_parameter_forest_wraps_arviz():
+def test_parameter_forest_labels_every_row_once():
     table = effect_table(5)
     fig = plots.parameter_forest(make_fit(table))
-    texts = {t.get_text() for ax in fig.axes for t in ax.texts}
-    assert {"mu", "tau", "theta"} <= texts
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[:2] == ["mu", "tau"] and "theta[S00]" in labels and len(labels) == len(set(labels))
+
+
+def test_parameter_forest_labels_do_not_overlap_with_diseases():
+    """treg_by_disease: variable and disease names once ran into each other (mu_diseaseSLE)."""
+    table = effect_table(14)
+    fig = plots.parameter_forest(make_fit(table, family="three_level"))
+    fig.canvas.draw()
+    boxes = [t.get_window_extent() for t in fig.axes[0].get_yticklabels()]
+    assert any(t.get_text().startswith("mu_disease[") for t in fig.axes[0].get_yticklabels())
+    assert all(not a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    plot_left = fig.axes[0].get_window_extent().x0
+    assert all(b.x1 <= plot_left + 1 for b in boxes)
 
 
 def test_tau_posterior_overlays_the_prior():
@@ -539,3 +551,23 @@ def test_studies_with_several_arms_match_the_fits_study_arm_coordinates():
     keyed = table.assign(study_id=["S00:low", "S00:high", "S01", "S02"])
     fig = plots.forest_plot(table, fit=make_fit(keyed))
     assert sorted(gids(fig, "posterior:")) == sorted(f"posterior:{k}" for k in keyed["study_id"])
+
+
+# --------------------------------------------------------------------------- direction and headings
+def test_harm_odds_ratio_axis_says_left_favours_ld_il2():
+    from bayes_il2.plots.direction import FAVOURS_IL2_LEFT, effect_direction
+
+    table = effect_table(4, measure="OR").assign(outcome="infection")
+    fig = plots.forest_plot(table)
+    assert FAVOURS_IL2_LEFT in fig.axes[1].get_xlabel() or any(FAVOURS_IL2_LEFT in ax.get_xlabel() for ax in fig.axes)
+    assert effect_direction("OR", "responder_essdai3").startswith("← favours control")
+    assert effect_direction("ROMC", "treg_pct_cd4") == "higher Treg →"
+    assert effect_direction("MD", "essdai") is None        # direction of a score is not assumed
+
+
+def test_every_pipeline_figure_names_analysis_and_outcome():
+    from bayes_il2.plots.titles import figure_heading, stamp_title
+
+    fig = stamp_title(plots.parameter_forest(make_fit(effect_table(4))), figure_heading("AE vs placebo", "any_ae"))
+    heads = [t.get_text() for t in fig.texts if t.get_gid() == "figure_heading"]
+    assert heads == ["AE vs placebo: any adverse event"]

@@ -24,7 +24,8 @@ from bayes_il2.fit import Fit, data_fingerprint, software_versions  # noqa: E402
 from bayes_il2.pipeline import AnalysisRun, OutcomeResult, figures_for, write_analysis  # noqa: E402
 from bayes_il2.priors import HalfNormal, Normal  # noqa: E402
 from bayes_il2.report import load_analysis  # noqa: E402
-from bayes_il2.reporting import write_results_report  # noqa: E402
+from bayes_il2.report import write_results_report  # noqa: E402
+from bayes_il2.report.render import EMBED_BUDGET_BYTES  # noqa: E402
 from bayes_il2.specs import load_spec  # noqa: E402
 from test_plots import effect_table, make_fit  # noqa: E402
 
@@ -91,7 +92,7 @@ def outcome(spec, label: str, k: int, seed: int) -> OutcomeResult:
     excluded = pd.DataFrame({"study_id": ["X1"], "arm_id": [""], "outcome": [label],
                              "reason": ["no SD <reported>"]})
     return OutcomeResult(label=label, effects=table, excluded=excluded, summary=fit.summary(scale="natural"),
-                         fit=fit, diagnostics=diag, figures=figures_for(spec, fit, table, diag))
+                         fit=fit, diagnostics=diag, figures=figures_for(spec, fit, table, diag, label))
 
 
 def build_results(root: Path, figures=("forest", "tau_posterior", "ppc", "pareto_k")) -> Path:
@@ -152,11 +153,26 @@ def test_report_is_written_atomically_next_to_the_analyses(results, page):
     assert page.startswith("<!DOCTYPE html>")
 
 
-def test_every_figure_is_embedded_as_a_png(results, page):
+def linked_images(html: str) -> list[str]:
+    return re.findall(r'<img src="(?!data:)([^"]+)"', html)
+
+
+def test_figures_are_embedded_within_the_budget_then_linked(results, page):
     pngs = sorted(results.rglob("*.png"))
-    embedded = images(page)
-    assert len(embedded) == len(pngs) == 3 * 4
+    embedded, linked = images(page), linked_images(page)
+    assert len(pngs) == 3 * 4 and len(embedded) + len(linked) == len(pngs)
     assert all(data[:8] == b"\x89PNG\r\n\x1a\n" for data in embedded)
+    assert sum(len(base64.b64encode(d)) for d in embedded) <= EMBED_BUDGET_BYTES
+    assert linked and all((results / rel).is_file() for rel in linked)   # relative paths: work offline
+
+
+def test_a_page_with_no_budget_links_every_figure(results, monkeypatch):
+    from bayes_il2.report import render
+
+    monkeypatch.setattr(render, "EMBED_BUDGET_BYTES", 0)
+    monkeypatch.setattr(render.FigureBudget, "__init__", lambda self, left=0: setattr(self, "left", left))
+    html = write_results_report(results, ["treg_demo"], index_name="linked.html").read_text(encoding="utf-8")
+    assert images(html) == [] and len(linked_images(html)) == 4
 
 
 def test_page_is_self_contained(page):
@@ -180,14 +196,17 @@ def test_studies_link_to_their_sources(page):
 def test_model_and_priors_are_stated_in_words_and_formula(page):
     assert "normal-normal hierarchical model" in page
     assert "θ<sub>i</sub> | μ, τ ~ N(μ, τ<sup>2</sup>)" in page
-    assert "half_normal(scale = 0.5)" in page and "normal(mu = 0.0, sigma = 2.0)" in page
+    assert "half-normal with scale 0.5; 95% of its mass below 0.98" in page
+    assert "τ ~ HN(0.5)" in page and "μ ~ N(0, 2<sup>2</sup>)" in page
+    assert "{'family'" not in page and "?(" not in page        # no raw code or repr
 
 
 def test_summary_table_shows_the_natural_scale_estimate(results, page):
     summary = pd.read_csv(results / "treg_demo" / "summary.csv")
     mu = summary[summary["parameter"] == "mu"].iloc[0]
     assert mu["median"] > 1.0  # exp of a positive log ratio: natural scale
-    assert f"mu = {mu['median']:.3f} [95% CrI {mu['eti_low']:.3f}, {mu['eti_high']:.3f}]" in page
+    assert (f"pooled ratio of means, post/pre {mu['median']:.3g} (95% CrI {mu['eti_low']:.3g} to "
+            f"{mu['eti_high']:.3g})") in page
 
 
 def test_diagnostics_verdict_and_hints_are_shown(page):
@@ -196,7 +215,7 @@ def test_diagnostics_verdict_and_hints_are_shown(page):
 
 
 def test_each_outcome_of_a_multi_outcome_analysis_has_its_section(page):
-    assert "Outcome: any_ae" in page and "Outcome: serious ae" in page
+    assert "Outcome: any adverse event <code>any_ae</code>" in page and "Outcome: serious ae" in page
     assert 'href="multi_demo/serious_ae/summary.csv"' in page
 
 
@@ -261,3 +280,78 @@ def test_values_converted_from_skewed_medians_are_named(results, page):
     assert len(flagged) == 1
     assert f"calls skewed, with the normal-theory estimators: {flagged[0]}." in page
     assert page.count("calls skewed") == 1        # the other analysis has no flagged value
+
+
+# --------------------------------------------------------------------------- first contact (issue 18)
+def ids_and_links(html: str) -> tuple[list[str], list[str]]:
+    return re.findall(r'\sid="([^"]+)"', html), re.findall(r'<nav class="toc".*?</nav>', html, re.S)
+
+
+def test_ids_are_unique_and_every_toc_link_resolves(page):
+    ids, nav = ids_and_links(page)
+    assert len(ids) == len(set(ids))
+    targets = re.findall(r'href="#([^"]+)"', nav[0])
+    assert targets and all(t in ids for t in targets)
+    assert "multi_demo--serious_ae" in targets            # the contents reach each outcome
+
+
+def test_overview_has_one_line_per_question_with_badge_and_natural_headline(page):
+    overview = page[page.index('<div class="overview">'):page.index("</header>")]
+    lines = re.findall(r'<details class="line[^"]*"><summary>(.*?)</summary>', overview, re.S)
+    assert len(lines) == 4                                   # treg_demo, 2 outcomes of multi_demo, never_ran
+    assert all('class="badge' in line for line in lines)
+    assert any("pooled ratio of means, post/pre" in line and "Tregs rose" in line for line in lines)
+    assert "Diagnostics: WARN" in overview                    # the verdict is one click away
+
+
+def test_caveat_box_is_generated_from_the_data(page):
+    assert page.count('<aside class="caveats">') >= 3
+    assert "Rests on k = 8 studies." in page and "Designs mixed (rct, single_arm)" in page
+
+
+def test_caveats_name_unidentified_parameters_and_single_centres():
+    from bayes_il2.report.caveats import caveats
+
+    two = pd.DataFrame({"study_id": ["A", "B"], "disease": ["pSS", "SLE"], "design": ["rct", "rct"]})
+    assert any(c.startswith("tau is weakly identified (k = 2 < 3)") for c in caveats(two, "nnhm"))
+    three = caveats(two, "three_level")
+    assert any(c.startswith("tau_within is not identified: one study per disease") for c in three)
+    studies = pd.DataFrame({"study_id": ["A", "B"], "note": ["Randomized, single centre (Peking)", "multicentre"]})
+    assert "Single centre: 1 of 2 studies are single-centre (A), per the registry notes." in caveats(two, "nnhm", studies)
+
+
+def test_sensitivity_table_is_on_the_natural_scale_with_its_scale_stated(tmp_path):
+    from bayes_il2.report.render import extra_section
+    from bayes_il2.report.collect import AnalysisFolder, OutcomeFolder
+
+    sens = pd.DataFrame({"scenario": ["tau prior"], "value": ["HalfNormal(1)"], "k": [8], "mu_mean": [1.15],
+                         "mu_low": [0.9], "mu_high": [1.4], "tau_median": [0.3], "engine": ["exact"]})
+    outcome = OutcomeFolder(label="treg", path=tmp_path, summary=pd.DataFrame(), effects=pd.DataFrame(),
+                            excluded=pd.DataFrame(), diagnostics=None, figures=(), extra_tables={"sensitivity": sens},
+                            fit_meta={"measure": "ROMC"})
+    analysis = AnalysisFolder(name="t", path=tmp_path, title="T", status="pass", verdict="", seconds=None,
+                              spec_path=None, spec={}, outcomes=(outcome,))
+    html = extra_section(analysis, outcome)
+    assert f"<td>{np.exp(1.15):.3f}</td>" in html and "<td>1.150</td>" not in html
+    assert "Scale: μ on the natural scale (ratio of means, post/pre)" in html and "τ median (model scale)" in html
+    assert "τ prior: half-normal with scale 1" in html and "HalfNormal(1)" not in html
+
+
+def test_weight_is_defined_under_the_forest_plot(page):
+    assert "Weight: each study&#x27;s share (%) of the random-effects inverse-variance weights" in page
+
+
+def test_running_one_spec_keeps_the_other_analyses_on_the_combined_page(results):
+    html = write_results_report(results, ["treg_demo"], registry=FakeRegistry()).read_text(encoding="utf-8")
+    assert 'id="multi_demo"' in html and 'id="treg_demo"' in html
+
+
+def test_user_fit_page_is_titled_from_the_analysis(results):
+    html = write_results_report(results, ["treg_demo"], index_name="mine.html").read_text(encoding="utf-8")
+    assert "<title>Treg &lt;expansion&gt; &amp; more</title>" in html
+    assert 'id="multi_demo"' not in html                      # a one-analysis page stays one analysis
+
+
+def test_page_weight_stays_under_3_mb(results):
+    index = write_results_report(results, ["treg_demo", "multi_demo"], registry=FakeRegistry())
+    assert index.stat().st_size < 3_000_000

@@ -6,6 +6,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
 
 from bayes_il2.diagnostics.checks import Check, Thresholds, worst
 from bayes_il2.diagnostics.comparison import compare_by_loo, compare_models
@@ -16,10 +20,42 @@ from bayes_il2.diagnostics.loo import LooResult, loo_by_study, refit_loo_elpd
 from bayes_il2.diagnostics.predictive import predictive_table
 from bayes_il2.diagnostics.report import DiagnosticsReport
 from bayes_il2.diagnostics.sensitivity import power_scaling_table, prior_sensitivity_check, tau_prior_grid
+from bayes_il2.errors import ModelError
 
-__all__ = ["Check", "DiagnosticsReport", "LooResult", "Thresholds", "diagnose", "convergence_table",
+__all__ = ["Check", "DiagnosticsReport", "LooResult", "Thresholds", "as_fit", "diagnose", "convergence_table",
            "predictive_table", "loo_by_study", "influence_table", "power_scaling_table", "tau_prior_grid",
            "compare_by_loo", "compare_models"]
+
+
+@dataclass(frozen=True)
+class _DrawsOnly:
+    """A DataTree without fit metadata, seen as a Fit of unknown family (no exact-engine checks)."""
+
+    idata: Any
+    family: str = ""
+    measure: str | None = None
+    data: pd.DataFrame = field(default_factory=pd.DataFrame)
+    settings: dict = field(default_factory=dict)
+    priors: dict = field(default_factory=dict)
+    model: Any = None
+
+
+def as_fit(obj: Any):
+    """A Fit as given; a DataTree (or anything with a ``posterior`` group) as a Fit when it carries
+    bayes_il2 metadata, else as a draws-only view. ModelError for anything else."""
+    if hasattr(obj, "idata"):
+        return obj
+    try:
+        has_posterior = "posterior" in obj.children if hasattr(obj, "children") else hasattr(obj, "posterior")
+    except TypeError:
+        has_posterior = False
+    if not has_posterior:
+        raise ModelError(f"diagnose: expected a Fit or a DataTree with a posterior group; got {type(obj).__name__}")
+    if getattr(obj, "attrs", {}).get("bayes_il2_fit"):
+        from bayes_il2.fit import Fit
+
+        return Fit.from_datatree(obj)
+    return _DrawsOnly(idata=obj)
 
 
 def diagnose(fit, thresholds: Thresholds | None = None, *, influence: bool = True,
@@ -28,8 +64,10 @@ def diagnose(fit, thresholds: Thresholds | None = None, *, influence: bool = Tru
 
     Parameters
     ----------
-    fit : Fit
-        A fitted model (see ``bayes_il2.fit.Fit``).
+    fit : Fit or DataTree
+        A fitted model (see ``bayes_il2.fit.Fit``), or its ``idata`` (a DataTree; one read from a
+        ``posterior.nc`` written by bayes_il2 carries the fit's metadata; a bare tree gets the checks
+        that need only draws: convergence, predictive check, PSIS-LOO).
     thresholds : Thresholds, optional
         Pass/fail limits; the documented defaults otherwise (R-hat <= 1.01, bulk and tail ESS >= 400,
         no divergences, E-BFMI >= 0.3, Pareto k <= 0.7).
@@ -44,6 +82,7 @@ def diagnose(fit, thresholds: Thresholds | None = None, *, influence: bool = Tru
     DiagnosticsReport
     """
     thresholds = thresholds or Thresholds()
+    fit = as_fit(fit)
     idata = fit.idata
     notes: list[str] = []
     table = convergence_table(idata)

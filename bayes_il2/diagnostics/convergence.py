@@ -70,6 +70,30 @@ def _element_labels(da: xr.DataArray) -> list[str]:
     return [f"{da.name}[{','.join(map(str, k)) if isinstance(k, tuple) else k}]" for k in index]
 
 
+def _centered_hint(idata: xr.DataTree) -> str:
+    """The first action for a centered fit (study effects sampled directly, no ``*_z`` offsets)."""
+    try:
+        names = set(idata["posterior"].data_vars)
+    except KeyError:
+        return ""
+    if "theta" in names and "theta_z" not in names:
+        return ("this fit is centered: refit non-centered (spec [model] parameterization = 'noncentered'; "
+                "meta_analysis(parameterization='noncentered')); or ")
+    return ""
+
+
+def _noncentered_hint(idata: xr.DataTree) -> str:
+    """For a non-centered fit: precise studies mix better centered (Papaspiliopoulos, Roberts & Sköld 2007)."""
+    try:
+        names = set(idata["posterior"].data_vars)
+    except KeyError:
+        return ""
+    if "theta_z" in names:
+        return ("; when the studies are precise (large trials) refit centered (meta_analysis("
+                "parameterization='centered'); CLI fit --parameterization centered; spec [model] parameterization)")
+    return ""
+
+
 def convergence_checks(idata: xr.DataTree, table: pd.DataFrame, thresholds: Thresholds) -> list[Check]:
     """Pass / warn / fail checks from a :func:`convergence_table` and the sampler statistics."""
     checks: list[Check] = []
@@ -80,7 +104,9 @@ def convergence_checks(idata: xr.DataTree, table: pd.DataFrame, thresholds: Thre
         round(rhat_max, 4), f"<= {thresholds.rhat_max}",
         f"largest R-hat {rhat_max:.3f} ({worst_rhat})",
         "" if rhat_max <= thresholds.rhat_max else
-        "chains disagree: run longer (more tune and draws) or reparameterize (non-centered model)"))
+        "chains disagree: run longer (CLI --tune 2000 --draws 2000; spec [sampler] tune/draws; "
+        "meta_analysis(tune=2000, draws=2000)); if it persists, give tau a tighter prior (--tau-prior)"
+        + _noncentered_hint(idata)))
     for kind in ("ess_bulk", "ess_tail"):
         low = float(table[kind].min())
         where = table.loc[table[kind].idxmin(), "parameter"]
@@ -88,7 +114,8 @@ def convergence_checks(idata: xr.DataTree, table: pd.DataFrame, thresholds: Thre
         checks.append(Check(
             kind, status, round(low, 1), f">= {thresholds.ess_min:g}",
             f"smallest {kind.replace('_', ' ')} {low:.0f} ({where})",
-            "" if status == "pass" else "too few effective draws: increase draws or chains"))
+            "" if status == "pass" else "too few effective draws: raise draws or chains (CLI --draws 2000 "
+            "--chains 4; spec [sampler]; meta_analysis(draws=..., chains=...))" + _noncentered_hint(idata)))
     diverging = _sample_stat(idata, "diverging")
     if diverging is not None:
         n_div = int(np.asarray(diverging).sum())
@@ -97,8 +124,9 @@ def convergence_checks(idata: xr.DataTree, table: pd.DataFrame, thresholds: Thre
             "divergences", "pass" if n_div <= thresholds.max_divergences else "fail", n_div,
             f"<= {thresholds.max_divergences}", f"{n_div} divergent transitions in {total} draws",
             "" if n_div <= thresholds.max_divergences else
-            "divergences with few studies: try the non-centered model, a higher target_accept, "
-            "or a more informative tau prior"))
+            (_centered_hint(idata) + "raise the target acceptance (CLI --target-accept 0.99; spec [sampler] target_accept; "
+            "meta_analysis(target_accept=0.99)); if divergences remain, give tau a tighter prior (--tau-prior) "
+            "and check the studies flagged by the predictive check")))
     depth = _sample_stat(idata, "maxdepth_reached", "reached_max_treedepth")
     if depth is not None:
         frac = float(np.asarray(depth, dtype=float).mean())
@@ -106,7 +134,8 @@ def convergence_checks(idata: xr.DataTree, table: pd.DataFrame, thresholds: Thre
         checks.append(Check(
             "tree_depth", "pass" if ok else "warn", round(frac, 4), f"<= {thresholds.treedepth_max_fraction:g}",
             f"{frac:.1%} of draws hit the maximum tree depth",
-            "" if ok else "the sampler takes very long trajectories: reparameterize or rescale the data"))
+            "" if ok else "the sampler takes very long trajectories: give mu and tau priors on the scale of "
+            "the data (--mu-prior, --tau-prior) or analyse the effect on a log scale (e.g. ROM instead of MD)"))
     if _sample_stat(idata, "energy") is not None:
         raw = az.bfmi(idata)
         if isinstance(raw, (xr.Dataset, xr.DataTree)):
@@ -117,5 +146,6 @@ def convergence_checks(idata: xr.DataTree, table: pd.DataFrame, thresholds: Thre
             "e_bfmi", "pass" if low >= thresholds.bfmi_min else "fail", round(low, 3), f">= {thresholds.bfmi_min}",
             f"lowest E-BFMI {low:.2f} over {bfmi.size} chains",
             "" if low >= thresholds.bfmi_min else
-            "poor exploration of the energy distribution: reparameterize (non-centered) or tighten priors"))
+            "poor exploration of the energy distribution: raise tuning (--tune 2000) and the target acceptance "
+            "(--target-accept 0.99), or give tau a tighter prior (--tau-prior)"))
     return checks

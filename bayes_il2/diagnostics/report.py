@@ -56,6 +56,12 @@ class DiagnosticsReport:
         listed = "; ".join(f"{c.name} {c.status} ({c.message})" for c in bad)
         return f"{self.status.upper()}: {listed}"
 
+    def table(self) -> pd.DataFrame:
+        """One row per check: name, status, value, threshold, message and what to do (hint)."""
+        from dataclasses import asdict
+
+        return pd.DataFrame([asdict(c) for c in self.checks])
+
     def to_dict(self) -> dict:
         return {
             "verdict": self.verdict,

@@ -46,7 +46,7 @@ def mean_difference(m1i: ArrayLike, sd1i: ArrayLike, n1i: ArrayLike, m2i: ArrayL
 
 
 def standardized_mean_difference(m1i: ArrayLike, sd1i: ArrayLike, n1i: ArrayLike, m2i: ArrayLike,
-                                 sd2i: ArrayLike, n2i: ArrayLike, *, vtype: str = "hedges",
+                                 sd2i: ArrayLike, n2i: ArrayLike, *, vtype: str = "LS",
                                  ids: ArrayLike | None = None) -> EffectSize:
     """Standardized mean difference, Hedges' g (measure ``SMD``).
 
@@ -54,9 +54,10 @@ def standardized_mean_difference(m1i: ArrayLike, sd1i: ArrayLike, n1i: ArrayLike
     g = J(n1+n2-2) d with the exact correction J(m) = Gamma(m/2) / (sqrt(m/2) Gamma((m-1)/2))
     (Hedges 1981).
 
-    Variance: ``vtype="hedges"`` (default) vi = J² [(n1+n2)/(n1 n2) + d²/(2(n1+n2))]
-    (Borenstein et al. 2009, eqs. 4.20 and 4.24); ``vtype="LS"`` vi = 1/n1 + 1/n2 + g²/(2(n1+n2))
-    (metafor's large-sample default).
+    Variance: ``vtype="LS"`` (default, as metafor's ``escalc``) vi = 1/n1 + 1/n2 + g²/(2(n1+n2)),
+    the large-sample variance (Hedges 1982), so results match metafor's printed values;
+    ``vtype="hedges"`` vi = J² [(n1+n2)/(n1 n2) + d²/(2(n1+n2))] (Borenstein et al. 2009, eqs. 4.20
+    and 4.24), smaller by the factor J² (about 20% for N < 10).
     """
     check_choice("vtype", vtype, ("hedges", "LS"))
     x = _groups(ids, m1i=m1i, sd1i=sd1i, n1i=n1i, m2i=m2i, sd2i=sd2i, n2i=n2i)

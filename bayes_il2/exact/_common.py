@@ -29,6 +29,17 @@ def check_effects(yi: Any, vi: Any, who: str) -> tuple[np.ndarray, np.ndarray]:
     return y, v
 
 
+def labels_of(yi: Any) -> list[str] | None:
+    """Study labels carried by ``yi`` itself: the index of a pandas Series when it is not the default
+    0..k-1 (e.g. ``table.set_index("study_id").yi``), else None."""
+    index = getattr(yi, "index", None)
+    if index is None or not hasattr(yi, "to_numpy"):
+        return None
+    if list(index) == list(range(len(index))):
+        return None
+    return [str(x) for x in index]
+
+
 def check_labels(labels: Sequence[Any] | None, k: int, who: str) -> list[str]:
     if labels is None:
         return [str(i + 1) for i in range(k)]

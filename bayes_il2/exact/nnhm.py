@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import special
 
 from bayes_il2.errors import ModelError
-from bayes_il2.exact._common import (check_effects, check_labels, location_prior, normal_marginal,
+from bayes_il2.exact._common import (check_effects, check_labels, labels_of, location_prior, normal_marginal,
                                      prior_scales, variance_prior_bounds)
 from bayes_il2.exact._quadrature import build_grid_1d
 from bayes_il2.exact.marginals import (GaussianMixture, GridMarginal, Marginal, MonotoneTransform, PointMass,
@@ -204,7 +204,8 @@ def nnhm(yi: Any, vi: Any, tau_prior: Any, mu_prior: Any = None, labels: Sequenc
     mu_prior : Normal or Flat, optional
         Prior of mu; default flat (improper: no marginal likelihood).
     labels : sequence, optional
-        Study labels (default "1".."k").
+        Study labels, e.g. ``table.study_id`` (default: the index of ``yi`` when it is a Series indexed
+        by study, else "1".."k"); ``summary()`` and ``theta(label)`` use them.
     tol, order : float, int
         Relative error tolerance of the adaptive Gauss-Legendre panels on log(tau), and nodes per
         panel.
@@ -223,8 +224,13 @@ def nnhm(yi: Any, vi: Any, tau_prior: Any, mu_prior: Any = None, labels: Sequenc
     Röver C (2020). J Stat Softw 93(6).
     """
     who = "nnhm"
+    from bayes_il2.priors import parse_prior
+
+    # priors written as strings or tables ("half_normal(0.5)") go through the package's one parser
+    tau_prior = parse_prior(tau_prior) if isinstance(tau_prior, (str, dict)) else tau_prior
+    mu_prior = parse_prior(mu_prior) if isinstance(mu_prior, (str, dict)) else mu_prior
     y, v = check_effects(yi, vi, who)
-    names = check_labels(labels, len(y), who)
+    names = check_labels(labels if labels is not None else labels_of(yi), len(y), who)
     m0, p0 = location_prior(mu_prior, who)
     if isinstance(tau_prior, (int, float)) and not isinstance(tau_prior, bool):
         tau_prior = KnownTau(float(tau_prior))

@@ -44,6 +44,7 @@ from bayes_il2.plots._common import (axis_label, default_reference, draws_by, dr
                                      typical_within_variance)
 from bayes_il2.plots import partial_rows
 from bayes_il2.plots._text import design_label, fit_text, text_width
+from bayes_il2.plots.direction import effect_direction, table_outcome
 
 SORTS = ("given", "effect", "precision", "year")
 Z95 = 1.959963984540054
@@ -242,7 +243,8 @@ def _fmt_n(row: pd.Series) -> str:
 def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, sort: str = "given",
                 rope: tuple[float, float] | None = None, reference: float | bool | None = None, *,
                 measure: str | None = None, show_weight: bool = True, level: float = 0.95,
-                group_by: str | None = "disease", label_column: str = "label", classical: Any = None) -> Figure:
+                group_by: str | None = "disease", label_column: str = "label", classical: Any = None,
+                direction: str | None = None) -> Figure:
     """Draw the forest plot of an effect table, with the posterior of a fit when given.
 
     Parameters
@@ -276,6 +278,9 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
         A classical fit of the same table (:func:`bayes_il2.classical.rma`, e.g. REML with the HKSJ
         interval): drawn beneath the Bayesian summaries as a green diamond and its prediction
         interval (t with k - 2 df) as a green bar; the legend tells the two apart. Never refitted here.
+    direction : str, optional
+        Second line of the x-axis label saying which side favours LD-IL-2 (default: from the measure
+        and the table's ``outcome``, :func:`bayes_il2.plots.direction.effect_direction`; "" for none).
 
     Returns
     -------
@@ -514,7 +519,8 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
     else:
         pad = (hi - lo) * 0.04 or 0.1
         ax.set_xlim(lo - pad, hi + pad)
-    ax.set_xlabel(axis_label(measure), fontsize=fs)
+    direction = effect_direction(measure, table_outcome(table)) if direction is None else direction
+    ax.set_xlabel(axis_label(measure) + (f"\n{direction}" if direction else ""), fontsize=fs)
     ax.tick_params(axis="x", labelsize=small)
 
     if reference is not False and reference is not None:

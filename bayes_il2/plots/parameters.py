@@ -1,4 +1,4 @@
-"""Figures of the model parameters: ArviZ forest, tau posterior vs prior, mu prior vs posterior.
+"""Figures of the model parameters: parameter forest, tau posterior vs prior, mu prior vs posterior.
 
 Densities of draws are Gaussian kernel estimates (Scott's bandwidth); for parameters bounded below by
 zero (heterogeneity SDs) the draws are reflected at zero so the estimate does not leak below the
@@ -47,7 +47,11 @@ def _prior_density(fit: Any, name: str, grid: np.ndarray) -> np.ndarray | None:
 
 
 def parameter_forest(fit: Any, var_names: list[str] | None = None, ci_prob: float = 0.95) -> Figure:
-    """ArviZ's forest plot of the model parameters (``arviz_plots.plot_forest``), chains combined.
+    """Forest plot of the model parameters: posterior median, 50% and ``ci_prob`` equal-tailed intervals.
+
+    One row per scalar or per coordinate (``mu_disease[SLE]``, ``theta[He2022_pSS]``), labelled on
+    the y axis, so labels of any length never overlap (their width is set by the tight bounding box).
+    Chains are combined; everything is on the model scale.
 
     Parameters
     ----------
@@ -55,27 +59,48 @@ def parameter_forest(fit: Any, var_names: list[str] | None = None, ci_prob: floa
     var_names : list of str, optional
         Variables to show (default: those of :data:`MAIN_PARAMETERS` the posterior has).
     ci_prob : float
-        Probability of the credible interval.
+        Probability of the outer credible interval.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    import arviz_plots as azp
-
     names = posterior_vars(fit)
     if not names:
         raise ModelError("parameter_forest: the fit has no posterior group")
     chosen = var_names or [v for v in MAIN_PARAMETERS if v in names]
     if not chosen:
         raise ModelError(f"parameter_forest: none of {', '.join(MAIN_PARAMETERS)} is in the posterior")
-    pc = azp.plot_forest(fit.idata, var_names=chosen, combined=True, ci_probs=[0.5, ci_prob],
-                         backend="matplotlib")
-    fig = pc.viz["figure"].item()
-    n_rows = sum(int(np.prod(fit.idata["posterior"][v].shape[2:])) or 1 for v in chosen)
-    fig.set_size_inches(8.0, max(2.5, 0.5 + 0.22 * n_rows))
-    fig.suptitle(f"Posterior of the model parameters (median, 50% and {100 * ci_prob:g}% intervals; "
-                 f"{getattr(fit, 'measure', '')} model scale)", fontsize=10)
+    posterior = fit.idata["posterior"]
+    rows: list[tuple[str, np.ndarray]] = []
+    for var in chosen:
+        da = posterior[var]
+        extra = [d for d in da.dims if d not in ("chain", "draw")]
+        if not extra:
+            rows.append((var, np.asarray(da).reshape(-1)))
+            continue
+        stacked = da.stack(_row=extra).transpose("_row", ...)
+        for i, key in enumerate(stacked["_row"].values):
+            label = ", ".join(map(str, key)) if isinstance(key, tuple) else str(key)
+            rows.append((f"{var}[{label}]", np.asarray(stacked.isel(_row=i)).reshape(-1)))
+    n = len(rows)
+    fig, ax = plt.subplots(figsize=(7.0, max(2.2, 0.9 + 0.24 * n)))
+    y = np.arange(n)[::-1]
+    for yi, (label, draws) in zip(y, rows):
+        low, mid_low, med, mid_high, high = np.quantile(draws, [(1 - ci_prob) / 2, 0.25, 0.5, 0.75,
+                                                                (1 + ci_prob) / 2])
+        ax.plot([low, high], [yi, yi], color=POSTERIOR_COLOR, lw=1.0, gid=f"interval:{label}")
+        ax.plot([mid_low, mid_high], [yi, yi], color=POSTERIOR_COLOR, lw=3.0)
+        ax.plot([med], [yi], "o", color="white", mec=POSTERIOR_COLOR, ms=5, gid=f"median:{label}")
+    ax.set_yticks(y, [label for label, _ in rows], fontsize=8)
+    ax.set_ylim(-0.7, n - 0.3)
+    ax.grid(axis="x", color="#e5e5e5", lw=0.6)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.set_xlabel(f"{getattr(fit, 'measure', '') or ''} model scale".strip(), fontsize=9)
+    ax.set_title(f"Posterior of the model parameters (median, 50% and {100 * ci_prob:g}% intervals)", fontsize=9.5)
+    fig.tight_layout()
     return fig
 
 

@@ -178,7 +178,11 @@ def fit_map(table: pd.DataFrame, *, method: str = "mcmc", tau_prior: Any = None,
     if method != "mcmc":
         raise ModelError(f"fit_map: method must be 'mcmc' or 'exact', got {method!r}")
     from bayes_il2.api import meta_analysis
+    from bayes_il2.priors import HalfNormal, Normal
 
+    # the documented MAP defaults (the same as the exact method's), not meta_analysis's data-scaled ones
+    tau_prior = tau_prior if tau_prior is not None else HalfNormal(0.5)
+    mu_prior = mu_prior if mu_prior is not None else Normal(0.0, 10.0)
     fit = meta_analysis(table[["study_id", "events_t", "n_t", "events_c", "n_c"]], model="binomial_normal",
                         tau_prior=tau_prior, mu_prior=mu_prior, draws=draws, tune=tune, chains=chains,
                         seed=seed, sampler=sampler)

@@ -1,7 +1,8 @@
 """The HTML report: read analysis folders written by the pipeline and render one self-contained page.
 
 ``load_analysis`` reads ``results/<name>/``; ``render_page`` builds the HTML; ``write_report`` writes it
-atomically. Nothing here fits a model.
+atomically; ``write_results_report`` writes the page over a whole results directory (the CLI's entry
+point). Nothing here fits a model.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from bayes_il2._io import atomic_write_text
 from bayes_il2.report.collect import AnalysisFolder, OutcomeFolder, load_analysis
 from bayes_il2.report.render import PageContext, render_page
 
-__all__ = ["AnalysisFolder", "OutcomeFolder", "PageContext", "load_analysis", "render_page", "write_report"]
+__all__ = ["AnalysisFolder", "OutcomeFolder", "PageContext", "load_analysis", "render_page", "write_report",
+           "write_results_report"]
 
 
 def write_report(analyses: Sequence[Any], out_path: str | Path, context: PageContext | None = None) -> Path:
@@ -42,3 +44,6 @@ def write_report(analyses: Sequence[Any], out_path: str | Path, context: PageCon
             records.append(load_analysis(item))
     html = render_page(records, context, base=out_path.parent)
     return atomic_write_text(out_path, html)
+
+
+from bayes_il2.report.results import write_results_report  # noqa: E402 - uses write_report above

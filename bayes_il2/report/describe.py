@@ -122,21 +122,104 @@ def model_formula(family: str, covariates: list[str] | None = None) -> str:
     return '<div class="formula">' + "<br>".join(lines) + "</div>"
 
 
-def priors_list(priors: dict[str, Any]) -> str:
-    """The priors as an HTML list: parameter, its meaning, and the prior (spec table or repr)."""
+def _num(x: Any) -> str:
+    return f"{float(x):.3g}"
+
+
+def prior_object(value: Any):
+    """A prior object from what the spec or ``fit.json`` holds (spec table, ``{"spec", "repr"}``,
+    a string the prior parser reads); None when it is none of these (e.g. the Treg model's BetaR)."""
+    from bayes_il2.errors import SpecError
+    from bayes_il2.priors import Prior, parse_prior
+
+    if isinstance(value, Prior):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("spec"), dict):
+        value = value["spec"]
+    try:
+        return parse_prior(value)
+    except (SpecError, TypeError, ValueError):
+        return None
+
+
+def prior_words(symbol: str, prior: Any) -> tuple[str, str]:
+    """(words, formula) of a prior on the parameter written ``symbol`` (HTML), e.g.
+    ("half-normal with scale 0.5; 95% of its mass below 0.98", "τ ~ HN(0.5)")."""
+    family = getattr(prior, "family", "")
+    mass = ""
+    try:
+        lo, hi = prior.support
+        if family in ("normal", "student_t"):
+            a, b = prior.ppf([0.025, 0.975])
+            mass = f"; 95% of its mass between {_num(a)} and {_num(b)}"
+        elif lo == 0 and family not in ("uniform",):
+            mass = f"; 95% of its mass below {_num(prior.ppf(0.95))}"
+    except Exception:  # noqa: BLE001 - words without the mass when a quantile is unavailable
+        mass = ""
+    p = {k: getattr(prior, k) for k in ("scale", "mu", "sigma", "nu", "lower", "upper", "rate") if hasattr(prior, k)}
+    source = getattr(prior, "source", "") or ""
+    src = f" ({escape(source)})" if source else ""
+    table = {
+        "half_normal": (f"half-normal with scale {_num(p.get('scale', 0))}", f"{symbol} ~ HN({_num(p.get('scale', 0))})"),
+        "half_cauchy": (f"half-Cauchy with scale {_num(p.get('scale', 0))}", f"{symbol} ~ HC({_num(p.get('scale', 0))})"),
+        "half_student_t": (f"half-Student-t with {_num(p.get('nu', 0))} degrees of freedom and scale "
+                           f"{_num(p.get('scale', 0))}", f"{symbol} ~ half-t<sub>{_num(p.get('nu', 0))}</sub>"
+                           f"(0, {_num(p.get('scale', 0))})"),
+        "uniform": (f"uniform between {_num(p.get('lower', 0))} and {_num(p.get('upper', 0))}",
+                    f"{symbol} ~ U({_num(p.get('lower', 0))}, {_num(p.get('upper', 0))})"),
+        "exponential": (f"exponential with rate {_num(p.get('rate', 0))}", f"{symbol} ~ Exp({_num(p.get('rate', 0))})"),
+        "lognormal_tau2": (f"log-normal on the variance{src}",
+                           f"log {symbol}<sup>2</sup> ~ N({_num(p.get('mu', 0))}, {_num(p.get('sigma', 0))}<sup>2</sup>)"),
+        "log_t_tau2": (f"log-Student-t on the variance{src}",
+                       f"log {symbol}<sup>2</sup> ~ t<sub>{_num(p.get('nu', 5))}</sub>({_num(p.get('mu', 0))}, "
+                       f"{_num(p.get('sigma', 0))})"),
+        "normal": (f"normal with mean {_num(p.get('mu', 0))} and SD {_num(p.get('sigma', 0))}",
+                   f"{symbol} ~ N({_num(p.get('mu', 0))}, {_num(p.get('sigma', 0))}<sup>2</sup>)"),
+        "student_t": (f"Student-t with {_num(p.get('nu', 0))} degrees of freedom, centre {_num(p.get('mu', 0))}, "
+                      f"scale {_num(p.get('sigma', 0))}",
+                      f"{symbol} ~ t<sub>{_num(p.get('nu', 0))}</sub>({_num(p.get('mu', 0))}, {_num(p.get('sigma', 0))})"),
+        "flat": ("flat (improper, uniform on the whole line)", f"p({symbol}) ∝ 1"),
+    }
+    words, formula = table.get(family, (escape(repr(prior)), ""))
+    return words + mass, formula
+
+
+SYMBOLS = {"mu": "μ", "tau": "τ", "tau_within": "τ<sub>within</sub>", "tau_between": "τ<sub>between</sub>",
+           "beta": "β", "r": "r", "alpha_mu": "m<sub>α</sub>", "alpha_sd": "s<sub>α</sub>"}
+
+
+def priors_list(priors: dict[str, Any], note: str = "") -> str:
+    """The priors as an HTML list: parameter, its meaning, the prior in words and as a formula.
+
+    ``priors`` maps a parameter name to a spec table, the ``{"spec", "repr"}`` record of ``fit.json``,
+    a prior object or a string; ``note`` (HTML) says how defaults were chosen, where they were.
+    """
     if not priors:
-        return "<p>Priors: the package defaults (see the model documentation).</p>"
+        return "<p>Priors: the package defaults (see the model documentation).</p>" + note
     items = []
     for name, value in priors.items():
         meaning = PARAMETER_WORDS.get(name, escape(name))
-        if isinstance(value, dict):
-            family = value.get("family", "?")
-            args = ", ".join(f"{escape(str(k))} = {escape(str(v))}" for k, v in value.items() if k != "family")
-            text = f"{escape(str(family))}({args})"
-        else:
-            text = escape(str(value))
-        items.append(f"<li><code>{escape(name)}</code> ({meaning}) ~ <code>{text}</code></li>")
-    return "<ul class=\"priors\">" + "".join(items) + "</ul>"
+        prior = prior_object(value)
+        if prior is None:
+            text = value.get("repr") if isinstance(value, dict) else value
+            items.append(f"<li>{meaning}: <code>{escape(str(text))}</code></li>")
+            continue
+        words, formula = prior_words(SYMBOLS.get(name, escape(name)), prior)
+        items.append(f"<li>{meaning}: {words}" + (f' <span class="formula-inline">{formula}</span>' if formula else "")
+                     + "</li>")
+    return "<ul class=\"priors\">" + "".join(items) + "</ul>" + note
+
+
+from bayes_il2.plots.titles import OUTCOME_WORDS, outcome_words  # noqa: E402,F401 - re-exported
+
+
+#: The pooled parameter on the natural scale, in words, per measure.
+NATURAL_WORDS = {
+    "OR": "odds ratio", "RR": "risk ratio", "HR": "hazard ratio", "RD": "risk difference",
+    "PLO": "proportion", "PR": "proportion", "MD": "mean difference", "SMD": "standardized mean difference",
+    "ROM": "ratio of means", "ROMC": "ratio of means, post/pre", "MC": "mean change",
+    "SMCR": "standardized mean change", "SMCC": "standardized mean change",
+}
 
 
 DATA_KINDS = {

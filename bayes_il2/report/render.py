@@ -1,7 +1,15 @@
-"""Render analysis folders into one self-contained HTML page (figures embedded as base64 PNG).
+"""Render analysis folders into one HTML page: an overview to read at a glance, then every detail.
 
-All text from files is escaped with :func:`html.escape`; the page loads nothing from the network.
-The page skeleton and its CSS live in ``bayes_il2/templates/report.html`` (a ``string.Template``).
+Layout: a sticky table of contents down to each outcome; an overview with one line per question
+(headline on the natural scale and a PASS/WARN/FAIL badge; the verdict and caveats one click away in
+``<details>``); per analysis a caveat box generated from the data, then per outcome the data, model and
+priors (in words and formulae), results with their scale, diagnostics and figures. Anchor ids are
+``<analysis slug>--<outcome slug>[--<section>]``, unique on the page.
+
+Figures are embedded (downscaled PNG) while the page stays within :data:`EMBED_BUDGET_BYTES`; beyond
+it they are linked by a relative path into the results folder, so the page works offline and stays
+small. All text from files is escaped with :func:`html.escape`; the page loads nothing from the
+network. The skeleton and CSS live in ``bayes_il2/templates/report.html`` (a ``string.Template``).
 """
 from __future__ import annotations
 
@@ -22,11 +30,20 @@ import numpy as np
 import pandas as pd
 
 from bayes_il2.report.classical import classical_section
+from bayes_il2._io import slug
+from bayes_il2.report.caveats import caveat_html, caveats, family_levels
 from bayes_il2.report.collect import FIGURE_CAPTIONS, AnalysisFolder, OutcomeFolder
-from bayes_il2.report.describe import data_words, model_formula, model_words, priors_list
+from bayes_il2.report.describe import (NATURAL_WORDS, data_words, model_formula, model_words, outcome_words,
+                                       priors_list)
 
 #: Figures wider than this (pixels) are downscaled for embedding; the full file stays on disk.
-EMBED_MAX_WIDTH = 2000
+EMBED_MAX_WIDTH = 1400
+#: Bytes of embedded figures (base64) a page may hold; further figures are linked, not embedded.
+EMBED_BUDGET_BYTES = 1_500_000
+#: Definition of the forest plot's weight column, shown under every forest plot.
+WEIGHT_DEFINITION = ("Weight: each study's share (%) of the random-effects inverse-variance weights "
+                     "1/(v_i + τ²), with τ at its posterior median (1/v_i without a fit); it says how much a "
+                     "study pulls the pooled mean, not how good the study is.")
 STATUS_CLASS = {"pass": "pass", "warn": "warn", "fail": "fail", "error": "fail", "missing": "fail"}
 LOCATION_PARAMS = ("mu", "theta", "theta_new", "mu_disease", "theta_new_disease", "mu_new_disease")
 STUDY_LEVEL = ("theta", "alpha", "theta_z", "alpha_z", "study_effect", "arm_effect")
@@ -125,8 +142,20 @@ def embed_png(path: Path, max_width: int = EMBED_MAX_WIDTH) -> tuple[str, int | 
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii"), css_width
 
 
-def _anchor(name: str) -> str:
-    return "a-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
+def anchor(*parts: str) -> str:
+    """A page-unique id: slugs of analysis, outcome and section joined by ``--``."""
+    return "--".join(slug(str(p)) for p in parts if p)
+
+
+def outcome_anchor(analysis: AnalysisFolder, outcome: OutcomeFolder, section: str = "") -> str:
+    return anchor(analysis.name, outcome.label, section)
+
+
+@dataclass
+class FigureBudget:
+    """Bytes still free for embedded figures on the page (mutable: one per rendered page)."""
+
+    left: int = EMBED_BUDGET_BYTES
 
 
 def _badge(status: str) -> str:
@@ -149,8 +178,39 @@ def _measure(analysis: AnalysisFolder, outcome: OutcomeFolder) -> str | None:
 
 # --------------------------------------------------------------------------- headline
 def outcome_headline(analysis: AnalysisFolder, outcome) -> str:
-    """The pipeline's own headline of an outcome (run.json), else one made from its summary table."""
-    return analysis.headlines.get(outcome.label) or headline(outcome.summary)
+    """The pooled estimate on the natural scale in words (from the summary table), else the pipeline's
+    own headline (run.json), e.g. for reanalyses."""
+    return natural_headline(analysis, outcome) or analysis.headlines.get(outcome.label) or headline(outcome.summary)
+
+
+def natural_headline(analysis: AnalysisFolder, outcome) -> str:
+    """"pooled ratio of means, post/pre 3.17 (95% CrI 2.10 to 4.50)" from a posterior summary table."""
+    summary = outcome.summary
+    if summary is None or not {"parameter", "median", "eti_low", "eti_high"} <= set(summary.columns):
+        return ""
+    from bayes_il2.plots.direction import reading_hint
+
+    measure = _measure(analysis, outcome)
+    for name in ("p_pooled", "mu"):
+        rows = summary[summary["parameter"] == name]
+        if len(rows):
+            r = rows.iloc[0]
+            what = "pooled proportion" if name == "p_pooled" else (
+                "pooled " + NATURAL_WORDS.get(str(measure), str(measure or "mean")))
+            try:
+                hint = reading_hint(measure, outcome.label, float(r["eti_low"]), float(r["eti_high"]))
+            except (TypeError, ValueError):
+                hint = ""
+            return (f"{what} {_short(r['median'])} (95% CrI {_short(r['eti_low'])} to {_short(r['eti_high'])})"
+                    + (f"; {hint}" if hint else ""))
+    return ""
+
+
+def _short(x: Any) -> str:
+    try:
+        return f"{float(x):.3g}"
+    except (TypeError, ValueError):
+        return str(x)
 
 
 def headline(summary: pd.DataFrame) -> str:
@@ -164,6 +224,11 @@ def headline(summary: pd.DataFrame) -> str:
             low, high = r.get("eti_low"), r.get("eti_high")
             return f"{name} = {fmt_value(r['median'])} [95% CrI {fmt_value(low)}, {fmt_value(high)}]"
     return ""
+
+
+def scale_note(text: str) -> str:
+    """The scale line every table carries (``text`` is HTML)."""
+    return f'<p class="scale">Scale: {text}</p>'
 
 
 # --------------------------------------------------------------------------- sections
@@ -233,7 +298,8 @@ def data_section(analysis: AnalysisFolder, outcome: OutcomeFolder, ctx: PageCont
                       ("design", "Design"), ("n", "n"), ("n_total", "n"), ("dose_miu", "Dose (MIU)"),
                       ("treatment_weeks", "Weeks"), ("events_t", "Events (IL-2)"), ("n_t", "n (IL-2)"),
                       ("events_c", "Events (control)"), ("n_c", "n (control)"), ("events", "Events"),
-                      ("_est", f"Effect ({measure or 'natural scale'})"), ("_ci", "95% CI"),
+                      ("_est", f"Effect ({NATURAL_WORDS.get(str(measure), measure or 'as given')})"),
+                      ("_ci", "95% CI"),
                       ("method", "Method"), ("consistency_flag", "Consistency flag"), ("_source", "Source")]
         seen: set[str] = set()
         columns = []
@@ -256,6 +322,9 @@ def data_section(analysis: AnalysisFolder, outcome: OutcomeFolder, ctx: PageCont
 
         parts.append(f"<p>{len(effects)} {'study' if len(effects) == 1 else 'studies/arms'} "
                      f"entered the model.</p>")
+        parts.append(scale_note(f"effects and 95% confidence intervals on the natural scale "
+                                f"({escape(NATURAL_WORDS.get(str(measure), str(measure or 'as given')))}; "
+                                "the model works on the " + escape(str(measure or "given")) + " scale)."))
         parts.append(html_table(table, columns, cell=cell))
         if "skewed" in table.columns:
             flagged = table.loc[table["skewed"].astype(str).str.lower() == "true", "study_id"].astype(str)
@@ -280,7 +349,11 @@ def model_section(analysis: AnalysisFolder, outcome: OutcomeFolder) -> str:
     covariates = list(model.get("covariates") or outcome.fit_meta.get("settings", {}).get("covariates") or [])
     measure = _measure(analysis, outcome)
     parts = [model_words(family, measure, covariates), model_formula(family, covariates)]
-    priors = spec.get("priors") or outcome.fit_meta.get("priors") or {}
+    priors = outcome.fit_meta.get("priors") or spec.get("priors") or {}  # the fit's own: defaults included
+    chosen = (outcome.fit_meta.get("settings") or {}).get("default_priors")
+    prior_note = (f'<p class="muted">How the defaults were chosen: {escape(str(chosen))}. Give priors in the spec '
+                  "(<code>[priors]</code>) or on the command line (<code>--tau-prior</code>, "
+                  "<code>--mu-prior</code>) to choose others.</p>") if chosen else ""
     if family == "reanalysis" and spec.get("reanalysis"):
         re = spec["reanalysis"]
         parts.append("<p>Priors: " + escape(", ".join(map(str, re.get("priors", [])))) + "; clinically important "
@@ -288,7 +361,7 @@ def model_section(analysis: AnalysisFolder, outcome: OutcomeFolder) -> str:
                      f"{escape(str(re.get('robust_weight', '')))}; MAP prior from "
                      f"{escape(', '.join(map(str, re.get('map_studies', []))) or 'the registry trials')}.</p>")
     else:
-        parts.append("<h4>Priors</h4>" + priors_list(priors))
+        parts.append("<h4>Priors</h4>" + priors_list(priors, prior_note))
     fm = outcome.fit_meta
     sampler = dict(spec.get("sampler") or {})
     settings = fm.get("settings") or {}
@@ -311,19 +384,24 @@ def model_section(analysis: AnalysisFolder, outcome: OutcomeFolder) -> str:
 
 
 def summary_section(analysis: AnalysisFolder, outcome: OutcomeFolder) -> str:
-    """The posterior summary on the natural scale (study-level rows folded away)."""
+    """The posterior summary on the natural scale (study-level rows folded away), each row with its scale."""
     summary = outcome.summary
     if summary is None or len(summary) == 0:
         return '<p class="muted">No summary table.</p>'
     if not {"parameter", "median", "eti_low", "eti_high"} <= set(summary.columns):
-        return html_table(summary)  # reanalysis and other tables: shown as written
+        return scale_note("as reported by the reanalysis (odds ratios and differences on their natural scale; "
+                          "probabilities between 0 and 1)") + html_table(summary)
     measure = _measure(analysis, outcome)
+    natural = NATURAL_WORDS.get(str(measure), str(measure or "model scale"))
     table = summary.copy()
     table["label"] = [p if (pd.isna(c) or str(c) == "") else f"{p}[{c}]"
                       for p, c in zip(table["parameter"], table.get("coord", pd.Series([""] * len(table))))]
     table["ci"] = [f"[{fmt_value(lo)}, {fmt_value(hi)}]" for lo, hi in zip(table["eti_low"], table["eti_high"])]
-    columns = [("label", "Parameter"), ("median", "Median"), ("ci", "95% CrI"), ("mean", "Mean"),
-               ("sd", "SD"), ("r_hat", "R-hat"), ("ess_bulk", "ESS bulk"), ("ess_tail", "ESS tail")]
+    location = table["parameter"].isin(LOCATION_PARAMS + ("p_pooled", "p_new", "p_disease"))
+    table["scale"] = np.where(location, f"natural ({natural})", f"model ({measure})" if measure else "model")
+    table.loc[table["parameter"] == "i2", "scale"] = "proportion (0 to 1)"
+    columns = [("label", "Parameter"), ("scale", "Scale"), ("median", "Median"), ("ci", "95% CrI"),
+               ("mean", "Mean"), ("sd", "SD"), ("r_hat", "R-hat"), ("ess_bulk", "ESS bulk"), ("ess_tail", "ESS tail")]
 
     def cell(col: str, value: Any, row: pd.Series) -> str | None:
         if col == "ci":
@@ -333,14 +411,27 @@ def summary_section(analysis: AnalysisFolder, outcome: OutcomeFolder) -> str:
         return None
 
     study = table["parameter"].isin(STUDY_LEVEL) | table["parameter"].astype(str).str.endswith("_z")
-    note = ("<p class=\"muted\">Location parameters (" + ", ".join(p for p in LOCATION_PARAMS if p in set(table["parameter"]))
-            + f") on the natural scale of {escape(str(measure))}; standard deviations (tau) on the model scale; "
-            "95% CrI: equal-tailed credible interval.</p>")
+    shown = ", ".join(p for p in LOCATION_PARAMS if p in set(table["parameter"]))
+    note = scale_note(f"location parameters ({escape(shown)}) on the natural scale ({escape(natural)}); standard "
+                      f"deviations (tau) on the model scale ({escape(str(measure))}); 95% CrI: equal-tailed "
+                      "credible interval.")
     parts = [note, html_table(table[~study], columns, cell=cell)]
     if study.any():
         parts.append(f"<details><summary>Study-level parameters ({int(study.sum())} rows)</summary>"
                      f"{html_table(table[study], columns, cell=cell)}</details>")
     return "".join(parts)
+
+
+#: The scale of each diagnostics table, as the report states it.
+DIAGNOSTIC_SCALES = {
+    "convergence": "model scale (R-hat, ESS and MCSE of each parameter as sampled)",
+    "predictive": "observed values and predictive intervals on the model scale (counts for binomial models)",
+    "loo": "log predictive density (elpd) and Pareto k per study",
+    "influence": "model scale (mu and tau refitted without each study)",
+    "tau_prior_grid": "model scale (mu and tau under each heterogeneity prior)",
+    "power_scaling": "sensitivity index of each parameter (0 = insensitive)",
+    "model_comparison": "log predictive density (elpd) per model",
+}
 
 
 def diagnostics_section(outcome: OutcomeFolder) -> str:
@@ -357,6 +448,7 @@ def diagnostics_section(outcome: OutcomeFolder) -> str:
                 return _badge(str(value))
             return None
 
+        parts.append(scale_note("each check in its own units (R-hat ratio, effective draws, counts, Pareto k)"))
         parts.append(html_table(checks, [("name", "Check"), ("status", "Status"), ("value", "Value"),
                                          ("threshold", "Threshold"), ("message", "Result"),
                                          ("hint", "What to do")], cell=cell))
@@ -376,47 +468,55 @@ def diagnostics_section(outcome: OutcomeFolder) -> str:
         except (ValueError, TypeError):
             continue
         parts.append(f"<details><summary>Diagnostics table: {escape(name)} ({len(frame)} rows)</summary>"
-                     f"{html_table(frame)}</details>")
+                     f"{scale_note(DIAGNOSTIC_SCALES.get(name, 'the model scale'))}{html_table(frame)}</details>")
     return "".join(parts)
 
 
-def _embed_many(paths: Sequence[Path]) -> list[tuple[str, int | None] | None]:
-    """:func:`embed_png` of each path (None when unreadable), in threads: Pillow decodes, resizes
-    and encodes outside the GIL, so the figures of a section are prepared in parallel."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    def one(path: Path) -> tuple[str, int | None] | None:
-        try:
-            return embed_png(path)
-        except OSError:
-            return None
-
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        return list(pool.map(one, paths))
+def _relative(path: Path, base: Path | None) -> str | None:
+    if base is None:
+        return None
+    try:
+        return os.path.relpath(path, base).replace(os.sep, "/")
+    except ValueError:
+        return None
 
 
-def figures_section(outcome: OutcomeFolder, base: Path | None) -> str:
-    """Every figure embedded, with a caption and a link to the full-resolution file."""
+def figure_source(path: Path, base: Path | None, budget: FigureBudget) -> tuple[str, int | None, bool]:
+    """(src, css width, embedded?) of a figure: a ``data:`` URI while the budget lasts, else a relative link."""
+    rel = _relative(path, base)
+    try:
+        src, css_width = embed_png(path)
+    except OSError:
+        return (rel or "", None, False)
+    if len(src) <= budget.left or rel is None:
+        budget.left -= len(src)
+        return src, css_width, True
+    return rel, css_width, False
+
+
+def figures_section(analysis: AnalysisFolder, outcome: OutcomeFolder, base: Path | None,
+                    budget: FigureBudget | None = None) -> str:
+    """Every figure with a caption (the forest plot's defines its weight column) and a link to the file."""
     if not outcome.figures:
         return '<p class="muted">No figures.</p>'
+    budget = budget if budget is not None else FigureBudget()
+    title = f"{analysis.title}: {outcome_words(outcome.label)}" if len(analysis.outcomes) > 1 else analysis.title
     parts = []
-    for (name, path), embedded in zip(outcome.figures, _embed_many([p for _, p in outcome.figures])):
+    for name, path in outcome.figures:
         caption = FIGURE_CAPTIONS.get(name, name.replace("_", " "))
-        if embedded is None:
+        if name == "forest":
+            caption += " " + WEIGHT_DEFINITION
+        src, css_width, embedded = figure_source(path, base, budget)
+        if not src:
             continue
-        src, css_width = embedded
         style = f' style="width: {css_width}px"' if css_width else ""
-        link = ""
-        if base is not None:
-            try:
-                rel = path.relative_to(base).as_posix()
-                link = f' <a href="{escape(rel, quote=True)}">full resolution</a>'
-            except ValueError:
-                pass
-        parts.append(f'<figure id="{escape(_anchor(str(outcome.path.name) + "-" + name), quote=True)}">'
-                     f'<img src="{src}"{style} alt="{escape(caption, quote=True)}">'
-                     f"<figcaption><b>{escape(name.replace('_', ' ').capitalize())}.</b> "
-                     f"{escape(caption)}{link}</figcaption></figure>")
+        rel = _relative(path, base)
+        link = f' <a href="{escape(rel, quote=True)}">full resolution</a>' if rel else ""
+        heading = f"{name.replace('_', ' ').capitalize()} · {title}"
+        parts.append(f'<figure id="{escape(outcome_anchor(analysis, outcome, "fig-" + name), quote=True)}">'
+                     f'<img src="{src if embedded else escape(src, quote=True)}"{style} loading="lazy" '
+                     f'alt="{escape(heading + ". " + caption, quote=True)}">'
+                     f"<figcaption><b>{escape(heading)}.</b> {escape(caption)}{link}</figcaption></figure>")
     return "".join(parts)
 
 
@@ -426,54 +526,97 @@ def _family(analysis: AnalysisFolder) -> str | None:
     return "meta_regression" if model.get("covariates") else model.get("family")
 
 
-def extra_section(outcome: OutcomeFolder) -> str:
+def extra_section(analysis: AnalysisFolder, outcome: OutcomeFolder) -> str:
+    """Extra tables (e.g. the sensitivity analyses), each with its scale; mu is back-transformed."""
     parts = []
+    measure = _measure(analysis, outcome)
+    natural = NATURAL_WORDS.get(str(measure), str(measure or ""))
     for name, table in outcome.extra_tables.items():
         if name in ("summary", "classical"):  # classical: its own section beside the Bayesian summary
             continue
-        parts.append(f"<h4>{escape(name.replace('_', ' ').capitalize())}</h4>{html_table(table)}")
+        shown = table
+        note = scale_note("as computed (see the column names)")
+        if {"mu_mean", "mu_low", "mu_high"} <= set(table.columns):
+            shown = natural_sensitivity(table, measure)
+            note = scale_note(f"μ on the natural scale ({escape(natural)}): the back-transformed posterior mean of "
+                              f"the model-scale μ with its 95% CrI; τ on the model scale ({escape(str(measure))}).")
+        parts.append(f"<h4>{escape(name.replace('_', ' ').capitalize())}</h4>{note}{html_table(shown)}")
     return "".join(parts)
 
 
-def analysis_section(analysis: AnalysisFolder, ctx: PageContext, base: Path | None) -> str:
-    """One analysis: question, then per outcome data, model, results, diagnostics, figures."""
-    anchor = _anchor(analysis.name)
-    head = (f'<section class="analysis" id="{escape(anchor, quote=True)}">'
+def natural_sensitivity(table: pd.DataFrame, measure: str | None) -> pd.DataFrame:
+    """A sensitivity table with mu on the natural scale under self-explaining column names."""
+    nat = _natural(measure)
+    out = table.copy()
+    for col in ("mu_mean", "mu_low", "mu_high"):
+        with np.errstate(all="ignore"):
+            out[col] = nat(pd.to_numeric(out[col], errors="coerce").to_numpy(float))
+    if "value" in out.columns and "scenario" in out.columns:
+        out["value"] = [_prior_in_words(v) for v in out["value"]]
+    return out.rename(columns={"mu_mean": "μ (natural)", "mu_low": "μ 95% CrI low", "mu_high": "μ 95% CrI high",
+                               "tau_median": "τ median (model scale)"})
+
+
+def _prior_in_words(value: Any) -> Any:
+    """A prior written as code in a table cell (``HalfNormal(scale=0.5)``) in words; other values as given."""
+    from bayes_il2.report.describe import prior_object, prior_words
+
+    if not isinstance(value, str) or "(" not in value:
+        return value
+    prior = prior_object(value)
+    if prior is None:
+        return value
+    return "τ prior: " + prior_words("τ", prior)[0]
+
+
+def caveat_box(analysis: AnalysisFolder, outcome: OutcomeFolder, ctx: PageContext) -> str:
+    """The caveat box of one outcome (generated from its data)."""
+    family = str(outcome.fit_meta.get("family") or (analysis.spec.get("model") or {}).get("family") or "")
+    return caveat_html(caveats(outcome.effects, family, ctx.studies, family_levels(outcome.fit_meta)))
+
+
+def analysis_section(analysis: AnalysisFolder, ctx: PageContext, base: Path | None,
+                     budget: FigureBudget | None = None) -> str:
+    """One analysis: question, then per outcome headline, caveats, data, model, results, diagnostics, figures."""
+    budget = budget if budget is not None else FigureBudget()
+    head = (f'<section class="analysis" id="{escape(anchor(analysis.name), quote=True)}">'
             f"<h2>{escape(analysis.title)} {_badge(analysis.status)}</h2>"
             f'<p class="muted">analysis <code>{escape(analysis.name)}</code>'
             + (f" · spec <code>{escape(str(analysis.spec_path))}</code>" if analysis.spec_path else "")
             + (f" · {analysis.seconds:.1f} s" if analysis.seconds is not None else "") + "</p>")
     if analysis.missing:
         return head + f'<p class="muted">{escape(analysis.verdict)}</p></section>'
-    parts = [head, "<h3>Question</h3>",
-             f'<p class="question">{escape(analysis.question or analysis.title)}</p>']
+    parts = [head, f'<p class="question"><b>Question.</b> {escape(analysis.question or analysis.title)}</p>']
     multi = len(analysis.outcomes) > 1
     for outcome in analysis.outcomes:
-        prefix = ""
+        words = outcome_words(outcome.label)
+        prefix = f"{words}: " if multi else ""
+        parts.append(f'<div class="outcome" id="{escape(outcome_anchor(analysis, outcome), quote=True)}">')
         if multi:
-            parts.append(f'<h3 class="outcome">Outcome: {escape(outcome.label)}</h3>')
-            prefix = f"{outcome.label}: "
+            parts.append(f'<h3 class="outcome">Outcome: {escape(words)} <code>{escape(outcome.label)}</code></h3>')
         headline_text = outcome_headline(analysis, outcome)
         if headline_text:
             parts.append(f'<p class="headline">{escape(prefix + headline_text)}</p>')
+        parts.append(caveat_box(analysis, outcome, ctx))
         for note in analysis.notes.get(outcome.label, []):
             parts.append(f'<p class="muted">Note: {escape(note)}</p>')
-        parts += [f"<h3>{escape(prefix)}Data used</h3>", data_section(analysis, outcome, ctx),
-                  f"<h3>{escape(prefix)}Model and priors</h3>", model_section(analysis, outcome),
-                  f"<h3>{escape(prefix)}Results (natural scale)</h3>", summary_section(analysis, outcome),
-                  classical_section(outcome.extra_tables.get("classical"), outcome.summary,
-                                    _measure(analysis, outcome), _family(analysis)),
-                  extra_section(outcome),
-                  f"<h3>{escape(prefix)}Diagnostics</h3>", diagnostics_section(outcome),
-                  f"<h3>{escape(prefix)}Figures</h3>", figures_section(outcome, base)]
+        sections = [("data", "Data used", data_section(analysis, outcome, ctx)),
+                    ("model", "Model and priors", model_section(analysis, outcome)),
+                    ("results", "Results", summary_section(analysis, outcome)
+                     + classical_section(outcome.extra_tables.get("classical"), outcome.summary,
+                                         _measure(analysis, outcome), _family(analysis))
+                     + extra_section(analysis, outcome)),
+                    ("diagnostics", "Diagnostics", diagnostics_section(outcome)),
+                    ("figures", "Figures", figures_section(analysis, outcome, base, budget))]
+        for key, title, html in sections:
+            parts.append(f'<h3 id="{escape(outcome_anchor(analysis, outcome, key), quote=True)}">'
+                         f"{escape(prefix + title)}</h3>{html}")
         files = sorted(p.name for p in outcome.path.glob("*.csv")) if outcome.path.is_dir() else []
-        if files and base is not None:
-            try:
-                rel = outcome.path.relative_to(base).as_posix()
-                parts.append('<p class="muted">Tables as CSV: ' + ", ".join(
-                    f'<a href="{escape(rel + "/" + f, quote=True)}">{escape(f)}</a>' for f in files) + "</p>")
-            except ValueError:
-                pass
+        rel = _relative(outcome.path, base)
+        if files and rel is not None:
+            parts.append('<p class="muted">Tables as CSV: ' + ", ".join(
+                f'<a href="{escape(rel + "/" + f, quote=True)}">{escape(f)}</a>' for f in files) + "</p>")
+        parts.append("</div>")
     from bayes_il2.report.analysis_tables import analysis_tables_section
 
     parts.append(analysis_tables_section(analysis))
@@ -481,18 +624,57 @@ def analysis_section(analysis: AnalysisFolder, ctx: PageContext, base: Path | No
     return "".join(parts)
 
 
-def overview(analyses: Sequence[AnalysisFolder]) -> str:
-    """The table of contents: every analysis with its status, headline and verdict."""
-    rows = []
+def _outcome_status(analysis: AnalysisFolder, outcome: OutcomeFolder) -> str:
+    if outcome.diagnostics and outcome.diagnostics.get("status"):
+        return str(outcome.diagnostics["status"])
+    return analysis.status
+
+
+def overview(analyses: Sequence[AnalysisFolder], ctx: PageContext | None = None) -> str:
+    """One line per question (analysis x outcome): badge, question, headline; the verdict and the
+    caveats one click away."""
+    ctx = ctx or PageContext()
+    lines = []
     for a in analyses:
+        if a.missing or not a.outcomes:
+            lines.append(f'<details class="line"><summary>{_badge(a.status)} '
+                         f'<a href="#{escape(anchor(a.name), quote=True)}">{escape(a.title)}</a>: '
+                         f'<span class="muted">no results</span></summary><p>{escape(a.verdict)}</p></details>')
+            continue
         multi = len(a.outcomes) > 1
-        line = "; ".join(f"{o.label}: {h}" if multi else h
-                         for o, h in ((o, outcome_headline(a, o)) for o in a.outcomes) if h)
-        rows.append(f'<tr><td><a href="#{escape(_anchor(a.name), quote=True)}">{escape(a.title)}</a></td>'
-                    f"<td>{_badge(a.status)}</td><td>{escape(line)}</td><td>{escape(a.verdict)}</td></tr>")
-    return ('<div class="scroll"><table class="data overview"><thead><tr><th>Analysis</th><th>Status</th>'
-            "<th>Pooled estimate</th><th>Diagnostics verdict</th></tr></thead><tbody>"
-            + "".join(rows) + "</tbody></table></div>")
+        if multi:  # the analysis once, then one short line per outcome
+            lines.append(f'<p class="group"><a href="#{escape(anchor(a.name), quote=True)}">{escape(a.title)}</a></p>')
+        for o in a.outcomes:
+            status = _outcome_status(a, o)
+            question = outcome_words(o.label) if multi else a.title
+            head = outcome_headline(a, o) or "no pooled estimate"
+            verdict = (o.diagnostics or {}).get("verdict") or a.verdict
+            cls = "line sub" if multi else "line"
+            lines.append(f'<details class="{cls}"><summary>{_badge(status)} '
+                         f'<a href="#{escape(outcome_anchor(a, o), quote=True)}">{escape(question)}</a>: '
+                         f'<span class="head">{escape(head)}</span></summary>'
+                         f'<p class="muted">Diagnostics: {escape(str(verdict))}</p>'
+                         f"{caveat_box(a, o, ctx)}</details>")
+    return '<div class="overview">' + "".join(lines) + "</div>"
+
+
+def toc(analyses: Sequence[AnalysisFolder]) -> str:
+    """The table of contents down to each outcome."""
+    items = ['<li><a href="#overview">Overview</a></li>']
+    for a in analyses:
+        sub = ""
+        if not a.missing and len(a.outcomes) > 1:
+            sub = "<ul>" + "".join(f'<li><a href="#{escape(outcome_anchor(a, o), quote=True)}">'
+                                   f"{escape(outcome_words(o.label))}</a></li>" for o in a.outcomes) + "</ul>"
+        elif not a.missing and a.outcomes:
+            o = a.outcomes[0]
+            sub = "<ul>" + "".join(f'<li><a href="#{escape(outcome_anchor(a, o, key), quote=True)}">{title}</a></li>'
+                                   for key, title in (("results", "Results"), ("diagnostics", "Diagnostics"),
+                                                      ("figures", "Figures"))) + "</ul>"
+        items.append(f'<li>{_badge(a.status)} <a href="#{escape(anchor(a.name), quote=True)}">'
+                     f"{escape(a.title)}</a>{sub}</li>")
+    items.append('<li><a href="#reproducibility">Reproducibility</a></li>')
+    return '<nav class="toc" aria-label="Contents"><b>Contents</b><ul>' + "".join(items) + "</ul></nav>"
 
 
 def footer(analyses: Sequence[AnalysisFolder], ctx: PageContext) -> str:
@@ -537,10 +719,11 @@ def render_page(analyses: Sequence[AnalysisFolder], ctx: PageContext | None = No
     ----------
     analyses : the analysis folders, in page order
     ctx : registry version, run time, sources (for links)
-    base : directory the page will be written to (for relative links to CSV and full-size figures)
+    base : directory the page will be written to (for relative links to CSV files and figures)
     """
     ctx = ctx or PageContext()
-    body = "".join(analysis_section(a, ctx, base) for a in analyses)
+    budget = FigureBudget()
+    body = "".join(analysis_section(a, ctx, base, budget) for a in analyses)
     return Template(template_text()).substitute(
-        title=escape(ctx.title), generated=escape(ctx.generated), overview=overview(analyses), body=body,
-        footer=footer(analyses, ctx), count=str(len(analyses)))
+        title=escape(ctx.title), generated=escape(ctx.generated), overview=overview(analyses, ctx), body=body,
+        footer=footer(analyses, ctx), count=str(len(analyses)), toc=toc(analyses))
