@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from bayes_il2._cells import cell_number as _num
 
 HEADLINE_MODEL = "REML + HKSJ"
 LOG_MEASURES = {"OR", "RR", "ROM", "ROMC", "HR"}
@@ -43,14 +44,6 @@ def _row(summary: pd.DataFrame, parameter: str) -> pd.Series | None:
         plain = rows[rows["coord"].isna() | (rows["coord"].astype(str) == "")]
         rows = plain if len(plain) else rows
     return rows.iloc[0] if len(rows) else None
-
-
-def _num(value: Any) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return float("nan")
-    return out
 
 
 def explain_difference(classical: pd.DataFrame, summary: pd.DataFrame, measure: str | None = None,

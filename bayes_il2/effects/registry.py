@@ -35,6 +35,7 @@ from bayes_il2.effects.lognormal import DISTRIBUTIONS
 from bayes_il2.effects.quality import FLAG_COLUMN, SEVERITY_COLUMN, flag_cells, measurement_flags
 from bayes_il2.effects.skewness import skewness_test
 from bayes_il2.errors import EffectSizeError
+from bayes_il2._cells import cell_number as _num, cell_text as _text
 
 LD_TREATMENTS = ("ld_il2", "ld_il2_combo")
 CONTROL_TREATMENTS = ("placebo", "control")
@@ -53,24 +54,6 @@ DISPLAY_CORRECTION = "only0"
 
 
 # --------------------------------------------------------------------------- small helpers
-def _text(value: Any) -> str:
-    """A cell as text, '' for a missing cell."""
-    if value is None:
-        return ""
-    try:
-        if pd.isna(value):
-            return ""
-    except (TypeError, ValueError):
-        pass
-    return str(value)
-
-
-def _num(value: Any) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return float("nan")
-    return out
 
 
 def _excluded(rows: list[dict]) -> pd.DataFrame:

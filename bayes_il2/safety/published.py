@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from bayes_il2.safety.statements import SHORT, exposure_statement, pooled_rate_row
+from bayes_il2._cells import cell_number as _num
 
 AUTOIMMUN_REV_2023 = "AutoimmunRev2023_Treg"
 
@@ -49,14 +50,6 @@ COLUMNS = ["published_id", "published_source", "published_outcome", "published_m
            "package_risk_median", "package_risk_low", "package_risk_high", "package_crude_proportion",
            "package_k_studies", "package_k_arms", "package_n", "package_window_weeks", "package_studies",
            "package_diseases", "exposure_model", "exposure_short", "explanation"]
-
-
-def _num(value) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return out
 
 
 def _published(meta: pd.DataFrame, comparison: Comparison) -> dict:
