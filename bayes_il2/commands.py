@@ -137,7 +137,8 @@ def fit_command(args: argparse.Namespace) -> int:
     if raw["model"]["family"] == "three_level":
         raw["priors"] = {"tau_within": tau, "tau_between": tau}
     spec = parse_spec(raw, source=str(args.csv)).with_sampler(
-        draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, sampler=args.sampler)
+        draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, sampler=args.sampler,
+        engine=getattr(args, "engine", None))
     run = run_analysis(spec, UserTable(table), Path(args.out).parent, progress=_progress(args.quiet))
     if run.error:
         print(f"error: {run.error}", file=sys.stderr)
@@ -148,6 +149,9 @@ def fit_command(args: argparse.Namespace) -> int:
                          index_name=f"{spec.name}.html")
     _print_results_table([{"name": spec.name, "status": run.status, "verdict": run.verdict,
                            "headline": run.headline, "seconds": run.seconds, "error": None}])
+    from bayes_il2.engine import engine_line
+
+    print(engine_line(run))
     return EXIT_DIAGNOSTICS if args.strict and run.status == "fail" else EXIT_OK
 
 

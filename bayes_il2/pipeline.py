@@ -131,12 +131,17 @@ def spec_priors(spec: AnalysisSpec, tau_override: dict | None = None) -> dict[st
 
 def fit_table(spec: AnalysisSpec, table: pd.DataFrame, priors: dict[str, object] | None = None):
     """Fit the spec's model family to an effect or event table; returns a Fit."""
-    from bayes_il2.api import meta_analysis
-
     if len(table) == 0:
         raise ModelError(f"{spec.name}: no study has usable data after exclusions")
     priors = spec_priors(spec) if priors is None else priors
     s = spec.sampler
+    from bayes_il2.engine import exact_fit_for_spec
+
+    exact = exact_fit_for_spec(spec, table, priors)
+    if exact is not None:
+        return exact
+    from bayes_il2.api import meta_analysis
+
     return meta_analysis(
         table, model=spec.model.family, measure=spec.data.measure, priors=priors,
         covariates=list(spec.model.covariates) or None,
@@ -268,7 +273,9 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
                              headline="no usable data", notes=["no study has usable data for this outcome"])
     progress(f"{spec.name}[{label}]: fitting {spec.model.family} to {len(table)} studies")
     fit = fit_table(spec, table)
-    summary = fit.summary(scale="natural")
+    from bayes_il2.engine import natural_summary
+
+    summary = natural_summary(fit)
     progress(f"{spec.name}[{label}]: diagnostics")
     diagnostics = diagnose(fit)
     extra: dict[str, pd.DataFrame] = {}
@@ -367,7 +374,8 @@ def write_analysis(run: AnalysisRun, out_root: Path) -> Path:
                 "verdict": run.verdict, "seconds": round(run.seconds, 2), "spec": run.spec.source,
                 "outcomes": [o.label for o in run.outcomes],
                 "notes": {o.label: list(o.notes) for o in run.outcomes if o.notes},
-                "headlines": {o.label: o.headline for o in run.outcomes if o.headline}}
+                "headlines": {o.label: o.headline for o in run.outcomes if o.headline},
+                "engines": {o.label: o.fit.settings.get("engine", "mcmc") for o in run.outcomes if o.fit is not None}}
         (tmp / "run.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return target
 
