@@ -65,6 +65,20 @@ def compile_count() -> int:
     return _compilations["nutpie"]
 
 
+def compile_nutpie(model: pm.Model) -> Any:
+    """nutpie's compiled model, its C callbacks from the on-disk cache where it can
+    (:mod:`bayes_il2.compile_cache`; ``BAYES_IL2_COMPILE_CACHE=0`` turns it off)."""
+    import os
+
+    if os.environ.get("BAYES_IL2_COMPILE_CACHE", "1") == "0":
+        import nutpie
+
+        return nutpie.compile_pymc_model(model)
+    from bayes_il2.compile_cache import compile_cached
+
+    return compile_cached(model)
+
+
 def nutpie_available() -> bool:
     """True when nutpie (and its numba backend) can be imported."""
     try:
@@ -115,9 +129,7 @@ class CompiledSampler:
     def compiled(self) -> Any:
         """The nutpie compiled model (compiled on first use)."""
         if self._compiled is None:
-            import nutpie
-
-            self._compiled = nutpie.compile_pymc_model(self.model)
+            self._compiled = compile_nutpie(self.model)
             _compilations["nutpie"] += 1
         return self._compiled
 
