@@ -412,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     if "scaling" in wanted:
         bench_scaling(report, out_dir, exact_frame)
     if "answers" in wanted:  # issue #19: the commands users type, before and after, in one run
+        sys.path.insert(0, str(HERE))
         from answers import bench_answers, markdown
 
         frame = bench_answers(quick=args.quick)
