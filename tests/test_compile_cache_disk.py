@@ -69,28 +69,33 @@ def second_with_new_data(cache, first) -> dict:
     return _run("cache", cache, shift=3.0)
 
 
+@pytest.mark.mcmc
 def test_first_process_compiles_and_stores(first):
     assert first["stats"] == {"compiled": 1, "loaded": 0, "fallback": 0}
     assert list(Path(first["dir"]).glob("*.nbi")), "numba index files in the versioned cache folder"
 
 
+@pytest.mark.mcmc
 def test_second_process_with_new_data_loads_instead_of_compiling(first, second_with_new_data):
     assert second_with_new_data["stats"] == {"compiled": 0, "loaded": 1, "fallback": 0}
     assert second_with_new_data["seconds"] < first["seconds"]
 
 
+@pytest.mark.mcmc
 def test_cached_callbacks_give_the_draws_of_nutpies_own_compilation(cache, second_with_new_data):
     reference = _run("nutpie", cache, shift=3.0)
     assert second_with_new_data["sha"] == reference["sha"]
     assert second_with_new_data["sha_other_data"] == reference["sha_other_data"]  # with_data still works
 
 
+@pytest.mark.mcmc
 def test_another_structure_gets_its_own_entry(cache, first):
     other = _run("cache", cache, scale=2.5)  # a different constant in the graph: another key
     assert other["stats"] == {"compiled": 1, "loaded": 0, "fallback": 0}
     assert other["sha"] != first["sha"]
 
 
+@pytest.mark.mcmc
 def test_concurrent_processes_on_an_empty_cache_agree(tmp_path):
     with ThreadPoolExecutor(2) as pool:
         a, b = pool.map(lambda _: _run("cache", tmp_path), range(2))

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.mcmc
 
 # Eight schools (Rubin 1981), as in tests/data/eight_schools.csv.
 SCRIPT = r"""
