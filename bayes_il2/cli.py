@@ -96,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", type=Path, default=Path("results/user_fit"), help="output directory")
     fit.add_argument("--strict", action="store_true", help="exit 1 when any diagnostic check fails")
     fit.add_argument("--quiet", action="store_true")
+    answer = fit.add_mutually_exclusive_group()
+    answer.add_argument("--exact", dest="engine", action="store_const", const="exact",
+                        help="answer with the exact engine (an error where it does not apply)")
+    answer.add_argument("--mcmc", dest="engine", action="store_const", const="mcmc",
+                        help="answer by MCMC (NUTS) even where the exact engine applies; the exact "
+                             "engine then cross-checks it (default: exact where it applies)")
     _add_sampler_options(fit)
 
     data = sub.add_parser("data", help="inspect and validate the evidence registry")

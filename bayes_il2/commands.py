@@ -295,7 +295,7 @@ def fit_command(args: argparse.Namespace) -> int:
            "data": data, "model": model, "priors": priors}
     spec = parse_spec(raw, source=str(args.csv)).with_sampler(
         draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, sampler=args.sampler,
-        target_accept=args.target_accept)
+        target_accept=args.target_accept, engine=getattr(args, "engine", None))
     for line in inferred:
         _say(f"inferred: {line}")
     clean_stale(out.parent)
@@ -315,6 +315,9 @@ def fit_command(args: argparse.Namespace) -> int:
     _say(f"results: {out.resolve()}  (page: {page.resolve()})")
     _print_results_table([{"name": spec.name, "status": run.status, "verdict": run.verdict,
                            "headline": run.headline, "seconds": run.seconds, "error": None}])
+    from bayes_il2.engine import engine_line
+
+    print(engine_line(run))
     return EXIT_DIAGNOSTICS if args.strict and run.status == "fail" else EXIT_OK
 
 

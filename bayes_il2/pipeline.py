@@ -175,14 +175,26 @@ def spec_priors(spec: AnalysisSpec, tau_override: dict | None = None) -> dict[st
 
 def fit_table(spec: AnalysisSpec, table: pd.DataFrame, priors: dict[str, object] | None = None):
     """Fit the spec's model family to an effect or event table; returns a Fit."""
-    from bayes_il2.api import meta_analysis
-
-    table, _ = rows_to_fit(spec, table)
     if len(table) == 0:
         raise ModelError(f"{spec.name}: no study has usable data after exclusions")
     priors = spec_priors(spec) if priors is None else priors
     s = spec.sampler
+    table, _ = rows_to_fit(spec, table)
     options = {"exposure": spec.model.exposure} if spec.model.family == "single_arm" else {}
+    from bayes_il2.engine import exact_fit_for_spec
+
+    exact = exact_fit_for_spec(spec, table, priors)
+    if exact is not None:
+        from dataclasses import replace
+
+        from bayes_il2.modeling.identifiability import check_identifiable
+
+        caveats = check_identifiable(spec.model.family, table, spec.model.covariates)
+        if caveats:
+            exact = replace(exact, settings={**exact.settings, "caveats": [c.to_dict() for c in caveats]})
+        return exact
+    from bayes_il2.api import meta_analysis
+
     return meta_analysis(
         table, model=spec.model.family, measure=spec.data.measure, priors=priors,
         covariates=list(spec.model.covariates) or None,
@@ -362,7 +374,9 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
         progress(f"{spec.name}[{label}]: not fitted: {exc}")
         return OutcomeResult(label=label, effects=table, excluded=excluded, summary=pd.DataFrame(),
                              headline=f"not identified: {exc}", notes=notes + [f"not fitted: {exc}"])
-    summary = fit.summary(scale="natural")
+    from bayes_il2.engine import natural_summary
+
+    summary = natural_summary(fit)
     progress(f"{spec.name}[{label}]: diagnostics")
     diagnostics = diagnose(fit)
     extra: dict[str, pd.DataFrame] = {}
@@ -553,7 +567,9 @@ def write_analysis(run: AnalysisRun, out_root: Path, *, target: Path | None = No
                 "notes": {o.label: list(o.notes) for o in run.outcomes if o.notes},
                 "headlines": {o.label: o.headline for o in run.outcomes if o.headline},
                 "inferences": list(run.inferences),
-                "analysis_notes": list(run.notes)}
+                "analysis_notes": list(run.notes),
+                "engines": {o.label: o.fit.settings.get("engine", "mcmc") for o in run.outcomes if o.fit is not None}}
+
         exposure = {o.label: str(o.summary["exposure_model"].iloc[0]) for o in run.outcomes
                     if "exposure_model" in o.summary.columns and len(o.summary)}
         if exposure:

@@ -99,6 +99,7 @@ class SamplerSpec:
     seed: int = 20221110
     target_accept: float = 0.9
     progressbar: bool = False  # nutpie's per-chain progress display (the CLI turns it on in a terminal)
+    engine: str = "auto"  # auto | exact | mcmc (bayes_il2.engine: exact where it applies)
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,7 @@ def parse_spec(raw: dict[str, Any], source: str = "<memory>") -> AnalysisSpec:
     if (model.exposure == "cloglog") != (data.measure == "IRLN"):
         raise _err(source, "data.measure", "exposure = 'cloglog' models log rates per patient-year: use "
                    "measure 'IRLN' with it (and 'PLO' for exposure = 'none')")
+    _choice(source, "sampler.engine", sampler.engine, ("auto", "exact", "mcmc"))
     if data.kind not in FAMILY_DATA[model.family]:
         raise _err(source, "model.family",
                    f"family {model.family!r} cannot fit data.kind {data.kind!r}; "

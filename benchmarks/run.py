@@ -31,7 +31,7 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SECTIONS = ("exact", "families", "refit", "run", "sbc", "scaling", "simulation")
+SECTIONS = ("exact", "families", "refit", "run", "sbc", "scaling", "simulation", "answers")
 
 
 # --------------------------------------------------------------------------- timing helpers
@@ -508,6 +508,13 @@ def main(argv: list[str] | None = None) -> int:
         bench_scaling(report, out_dir, exact_frame)
     if "simulation" in wanted:
         bench_simulation(report)
+    if "answers" in wanted:  # issue #19: the commands users type, before and after, in one run
+        sys.path.insert(0, str(HERE))
+        from answers import bench_answers, markdown
+
+        frame = bench_answers(quick=args.quick)
+        table = markdown_table(frame[["command", "variant", "caches", "wall_s", "peak_rss_MiB"]])
+        report.add("Answers in seconds: the commands users type (issue #19)", markdown(frame, table))
     from bayes_il2._io import atomic_write_text
 
     header = (f"# bayes_il2 benchmarks\n\nMachine: {machine_description()}\n\n"

@@ -146,7 +146,8 @@ def test_binomial_fit_influence_refits_with_the_compiled_model():
     assert compile_count() == before
     influence = report.tables["influence"]
     assert list(influence["study_id"]) == ["s1", "s2", "s3", "s4"]
-    assert (influence["engine"] == "mcmc-refit").all()
+    # importance sampling where Pareto k allows, a refit by the compiled model otherwise
+    assert influence["engine"].isin(["psis", "mcmc-refit"]).all()
     assert set(report.tables["predictive"]["variable"]) == {"events_t", "events_c"}
 
 

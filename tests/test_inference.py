@@ -159,7 +159,7 @@ def test_normal_log_likelihood_integrates_the_study_effect_out(fit):
     tau = np.asarray(fit.draws("tau"))[..., None]
     expected = stats.norm.logpdf(TABLE["yi"].to_numpy(), mu, np.sqrt(tau ** 2 + TABLE["vi"].to_numpy()))
     assert ll.dims == ("chain", "draw", "study_id")
-    np.testing.assert_allclose(np.asarray(ll), expected, rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(ll), expected, rtol=1e-10, atol=1e-13)  # values near 0: cancellation
 
 
 @pytest.mark.mcmc
@@ -171,7 +171,9 @@ def test_leave_one_out_summarizes_the_refit_without_the_study(fit):
     full = leave_one_out(fit, None)
     assert compile_count() == before
     assert set(without) == {"mu_mean", "mu_sd", "mu_low", "mu_high", "tau_median"}
-    assert without["mu_mean"] < full["mu_mean"]
     assert full["mu_mean"] == pytest.approx(float(fit.draws("mu").mean()))
+    # the shift (-0.062 exactly, 0.46 posterior sd) needs more than FAST's 600 draws to show reliably
+    longer = fit_built(build_nnhm(TABLE, priors=PRIORS), chains=2, draws=2000, tune=1000, seed=3)
+    assert leave_one_out(longer, "c")["mu_mean"] < leave_one_out(longer, None)["mu_mean"] - 0.02
     with pytest.raises(ModelError, match="'zz' is not in this fit"):
         leave_one_out(fit, "zz")

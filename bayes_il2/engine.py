@@ -1,0 +1,324 @@
+"""Which engine answers an analysis: the exact engine where it applies, MCMC where the model needs it.
+
+The normal-normal hierarchical model with known within-study variances and no covariates has an
+exact posterior (:func:`bayes_il2.exact.nnhm`: numerical integration over tau, Gaussian given tau).
+For such an analysis the answer needs no sampler, no compilation and carries no Monte-Carlo error,
+so ``engine = "auto"`` (the default) answers it exactly; MCMC (nutpie) answers every other family
+(binomial likelihoods, the Treg model, three-level models and meta-regression for now) and any
+analysis asked for with ``engine = "mcmc"`` (``bayes-il2 fit --mcmc``), which the exact engine then
+cross-checks in the diagnostics. ``engine = "exact"`` (``--exact``) insists on the exact engine and
+is an error where it does not apply.
+
+An exact answer is returned as an ordinary :class:`~bayes_il2.fit.Fit` (``sampler = "exact"``), so
+the diagnostics, figures and files downstream stay as they are: its ``posterior`` holds independent
+draws from the exact posterior (tau by inverting its exact distribution function, then mu, theta_i
+and theta_new from their Gaussian conditionals given tau), its ``log_likelihood`` the study's
+likelihood with theta_i integrated out, its ``posterior_predictive`` y_rep ~ N(theta_i, v_i). The
+summary table (:func:`summary`) is computed from the exact marginals themselves, not from the draws.
+
+References
+----------
+Röver C (2020). Bayesian random-effects meta-analysis using the bayesmeta R package. J Stat Softw
+93(6) (the exact NNHM posterior and its direct sampling, section 3.4).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayes_il2.errors import ModelError
+
+ENGINES = ("auto", "exact", "mcmc")
+SUMMARY_COLUMNS = ["parameter", "coord", "mean", "median", "sd", "eti_low", "eti_high", "hdi_low", "hdi_high",
+                   "ess_bulk", "ess_tail", "r_hat", "mcse_mean"]
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """The engine that answers an analysis and why.
+
+    Attributes
+    ----------
+    engine : {"exact", "mcmc"}
+    reason : str
+        One line for the console and run.json.
+    """
+
+    engine: str
+    reason: str
+
+
+def exact_obstacle(family: str, covariates: Any, priors: dict[str, Any]) -> str | None:
+    """Why the exact engine cannot answer this model (None when it can)."""
+    if family != "nnhm":
+        return f"the {family} model has no exact engine here"
+    if covariates:
+        return "meta-regression is answered by MCMC"
+    from bayes_il2.exact._common import location_prior, variance_prior_bounds
+
+    try:
+        location_prior(priors.get("mu"), "exact")
+        if "tau" in priors:
+            variance_prior_bounds(priors["tau"], "exact", "tau")
+    except ModelError as exc:
+        return str(exc)
+    return None
+
+
+def choose_engine(requested: str, family: str, covariates: Any, priors: dict[str, Any]) -> EngineChoice:
+    """Pick the engine for ``requested`` in :data:`ENGINES` (see the module docstring).
+
+    Raises
+    ------
+    ModelError
+        ``requested="exact"`` for a model the exact engine cannot answer, or an unknown engine.
+    """
+    if requested not in ENGINES:
+        raise ModelError(f"engine must be one of {', '.join(ENGINES)}; got {requested!r}")
+    if requested == "mcmc":
+        return EngineChoice("mcmc", "MCMC asked for (the exact engine cross-checks it where it applies)")
+    obstacle = exact_obstacle(family, covariates, priors)
+    if obstacle is None:
+        return EngineChoice("exact", "exact engine: normal likelihood with known variances (no Monte-Carlo error)")
+    if requested == "exact":
+        raise ModelError(f"the exact engine does not apply: {obstacle}; leave out --exact (engine = 'exact')")
+    return EngineChoice("mcmc", f"MCMC: {obstacle}")
+
+
+def exact_fit_for_spec(spec: Any, table: pd.DataFrame, priors: dict[str, Any]) -> Any | None:
+    """The exact Fit of an analysis spec where its engine choice gives the exact engine, else None.
+
+    Raises ModelError for ``engine = "exact"`` where the exact engine does not apply.
+    """
+    s = spec.sampler
+    if "info" in table.columns and (table["info"].astype(str) != "complete").any():
+        # partially reported rows (bounds, P values, latent spreads) are answered by MCMC
+        if getattr(s, "engine", "auto") == "exact":
+            raise ModelError("the exact engine does not apply: the table has partially reported rows "
+                             "(bounds, P values, missing spreads); leave out engine = 'exact'")
+        return None
+    choice = choose_engine(getattr(s, "engine", "auto"), spec.model.family, spec.model.covariates, priors)
+    if choice.engine != "exact":
+        return None
+    return exact_nnhm_fit(table, priors=priors, measure=spec.data.measure, draws=s.draws, chains=s.chains,
+                          seed=s.seed)
+
+
+def natural_summary(fit: Any) -> pd.DataFrame:
+    """The summary table of a fit on the natural scale: from the exact marginals for an exact Fit,
+    from the draws (``Fit.summary``) otherwise."""
+    return summary(fit, scale="natural") if is_exact(fit) else fit.summary(scale="natural")
+
+
+def engine_line(run: Any) -> str:
+    """One console line: which engine answered each outcome of an analysis run."""
+    parts = []
+    for outcome in getattr(run, "outcomes", []):
+        fit = outcome.fit
+        if fit is None:
+            continue
+        if is_exact(fit):
+            parts.append("exact engine (numerical integration; no sampling, no Monte-Carlo error)")
+        else:
+            parts.append(f"MCMC ({fit.sampler}, {fit.settings.get('chains')} chains x "
+                         f"{fit.settings.get('draws')} draws)")
+    return "engine: " + ("; ".join(sorted(set(parts))) if parts else "none (no model was fitted)")
+
+
+# --------------------------------------------------------------------------- the exact Fit
+def exact_nnhm_fit(table: pd.DataFrame, *, priors: dict[str, Any], measure: str | None = None,
+                   draws: int = 1000, chains: int = 4, seed: int = 20221110) -> Any:
+    """An NNHM :class:`~bayes_il2.fit.Fit` answered by the exact engine.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Effect table (study_id, yi, vi > 0).
+    priors : dict
+        ``mu`` (Normal or Flat) and ``tau`` priors; missing ones get the modelling defaults.
+    measure : str, optional
+        Measure code (default: the table's ``measure`` column where it has one value).
+    draws, chains, seed : int
+        ``chains x draws`` independent posterior draws, from a generator seeded with ``seed``.
+
+    Returns
+    -------
+    Fit
+        ``sampler = "exact"``, ``model = None``, ``refitter = None``; ``settings["engine"] = "exact"``.
+    """
+    from bayes_il2 import exact
+    from bayes_il2.exact._common import location_prior, normal_marginal
+    from bayes_il2.exact.nnhm import typical_variance
+    from bayes_il2.fit import Fit, data_fingerprint, software_versions
+
+    data, ids, y, v = _effect_table(table)
+    priors = _with_defaults(priors)
+    post = exact.nnhm(y, v, tau_prior=priors["tau"], mu_prior=priors["mu"], labels=ids)
+
+    rng = np.random.default_rng(seed)
+    n = int(chains) * int(draws)
+    tau = np.asarray(post.tau.ppf(rng.uniform(size=n)), dtype=float)
+    m0, p0 = location_prior(priors["mu"], "nnhm")
+    cond = normal_marginal(y, v[None, :] + tau[:, None] ** 2, m0, p0)
+    mu = cond["m"] + np.sqrt(cond["V"]) * rng.standard_normal(n)
+    t2 = tau[:, None] ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b = np.where(t2 > 0, v / (v + t2), 1.0)  # shrinkage of theta_i towards mu given tau
+    theta = b * mu[:, None] + (1 - b) * y + np.sqrt(v * (1 - b)) * rng.standard_normal((n, len(y)))
+    theta_new = mu + tau * rng.standard_normal(n)
+    i2 = tau ** 2 / (tau ** 2 + typical_variance(v))
+    y_rep = theta + np.sqrt(v) * rng.standard_normal((n, len(y)))
+
+    shape = (int(chains), int(draws))
+    coords = {"chain": np.arange(shape[0]), "draw": np.arange(shape[1]), "study_id": ids}
+
+    def scalar(x):
+        return xr.DataArray(x.reshape(shape), dims=("chain", "draw"))
+
+    def per_study(x):
+        return xr.DataArray(x.reshape(*shape, len(ids)), dims=("chain", "draw", "study_id"))
+
+    loglik = -0.5 * (np.log(2 * np.pi * (t2 + v)) + (y - mu[:, None]) ** 2 / (t2 + v))
+    groups = {
+        "posterior": xr.Dataset({"mu": scalar(mu), "tau": scalar(tau), "theta": per_study(theta),
+                                 "theta_new": scalar(theta_new), "i2": scalar(i2)}, coords=coords),
+        "log_likelihood": xr.Dataset({"y": per_study(loglik)}, coords=coords,
+                                     attrs={"kind": "integrated over theta"}),
+        "log_prior": xr.Dataset({"mu": scalar(np.asarray(priors["mu"].logpdf(mu), dtype=float)),
+                                 "tau": scalar(np.asarray(priors["tau"].logpdf(tau), dtype=float))},
+                                coords=coords),
+        "posterior_predictive": xr.Dataset({"y": per_study(y_rep)}, coords=coords),
+        "observed_data": xr.Dataset({"y": ("study_id", y)}, coords={"study_id": ids}),
+        "constant_data": xr.Dataset({"yi": ("study_id", y), "vi": ("study_id", v),
+                                     "weight": ("study_id", np.ones(len(ids)))}, coords={"study_id": ids}),
+    }
+    idata = xr.DataTree.from_dict({name: xr.DataTree(ds) for name, ds in groups.items()})
+    settings = {"engine": "exact", "draws": int(draws), "chains": int(chains), "seed": int(seed),
+                "covariates": []}
+    return Fit(idata=idata, family="nnhm", measure=_measure(data, measure), data=data, model=None,
+               priors=dict(priors), sampler="exact", seed=int(seed), data_fingerprint=data_fingerprint(data),
+               versions=software_versions(), settings=settings)
+
+
+def _effect_table(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str], np.ndarray, np.ndarray]:
+    """The table (index reset), its study labels, yi and vi; ModelError naming the bad study.
+
+    The same rules as the PyMC builder (:func:`bayes_il2.modeling.nnhm.build_nnhm`), without
+    importing PyMC: an exact answer should not pay for loading the sampler.
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise ModelError(f"nnhm: expected a pandas DataFrame, got {type(table).__name__}")
+    missing = [c for c in ("study_id", "yi", "vi") if c not in table.columns]
+    if missing:
+        raise ModelError(f"nnhm: the table lacks column(s) {', '.join(missing)}")
+    if len(table) == 0:
+        raise ModelError("nnhm: the table has no rows")
+    data = table.reset_index(drop=True)
+    ids = data["study_id"].astype(str)
+    if ids.duplicated().any() and "arm_id" in data.columns:
+        dup = ids.duplicated(keep=False)
+        ids = ids.where(~dup, ids + ":" + data["arm_id"].astype(str))
+    if ids.duplicated().any():
+        raise ModelError(f"nnhm: study_id {', '.join(sorted(set(ids[ids.duplicated()])))} appear(s) more than once")
+    y = pd.to_numeric(data["yi"], errors="coerce").to_numpy(float)
+    v = pd.to_numeric(data["vi"], errors="coerce").to_numpy(float)
+    for name, values, ok in (("yi", y, np.isfinite(y)), ("vi", v, np.isfinite(v) & (v > 0))):
+        if not ok.all():
+            i = int(np.flatnonzero(~ok)[0])
+            rule = "a finite number" + (" > 0" if name == "vi" else "")
+            raise ModelError(f"nnhm: column {name!r} of study {ids[i]!r} (row {i}) is {data[name].iloc[i]!r}; "
+                             f"expected {rule}")
+    return data, ids.tolist(), y, v
+
+
+def _with_defaults(priors: dict[str, Any] | None) -> dict[str, Any]:
+    """mu and tau priors: the caller's, else the modelling defaults
+    (:func:`bayes_il2.modeling._common.default_priors`: Normal(0, 10), HalfNormal(0.5))."""
+    from bayes_il2.priors import HalfNormal, Normal
+
+    given = dict(priors or {})
+    unknown = sorted(set(given) - {"mu", "tau"})
+    if unknown:
+        raise ModelError(f"nnhm: no parameter named {', '.join(unknown)} takes a prior; allowed: mu, tau")
+    return {"mu": given.get("mu", Normal(0.0, 10.0)), "tau": given.get("tau", HalfNormal(0.5))}
+
+
+def _measure(data: pd.DataFrame, measure: str | None) -> str:
+    if measure is not None:
+        return measure
+    if "measure" in data.columns:
+        codes = sorted(set(data["measure"].dropna().astype(str)))
+        if len(codes) == 1:
+            return codes[0]
+    return "unspecified"
+
+
+def is_exact(fit: Any) -> bool:
+    """True for a Fit answered by the exact engine."""
+    return getattr(fit, "sampler", None) == "exact"
+
+
+# --------------------------------------------------------------------------- summary
+def _transformed(base: Any, forward):
+    """``forward(X)`` for an exact marginal X (a Gaussian mixture or the tau grid) and an increasing
+    ``forward``: quantiles transform exactly; the mean and variance by Gauss-Hermite quadrature per
+    mixture component (by the grid's own quadrature for tau)."""
+    from bayes_il2.exact.marginals import Marginal
+
+    class Transformed(Marginal):
+        def ppf(self, q):
+            return forward(np.asarray(base.ppf(q), dtype=float))
+
+        @cached_property
+        def _moments(self) -> tuple[float, float]:
+            if all(hasattr(base, a) for a in ("weights", "means", "sds")):
+                x, w = np.polynomial.hermite.hermgauss(60)
+                values = forward(base.means[:, None] + np.sqrt(2.0) * base.sds[:, None] * x[None, :])
+                first = base.weights @ ((values * w).sum(1) / np.sqrt(np.pi))
+                second = base.weights @ ((values ** 2 * w).sum(1) / np.sqrt(np.pi))
+            else:
+                values = forward(base.nodes)
+                first, second = base.weights @ values, base.weights @ values ** 2
+            return float(first), float(second - first ** 2)
+
+        @property
+        def mean(self) -> float:
+            return self._moments[0]
+
+        @property
+        def var(self) -> float:
+            return self._moments[1]
+
+    return Transformed()
+
+
+def summary(fit: Any, scale: str = "natural", level: float = 0.95) -> pd.DataFrame:
+    """Posterior summary of an exact Fit from the exact marginals (columns as ``Fit.summary``).
+
+    Locations (mu, theta_i, theta_new) are reported on the natural scale of the measure when
+    ``scale="natural"``; tau and I^2 on their own scale. The shortest interval is searched on the
+    reported scale. ESS and R-hat do not apply (NaN); the Monte-Carlo error is 0.
+    """
+    from bayes_il2.diagnostics.exact_bridge import exact_model
+    from bayes_il2.effects import natural_scale
+    from bayes_il2.exact.nnhm import typical_variance
+
+    post = exact_model(fit)
+    fn = natural_scale(fit.measure) if scale == "natural" else (lambda x: x)
+    s2 = typical_variance(post.vi)
+    items = [("mu", "", post.mu, fn), ("tau", "", post.tau, lambda t: t)]
+    items += [("theta", label, post.theta(i), fn) for i, label in enumerate(post.labels)]
+    items += [("theta_new", "", post.theta_new, fn), ("i2", "", post.tau, lambda t: t ** 2 / (t ** 2 + s2))]
+    rows, index = [], []
+    for parameter, coord, marginal, forward in items:
+        rows.append({"parameter": parameter, "coord": coord, **_transformed(marginal, forward).summary(level),
+                     "ess_bulk": np.nan, "ess_tail": np.nan, "r_hat": np.nan, "mcse_mean": 0.0})
+        index.append(f"{parameter}[{coord}]" if coord else parameter)
+    table = pd.DataFrame(rows, index=index, columns=SUMMARY_COLUMNS)
+    table.index.name = "label"
+    return table
