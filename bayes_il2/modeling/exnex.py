@@ -1,0 +1,174 @@
+"""EXNEX: diseases exchangeable with a prior probability, non-exchangeable otherwise.
+
+    y_i ~ N(theta_i, v_i),   theta_i ~ N(mu_disease[d(i)], tau_within^2)
+    mu_disease[d] ~ p_exch * N(mu, tau_between^2) + (1 - p_exch) * N(m_nex, s_nex^2)
+
+(Neuenschwander, Wandel, Roychoudhury & Bailey 2016, Pharm Stat 15:123-134, "EXNEX"). Each
+disease's mean is either exchangeable with the others (drawn from the three-level model's
+between-disease distribution) or non-exchangeable (its own weakly informative prior
+``N(m_nex, s_nex^2)``, the ``nex`` prior). The discrete indicator is marginalised: the prior of
+``mu_disease[d]`` is the two-component normal mixture (``pm.NormalMixture``, a log-sum-exp of the two
+component log densities), so NUTS samples only continuous parameters.
+
+The posterior exchangeability probability of disease d is the posterior mean of
+
+    w_d = p_exch N(mu_d | mu, tau_between^2) / [p_exch N(mu_d | mu, tau_between^2)
+          + (1 - p_exch) N(mu_d | m_nex, s_nex^2)],
+
+the conditional probability of the EX component given each draw (a Rao-Blackwellised estimate of
+P(EX_d | y)); ``p_exch_post`` (dim disease) holds w_d per draw. With ``p_exch = 1`` the model is the
+three-level model (:mod:`bayes_il2.modeling.three_level`) with a centered ``mu_disease``.
+
+What the NEX prior means: the belief about a disease's mean effect *if it is unlike the others*. It
+should be weakly informative on the scale of the measure (default ``Normal(0, 2)``, e.g. ratios of
+means between exp(-4) and exp(4) for ROMC): a very wide NEX prior makes the NEX component improbable
+for any data (the Lindley-Bartlett effect), so p_exch_post depends on it. Posterior variables: mu,
+tau_within, tau_between, mu_disease, p_exch_post (disease), theta (study_id), theta_new_disease
+(disease), mu_new_disease and theta_new (a new exchangeable disease).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from bayes_il2.errors import ModelError
+from bayes_il2.modeling._common import (BuiltModel, check_columns, check_parameterization, disease_index,
+                                        leave_out_potential, normal_study_loglik, prediction,
+                                        random_effects, resolve_priors, study_labels)
+from bayes_il2.modeling.nnhm import _measure, effect_values
+
+FAMILY = "exnex"
+#: Default prior of a non-exchangeable disease's mean (model scale).
+DEFAULT_NEX_PRIOR = (0.0, 2.0)
+
+
+def check_p_exch(p_exch: Any, who: str = FAMILY) -> float:
+    """The prior exchangeability probability as a float in (0, 1]; ModelError otherwise."""
+    if isinstance(p_exch, bool) or not isinstance(p_exch, (int, float, np.floating, np.integer)):
+        raise ModelError(f"{who}: p_exch must be a number in (0, 1]; got {p_exch!r}")
+    value = float(p_exch)
+    if not 0.0 < value <= 1.0:
+        raise ModelError(f"{who}: p_exch must lie in (0, 1] (1 = the three-level model); got {value}")
+    return value
+
+
+def _nex_prior(priors: Mapping[str, Any]) -> tuple[float, float, Any]:
+    from bayes_il2.priors import Normal
+
+    nex = priors.get("nex")
+    if nex is None:
+        nex = Normal(*DEFAULT_NEX_PRIOR)
+    if not isinstance(nex, Normal):
+        raise ModelError(f"{FAMILY}: the 'nex' prior must be a Normal(m_nex, s_nex); got {nex!r}")
+    return float(nex.mu), float(nex.sigma), nex
+
+
+def _log_normal_pdf(x: Any, mean: Any, sd: Any) -> Any:
+    return -0.5 * np.log(2 * np.pi) - pt.log(sd) - 0.5 * ((x - mean) / sd) ** 2
+
+
+def build_exnex(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = None, p_exch: float = 0.5,
+                measure: str | None = None, parameterization: str = "noncentered") -> BuiltModel:
+    """Build the EXNEX model for an effect table with a ``disease`` column.
+
+    Parameters
+    ----------
+    data : DataFrame
+        ``study_id``, ``disease``, ``yi``, ``vi`` (> 0), optional ``arm_id``.
+    priors : dict, optional
+        Priors for ``mu``, ``tau_within``, ``tau_between`` and ``nex`` (a ``Normal``: the prior of a
+        non-exchangeable disease's mean; default ``Normal(0, 2)``).
+    p_exch : float
+        Prior probability that a disease is exchangeable, in (0, 1] (the same for every disease).
+    measure : str, optional
+    parameterization : {"noncentered", "centered"}
+        Of the study effects ``theta`` (``mu_disease`` is always centered: its prior is a mixture).
+
+    Returns
+    -------
+    BuiltModel
+
+    References
+    ----------
+    Neuenschwander B, Wandel S, Roychoudhury S, Bailey S (2016). Robust exchangeability designs for
+    early phase clinical trials with multiple strata. Pharm Stat 15:123-134.
+    """
+    check_columns(data, ["study_id", "disease", "yi", "vi"], FAMILY)
+    check_parameterization(parameterization)
+    p = check_p_exch(p_exch)
+    data = data.reset_index(drop=True)
+    values = effect_values(data, FAMILY)
+    ids = study_labels(data, FAMILY)
+    levels, d_index = disease_index(data, FAMILY)
+    given = dict(priors or {})
+    m_nex, s_nex, nex = _nex_prior(given)
+    given.pop("nex", None)
+    resolved = resolve_priors(given, ["mu", "tau_within", "tau_between"], FAMILY)
+    settings: dict[str, Any] = {"parameterization": parameterization, "p_exch": p,
+                                "nex_prior": [m_nex, s_nex]}
+    n_d = len(levels)
+    with pm.Model(coords={"study_id": ids, "disease": levels, "component": ["ex", "nex"]}) as model:
+        yi = pm.Data("yi", values["yi"], dims="study_id")
+        vi = pm.Data("vi", values["vi"], dims="study_id")
+        weight = pm.Data("weight", np.ones(len(ids)), dims="study_id")
+        mu = resolved["mu"].to_pymc("mu")
+        tau_w = resolved["tau_within"].to_pymc("tau_within")
+        tau_b = resolved["tau_between"].to_pymc("tau_between")
+        ones = pt.ones((n_d,))
+        means = pt.stack([mu * ones, m_nex * ones], axis=-1)
+        sds = pt.stack([tau_b * ones, s_nex * ones], axis=-1)
+        mu_d = pm.NormalMixture("mu_disease", w=np.array([p, 1.0 - p]), mu=means, sigma=sds, dims="disease")
+        log_ex = np.log(p) + _log_normal_pdf(mu_d, mu, tau_b)
+        if p < 1.0:
+            log_nex = np.log1p(-p) + _log_normal_pdf(mu_d, m_nex, s_nex)
+            w_ex = pt.exp(log_ex - pt.logaddexp(log_ex, log_nex))
+        else:
+            w_ex = ones
+        pm.Deterministic("p_exch_post", w_ex, dims="disease")
+        theta = random_effects("theta", mu_d[d_index], tau_w, "study_id", parameterization)
+        prediction("theta_new_disease", mu_d, tau_w, dims="disease")
+        mu_new = prediction("mu_new_disease", mu, tau_b)
+        prediction("theta_new", mu_new, tau_w)
+        sigma = pm.math.sqrt(vi)
+        pm.Normal("y", theta, sigma, observed=yi, dims="study_id")
+        leave_out_potential(weight, pm.logp(pm.Normal.dist(theta, sigma), yi))
+    settings["disease_of_study"] = [levels[i] for i in d_index]
+
+    def integrated_loglik(post: xr.Dataset, const: xr.Dataset) -> xr.DataArray:
+        """log N(y_i | mu_disease[d(i)], tau_within^2 + v_i): theta_i integrated out."""
+        mean = post["mu_disease"].isel(disease=xr.DataArray(d_index, dims="study_id")).drop_vars("disease")
+        return normal_study_loglik(const["yi"], mean, post["tau_within"] ** 2 + const["vi"])
+
+    return BuiltModel(model=model, family=FAMILY, measure=_measure(data, measure), data=data,
+                      priors={**resolved, "nex": nex}, settings=settings, study_ids=ids,
+                      study_index={"y": None},
+                      data_values=lambda table: effect_values(table.reset_index(drop=True), FAMILY),
+                      integrated_loglik=integrated_loglik)
+
+
+def exchangeability_table(fit: Any) -> pd.DataFrame:
+    """Per disease: prior and posterior exchangeability probability and the EXNEX disease mean.
+
+    Columns: disease, k (studies), p_exch_prior, p_exch_post, mu_disease_mean, mu_disease_low,
+    mu_disease_high (95% equal-tailed, model scale).
+    """
+    post = fit.idata["posterior"]
+    if "p_exch_post" not in post.data_vars:
+        raise ModelError("exchangeability_table: the fit is not an EXNEX fit (no p_exch_post)")
+    levels = [str(d) for d in post["disease"].values]
+    counts = pd.Series(fit.settings.get("disease_of_study", [])).value_counts()
+    rows = []
+    for d in levels:
+        w = np.asarray(post["p_exch_post"].sel(disease=d)).ravel()
+        m = np.asarray(post["mu_disease"].sel(disease=d)).ravel()
+        rows.append({"disease": d, "k": int(counts.get(d, 0)), "p_exch_prior": fit.settings.get("p_exch"),
+                     "p_exch_post": float(w.mean()), "mu_disease_mean": float(m.mean()),
+                     "mu_disease_low": float(np.quantile(m, 0.025)),
+                     "mu_disease_high": float(np.quantile(m, 0.975))})
+    return pd.DataFrame(rows)
