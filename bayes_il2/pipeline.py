@@ -143,7 +143,7 @@ def fit_table(spec: AnalysisSpec, table: pd.DataFrame, priors: dict[str, object]
         covariates=list(spec.model.covariates) or None,
         parameterization=spec.model.parameterization,
         sampler=s.sampler, draws=s.draws, tune=s.tune, chains=s.chains, seed=s.seed,
-        target_accept=s.target_accept, progressbar=s.progressbar)
+        target_accept=s.target_accept, progressbar=s.progressbar, **spec.model.family_options())
 
 
 def headline_of(fit, summary: pd.DataFrame) -> str:
