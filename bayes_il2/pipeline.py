@@ -146,6 +146,21 @@ def fit_table(spec: AnalysisSpec, table: pd.DataFrame, priors: dict[str, object]
         target_accept=s.target_accept, progressbar=s.progressbar, **spec.model.family_options())
 
 
+def pooling_tables(spec: AnalysisSpec, table: pd.DataFrame, fit) -> dict[str, pd.DataFrame]:
+    """An EXNEX analysis's side-by-side tables (:func:`bayes_il2.modeling.structures.pooling_comparison`)."""
+    from bayes_il2.api import meta_analysis
+    from bayes_il2.modeling.structures import pooling_comparison
+
+    s = spec.sampler
+
+    def fit_variant(family: str, priors: dict, options: dict):
+        return meta_analysis(table, model=family, measure=spec.data.measure, priors=priors, sampler=s.sampler,
+                             draws=s.draws, tune=s.tune, chains=s.chains, seed=s.seed,
+                             target_accept=s.target_accept, **options)
+
+    return pooling_comparison(fit, table, spec_priors(spec), fit_variant)
+
+
 def headline_of(fit, summary: pd.DataFrame) -> str:
     """One line: the pooled estimate on the natural scale with its 95% credible interval."""
     row_name = "p_pooled" if "p_pooled" in set(summary.get("parameter", [])) else "mu"
@@ -277,6 +292,9 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
     if spec.sensitivity:
         progress(f"{spec.name}[{label}]: {len(spec.sensitivity)} sensitivity analyses")
         extra["sensitivity"] = run_sensitivity(spec, registry, table, fit)
+    if spec.model.family == "exnex":
+        progress(f"{spec.name}[{label}]: EXNEX beside three-level and design bias; model averaging")
+        extra.update(pooling_tables(spec, table, fit))
     figures = figures_for(spec, fit, table, diagnostics)
     caveats = list(fit.settings.get("caveats", []))
     notes = []
