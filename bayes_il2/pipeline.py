@@ -253,6 +253,7 @@ def figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics) -> di
 
     makers: dict[str, Callable[[], object]] = {
         "forest": lambda: plots.forest_plot(table, fit=fit, title=spec.title),
+        "forest_by_design": lambda: plots.forest_plot(table, fit=fit, title=spec.title, group_by="design"),
         "parameter_forest": lambda: plots.parameter_forest(fit),
         "tau_posterior": lambda: plots.tau_posterior_plot(fit),
         "mu_prior_posterior": lambda: plots.mu_prior_posterior_plot(fit),

@@ -33,7 +33,7 @@ SENSITIVITY_KINDS = ("tau_prior", "prepost_r", "exclude_designs", "exclude_studi
                      "skewed_summaries")
 #: Policies for skewed median summaries (the same as bayes_il2.effects.registry.SKEWED_POLICIES).
 SKEWED_POLICIES = ("keep", "exclude", "lognormal")
-FIGURES = ("forest", "parameter_forest", "tau_posterior", "mu_prior_posterior", "ppc", "pareto_k",
+FIGURES = ("forest", "forest_by_design", "parameter_forest", "tau_posterior", "mu_prior_posterior", "ppc", "pareto_k",
            "influence", "prior_sensitivity", "reanalysis_densities", "exceedance")
 PARAMETERIZATIONS = ("noncentered", "centered")
 REANALYSIS_PRIORS = ("skeptical", "neutral", "enthusiastic", "map", "map_robust", "flat")

@@ -21,6 +21,8 @@ FIGURE_CAPTIONS = {
     "forest": "Forest plot: observed effects (black squares, 95% CI) and posterior study effects "
               "(blue circles, 95% CrI), disease and pooled means (diamonds), 95% prediction interval "
               "for a new study (red bar).",
+    "forest_by_design": "Forest plot grouped by study design (RCT, single-arm, non-randomised ...): observed "
+                        "effects and posterior study effects, pooled mean and 95% prediction interval.",
     "parameter_forest": "Posterior medians with 50% and 95% credible intervals of the model parameters.",
     "tau_posterior": "Posterior density of the between-study standard deviation with its prior (dashed).",
     "mu_prior_posterior": "Prior (dashed) and posterior density of the pooled mean.",
