@@ -119,3 +119,27 @@ def test_spec_option_p_exch():
     for bad in (0, 1.2, -1):
         with pytest.raises(SpecError, match="p_exch"):
             parse_spec(_spec(p_exch=bad))
+
+
+@pytest.mark.mcmc
+def test_side_by_side_table_shows_the_pull_of_the_outlier(planted_fit):
+    from bayes_il2.modeling.structures import exnex_by_disease
+
+    table = exnex_by_disease(planted_fit, planted_table(), PRIORS).set_index("disease")
+    assert list(table.index) == list("ABCDE") and (table["k"] == 2).all()
+    # the three-level disease means of A-D are pulled up towards E; EXNEX moves them back down
+    assert (table.loc[list("ABCD"), "shift"] < 0).all()
+    assert table.loc["E", "p_exch_post"] < 0.2 and (table["p_exch_prior"] == 0.5).all()
+    assert (table["three_level_low"] < table["three_level_mean"]).all()
+
+
+def test_shipped_exnex_spec_loads():
+    from pathlib import Path
+
+    from bayes_il2.pipeline import spec_priors
+    from bayes_il2.specs import load_spec
+
+    spec = load_spec(Path(__file__).resolve().parents[1] / "models" / "treg_by_disease_exnex.toml")
+    assert spec.model.family == "exnex" and spec.model.family_options() == {"p_exch": 0.5}
+    priors = spec_priors(spec)
+    assert priors["nex"] == Normal(0.0, 2.0) and "forest_by_design" in spec.figures
