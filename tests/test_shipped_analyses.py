@@ -12,7 +12,7 @@ from bayes_il2.pipeline import build_effects, fit_table
 from bayes_il2.specs import load_spec
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
-CASES = [("treg_expansion", None), ("treg_by_disease", None), ("treg_sensitivity", None), ("adverse_events_rate", "serious_ae"),
+CASES = [("treg_expansion", None), ("treg_by_disease", None), ("treg_by_disease_exnex", None), ("treg_sensitivity", None), ("adverse_events_rate", "serious_ae"),
          ("adverse_events_rate", "any_ae"), ("adverse_events_vs_placebo", "infection"),
          ("adverse_events_vs_placebo", "serious_ae")]
 
