@@ -13,7 +13,7 @@ from bayes_il2.inference import DEFAULT_SEED
 from bayes_il2.limits import sampler_problems
 from bayes_il2.modeling.identifiability import check_identifiable
 
-FAMILIES = ("nnhm", "three_level", "binomial_normal", "single_arm", "treg", "exnex", "design_bias")
+FAMILIES = ("nnhm", "three_level", "binomial_normal", "single_arm", "treg", "exnex", "exnex_rate", "design_bias")
 _REGRESSION = ("nnhm", "three_level")
 
 
@@ -52,7 +52,7 @@ def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any 
     **options
         Family options: ``variant`` (binomial_normal), ``levels`` (single_arm; default 2 when
         ``tau_within``/``tau_between`` priors are given, else 1), ``contrast``, ``r``, ``r_prior``
-        (treg), ``p_exch`` (exnex), ``design_adjustment``, ``bias_sd``, ``bias_spread``,
+        (treg), ``p_exch`` (exnex, exnex_rate), ``design_adjustment``, ``bias_sd``, ``bias_spread``,
         ``power_alpha`` (design_bias).
 
     Returns
@@ -79,7 +79,7 @@ def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any 
     kwargs: dict[str, Any] = {"priors": chosen, "parameterization": parameterization}
     if model == "single_arm" and "levels" not in options:
         options["levels"] = 2 if {"tau_within", "tau_between"} & set(chosen) else 1
-    two_level = model in ("three_level", "exnex") or (model == "single_arm" and options.get("levels") == 2)
+    two_level = model in ("three_level", "exnex", "exnex_rate") or (model == "single_arm" and options.get("levels") == 2)
     if two_level and "tau" in chosen:
         if "tau_within" in chosen:
             raise ModelError(f"{model}: give either 'tau' or 'tau_within', not both")

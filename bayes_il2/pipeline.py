@@ -296,6 +296,10 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
     if spec.model.family == "exnex":
         progress(f"{spec.name}[{label}]: EXNEX beside three-level and design bias; model averaging")
         extra.update(pooling_tables(spec, table, fit))
+    elif spec.model.family == "exnex_rate":
+        from bayes_il2.modeling.exnex import exchangeability_table
+
+        extra["exnex_by_disease"] = exchangeability_table(fit)
     figures = figures_for(spec, fit, table, diagnostics)
     caveats = list(fit.settings.get("caveats", []))
     notes = []

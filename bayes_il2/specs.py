@@ -23,6 +23,7 @@ FAMILY_DATA = {
     "three_level": ("treg_expansion", "user_effects"),
     "exnex": ("treg_expansion", "user_effects"),
     "design_bias": ("treg_expansion", "user_effects"),
+    "exnex_rate": ("event_rate",),
     "single_arm": ("event_rate",),
     "binomial_normal": ("event_contrast",),
     "reanalysis": ("reanalysis",),
@@ -81,7 +82,7 @@ class ModelSpec:
 
     def family_options(self) -> dict[str, Any]:
         """The builder options of this family (passed to :func:`bayes_il2.api.meta_analysis`)."""
-        if self.family == "exnex":
+        if self.family in ("exnex", "exnex_rate"):
             return {"p_exch": self.p_exch}
         if self.family == "design_bias":
             return {"design_adjustment": self.design_adjustment, "bias_sd": self.bias_sd,
@@ -275,7 +276,7 @@ def parse_spec(raw: dict[str, Any], source: str = "<memory>") -> AnalysisSpec:
             raise _err(source, f"model.{key}", f"must be a finite number >= 0, got {getattr(model, key)}")
     if model.covariates and model.family not in ("nnhm", "three_level"):
         raise _err(source, "model.covariates", "meta-regression is available for families nnhm and three_level")
-    if model.family in ("three_level", "exnex") and filters.diseases and len(filters.diseases) == 1:
+    if model.family in ("three_level", "exnex", "exnex_rate") and filters.diseases and len(filters.diseases) == 1:
         raise _err(source, "model.family", "a three-level model needs more than one disease")
     if model.family == "reanalysis":
         reanalysis = reanalysis or ReanalysisSpec()

@@ -143,3 +143,43 @@ def test_shipped_exnex_spec_loads():
     assert spec.model.family == "exnex" and spec.model.family_options() == {"p_exch": 0.5}
     priors = spec_priors(spec)
     assert priors["nex"] == Normal(0.0, 2.0) and "forest_by_design" in spec.figures
+
+
+# ---------------------------------------------------------------- event rates (family exnex_rate)
+RATE_TRUTH = {"A": 5, "B": 6, "C": 4, "D": 5, "E": 30}  # events of 50 per study; E is the outlier
+
+
+def rate_table(diseases=tuple(RATE_TRUTH)) -> pd.DataFrame:
+    return pd.DataFrame([{"study_id": f"{d}{j}", "disease": d, "events": RATE_TRUTH[d] + dev, "n": 50}
+                         for d in diseases for j, dev in enumerate((-1, 1))])
+
+
+RATE_PRIORS = {"mu": Normal(-2.0, 2.0), "tau_within": HalfNormal(0.5), "tau_between": HalfNormal(0.5)}
+
+
+@pytest.mark.mcmc
+def test_exnex_rate_with_p_exch_one_is_the_two_level_single_arm_model():
+    import arviz as az
+
+    from bayes_il2.modeling import build_single_arm
+    from bayes_il2.modeling.exnex import build_exnex_rate
+
+    table = rate_table(("A", "B", "C", "D"))
+    a = fit_built(build_exnex_rate(table, priors=RATE_PRIORS, p_exch=1.0), seed=8, **FAST)
+    b = fit_built(build_single_arm(table, priors=RATE_PRIORS, levels=2), seed=9, **FAST)
+    for var in ("mu", "tau_within"):
+        ma, mb = (float(f.idata["posterior"][var].mean()) for f in (a, b))
+        sa, sb = (float(az.mcse(xr.Dataset({var: f.idata["posterior"][var]}), method="mean")[var]) for f in (a, b))
+        assert abs(ma - mb) <= 4 * np.hypot(sa, sb), (var, ma, mb, sa, sb)
+
+
+@pytest.mark.mcmc
+def test_exnex_rate_detects_an_outlying_disease():
+    from bayes_il2.modeling.exnex import build_exnex_rate
+
+    fit = fit_built(build_exnex_rate(rate_table(), priors=RATE_PRIORS, p_exch=0.5), seed=10, **FAST)
+    table = exchangeability_table(fit).set_index("disease")
+    assert table.loc["E", "p_exch_post"] < 0.2
+    assert (table.loc[list("ABCD"), "p_exch_post"] > 0.5).all()
+    assert {"p_pooled", "p_disease", "p_new"} <= set(fit.idata["posterior"].data_vars)
+    assert fit.idata["log_likelihood"]["y"].sizes["study_id"] == 10
