@@ -98,6 +98,7 @@ def test_stacking_of_mcmc_fits():
     lo, hi = w["mu_mean"].min(), w["mu_mean"].max()
     assert lo - 0.05 <= avg.mu["mean"] <= hi + 0.05  # a weighted resample lies between the models (+ MC error)
     assert avg.method == "stacking" and avg.sensitivity.empty
+    assert (w["pareto_k_high"] >= 0).all() and any("only 5 studies" in n for n in avg.notes)
     with pytest.raises(ModelError, match="other studies"):
         other = fit_built(build_nnhm(table.iloc[:4], priors=priors), seed=1, **fast)
         stacking_average({"a": fits["nnhm"], "b": other})

@@ -94,6 +94,14 @@ def test_nex_prior_must_be_normal_and_disease_needed():
         build_exnex(planted_table().drop(columns="disease"), priors=PRIORS)
 
 
+def test_caveats_of_one_study_per_disease_and_one_disease():
+    one_each = planted_table().drop_duplicates("disease")
+    built = build_exnex(one_each, priors=PRIORS)
+    assert any("not separately identified" in c["message"] for c in built.settings["caveats"])
+    with pytest.raises(ModelError, match="two diseases"):
+        build_exnex(planted_table(diseases=("A",)), priors=PRIORS)
+
+
 def test_model_structure_and_prior_probability():
     built = build_exnex(planted_table(), priors={**PRIORS, "nex": Normal(0.5, 1.0)}, p_exch=0.3)
     names = {v.name for v in built.model.free_RVs} | {v.name for v in built.model.deterministics}

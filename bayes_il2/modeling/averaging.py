@@ -40,7 +40,8 @@ class ModelAverage:
     ----------
     method : "exact marginal likelihood" or "stacking"
     weights : DataFrame
-        One row per model: model, prior_prob (exact), log_ml (exact) or elpd_loo (stacking), weight,
+        One row per model: model, prior_prob (exact), log_ml (exact) or elpd_loo and pareto_k_high
+        (studies with Pareto k > 0.7; stacking), weight,
         mu_mean, mu_low, mu_high (95% equal-tailed, model scale).
     mu : dict
         Averaged mu: mean, sd, median, low, high.
@@ -225,6 +226,8 @@ def stacking_average(fits: Mapping[str, Any], *, draws: int = 4000, seed: int = 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cmp = az.compare({n: fits[n].idata for n in names}, method="stacking", var_name="y", round_to="none")
+        high_k = {n: int((np.asarray(az.loo(fits[n].idata, pointwise=True, var_name="y").pareto_k) > 0.7).sum())
+                  for n in names}
     weights = np.array([float(cmp.loc[n, "weight"]) for n in names])
     weights = weights / weights.sum()
     rng = np.random.default_rng(seed)
@@ -234,10 +237,18 @@ def stacking_average(fits: Mapping[str, Any], *, draws: int = 4000, seed: int = 
     for n, wn, c in zip(names, weights, counts):
         x = np.asarray(fits[n].idata["posterior"][var]).ravel()
         pooled.append(rng.choice(x, size=int(c), replace=True))
-        rows.append({"model": n, "elpd_loo": float(cmp.loc[n, "elpd"]), "weight": wn, "mu_mean": float(x.mean()),
+        rows.append({"model": n, "elpd_loo": float(cmp.loc[n, "elpd"]), "pareto_k_high": high_k[n],
+                     "weight": wn, "mu_mean": float(x.mean()),
                      "mu_low": float(np.quantile(x, tail)), "mu_high": float(np.quantile(x, 1 - tail))})
     sample = np.concatenate(pooled)
     averaged = {"mean": float(sample.mean()), "sd": float(sample.std(ddof=1)), "median": float(np.median(sample)),
                 "low": float(np.quantile(sample, tail)), "high": float(np.quantile(sample, 1 - tail))}
-    notes = ("stacking weights are predictive (leave-one-study-out) weights, not posterior model probabilities",)
+    notes = ["stacking weights are predictive (leave-one-study-out) weights, not posterior model probabilities"]
+    if any(high_k.values()):
+        worst = ", ".join(f"{n}: {k}" for n, k in high_k.items() if k)
+        notes.append(f"PSIS-LOO is unreliable (studies with Pareto k > 0.7 per model: {worst}); the stacking "
+                     "weights are rough")
+    if len(studies) < 10:
+        notes.append(f"only {len(studies)} studies: stacking weights are noisy and often all-or-nothing")
+    notes = tuple(notes)
     return ModelAverage(method="stacking", weights=pd.DataFrame(rows), mu=averaged, notes=notes)

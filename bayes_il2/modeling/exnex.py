@@ -93,6 +93,23 @@ def exnex_disease_means(mu: Any, tau_b: Any, p: float, m_nex: float, s_nex: floa
     return mu_d
 
 
+def _caveats(levels: list[str], d_index: np.ndarray) -> list[dict[str, Any]]:
+    """What the disease structure cannot identify (the same rules as the three-level model)."""
+    per = np.bincount(d_index, minlength=len(levels))
+    out = []
+    if len(levels) < 2:
+        raise ModelError(f"{FAMILY}: EXNEX needs at least two diseases; the table has {len(levels)}")
+    if (per == 1).all():
+        out.append({"parameter": "tau_within", "pooled": True,
+                    "message": "every disease has one study: tau_within and tau_between are not separately "
+                               "identified, and a disease's EX/NEX split rests on one study"})
+    if len(levels) == 2:
+        out.append({"parameter": "tau_between", "pooled": True,
+                    "message": "2 diseases: tau_between is barely identified; the exchangeability "
+                               "probabilities mostly reflect p_exch and the NEX prior"})
+    return out
+
+
 def build_exnex(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = None, p_exch: float = 0.5,
                 measure: str | None = None, parameterization: str = "noncentered") -> BuiltModel:
     """Build the EXNEX model for an effect table with a ``disease`` column.
@@ -132,6 +149,9 @@ def build_exnex(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = None, 
     resolved = resolve_priors(given, ["mu", "tau_within", "tau_between"], FAMILY)
     settings: dict[str, Any] = {"parameterization": parameterization, "p_exch": p,
                                 "nex_prior": [m_nex, s_nex]}
+    caveats = _caveats(levels, d_index)
+    if caveats:
+        settings["caveats"] = caveats
     n_d = len(levels)
     with pm.Model(coords={"study_id": ids, "disease": levels, "component": ["ex", "nex"]}) as model:
         yi = pm.Data("yi", values["yi"], dims="study_id")
@@ -227,8 +247,11 @@ def build_exnex_rate(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = N
                                            np.asarray(mean), np.asarray(sd))
         return xr.DataArray(out, dims=("chain", "draw", "study_id"), coords={"chain": mean["chain"], "draw": mean["draw"]})
 
-    settings = {"parameterization": parameterization, "p_exch": p, "nex_prior": [m_nex, s_nex],
-                "disease_of_study": [levels[i] for i in d_index]}
+    settings: dict[str, Any] = {"parameterization": parameterization, "p_exch": p, "nex_prior": [m_nex, s_nex],
+                                "disease_of_study": [levels[i] for i in d_index]}
+    caveats = _caveats(levels, d_index)
+    if caveats:
+        settings["caveats"] = caveats
     return BuiltModel(model=model, family=who, measure=measure, data=data, priors={**resolved, "nex": nex},
                       settings=settings, study_ids=ids, study_index={"events": None},
                       data_values=lambda table: rate_values(table.reset_index(drop=True)),

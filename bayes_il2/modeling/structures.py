@@ -90,7 +90,7 @@ def pooling_comparison(exnex_fit: Any, table: pd.DataFrame, priors: Mapping[str,
     average = pd.concat(rows, ignore_index=True)
     notes = list(exact_avg.notes) + list(stack.notes)
     average["note"] = ["; ".join(notes) if i == 0 else "" for i in range(len(average))]
-    cols = ["method", "model", "prior_prob", "log_ml", "elpd_loo", "weight", "mu_mean", "mu_low", "mu_high",
+    cols = ["method", "model", "prior_prob", "log_ml", "elpd_loo", "pareto_k_high", "weight", "mu_mean", "mu_low", "mu_high",
             "prior_sensitive", "note"]
     out["model_average"] = average.reindex(columns=cols)
     return out
