@@ -195,3 +195,28 @@ def test_exnex_rate_detects_an_outlying_disease():
     assert (table.loc[list("ABCD"), "p_exch_post"] > 0.5).all()
     assert {"p_pooled", "p_disease", "p_new"} <= set(fit.idata["posterior"].data_vars)
     assert fit.idata["log_likelihood"]["y"].sizes["study_id"] == 10
+
+
+@pytest.mark.mcmc
+def test_pooling_comparison_tables(planted_fit):
+    """The tables an exnex analysis writes: side by side, exact weights with sensitivity, stacking."""
+    from bayes_il2.modeling import BUILDERS
+    from bayes_il2.modeling.structures import pooling_comparison
+
+    table = planted_table().assign(design=["rct", "single_arm"] * 5)
+
+    def fit_variant(family, priors, options):
+        return fit_built(BUILDERS[family](table, priors=priors, **options), seed=5, **FAST)
+
+    out = pooling_comparison(planted_fit, table, PRIORS, fit_variant)
+    assert set(out) == {"exnex_by_disease", "model_average"}
+    avg = out["model_average"]
+    for method, models in (("exact marginal likelihood", ["common_effect", "random_effects", "three_level"]),
+                           ("stacking", ["exnex", "three_level", "design_bias"])):
+        block = avg[avg["method"] == method]
+        assert block["model"].tolist() == models + ["averaged"]
+        assert block["weight"].iloc[:-1].sum() == pytest.approx(1.0)
+    # with an outlying disease the common-effect model has no weight
+    exact_w = avg[avg["method"] == "exact marginal likelihood"].set_index("model")["weight"]
+    assert exact_w["common_effect"] < 1e-6
+    assert isinstance(avg["note"].iloc[0], str) and "predictive" in avg["note"].iloc[0]
