@@ -51,6 +51,16 @@ FAMILIES: dict[str, tuple[str, list[str]]] = {
             "μ<sub>d</sub> ~ p<sub>exch</sub> N(μ, τ<sub>between</sub><sup>2</sup>) + (1 − p<sub>exch</sub>) "
             "N(m<sub>nex</sub>, s<sub>nex</sub><sup>2</sup>)",
         ]),
+    "exnex_rate": (
+        "EXNEX for event rates (Neuenschwander et al. 2016): events in each LD-IL-2 arm are binomial on "
+        "the logit scale; each disease's mean logit rate is exchangeable with the others with prior "
+        "probability p<sub>exch</sub>, or non-exchangeable with its own weakly informative prior. "
+        "p<sub>exch,post</sub> is each disease's posterior exchangeability probability.", [
+            "r<sub>i</sub> ~ Bin(n<sub>i</sub>, p<sub>i</sub>),  logit p<sub>i</sub> = θ<sub>i</sub> ~ "
+            "N(μ<sub>d(i)</sub>, τ<sub>within</sub><sup>2</sup>)",
+            "μ<sub>d</sub> ~ p<sub>exch</sub> N(μ, τ<sub>between</sub><sup>2</sup>) + (1 − p<sub>exch</sub>) "
+            "N(m<sub>nex</sub>, s<sub>nex</sub><sup>2</sup>)",
+        ]),
     "design_bias": (
         "Bias-corrected meta-analysis (Verde 2021): estimates from designs weaker than an RCT carry a "
         "bias b<sub>g</sub> shared by their design g, with extra study-to-study spread γ; RCT contrasts "
