@@ -99,6 +99,16 @@ def test_design_groups_and_checks():
         build_design_bias(bad)
 
 
+def test_rct_prepost_changes_are_not_randomised_contrasts():
+    table = MIXED.assign(measure=["ROM", "ROMC", "ROM", "ROMC", "ROMC", "ROMC", "ROMC", "ROMC"])
+    levels, index = design_groups(table)
+    assert levels == ["cohort", "rct_prepost", "single_arm"]
+    assert list(index[:3]) == [-1, 1, -1]  # the RCT's pre-post change is biased like a single-arm change
+    only_changes = table.assign(measure="ROMC")
+    built = build_design_bias(only_changes, priors=PRIORS)
+    assert any("not identified" in c["message"] for c in built.settings["caveats"])
+
+
 def test_no_rct_is_a_caveat():
     built = build_design_bias(MIXED[MIXED["design"] != "rct"], priors=PRIORS)
     assert any("not identified" in c["message"] for c in built.settings["caveats"])

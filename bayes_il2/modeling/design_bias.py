@@ -5,8 +5,10 @@ Two adjustments of the NNHM (:mod:`bayes_il2.modeling.nnhm`) for an effect table
 
 ``adjustment = "bias"`` (Verde & Ohmann 2015, Res Synth Methods 6:45-62; Verde 2021, Biometrical
 J 63:406-422, the bias-corrected meta-analysis): an estimate from a weaker design g (single_arm,
-cohort, non_randomised_controlled, ...) estimates the treatment effect plus a bias shared by the
-studies of that design, with extra study-to-study spread of the bias:
+cohort, non_randomised_controlled, ...), or a within-arm pre-post change even from an RCT (group
+``rct_prepost``: the change on LD-IL-2 alone confounds treatment with the natural course, like a
+single-arm change), estimates the treatment effect plus a bias shared by the studies of that group,
+with extra study-to-study spread of the bias:
 
     y_i ~ N(theta_i, v_i)
     theta_i ~ N(mu, tau^2)                                  (RCT)
@@ -48,6 +50,9 @@ FAMILY = "design_bias"
 ADJUSTMENTS = ("bias", "power")
 #: Designs taken as unbiased (randomised contrasts).
 UNBIASED_DESIGNS = ("rct",)
+#: Within-arm pre-post change measures: an RCT row with one of these is the change in one arm, not the
+#: randomised contrast, and carries the natural course like a single-arm change (group ``rct_prepost``).
+PREPOST_MEASURES = ("ROMC", "SMCR", "SMCC", "MC")
 
 
 def check_design_options(adjustment: str, bias_sd: Any, bias_spread: Any, power_alpha: Any) -> None:
@@ -62,12 +67,19 @@ def check_design_options(adjustment: str, bias_sd: Any, bias_spread: Any, power_
 
 
 def design_groups(data: pd.DataFrame, unbiased: Sequence[str] = UNBIASED_DESIGNS) -> tuple[list[str], np.ndarray]:
-    """Weaker designs present (sorted) and each row's index among them (-1 for an unbiased design)."""
+    """Weaker designs present (sorted) and each row's index among them (-1 for an unbiased design).
+
+    A row of an unbiased design whose ``measure`` is a within-arm pre-post change (``PREPOST_MEASURES``)
+    is not a randomised contrast: it joins the group ``<design>_prepost`` (e.g. ``rct_prepost``).
+    """
     design = data["design"].astype("string")
     if design.isna().any() or (design.str.len() == 0).any():
         i = int(np.flatnonzero((design.isna() | (design.str.len() == 0)).to_numpy())[0])
         raise ModelError(f"{FAMILY}: study {data['study_id'].iloc[i]!r} (row {i}) has no design")
     values = design.tolist()
+    if "measure" in data.columns:
+        prepost = data["measure"].astype(str).isin(PREPOST_MEASURES).tolist()
+        values = [f"{d}_prepost" if d in unbiased and p else d for d, p in zip(values, prepost)]
     levels = sorted({d for d in values if d not in unbiased})
     index = np.array([levels.index(d) if d in levels else -1 for d in values], dtype=int)
     return levels, index
@@ -123,8 +135,9 @@ def build_design_bias(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = 
                         "pooled": True})
     elif not (weak == 0).any():
         caveats.append({"parameter": "b_design" if design_adjustment == "bias" else "mu",
-                        "message": "no RCT in the table: the design biases are separated from mu by their "
-                                   "prior alone (not identified by the data)", "pooled": True})
+                        "message": "no randomised contrast in the table (no RCT, or only within-arm pre-post "
+                                   "changes): the design biases are separated from mu by their prior alone "
+                                   "(not identified by the data)", "pooled": True})
     if caveats:
         settings["caveats"] = caveats
     coords: dict[str, Any] = {"study_id": ids}
