@@ -70,6 +70,7 @@ def pooling_comparison(exnex_fit: Any, table: pd.DataFrame, priors: Mapping[str,
     dict with ``exnex_by_disease`` and ``model_average`` DataFrames.
     """
     from bayes_il2.modeling.averaging import exact_model_average, stacking_average
+    from bayes_il2.modeling.design_bias import design_groups
 
     for name in ("mu", "tau_within", "tau_between"):
         if name not in priors:
@@ -82,13 +83,16 @@ def pooling_comparison(exnex_fit: Any, table: pd.DataFrame, priors: Mapping[str,
     rows = [exact_avg.table().assign(method=exact_avg.method, prior_sensitive=exact_avg.prior_sensitive)]
     level3 = {k: priors[k] for k in ("mu", "tau_within", "tau_between")}
     fits = {"exnex": exnex_fit, "three_level": fit_variant("three_level", level3, {})}
-    if "design" in table.columns and (table["design"].astype(str) != "rct").any():
+    notes = list(exact_avg.notes)
+    if "design" in table.columns and design_groups(table.reset_index(drop=True))[0]:
         fits["design_bias"] = fit_variant("design_bias", {"mu": priors["mu"], "tau": priors["tau_within"]},
                                           {"design_adjustment": "bias"})
+        notes += [f"design_bias: {c['message']}" for c in fits["design_bias"].settings.get("caveats", [])
+                  if c.get("parameter") in ("b_design", "mu") and "randomised contrast" in c.get("message", "")]
     stack = stacking_average(fits)
     rows.append(stack.table().assign(method=stack.method, prior_sensitive=np.nan))
     average = pd.concat(rows, ignore_index=True)
-    notes = list(exact_avg.notes) + list(stack.notes)
+    notes += list(stack.notes)
     average["note"] = ["; ".join(notes) if i == 0 else "" for i in range(len(average))]
     cols = ["method", "model", "prior_prob", "log_ml", "elpd_loo", "pareto_k_high", "weight", "mu_mean", "mu_low", "mu_high",
             "prior_sensitive", "note"]
