@@ -13,7 +13,7 @@ from bayes_il2.inference import DEFAULT_SEED
 from bayes_il2.limits import sampler_problems
 from bayes_il2.modeling.identifiability import check_identifiable
 
-FAMILIES = ("nnhm", "three_level", "binomial_normal", "single_arm", "treg")
+FAMILIES = ("nnhm", "three_level", "binomial_normal", "single_arm", "treg", "exnex", "exnex_rate", "design_bias")
 _REGRESSION = ("nnhm", "three_level")
 
 
@@ -32,7 +32,7 @@ def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any 
         ``binomial_normal``: study_id, events_t, n_t, events_c, n_c;
         ``single_arm``: study_id, events, n[, disease]; ``treg``: an arm table (see
         :mod:`bayes_il2.modeling.treg`).
-    model : {"nnhm", "three_level", "binomial_normal", "single_arm", "treg"}
+    model : {"nnhm", "three_level", "binomial_normal", "single_arm", "treg", "exnex", "design_bias"}
     tau_prior, mu_prior : prior, optional
         A prior object, a string (``"half_normal(0.5)"``, ``"normal(0, 2)"``) or a table
         (``{"family": "half_normal", "scale": 0.5}``): :func:`bayes_il2.priors.parse_prior`.
@@ -57,7 +57,8 @@ def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any 
         Family options: ``variant`` (binomial_normal), ``levels`` (single_arm; default 2 when
         ``tau_within``/``tau_between`` priors are given, else 1), ``exposure`` (single_arm: ``none`` or
         ``cloglog``, rates per patient-year from ``exposure_years``), ``contrast``, ``r``, ``r_prior``
-        (treg).
+        (treg), ``p_exch`` (exnex, exnex_rate), ``design_adjustment``, ``bias_sd``, ``bias_spread``,
+        ``power_alpha`` (design_bias).
 
     Returns
     -------
@@ -85,7 +86,7 @@ def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any 
     kwargs: dict[str, Any] = {"priors": chosen, "parameterization": parameterization}
     if model == "single_arm" and "levels" not in options:
         options["levels"] = 2 if {"tau_within", "tau_between"} & set(chosen) else 1
-    two_level = model == "three_level" or (model == "single_arm" and options.get("levels") == 2)
+    two_level = model in ("three_level", "exnex", "exnex_rate") or (model == "single_arm" and options.get("levels") == 2)
     if two_level and "tau" in chosen:
         if "tau_within" in chosen:
             raise ModelError(f"{model}: give either 'tau' or 'tau_within', not both")
@@ -104,7 +105,8 @@ def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any 
         caveats = check_identifiable(model, effects, covariates, levels=options.get("levels"))
     built = BUILDERS[model](effects, **kwargs, **options)
     if caveats:
-        built = replace(built, settings={**built.settings, "caveats": [c.to_dict() for c in caveats]})
+        own = list(built.settings.get("caveats", []))
+        built = replace(built, settings={**built.settings, "caveats": [c.to_dict() for c in caveats] + own})
     fit = fit_built(built, sampler=sampler, draws=draws, tune=tune, chains=chains,
                     target_accept=target_accept, seed=seed, progressbar=progressbar)
     if choice.reason:

@@ -200,7 +200,22 @@ def fit_table(spec: AnalysisSpec, table: pd.DataFrame, priors: dict[str, object]
         covariates=list(spec.model.covariates) or None,
         parameterization=spec.model.parameterization,
         sampler=s.sampler, draws=s.draws, tune=s.tune, chains=s.chains, seed=s.seed,
-        target_accept=s.target_accept, progressbar=s.progressbar, **options)
+        target_accept=s.target_accept, progressbar=s.progressbar, **options, **spec.model.family_options())
+
+
+def pooling_tables(spec: AnalysisSpec, table: pd.DataFrame, fit) -> dict[str, pd.DataFrame]:
+    """An EXNEX analysis's side-by-side tables (:func:`bayes_il2.modeling.structures.pooling_comparison`)."""
+    from bayes_il2.api import meta_analysis
+    from bayes_il2.modeling.structures import pooling_comparison
+
+    s = spec.sampler
+
+    def fit_variant(family: str, priors: dict, options: dict):
+        return meta_analysis(table, model=family, measure=spec.data.measure, priors=priors, sampler=s.sampler,
+                             draws=s.draws, tune=s.tune, chains=s.chains, seed=s.seed,
+                             target_accept=s.target_accept, **options)
+
+    return pooling_comparison(fit, table, spec_priors(spec), fit_variant)
 
 
 def headline_of(fit, summary: pd.DataFrame) -> str:
@@ -330,6 +345,8 @@ def figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics, label
     makers: dict[str, Callable[[], object]] = {
         "forest": lambda: plots.forest_plot(table, fit=fit, title=heading, classical=overlay),
         "funnel": lambda: funnel_plot(table, classical, measure=fit.measure),
+        "forest_by_design": lambda: plots.forest_plot(table, fit=fit, title=heading, group_by="design",
+                                                      classical=overlay),
         "parameter_forest": lambda: plots.parameter_forest(fit),
         "tau_posterior": lambda: plots.tau_posterior_plot(fit),
         "mu_prior_posterior": lambda: plots.mu_prior_posterior_plot(fit),
@@ -383,6 +400,13 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
     if spec.sensitivity:
         progress(f"{spec.name}[{label}]: {len(spec.sensitivity)} sensitivity analyses")
         extra["sensitivity"] = run_sensitivity(spec, registry, table, fit)
+    if spec.model.family == "exnex":
+        progress(f"{spec.name}[{label}]: EXNEX beside three-level and design bias; model averaging")
+        extra.update(pooling_tables(spec, table, fit))
+    elif spec.model.family == "exnex_rate":
+        from bayes_il2.modeling.exnex import exchangeability_table
+
+        extra["exnex_by_disease"] = exchangeability_table(fit)
     from bayes_il2.classical import classical_table
     from bayes_il2.errors import BayesIL2Error
 

@@ -21,6 +21,9 @@ DATA_KINDS = ("treg_expansion", "treg_partial", "event_rate", "event_contrast", 
 FAMILY_DATA = {
     "nnhm": ("treg_expansion", "treg_partial", "user_effects"),
     "three_level": ("treg_expansion", "treg_partial", "user_effects"),
+    "exnex": ("treg_expansion", "user_effects"),
+    "design_bias": ("treg_expansion", "user_effects"),
+    "exnex_rate": ("event_rate",),
     "single_arm": ("event_rate",),
     "binomial_normal": ("event_contrast",),
     "reanalysis": ("reanalysis",),
@@ -42,7 +45,7 @@ OVERLAP_POLICIES = ("drop", "keep")
 PARTIAL_MEASURES = ("ROMC", "SMCR", "SMCC")
 #: Policies for skewed median summaries (the same as bayes_il2.effects.registry.SKEWED_POLICIES).
 SKEWED_POLICIES = ("keep", "exclude", "lognormal")
-FIGURES = ("forest", "parameter_forest", "tau_posterior", "mu_prior_posterior", "ppc", "pareto_k",
+FIGURES = ("forest", "forest_by_design", "parameter_forest", "tau_posterior", "mu_prior_posterior", "ppc", "pareto_k",
            "influence", "prior_sensitivity", "reanalysis_densities", "exceedance", "funnel")
 PARAMETERIZATIONS = ("noncentered", "centered")
 REANALYSIS_PRIORS = ("skeptical", "neutral", "enthusiastic", "map", "map_robust", "flat")
@@ -86,6 +89,20 @@ class ModelSpec:
     covariates: tuple[str, ...] = ()
     standardize_covariates: bool = True
     exposure: str = "none"
+    p_exch: float = 0.5            # exnex: prior probability that a disease is exchangeable, in (0, 1]
+    design_adjustment: str = "bias"  # design_bias: "bias" (additive bias of weaker designs) or "power"
+    bias_sd: float = 0.5           # design_bias: prior SD of a weaker design's mean bias (model scale)
+    bias_spread: float = 0.25      # design_bias: HalfNormal scale of the bias's extra study-to-study SD
+    power_alpha: float = 0.5       # design_bias, power: likelihood weight of weaker designs, in (0, 1]
+
+    def family_options(self) -> dict[str, Any]:
+        """The builder options of this family (passed to :func:`bayes_il2.api.meta_analysis`)."""
+        if self.family in ("exnex", "exnex_rate"):
+            return {"p_exch": self.p_exch}
+        if self.family == "design_bias":
+            return {"design_adjustment": self.design_adjustment, "bias_sd": self.bias_sd,
+                    "bias_spread": self.bias_spread, "power_alpha": self.power_alpha}
+        return {}
 
 
 @dataclass(frozen=True)
@@ -298,9 +315,17 @@ def parse_spec(raw: dict[str, Any], source: str = "<memory>") -> AnalysisSpec:
     for key, message in sampler_problems(draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
                                          seed=sampler.seed, target_accept=sampler.target_accept):
         raise _err(source, f"sampler.{key}", message)
+    if not 0.0 < model.p_exch <= 1.0:
+        raise _err(source, "model.p_exch", f"must lie in (0, 1] (1 = the three-level model), got {model.p_exch}")
+    _choice(source, "model.design_adjustment", model.design_adjustment, ("bias", "power"))
+    if not 0.0 < model.power_alpha <= 1.0:
+        raise _err(source, "model.power_alpha", f"must lie in (0, 1] (1 = no down-weighting), got {model.power_alpha}")
+    for key in ("bias_sd", "bias_spread"):
+        if not getattr(model, key) >= 0.0 or getattr(model, key) == float("inf"):
+            raise _err(source, f"model.{key}", f"must be a finite number >= 0, got {getattr(model, key)}")
     if model.covariates and model.family not in ("nnhm", "three_level"):
         raise _err(source, "model.covariates", "meta-regression is available for families nnhm and three_level")
-    if model.family == "three_level" and filters.diseases and len(filters.diseases) == 1:
+    if model.family in ("three_level", "exnex", "exnex_rate") and filters.diseases and len(filters.diseases) == 1:
         raise _err(source, "model.family", "a three-level model needs more than one disease")
     if model.family == "reanalysis":
         reanalysis = reanalysis or ReanalysisSpec()
@@ -320,7 +345,7 @@ def parse_spec(raw: dict[str, Any], source: str = "<memory>") -> AnalysisSpec:
     if not isinstance(priors, dict) or not all(isinstance(v, dict) for v in priors.values()):
         raise _err(source, "priors", "expected tables such as [priors.tau] family = 'half_normal', "
                                      "or strings such as tau = \"half_normal(0.5)\"")
-    allowed_priors = ("tau", "mu", "tau_within", "tau_between", "beta", "alpha", "r", "rho")
+    allowed_priors = ("tau", "mu", "tau_within", "tau_between", "beta", "alpha", "r", "rho", "nex")
     for key, value in priors.items():
         _choice(source, f"priors.{key}", key, allowed_priors)
         if "family" not in value:

@@ -22,6 +22,8 @@ FIGURE_CAPTIONS = {
               "(blue circles, 95% CrI), disease and pooled means (diamonds), 95% prediction interval "
               "for a new study (red bar); where a classical fit exists, its REML + HKSJ pooled mean (green "
               "diamond) and prediction interval (green bar) beneath.",
+    "forest_by_design": "Forest plot grouped by study design (RCT, single-arm, non-randomised ...): observed "
+                        "effects and posterior study effects, pooled mean and 95% prediction interval.",
     "parameter_forest": "Posterior medians with 50% and 95% credible intervals of the model parameters.",
     "tau_posterior": "Posterior density of the between-study standard deviation with its prior (dashed).",
     "mu_prior_posterior": "Prior (dashed) and posterior density of the pooled mean.",

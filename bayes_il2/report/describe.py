@@ -42,6 +42,35 @@ FAMILIES: dict[str, tuple[str, list[str]]] = {
             "θ<sub>new, d</sub> ~ N(μ<sub>d</sub>, τ<sub>within</sub><sup>2</sup>);  "
             "θ<sub>new</sub> ~ N(μ<sub>new</sub>, τ<sub>within</sub><sup>2</sup>), μ<sub>new</sub> ~ N(μ, τ<sub>between</sub><sup>2</sup>)",
         ]),
+    "exnex": (
+        "EXNEX (Neuenschwander et al. 2016): each disease's mean is exchangeable with the others (drawn "
+        "from the three-level model's N(μ, τ<sub>between</sub><sup>2</sup>)) with prior probability "
+        "p<sub>exch</sub>, or non-exchangeable with its own weakly informative prior. An outlying disease "
+        "then does not pull the others. p<sub>exch,post</sub> is each disease's posterior exchangeability "
+        "probability; the table exnex_by_disease sets the estimates beside the three-level model's.", [
+            "y<sub>i</sub> ~ N(θ<sub>i</sub>, v<sub>i</sub>),  θ<sub>i</sub> ~ N(μ<sub>d(i)</sub>, τ<sub>within</sub><sup>2</sup>)",
+            "μ<sub>d</sub> ~ p<sub>exch</sub> N(μ, τ<sub>between</sub><sup>2</sup>) + (1 − p<sub>exch</sub>) "
+            "N(m<sub>nex</sub>, s<sub>nex</sub><sup>2</sup>)",
+        ]),
+    "exnex_rate": (
+        "EXNEX for event rates (Neuenschwander et al. 2016): events in each LD-IL-2 arm are binomial on "
+        "the logit scale; each disease's mean logit rate is exchangeable with the others with prior "
+        "probability p<sub>exch</sub>, or non-exchangeable with its own weakly informative prior. "
+        "p<sub>exch,post</sub> is each disease's posterior exchangeability probability.", [
+            "r<sub>i</sub> ~ Bin(n<sub>i</sub>, p<sub>i</sub>),  logit p<sub>i</sub> = θ<sub>i</sub> ~ "
+            "N(μ<sub>d(i)</sub>, τ<sub>within</sub><sup>2</sup>)",
+            "μ<sub>d</sub> ~ p<sub>exch</sub> N(μ, τ<sub>between</sub><sup>2</sup>) + (1 − p<sub>exch</sub>) "
+            "N(m<sub>nex</sub>, s<sub>nex</sub><sup>2</sup>)",
+        ]),
+    "design_bias": (
+        "Bias-corrected meta-analysis (Verde 2021): estimates from designs weaker than an RCT carry a "
+        "bias b<sub>g</sub> shared by their design g, with extra study-to-study spread γ; RCT contrasts "
+        "are unbiased. (With the power-prior option the weaker designs' likelihood is down-weighted "
+        "instead.)", [
+            "y<sub>i</sub> ~ N(θ<sub>i</sub>, v<sub>i</sub>)",
+            "θ<sub>i</sub> ~ N(μ, τ<sup>2</sup>) (RCT);  θ<sub>i</sub> ~ N(μ + b<sub>g(i)</sub>, τ<sup>2</sup> + γ<sup>2</sup>) (design g)",
+            "b<sub>g</sub> ~ N(0, bias_sd<sup>2</sup>),  γ ~ HalfNormal(bias_spread)",
+        ]),
     "binomial_normal": (
         "Event counts in the LD-IL-2 (t) and control (c) arms of each study are modelled with exact "
         "binomial likelihoods (no continuity correction). Each study has its own baseline log-odds "

@@ -1,0 +1,222 @@
+"""EXNEX across diseases (Neuenschwander et al. 2016): reduction to the three-level model at
+p_exch = 1 (against the exact engine, within 4 MCSE), a planted non-exchangeable disease,
+input checks and the spec option.
+
+Tolerances: agreement with the exact engine within 4 Monte-Carlo standard errors (ArviZ ``mcse``)
+of the mean and SD. The planted-outlier checks use a deterministic data set (no simulation noise)
+and margins far larger than the MCSE of the quantities compared (about 0.01-0.02 with 2 x 500 draws).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from bayes_il2 import exact
+from bayes_il2.errors import ModelError, SpecError
+from bayes_il2.modeling import fit_built
+from bayes_il2.modeling.exnex import build_exnex, exchangeability_table
+from bayes_il2.priors import HalfNormal, Normal
+from bayes_il2.specs import parse_spec
+
+PRIORS = {"mu": Normal(0.0, 2.0), "tau_within": HalfNormal(0.5), "tau_between": HalfNormal(0.5)}
+FAST = {"chains": 2, "draws": 500, "tune": 500, "target_accept": 0.95}
+TRUTH = {"A": 0.9, "B": 1.0, "C": 1.1, "D": 1.0, "E": 4.0}  # E is the planted non-exchangeable disease
+
+
+def planted_table(diseases=tuple(TRUTH), vi: float = 0.25) -> pd.DataFrame:
+    """Two studies per disease at truth -/+ 0.1 (no noise: the check is deterministic)."""
+    rows = [{"study_id": f"{d}{j}", "disease": d, "yi": TRUTH[d] + dev, "vi": vi}
+            for d in diseases for j, dev in enumerate((-0.1, 0.1))]
+    return pd.DataFrame(rows)
+
+
+def _within_mcse(fit, var, marginal, k=4.0, **sel):
+    import arviz as az
+
+    da = fit.idata["posterior"][var]
+    if sel:
+        da = da.sel(**sel).drop_vars(list(sel))
+    ds = xr.Dataset({var: da})
+    x = np.asarray(da).ravel()
+    for stat, est, ref in (("mean", x.mean(), marginal.mean), ("sd", x.std(ddof=1), marginal.sd)):
+        se = float(az.mcse(ds, method=stat)[var])
+        ref = float(ref() if callable(ref) else ref)
+        assert abs(est - ref) <= k * se, f"{var}{sel} {stat}: MCMC {est:.4f} vs exact {ref:.4f} (MCSE {se:.4f})"
+
+
+@pytest.fixture(scope="module")
+def planted_fit():
+    return fit_built(build_exnex(planted_table(), priors=PRIORS, p_exch=0.5), seed=3, **FAST)
+
+
+@pytest.mark.mcmc
+def test_p_exch_one_is_the_three_level_model():
+    table = planted_table(diseases=("A", "B", "C", "D"), vi=0.1)
+    fit = fit_built(build_exnex(table, priors=PRIORS, p_exch=1.0), seed=7, **FAST)
+    ref = exact.three_level(table["yi"], table["vi"], table["disease"], PRIORS["tau_within"],
+                            PRIORS["tau_between"], mu_prior=PRIORS["mu"])
+    _within_mcse(fit, "mu", ref.mu)
+    for d in ("A", "B", "C", "D"):
+        _within_mcse(fit, "mu_disease", ref.mu_disease(d), disease=d)
+    assert np.allclose(np.asarray(fit.idata["posterior"]["p_exch_post"]), 1.0)
+
+
+@pytest.mark.mcmc
+def test_planted_non_exchangeable_disease_is_detected(planted_fit):
+    table = exchangeability_table(planted_fit).set_index("disease")
+    assert int(planted_fit.idata["sample_stats"]["diverging"].sum()) <= 10
+    assert table.loc["E", "p_exch_post"] < 0.2
+    assert (table.loc[["A", "B", "C", "D"], "p_exch_post"] > 0.6).all()
+    # the plain three-level model (exact) is pulled towards E; EXNEX is not
+    plain = planted_table()
+    ref = exact.three_level(plain["yi"], plain["vi"], plain["disease"], PRIORS["tau_within"],
+                            PRIORS["tau_between"], mu_prior=PRIORS["mu"])
+    mu_exnex = float(planted_fit.idata["posterior"]["mu"].mean())
+    assert ref.mu.mean - 1.0 > 0.4 and abs(mu_exnex - 1.0) < 0.2
+    err_plain = np.mean([abs(ref.mu_disease(d).mean - TRUTH[d]) for d in "ABCD"])
+    err_exnex = np.mean([abs(table.loc[d, "mu_disease_mean"] - TRUTH[d]) for d in "ABCD"])
+    assert err_exnex < err_plain - 0.03, (err_exnex, err_plain)
+    assert abs(table.loc["E", "mu_disease_mean"] - 4.0) < 0.5
+
+
+def test_p_exch_outside_unit_interval_is_refused():
+    for bad in (0.0, -0.1, 1.5, "half", True):
+        with pytest.raises(ModelError, match="p_exch"):
+            build_exnex(planted_table(), priors=PRIORS, p_exch=bad)
+
+
+def test_nex_prior_must_be_normal_and_disease_needed():
+    with pytest.raises(ModelError, match="nex"):
+        build_exnex(planted_table(), priors={**PRIORS, "nex": HalfNormal(1.0)})
+    with pytest.raises(ModelError, match="disease"):
+        build_exnex(planted_table().drop(columns="disease"), priors=PRIORS)
+
+
+def test_caveats_of_one_study_per_disease_and_one_disease():
+    one_each = planted_table().drop_duplicates("disease")
+    built = build_exnex(one_each, priors=PRIORS)
+    assert any("not separately identified" in c["message"] for c in built.settings["caveats"])
+    with pytest.raises(ModelError, match="two diseases"):
+        build_exnex(planted_table(diseases=("A",)), priors=PRIORS)
+
+
+def test_model_structure_and_prior_probability():
+    built = build_exnex(planted_table(), priors={**PRIORS, "nex": Normal(0.5, 1.0)}, p_exch=0.3)
+    names = {v.name for v in built.model.free_RVs} | {v.name for v in built.model.deterministics}
+    assert {"mu", "tau_within", "tau_between", "mu_disease", "p_exch_post", "theta"} <= names
+    assert built.settings["p_exch"] == 0.3 and built.settings["nex_prior"] == [0.5, 1.0]
+    # at the prior, p_exch_post is the conditional probability of the EX component: its prior mean is p_exch
+    import pymc as pm
+
+    import warnings
+
+    with warnings.catch_warnings():  # the only potential is the leave-out term, 0 at weights 1
+        warnings.filterwarnings("ignore", message="The effect of Potentials", category=UserWarning)
+        prior = pm.sample_prior_predictive(draws=4000, model=built.model, random_seed=1, var_names=["p_exch_post"])
+    w = np.asarray(prior["prior"]["p_exch_post"])
+    assert abs(w.mean() - 0.3) < 4 * w.std() / np.sqrt(w.size)
+
+
+def _spec(**model):
+    return {"name": "x", "title": "x", "question": "x", "data": {"kind": "treg_expansion"},
+            "model": {"family": "exnex", **model}}
+
+
+def test_spec_option_p_exch():
+    spec = parse_spec(_spec(p_exch=0.25))
+    assert spec.model.family == "exnex" and spec.model.family_options() == {"p_exch": 0.25}
+    assert parse_spec(_spec(p_exch=1)).model.p_exch == 1.0
+    for bad in (0, 1.2, -1):
+        with pytest.raises(SpecError, match="p_exch"):
+            parse_spec(_spec(p_exch=bad))
+
+
+@pytest.mark.mcmc
+def test_side_by_side_table_shows_the_pull_of_the_outlier(planted_fit):
+    from bayes_il2.modeling.structures import exnex_by_disease
+
+    table = exnex_by_disease(planted_fit, planted_table(), PRIORS).set_index("disease")
+    assert list(table.index) == list("ABCDE") and (table["k"] == 2).all()
+    # the three-level disease means of A-D are pulled up towards E; EXNEX moves them back down
+    assert (table.loc[list("ABCD"), "shift"] < 0).all()
+    assert table.loc["E", "p_exch_post"] < 0.2 and (table["p_exch_prior"] == 0.5).all()
+    assert (table["three_level_low"] < table["three_level_mean"]).all()
+
+
+def test_shipped_exnex_spec_loads():
+    from pathlib import Path
+
+    from bayes_il2.pipeline import spec_priors
+    from bayes_il2.specs import load_spec
+
+    spec = load_spec(Path(__file__).resolve().parents[1] / "models" / "treg_by_disease_exnex.toml")
+    assert spec.model.family == "exnex" and spec.model.family_options() == {"p_exch": 0.5}
+    priors = spec_priors(spec)
+    assert priors["nex"] == Normal(0.0, 2.0) and "forest_by_design" in spec.figures
+
+
+# ---------------------------------------------------------------- event rates (family exnex_rate)
+RATE_TRUTH = {"A": 5, "B": 6, "C": 4, "D": 5, "E": 30}  # events of 50 per study; E is the outlier
+
+
+def rate_table(diseases=tuple(RATE_TRUTH)) -> pd.DataFrame:
+    return pd.DataFrame([{"study_id": f"{d}{j}", "disease": d, "events": RATE_TRUTH[d] + dev, "n": 50}
+                         for d in diseases for j, dev in enumerate((-1, 1))])
+
+
+RATE_PRIORS = {"mu": Normal(-2.0, 2.0), "tau_within": HalfNormal(0.5), "tau_between": HalfNormal(0.5)}
+
+
+@pytest.mark.mcmc
+def test_exnex_rate_with_p_exch_one_is_the_two_level_single_arm_model():
+    import arviz as az
+
+    from bayes_il2.modeling import build_single_arm
+    from bayes_il2.modeling.exnex import build_exnex_rate
+
+    table = rate_table(("A", "B", "C", "D"))
+    a = fit_built(build_exnex_rate(table, priors=RATE_PRIORS, p_exch=1.0), seed=8, **FAST)
+    b = fit_built(build_single_arm(table, priors=RATE_PRIORS, levels=2), seed=9, **FAST)
+    for var in ("mu", "tau_within"):
+        ma, mb = (float(f.idata["posterior"][var].mean()) for f in (a, b))
+        sa, sb = (float(az.mcse(xr.Dataset({var: f.idata["posterior"][var]}), method="mean")[var]) for f in (a, b))
+        assert abs(ma - mb) <= 4 * np.hypot(sa, sb), (var, ma, mb, sa, sb)
+
+
+@pytest.mark.mcmc
+def test_exnex_rate_detects_an_outlying_disease():
+    from bayes_il2.modeling.exnex import build_exnex_rate
+
+    fit = fit_built(build_exnex_rate(rate_table(), priors=RATE_PRIORS, p_exch=0.5), seed=10, **FAST)
+    table = exchangeability_table(fit).set_index("disease")
+    assert table.loc["E", "p_exch_post"] < 0.2
+    assert (table.loc[list("ABCD"), "p_exch_post"] > 0.5).all()
+    assert {"p_pooled", "p_disease", "p_new"} <= set(fit.idata["posterior"].data_vars)
+    assert fit.idata["log_likelihood"]["y"].sizes["study_id"] == 10
+
+
+@pytest.mark.mcmc
+def test_pooling_comparison_tables(planted_fit):
+    """The tables an exnex analysis writes: side by side, exact weights with sensitivity, stacking."""
+    from bayes_il2.modeling import BUILDERS
+    from bayes_il2.modeling.structures import pooling_comparison
+
+    table = planted_table().assign(design=["rct", "single_arm"] * 5)
+
+    def fit_variant(family, priors, options):
+        return fit_built(BUILDERS[family](table, priors=priors, **options), seed=5, **FAST)
+
+    out = pooling_comparison(planted_fit, table, PRIORS, fit_variant)
+    assert set(out) == {"exnex_by_disease", "model_average"}
+    avg = out["model_average"]
+    for method, models in (("exact marginal likelihood", ["common_effect", "random_effects", "three_level"]),
+                           ("stacking", ["exnex", "three_level", "design_bias"])):
+        block = avg[avg["method"] == method]
+        assert block["model"].tolist() == models + ["averaged"]
+        assert block["weight"].iloc[:-1].sum() == pytest.approx(1.0)
+    # with an outlying disease the common-effect model has no weight
+    exact_w = avg[avg["method"] == "exact marginal likelihood"].set_index("model")["weight"]
+    assert exact_w["common_effect"] < 1e-6
+    assert isinstance(avg["note"].iloc[0], str) and "predictive" in avg["note"].iloc[0]
