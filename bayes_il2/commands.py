@@ -194,26 +194,6 @@ def _print_results_table(results: list[dict]) -> None:
 
 
 # --------------------------------------------------------------------------- fit
-TAU_FAMILIES = ("half_normal", "half_cauchy", "half_student_t", "exponential", "uniform")
-
-
-def parse_tau_prior(text: str) -> dict:
-    """``FAMILY:SCALE`` (e.g. ``half_normal:0.5``) as a prior spec table; SpecError when malformed."""
-    family, sep, scale_text = text.partition(":")
-    family = family.strip()
-    if family not in ("half_normal", "half_cauchy"):
-        raise SpecError(f"--tau-prior {text!r}: family must be half_normal or half_cauchy (as FAMILY:SCALE, "
-                        "e.g. half_normal:0.5)")
-    try:
-        scale = float(scale_text) if sep else 0.5
-    except ValueError:
-        raise SpecError(f"--tau-prior {text!r}: the scale {scale_text!r} is not a number "
-                        "(as FAMILY:SCALE, e.g. half_normal:0.5)") from None
-    if not (math.isfinite(scale) and scale > 0):
-        raise SpecError(f"--tau-prior {text!r}: the scale must be a finite number > 0")
-    return {"family": family, "scale": scale}
-
-
 def _fit_choices(args: argparse.Namespace, table: pd.DataFrame) -> tuple[dict, dict, list[str]]:
     """The spec's data and model tables for ``fit``, and what was inferred, one sentence each.
 
