@@ -200,6 +200,8 @@ def exact_nnhm_fit(table: pd.DataFrame, *, priors: dict[str, Any], measure: str 
     idata = xr.DataTree.from_dict({name: xr.DataTree(ds) for name, ds in groups.items()})
     settings = {"engine": "exact", "draws": int(draws), "chains": int(chains), "seed": int(seed),
                 "covariates": []}
+    from bayes_il2.modeling.nnhm import _measure
+
     return Fit(idata=idata, family="nnhm", measure=_measure(data, measure), data=data, model=None,
                priors=dict(priors), sampler="exact", seed=int(seed), data_fingerprint=data_fingerprint(data),
                versions=software_versions(), settings=settings)
@@ -246,16 +248,6 @@ def _with_defaults(priors: dict[str, Any] | None) -> dict[str, Any]:
     if unknown:
         raise ModelError(f"nnhm: no parameter named {', '.join(unknown)} takes a prior; allowed: mu, tau")
     return {"mu": given.get("mu", Normal(0.0, 10.0)), "tau": given.get("tau", HalfNormal(0.5))}
-
-
-def _measure(data: pd.DataFrame, measure: str | None) -> str:
-    if measure is not None:
-        return measure
-    if "measure" in data.columns:
-        codes = sorted(set(data["measure"].dropna().astype(str)))
-        if len(codes) == 1:
-            return codes[0]
-    return "unspecified"
 
 
 def is_exact(fit: Any) -> bool:

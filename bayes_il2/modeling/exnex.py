@@ -42,6 +42,7 @@ from bayes_il2.modeling._common import (BuiltModel, check_columns, check_paramet
                                         leave_out_potential, normal_study_loglik, prediction,
                                         random_effects, resolve_priors, study_labels)
 from bayes_il2.modeling.nnhm import _measure, effect_values
+from bayes_il2.modeling.three_level import studies_within_diseases
 
 FAMILY = "exnex"
 #: Default prior of a non-exchangeable disease's mean (model scale).
@@ -161,13 +162,7 @@ def build_exnex(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = None, 
         tau_w = resolved["tau_within"].to_pymc("tau_within")
         tau_b = resolved["tau_between"].to_pymc("tau_between")
         mu_d = exnex_disease_means(mu, tau_b, p, m_nex, s_nex, n_d)
-        theta = random_effects("theta", mu_d[d_index], tau_w, "study_id", parameterization)
-        prediction("theta_new_disease", mu_d, tau_w, dims="disease")
-        mu_new = prediction("mu_new_disease", mu, tau_b)
-        prediction("theta_new", mu_new, tau_w)
-        sigma = pm.math.sqrt(vi)
-        pm.Normal("y", theta, sigma, observed=yi, dims="study_id")
-        leave_out_potential(weight, pm.logp(pm.Normal.dist(theta, sigma), yi))
+        studies_within_diseases(mu_d, d_index, 0.0, mu, tau_w, tau_b, yi, vi, weight, parameterization)
     settings["disease_of_study"] = [levels[i] for i in d_index]
 
     def integrated_loglik(post: xr.Dataset, const: xr.Dataset) -> xr.DataArray:

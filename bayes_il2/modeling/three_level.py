@@ -27,6 +27,22 @@ from bayes_il2.modeling.nnhm import _measure, effect_values, regression_term
 FAMILY = "three_level"
 
 
+def studies_within_diseases(mu_d: Any, d_index: np.ndarray, xb: Any, mu: Any, tau_w: Any, tau_b: Any, yi: Any,
+                            vi: Any, weight: Any, parameterization: str) -> Any:
+    """The study level under disease means ``mu_d`` (inside a model context): theta_i ~ N(mu_d[d(i)] +
+    x_i' beta, tau_w^2), the predictions for a new study in each disease and in a new disease, and the
+    normal likelihood with leave-out weights. Shared by the three-level and EXNEX models, which differ
+    only in the prior of the disease means."""
+    theta = random_effects("theta", mu_d[d_index] + xb, tau_w, "study_id", parameterization)
+    prediction("theta_new_disease", mu_d, tau_w, dims="disease")
+    mu_new = prediction("mu_new_disease", mu, tau_b)
+    prediction("theta_new", mu_new, tau_w)
+    sigma = pm.math.sqrt(vi)
+    pm.Normal("y", theta, sigma, observed=yi, dims="study_id")
+    leave_out_potential(weight, pm.logp(pm.Normal.dist(theta, sigma), yi))
+    return theta
+
+
 def build_three_level(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = None,
                       measure: str | None = None, covariates: Sequence[str] | None = None,
                       standardize: bool = True, parameterization: str = "noncentered",
@@ -79,13 +95,7 @@ def build_three_level(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = 
         xb, design = linear_predictor(data, covariates, standardize, priors, FAMILY, model)
         settings.update(design)
         mu_d = random_effects("mu_disease", mu, tau_b, "disease", parameterization)
-        theta = random_effects("theta", mu_d[d_index] + xb, tau_w, "study_id", parameterization)
-        prediction("theta_new_disease", mu_d, tau_w, dims="disease")
-        mu_new = prediction("mu_new_disease", mu, tau_b)
-        prediction("theta_new", mu_new, tau_w)
-        sigma = pm.math.sqrt(vi)
-        pm.Normal("y", theta, sigma, observed=yi, dims="study_id")
-        leave_out_potential(weight, pm.logp(pm.Normal.dist(theta, sigma), yi))
+        studies_within_diseases(mu_d, d_index, xb, mu, tau_w, tau_b, yi, vi, weight, parameterization)
     settings["disease_of_study"] = [levels[i] for i in d_index]
     def integrated_loglik(post: xr.Dataset, const: xr.Dataset) -> xr.DataArray:
         """log N(y_i | mu_disease[d(i)] + x_i' beta, tau_within^2 + v_i): theta_i integrated out."""
