@@ -248,6 +248,7 @@ NATURAL_WORDS = {
     "PLO": "proportion", "PR": "proportion", "MD": "mean difference", "SMD": "standardized mean difference",
     "ROM": "ratio of means", "ROMC": "ratio of means, post/pre", "MC": "mean change",
     "SMCR": "standardized mean change", "SMCC": "standardized mean change",
+    "IRLN": "rate per patient-year", "GEN": "effect (scale of yi)",
 }
 
 
