@@ -257,24 +257,10 @@ def bench_refit(report: Report) -> pd.DataFrame:
 
 def _run_cli(out_dir: Path, env: dict[str, str]) -> tuple[float, float]:
     """Wall time (s) and peak resident memory (MiB) of one ``bayes-il2 run``."""
-    import psutil
+    sys.path.insert(0, str(HERE))
+    from answers import run_command
 
-    start = time.perf_counter()
-    proc = psutil.Popen([sys.executable, "-m", "bayes_il2.cli", "run", "--out", str(out_dir), "--quiet"],
-                        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            family = [proc, *proc.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in family if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.2)
-    seconds = time.perf_counter() - start
-    if proc.returncode not in (0, 1):
-        raise RuntimeError(f"bayes-il2 run failed ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
-    return seconds, peak / 2**20
-
+    return run_command(["run", "--out", str(out_dir), "--quiet"], env)
 
 def bench_run(report: Report) -> pd.DataFrame:
     rows = []
