@@ -189,3 +189,33 @@ def test_at_metafors_own_tau2_the_regression_reproduces_every_printed_digit():
     coef = fit.coefficients.set_index("name")
     assert (r4(fit.tau2_se), r4(fit.qm)) == (0.0591, 16.3571)
     assert (r4(coef.loc["intrcpt", "ci_low"]), r4(coef.loc["x1", "statistic"])) == (-0.2368, -4.0444)
+
+
+# metafor's README (wviechtb/metafor, README.md, "Example"): rma(yi, vi, data=dat.bcg, test="knha"),
+# predict(res, transf=exp, digits=2) and rma(yi, vi, mods = ~ ablat, test="knha"), as printed.
+def test_knapp_hartung_matches_metafor_printed_output():
+    fit = rma(YI, VI, method="REML", test="knha")
+    assert (r4(fit.estimate), r4(fit.se), r4(fit.statistic)) == (-0.7145, 0.1808, -3.9522)
+    assert (r4(fit.ci_low), r4(fit.ci_high)) == (-1.1084, -0.3206)
+    assert round(fit.p, 4) == 0.0019
+    assert (round(np.exp(fit.ci_low), 2), round(np.exp(fit.ci_high), 2)) == (0.33, 0.73)
+
+
+def test_metafors_knha_prediction_interval_is_t_with_k_minus_1_df_on_the_same_parts():
+    """metafor's printed pi 0.14 to 1.76 (exp) uses t(k - 1) with the KH standard error; our standard
+    interval uses t(k - 2) (Higgins et al. 2009), so its ends are recomputed here from our parts."""
+    fit = rma(YI, VI, method="REML", test="knha")
+    half = stats.t.ppf(0.975, 12) * np.sqrt(fit.se ** 2 + fit.tau2)
+    assert (round(np.exp(fit.estimate - half), 2), round(np.exp(fit.estimate + half), 2)) == (0.14, 1.76)
+
+
+def test_knapp_hartung_meta_regression_matches_metafor_printed_output():
+    from bayes_il2.classical import rma_regression
+
+    fit = rma_regression(YI, VI, ABLAT, test="knha", tau2=0.076355)  # metafor's own tau^2 (see above)
+    coef = fit.coefficients.set_index("name")
+    assert round(fit.qm, 4) == 12.5905
+    assert (r4(coef.loc["intrcpt", "estimate"]), r4(coef.loc["intrcpt", "se"])) == (0.2515, 0.2839)
+    assert (r4(coef.loc["intrcpt", "ci_low"]), r4(coef.loc["intrcpt", "ci_high"])) == (-0.3735, 0.8764)
+    assert (r4(coef.loc["x1", "se"]), r4(coef.loc["x1", "statistic"])) == (0.0082, -3.5483)
+    assert (r4(coef.loc["x1", "ci_low"]), r4(coef.loc["x1", "ci_high"])) == (-0.0472, -0.0111)
