@@ -241,17 +241,20 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
     """Every ``[[sensitivity]]`` scenario of the spec, one row per scenario value.
 
     Normal models are refitted with the exact engine (no Monte-Carlo error, milliseconds);
-    others by MCMC with the spec's sampler settings.
+    others by MCMC with the spec's sampler settings. The scenarios run as chunks of the one loop that
+    simulation studies and SBC use (:func:`bayes_il2.simulation.runner.run_chunks`, in process here).
     """
     from bayes_il2.diagnostics.exact_bridge import exact_model, summarize_exact, supports_exact
 
-    rows = []
+    jobs: list[tuple] = []
 
     def summarize(label: str, value: str, table: pd.DataFrame, tau_prior=None) -> None:
+        jobs.append((label, value, table, tau_prior))
+
+    def scenario_row(label: str, value: str, table: pd.DataFrame, tau_prior=None) -> dict:
         table, _ = rows_to_fit(spec, table)
         if len(table) < 2:
-            rows.append({"scenario": label, "value": value, "k": len(table), "note": "fewer than two studies"})
-            return
+            return {"scenario": label, "value": value, "k": len(table), "note": "fewer than two studies"}
         if supports_exact(fit):
             proxy = _FitProxy(fit, table)
             model = exact_model(proxy, table, tau_prior=tau_prior)
@@ -268,9 +271,8 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
                  "mu_high": float(np.quantile(mu, 0.975)),
                  "tau_median": float(np.median(np.asarray(refit.idata["posterior"][tau_name])))}
             engine = "mcmc"
-        rows.append({"scenario": label, "value": value, "k": len(table), "mu_mean": s["mu_mean"],
-                     "mu_low": s["mu_low"], "mu_high": s["mu_high"], "tau_median": s["tau_median"],
-                     "engine": engine})
+        return {"scenario": label, "value": value, "k": len(table), "mu_mean": s["mu_mean"],
+                "mu_low": s["mu_low"], "mu_high": s["mu_high"], "tau_median": s["tau_median"], "engine": engine}
 
     from bayes_il2.priors import prior_from_spec
 
@@ -314,7 +316,10 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
         elif scenario.kind == "leave_one_out":
             for sid in base_table["study_id"].astype(str):
                 summarize(scenario.name, f"without {sid}", base_table[base_table["study_id"].astype(str) != sid])
-    return pd.DataFrame(rows)
+    from bayes_il2.simulation.runner import Chunk, run_chunks
+
+    chunks = [Chunk(f"scenario-{i:04d}", i, i + 1) for i in range(len(jobs))]
+    return run_chunks(chunks, lambda chunk: pd.DataFrame([scenario_row(*jobs[chunk.start])]))
 
 
 class _FitProxy:
