@@ -140,3 +140,21 @@ def test_fit_exact_on_counts_is_refused_before_any_sampling(tmp_path):
     done = _cli(tmp_path, "fit", "--counts", "counts.csv", "--exact", "--out", "out/c", "--quiet")
     assert done.returncode == 2
     assert "exact engine does not apply" in done.stderr
+
+
+def test_the_draws_of_an_exact_fit_are_not_judged_as_mcmc_chains():
+    """Few independent draws from the exact posterior can give an R-hat above 1.01 by chance; that is
+    not a convergence failure (the summaries come from the exact marginals)."""
+    import pandas as pd
+
+    from bayes_il2.diagnostics import diagnose
+    from bayes_il2.engine import exact_nnhm_fit
+    from bayes_il2.priors import HalfNormal, Normal
+
+    table = pd.DataFrame({"study_id": list("abcd"), "yi": [1.44, 0.94, 1.18, 1.06],
+                          "vi": [0.018, 0.020, 0.016, 0.018]})
+    fit = exact_nnhm_fit(table, priors={"mu": Normal(0, 2), "tau": HalfNormal(0.5)}, draws=30, chains=2, seed=3)
+    report = diagnose(fit, influence=False, sensitivity=False)
+    checks = {c.name: c for c in report.checks}
+    for name in ("r_hat", "ess_bulk", "ess_tail"):
+        assert checks[name].status == "pass" and "exact engine" in checks[name].message
