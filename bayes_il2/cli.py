@@ -150,8 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("simulate", help="run a simulation study (TOML) on Dask",
                          formatter_class=argparse.RawDescriptionHelpFormatter,
-                         epilog="examples:\n  bayes-il2 simulate models/simulations/sim_small_k.toml\n"
-                                "  bayes-il2 simulate models/simulations/sim_small_k.toml --workers 2 --resume\n"
+                         epilog="examples:\n  bayes-il2 simulate models/sim_small_k.toml\n"
+                                "  bayes-il2 simulate models/sim_small_k.toml --workers 2 --resume\n"
                                 "  bayes-il2 simulate SPEC --scheduler tcp://10.0.0.5:8786   (or $BAYES_IL2_SCHEDULER)\n")
     sim.add_argument("spec", type=Path, help="simulation spec (a TOML file with a [simulation] table)")
     sim.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (default: "

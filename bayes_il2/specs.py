@@ -422,6 +422,9 @@ def load_spec(path: str | Path) -> AnalysisSpec:
         raise SpecError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: invalid TOML: {exc}") from None
+    if "simulation" in raw:
+        raise SpecError(f"{path}: a simulation study (top-level [simulation] table), not an analysis spec: "
+                        f"run it with 'bayes-il2 simulate {path}'")
     spec = parse_spec(raw, source=str(path))
     if spec.data.path is not None and not Path(spec.data.path).is_absolute():
         # a relative [data] path means relative to the spec file, wherever the command runs from
@@ -442,4 +445,13 @@ def default_specs_dir() -> Path:
 def discover_specs(directory: str | Path | None = None) -> list[Path]:
     """All ``*.toml`` specs in ``directory`` (default: ``models/``), sorted by name."""
     directory = Path(directory) if directory is not None else default_specs_dir()
-    return sorted(directory.glob("*.toml"))
+    return [path for path in sorted(directory.glob("*.toml")) if not is_simulation_spec(path)]
+
+
+def is_simulation_spec(path: str | Path) -> bool:
+    """True for a simulation study (a TOML file with a top-level ``[simulation]`` table; run it with
+    ``bayes-il2 simulate``). A file that cannot be read is not one (loading it reports why)."""
+    try:
+        return "simulation" in tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False

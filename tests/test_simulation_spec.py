@@ -11,7 +11,7 @@ from bayes_il2.simulation.spec import is_simulation_file, load_simulation_spec
 from bayes_il2.specs import discover_specs
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "models" / "simulations" / "sim_small_k.toml"
+SHIPPED = ROOT / "models" / "sim_small_k.toml"
 
 GOOD = """
 [simulation]
@@ -89,3 +89,13 @@ def test_fingerprint_changes_with_what_determines_results(tmp_path):
     b = load_simulation_spec(write(tmp_path, GOOD.replace("replicates = 4", "replicates = 5")))
     assert a.fingerprint() != b.fingerprint()
     assert a.fingerprint() == load_simulation_spec(write(tmp_path, GOOD)).fingerprint()
+
+
+def test_run_skips_simulation_studies_beside_the_analysis_specs_and_points_to_simulate():
+    from bayes_il2.errors import SpecError
+    from bayes_il2.specs import discover_specs, load_spec
+
+    found = [p.name for p in discover_specs()]
+    assert SHIPPED.parent == ROOT / "models" and "sim_small_k.toml" not in found and "treg_expansion.toml" in found
+    with pytest.raises(SpecError, match="bayes-il2 simulate"):
+        load_spec(SHIPPED)

@@ -1,4 +1,5 @@
-"""Declarative simulation studies: one TOML file per study under ``models/simulations/``.
+"""Declarative simulation studies: one TOML file per study with a top-level ``[simulation]`` table
+(``models/sim_small_k.toml``; ``bayes-il2 run`` skips such files).
 
 A study says which scenarios to simulate (a grid over the number of studies k, the true
 heterogeneity tau, the within-study size n, the outcome type, the design mix and the reporting
