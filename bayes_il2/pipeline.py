@@ -242,7 +242,7 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
 
     Normal models are refitted with the exact engine (no Monte-Carlo error, milliseconds);
     others by MCMC with the spec's sampler settings. The scenarios run as chunks of the one loop that
-    simulation studies and SBC use (:func:`bayes_il2.simulation.runner.run_chunks`, in process here).
+    simulation studies and SBC use (:func:`bayes_il2.runner.run_chunks`, in process here).
     """
     from bayes_il2.diagnostics.exact_bridge import exact_model, summarize_exact, supports_exact
 
@@ -316,7 +316,7 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
         elif scenario.kind == "leave_one_out":
             for sid in base_table["study_id"].astype(str):
                 summarize(scenario.name, f"without {sid}", base_table[base_table["study_id"].astype(str) != sid])
-    from bayes_il2.simulation.runner import Chunk, run_chunks
+    from bayes_il2.runner import Chunk, run_chunks
 
     chunks = [Chunk(f"scenario-{i:04d}", i, i + 1) for i in range(len(jobs))]
     return run_chunks(chunks, lambda chunk: pd.DataFrame([scenario_row(*jobs[chunk.start])]))

@@ -392,7 +392,7 @@ def bench_simulation(report: Report) -> pd.DataFrame:
     """Throughput of the simulation runner (fits/s per worker), Dask per-task overhead, 1 vs 2 workers,
     and a projection to a 64-worker cluster from the measured per-fit costs."""
     from bayes_il2.simulation.methods import clear_method_cache
-    from bayes_il2.simulation.runner import dask_client
+    from bayes_il2.runner import dask_client
     from bayes_il2.simulation.study import run_replicates, run_study, study_chunks
 
     quick = report.quick

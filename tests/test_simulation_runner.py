@@ -11,7 +11,7 @@ import pytest
 
 from bayes_il2.errors import SpecError
 from bayes_il2.simulation.methods import MissingDependency, check_available
-from bayes_il2.simulation.runner import dask_client
+from bayes_il2.runner import dask_client
 from bayes_il2.simulation.spec import parse_simulation_spec
 from bayes_il2.simulation.study import run_study
 

@@ -21,7 +21,7 @@ from scipy import stats
 from bayes_il2.errors import ModelError
 from bayes_il2.inference import CompiledSampler
 from bayes_il2.modeling._common import BuiltModel
-from bayes_il2.simulation.runner import Chunk, run_chunks, split
+from bayes_il2.runner import Chunk, run_chunks, split
 
 
 def observed_containers(built: BuiltModel) -> dict[str, str]:
@@ -64,7 +64,7 @@ def simulation_based_calibration(built: BuiltModel, var_names: Sequence[str], *,
         An already compiled sampler of ``built.model`` (e.g. ``fit.refitter.compiled``) to reuse;
         by default one is compiled once for all replications.
     chunk_size : int
-        Replications per chunk of :func:`bayes_il2.simulation.runner.run_chunks` (the loop shared
+        Replications per chunk of :func:`bayes_il2.runner.run_chunks` (the loop shared
         with simulation studies); the ranks do not depend on it.
 
     Returns

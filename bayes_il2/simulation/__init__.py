@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bayes_il2.simulation.metrics import performance, summarize
 from bayes_il2.simulation.methods import MethodResult, method_kinds, register
-from bayes_il2.simulation.runner import Chunk, ClusterError, dask_client, run_chunks
+from bayes_il2.runner import Chunk, ClusterError, dask_client, run_chunks
 from bayes_il2.simulation.spec import SimulationSpec, load_simulation_spec, parse_simulation_spec
 from bayes_il2.simulation.study import run_study
 

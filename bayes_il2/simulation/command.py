@@ -10,7 +10,7 @@ def simulate_command(args: argparse.Namespace) -> int:
     """Run one simulation study; exit code 0 on success (errors propagate to the CLI as exit 2)."""
     from bayes_il2.simulation.methods import check_available
     from bayes_il2.simulation.outputs import write_outputs
-    from bayes_il2.simulation.runner import dask_client
+    from bayes_il2.runner import dask_client
     from bayes_il2.simulation.spec import load_simulation_spec
     from bayes_il2.simulation.study import run_study
 

@@ -21,7 +21,7 @@ import pandas as pd
 from bayes_il2._io import atomic_write_text
 from bayes_il2.errors import SpecError
 from bayes_il2.simulation.methods import check_available, run_method
-from bayes_il2.simulation.runner import Chunk, Progress, run_chunks, split
+from bayes_il2.runner import Chunk, Progress, run_chunks, split
 from bayes_il2.simulation.scenarios import Scenario, scenarios, simulate_effects
 from bayes_il2.simulation.spec import SimulationSpec
 
@@ -103,7 +103,7 @@ def run_study(spec: SimulationSpec, out_dir: str | os.PathLike | None = None, *,
     progress : bool
         Report chunks done, fits/s and the ETA on stderr.
     on_chunk : callable, optional
-        Called with each finished chunk (see :func:`bayes_il2.simulation.runner.run_chunks`).
+        Called with each finished chunk (see :func:`bayes_il2.runner.run_chunks`).
 
     Returns
     -------

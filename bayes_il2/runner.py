@@ -1,6 +1,8 @@
 """Chunked replicate loops, in-process or on Dask.distributed, checkpointed per chunk.
 
-The one loop that simulation studies and simulation-based calibration share
+A low-level module (it imports only pandas, ``_io`` and ``errors``; Dask when a client is used), so
+that modeling (SBC), the pipeline (sensitivity grids) and the simulation studies share it without
+importing each other. The one loop that simulation studies and simulation-based calibration share
 (:func:`run_chunks`): the work is split into chunks (ranges of replicates); a chunk is one task,
 so one task holds many fits and a worker reuses its compiled models across them. Each finished
 chunk's table is written atomically to ``<checkpoint_dir>/<chunk key>.parquet``; chunks whose
@@ -229,7 +231,7 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
         raise ClusterError(f"cannot start a local Dask cluster with {n} workers: {exc}") from None
     client = Client(cluster)
     try:
-        from bayes_il2.simulation._worker import IgnoreInterrupts
+        from bayes_il2._dask_worker import IgnoreInterrupts
 
         client.register_plugin(IgnoreInterrupts(), name="bayes-il2-ignore-sigint")
         yield client

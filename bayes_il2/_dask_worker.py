@@ -1,4 +1,4 @@
-"""Worker-side set-up of the embedded Dask cluster."""
+"""Worker-side set-up of the embedded Dask cluster (imported only when a cluster starts: it needs distributed)."""
 from __future__ import annotations
 
 import signal
