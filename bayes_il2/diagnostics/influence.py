@@ -47,29 +47,37 @@ def influence_table(fit, refit: Callable[[object, str], Summary] | None = None,
         return None
     if supports_exact(fit):
         full = exact_refit(fit, None)
-        without = {sid: exact_refit(fit, sid) for sid in data["study_id"].astype(str)}
-        engines = dict.fromkeys(without, "exact")
+
+        def without(sid: str) -> tuple[Summary, str]:
+            return exact_refit(fit, sid), "exact"
     elif refit is not None or getattr(fit, "refitter", None) is not None:
         from bayes_il2.modeling._common import location_summary
 
         full = location_summary(fit)
-        without, engines = {}, {}
-        for sid in data["study_id"].astype(str):
+
+        def without(sid: str) -> tuple[Summary, str]:
             # Importance sampling first (refit=None: the default path); refit where Pareto k says
             # the draws cannot stand in for the posterior without the study.
             reweighted = psis_without(fit, sid) if refit is None else None
             if reweighted is not None and reweighted[1] < k_threshold:
-                without[sid], engines[sid] = reweighted[0], "psis"
-            else:
-                without[sid], engines[sid] = (refit or refit_without)(fit, sid), "mcmc-refit"
+                return reweighted[0], "psis"
+            return (refit or refit_without)(fit, sid), "mcmc-refit"
     else:
         return None
-    rows = []
-    for sid, s in without.items():
-        rows.append({"study_id": sid, "mu_mean": s["mu_mean"], "mu_low": s["mu_low"], "mu_high": s["mu_high"],
-                     "tau_median": s["tau_median"], "delta_mu": s["mu_mean"] - full["mu_mean"],
-                     "delta_tau": s["tau_median"] - full["tau_median"]})
-    table = pd.DataFrame(rows)
+
+    def row(sid: str) -> dict:
+        s, engine = without(sid)
+        return {"study_id": sid, "mu_mean": s["mu_mean"], "mu_low": s["mu_low"], "mu_high": s["mu_high"],
+                "tau_median": s["tau_median"], "delta_mu": s["mu_mean"] - full["mu_mean"],
+                "delta_tau": s["tau_median"] - full["tau_median"], "engine": engine}
+
+    from bayes_il2.runner import Chunk, run_chunks
+
+    # one left-out study per chunk of the loop shared with simulations, SBC and sensitivity grids
+    ids = list(dict.fromkeys(data["study_id"].astype(str)))
+    table = run_chunks([Chunk(f"without-{i:04d}", i, i + 1) for i in range(len(ids))],
+                       lambda chunk: pd.DataFrame([row(ids[chunk.start])]))
+    engines = dict(zip(table["study_id"], table.pop("engine")))
     table["abs_delta_mu_sd"] = table["delta_mu"].abs() / full["mu_sd"]
     table["largest"] = table["abs_delta_mu_sd"] == table["abs_delta_mu_sd"].max()
     table["engine"] = table["study_id"].map(engines)
