@@ -55,11 +55,13 @@ def test_map_prior_trials_default_to_the_other_responder_rcts():
 
 @pytest.mark.mcmc
 def test_strict_fails_a_run_whose_diagnostics_fail_and_keeps_its_results(tmp_path):
-    """Far too few draws: the ESS checks fail; --strict turns that into exit code 1."""
+    """Far too few MCMC draws (--mcmc: the exact engine would answer otherwise): the ESS checks fail;
+    --strict turns that into exit code 1."""
     csv = tmp_path / "effects.csv"
     csv.write_text("study_id,yi,se\nA,28,15\nB,8,10\nC,-3,16\nD,7,11\nE,-1,9\nF,1,11\nG,18,10\nH,12,18\n")
     out = tmp_path / "results" / "tiny"
-    args = ["fit", str(csv), "--draws", "20", "--tune", "20", "--chains", "2", "--out", str(out), "--quiet"]
+    args = ["fit", str(csv), "--mcmc", "--draws", "20", "--tune", "20", "--chains", "2", "--out", str(out),
+            "--quiet"]
     assert cli.main(args) == cli.EXIT_OK
     assert cli.main([*args, "--strict"]) == cli.EXIT_DIAGNOSTICS
     assert (out / "summary.csv").exists() and (out / "diagnostics.json").exists()
