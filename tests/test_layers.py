@@ -12,7 +12,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bayes_il2"
 TOP = ("cli", "commands", "pipeline")
-PRESENTATION = ("plots", "report", "reporting")
+PRESENTATION = ("plots", "report")
 COMPUTING = ("evidence", "effects", "priors", "exact", "modeling", "inference", "fit", "api", "diagnostics",
              "reanalysis", "limits", "errors", "_io")
 
@@ -31,7 +31,7 @@ CONTRACTS = {
     "modeling": TOP + PRESENTATION + ("diagnostics", "reanalysis", "simulation"),
     "diagnostics": TOP + PRESENTATION + ("simulation",),
     "reanalysis": TOP + PRESENTATION + ("simulation",),
-    "plots": TOP + ("report", "reporting"),
+    "plots": TOP + ("report",),
     "report": TOP,
     "pipeline": ("cli", "commands"),
     "commands": ("cli",),
@@ -77,3 +77,13 @@ def test_no_module_imports_a_layer_above_it(path):
 
 def test_the_registry_loader_and_validator_do_not_import_each_other():
     assert not any(m.startswith("bayes_il2.evidence.load") for m in _imports(PACKAGE / "evidence" / "validate.py"))
+
+
+def test_no_module_shadows_a_package_under_a_near_identical_name():
+    """A module beside a package whose name starts with the other's (``reporting.py`` beside
+    ``report/``) leaves readers guessing which one holds the code."""
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    modules = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    clashes = sorted((m, p) for m in modules for p in packages
+                     if m.lstrip("_").startswith(p) or p.startswith(m.lstrip("_")))
+    assert clashes == []
