@@ -149,7 +149,7 @@ def _task_result(name: str, error: Exception) -> dict:
 
 def _write_report(out: Path, results: list[dict], registry, seconds: float, progress) -> Path:
     from bayes_il2._io import check_root_file, write_root_marker
-    from bayes_il2.reporting import write_results_report
+    from bayes_il2.report.results import write_results_report
 
     check_root_file(out, "index.html")
     write_root_marker(out, "run", ["index.html"])
@@ -284,7 +284,7 @@ def fit_command(args: argparse.Namespace) -> int:
     if run.error:
         print(f"error: {run.error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    from bayes_il2.reporting import write_results_report
+    from bayes_il2.report.results import write_results_report
 
     for outcome in run.outcomes:
         chosen = (getattr(outcome.fit, "settings", None) or {}).get("default_priors")
