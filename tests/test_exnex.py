@@ -174,7 +174,7 @@ def test_exnex_rate_with_p_exch_one_is_the_two_level_single_arm_model():
     import arviz as az
 
     from bayes_il2.modeling import build_single_arm
-    from bayes_il2.modeling.exnex import build_exnex_rate
+    from bayes_il2.modeling.exnex_rate import build_exnex_rate
 
     table = rate_table(("A", "B", "C", "D"))
     a = fit_built(build_exnex_rate(table, priors=RATE_PRIORS, p_exch=1.0), seed=8, **FAST)
@@ -187,7 +187,7 @@ def test_exnex_rate_with_p_exch_one_is_the_two_level_single_arm_model():
 
 @pytest.mark.mcmc
 def test_exnex_rate_detects_an_outlying_disease():
-    from bayes_il2.modeling.exnex import build_exnex_rate
+    from bayes_il2.modeling.exnex_rate import build_exnex_rate
 
     fit = fit_built(build_exnex_rate(rate_table(), priors=RATE_PRIORS, p_exch=0.5), seed=10, **FAST)
     table = exchangeability_table(fit).set_index("disease")
@@ -220,3 +220,84 @@ def test_pooling_comparison_tables(planted_fit):
     exact_w = avg[avg["method"] == "exact marginal likelihood"].set_index("model")["weight"]
     assert exact_w["common_effect"] < 1e-6
     assert isinstance(avg["note"].iloc[0], str) and "predictive" in avg["note"].iloc[0]
+
+
+def test_exnex_rate_log_density_is_the_indicator_summed_mixture():
+    """The model's log density at a point equals the EXNEX mixture written out with scipy."""
+    from scipy import stats
+    from scipy.special import logsumexp
+
+    from bayes_il2.modeling.exnex_rate import build_exnex_rate
+
+    table = rate_table(("A", "B", "C"))
+    nex = Normal(-1.0, 1.5)
+    built = build_exnex_rate(table, priors={**RATE_PRIORS, "nex": nex}, p_exch=0.3)
+    model = built.model
+    rng = np.random.default_rng(4)
+    point = model.initial_point()
+    point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in point.items()}
+    logp = float(model.compile_logp()(point))
+    # the same density by hand, from the unconstrained point
+    mu, tw, tb = point["mu"], np.exp(point["tau_within_log__"]), np.exp(point["tau_between_log__"])
+    pick = 1 / (1 + np.exp(-point["ex_pick_interval__"]))
+    mu_ex = mu + tb * point["mu_ex_z"]
+    mu_nex = -1.0 + 1.5 * point["mu_nex_z"]
+    dev = tw * point["study_effect_z"]
+    d_idx = np.repeat(np.arange(3), 2)
+    r, n = table["events"].to_numpy(), table["n"].to_numpy()
+    mix = 0.0
+    for d in range(3):
+        rows = d_idx == d
+        lex = stats.binom.logpmf(r[rows], n[rows], 1 / (1 + np.exp(-(mu_ex[d] + dev[rows])))).sum()
+        lnex = stats.binom.logpmf(r[rows], n[rows], 1 / (1 + np.exp(-(mu_nex[d] + dev[rows])))).sum()
+        mix += logsumexp([np.log(0.3) + lex, np.log(0.7) + lnex])
+    prior = (stats.norm.logpdf(mu, -2, 2) + stats.halfnorm.logpdf(tw, scale=0.5) + np.log(tw)
+             + stats.halfnorm.logpdf(tb, scale=0.5) + np.log(tb)
+             + stats.norm.logpdf(point["mu_ex_z"]).sum() + stats.norm.logpdf(point["mu_nex_z"]).sum()
+             + stats.norm.logpdf(point["study_effect_z"]).sum()
+             + np.sum(np.log(pick * (1 - pick))))  # Uniform(0, 1) on the logit scale
+    # the predictive offsets (theta_new_z, ...) are standard normal
+    prior += sum(stats.norm.logpdf(point[k]).sum() for k in point if k.endswith("_new_z") or k.endswith("_disease_z"))
+    assert logp == pytest.approx(mix + prior, abs=1e-8)
+
+
+def test_exnex_rate_recovers_mu_disease_from_the_two_components():
+    """mu_disease is mu_ex where ex_pick < p_exch_post, else mu_nex; the generative form uses p_exch."""
+    import warnings
+
+    import pymc as pm
+
+    from bayes_il2.modeling.exnex_rate import build_exnex_rate
+
+    built = build_exnex_rate(rate_table(), priors=RATE_PRIORS, p_exch=0.3, simulate=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The effect of Potentials", category=UserWarning)
+        prior = pm.sample_prior_predictive(draws=4000, model=built.model, random_seed=2,
+                                           var_names=["mu_ex", "mu_nex", "mu_disease", "ex_pick"])["prior"]
+    ex = np.asarray(prior["mu_disease"] == prior["mu_ex"])
+    assert np.array_equal(ex, np.asarray(prior["ex_pick"] < 0.3))
+    assert abs(ex.mean() - 0.3) < 4 * np.sqrt(0.3 * 0.7 / ex.size)
+    assert np.array_equal(np.asarray(prior["mu_disease"])[~ex], np.asarray(prior["mu_nex"])[~ex])
+
+
+def test_exnex_rate_nests_arms_and_gives_one_loglik_per_study():
+    from bayes_il2.modeling.exnex_rate import build_exnex_rate
+    from bayes_il2.modeling.single_arm import build_single_arm
+
+    table = rate_table(("A", "B", "C")).assign(study_id=lambda t: t["disease"] + "x",
+                                               arm_id=lambda t: ["lo", "hi"] * 3)
+    built = build_exnex_rate(table, priors=RATE_PRIORS, p_exch=1.0)
+    plain = build_single_arm(table, priors=RATE_PRIORS, levels=2)
+    names = {v.name for v in built.model.free_RVs}
+    assert {"rho", "arm_effect_z", "study_effect_z"} <= names and "ex_pick" not in names
+    assert built.settings["multi_arm_studies"] == ["Ax", "Bx", "Cx"]
+    # p_exch = 1: the same integrated per-study log-likelihood as the two-level single-arm model
+    import xarray as xr
+
+    post = xr.Dataset({"mu_disease": (("chain", "draw", "disease"), np.array([[[-2.0, -2.3, -1.8]]])),
+                       "tau_within": (("chain", "draw"), np.array([[0.4]])),
+                       "rho": (("chain", "draw"), np.array([[0.6]]))},
+                      coords={"chain": [0], "draw": [0], "disease": ["A", "B", "C"]})
+    const = xr.Dataset({"r": ("study_id", table["events"].to_numpy()), "n": ("study_id", table["n"].to_numpy())})
+    a, b = built.integrated_loglik(post, const), plain.integrated_loglik(post, const)
+    assert a.sizes["study_id"] == 3 and np.allclose(a, b)

@@ -15,6 +15,7 @@ MODELS = Path(__file__).resolve().parents[1] / "models"
 CASES = [("treg_expansion", None), ("treg_all_evidence", None), ("treg_by_disease", None), ("treg_by_disease_exnex", None),
          ("treg_sensitivity", None),
          ("adverse_events_rate", "serious_ae"), ("adverse_events_rate", "injection_site_reaction"),
+         ("adverse_events_rate_exnex", "serious_ae"), ("adverse_events_rate_exnex", "severe_ae"),
          ("adverse_events_vs_placebo", "infection"), ("adverse_events_vs_placebo", "severe_ae")]
 
 

@@ -9,7 +9,8 @@ Neuenschwander et al. 2016), ``design_bias`` (bias of weaker designs, Verde 2021
 from bayes_il2.modeling._common import BuiltModel, Refitter, fit_built, leave_one_out, refit
 from bayes_il2.modeling.binomial_normal import build_binomial_normal
 from bayes_il2.modeling.design_bias import build_design_bias
-from bayes_il2.modeling.exnex import build_exnex, build_exnex_rate
+from bayes_il2.modeling.exnex import build_exnex
+from bayes_il2.modeling.exnex_rate import build_exnex_rate
 from bayes_il2.modeling.nnhm import build_nnhm
 from bayes_il2.modeling.partial import build_partial, on_standardized_scale, predict_new_study
 from bayes_il2.modeling.single_arm import build_single_arm

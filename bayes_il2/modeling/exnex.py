@@ -39,8 +39,7 @@ import xarray as xr
 
 from bayes_il2.errors import ModelError
 from bayes_il2.modeling._common import (BuiltModel, check_columns, check_parameterization, disease_index,
-                                        leave_out_potential, normal_study_loglik, prediction,
-                                        random_effects, resolve_priors, study_labels)
+                                        normal_study_loglik, resolve_priors, study_labels)
 from bayes_il2.modeling.nnhm import _measure, effect_values
 from bayes_il2.modeling.three_level import studies_within_diseases
 
@@ -174,82 +173,6 @@ def build_exnex(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = None, 
                       priors={**resolved, "nex": nex}, settings=settings, study_ids=ids,
                       study_index={"y": None},
                       data_values=lambda table: effect_values(table.reset_index(drop=True), FAMILY),
-                      integrated_loglik=integrated_loglik)
-
-
-def build_exnex_rate(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = None, p_exch: float = 0.5,
-                     measure: str = "PLO", parameterization: str = "noncentered") -> BuiltModel:
-    """EXNEX for single-arm event rates (family ``exnex_rate``): binomial likelihood on the logit scale.
-
-        events_i ~ Bin(n_i, expit(theta_i)),  theta_i ~ N(mu_disease[d(i)], tau_within^2),
-        mu_disease[d] ~ p_exch N(mu, tau_between^2) + (1 - p_exch) N(m_nex, s_nex^2)
-
-    As :func:`build_exnex` otherwise; with ``p_exch = 1`` it is the two-level single-arm model
-    (:func:`bayes_il2.modeling.single_arm.build_single_arm` with ``levels=2``). Extra posterior
-    variables p_pooled = expit(mu), p_disease = expit(mu_disease), p_new = expit(theta_new). The NEX
-    prior is on the logit scale (default ``Normal(0, 2)``: rates between about 2% and 98%).
-
-    Parameters
-    ----------
-    data : DataFrame
-        ``study_id``, ``disease``, ``events``, ``n``.
-    priors, p_exch, parameterization
-        As in :func:`build_exnex`.
-    measure : str
-        Only ``PLO``.
-    """
-    from bayes_il2.modeling._common import binomial_normal_study_loglik
-    from bayes_il2.modeling.single_arm import rate_values
-
-    who = "exnex_rate"
-    check_columns(data, ["study_id", "disease", "events", "n"], who)
-    check_parameterization(parameterization)
-    if measure != "PLO":
-        raise ModelError(f"{who}: rates are modelled on the logit scale; measure must be 'PLO', got {measure!r}")
-    p = check_p_exch(p_exch, who)
-    data = data.reset_index(drop=True)
-    values = rate_values(data)
-    ids = study_labels(data, who)
-    levels, d_index = disease_index(data, who)
-    given = dict(priors or {})
-    m_nex, s_nex, nex = _nex_prior(given)
-    given.pop("nex", None)
-    resolved = resolve_priors(given, ["mu", "tau_within", "tau_between"], who)
-    with pm.Model(coords={"study_id": ids, "disease": levels}) as model:
-        r = pm.Data("r", values["r"], dims="study_id")
-        n = pm.Data("n", values["n"], dims="study_id")
-        weight = pm.Data("weight", np.ones(len(ids)), dims="study_id")
-        mu = resolved["mu"].to_pymc("mu")
-        pm.Deterministic("p_pooled", pm.math.invlogit(mu))
-        tau_w = resolved["tau_within"].to_pymc("tau_within")
-        tau_b = resolved["tau_between"].to_pymc("tau_between")
-        mu_d = exnex_disease_means(mu, tau_b, p, m_nex, s_nex, len(levels))
-        pm.Deterministic("p_disease", pm.math.invlogit(mu_d), dims="disease")
-        theta = random_effects("theta", mu_d[d_index], tau_w, "study_id", parameterization)
-        prediction("theta_new_disease", mu_d, tau_w, dims="disease")
-        mu_new = prediction("mu_new_disease", mu, tau_b)
-        theta_new = prediction("theta_new", mu_new, tau_w)
-        pm.Deterministic("p_new", pm.math.invlogit(theta_new))
-        pm.Binomial("events", n=n, logit_p=theta, observed=r, dims="study_id")
-        leave_out_potential(weight, pm.logp(pm.Binomial.dist(n=n, logit_p=theta), r))
-
-    def integrated_loglik(post: xr.Dataset, const: xr.Dataset) -> xr.DataArray:
-        """log of the Bin(r_i | n_i, expit(theta)) N(theta | mu_d(i), tau_within^2) integral."""
-        mean = post["mu_disease"].isel(disease=xr.DataArray(d_index, dims="study_id")).drop_vars("disease")
-        mean = mean.transpose("chain", "draw", "study_id")
-        sd = post["tau_within"].broadcast_like(mean).transpose("chain", "draw", "study_id")
-        out = binomial_normal_study_loglik(np.asarray(const["r"])[None, None, :], np.asarray(const["n"])[None, None, :],
-                                           np.asarray(mean), np.asarray(sd))
-        return xr.DataArray(out, dims=("chain", "draw", "study_id"), coords={"chain": mean["chain"], "draw": mean["draw"]})
-
-    settings: dict[str, Any] = {"parameterization": parameterization, "p_exch": p, "nex_prior": [m_nex, s_nex],
-                                "disease_of_study": [levels[i] for i in d_index]}
-    caveats = _caveats(levels, d_index)
-    if caveats:
-        settings["caveats"] = caveats
-    return BuiltModel(model=model, family=who, measure=measure, data=data, priors={**resolved, "nex": nex},
-                      settings=settings, study_ids=ids, study_index={"events": None},
-                      data_values=lambda table: rate_values(table.reset_index(drop=True)),
                       integrated_loglik=integrated_loglik)
 
 

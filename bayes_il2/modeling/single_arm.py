@@ -51,7 +51,8 @@ rate_new, risk_pooled and risk_new = 1 - exp(-rate * reference window), rate_dis
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -99,9 +100,82 @@ def arm_structure(data: pd.DataFrame) -> tuple[list[str], np.ndarray, list[int]]
     return studies, index, multi_rows
 
 
+@dataclass(frozen=True)
+class ArmShift:
+    """An additive term of every arm's linear predictor, shared by the arms of a study (a hook of
+    :func:`build_single_arm`; the design-bias rate model uses it).
+
+    Attributes
+    ----------
+    build : callable
+        ``build(s_index, studies) -> tensor`` (one value per arm row), called inside the model after
+        ``mu`` and the heterogeneity scale exist; it creates its own variables.
+    loglik_terms : callable
+        ``loglik_terms(posterior) -> (shift, extra_var)``: arrays (chain, draw, arm row) of the
+        shift's mean and of its study-level variance, for the integrated per-study likelihood.
+    settings : dict
+        Merged into the model's settings.
+    """
+
+    build: Callable[[np.ndarray, list[str]], Any]
+    loglik_terms: Callable[[xr.Dataset], tuple[np.ndarray, np.ndarray]]
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+def nested_arm_deviations(scale: Any, rho_prior: Any, s_index: np.ndarray, multi_rows: list[int], n_rows: int,
+                          parameterization: str) -> Any:
+    """The study and arm deviations of every arm row (inside a model with ``study``/``arm`` coords).
+
+    One-arm studies: u_s ~ N(0, scale^2); arms of a multi-arm study: u_s + e_a with
+    u_s ~ N(0, rho scale^2), e_a ~ N(0, (1 - rho) scale^2) (``rho_prior`` None: no multi-arm study).
+    """
+    if rho_prior is None:
+        u = random_effects("study_effect", 0.0, scale, "study", parameterization)
+        return u[s_index]
+    multi_study = np.zeros(int(s_index.max()) + 1, dtype=bool)
+    multi_study[np.unique(s_index[multi_rows])] = True
+    arm_slot = np.full(n_rows, len(multi_rows), dtype=int)  # rows of one-arm studies -> the zero slot
+    arm_slot[multi_rows] = np.arange(len(multi_rows))
+    rho = rho_prior.to_pymc("rho")
+    tau_study = pm.Deterministic("tau_study", scale * pt.sqrt(rho))
+    tau_arm = pm.Deterministic("tau_arm", scale * pt.sqrt(1.0 - rho))
+    study_sd = pt.switch(pt.as_tensor(multi_study), tau_study, scale)
+    u = random_effects("study_effect", 0.0, study_sd, "study", parameterization)
+    e = random_effects("arm_effect", 0.0, tau_arm, "arm", parameterization)
+    return u[s_index] + pt.concatenate([e, pt.zeros(1)])[arm_slot]
+
+
+def study_logliks(centres: np.ndarray, sd: np.ndarray, rho: np.ndarray | None, s_index: np.ndarray,
+                  r: np.ndarray, n: np.ndarray, offset: np.ndarray, link: str,
+                  extra_var: np.ndarray | None = None) -> np.ndarray:
+    """Per study (last axis, in order of ``s_index``): all its arms' log-likelihood, effects integrated out.
+
+    ``centres`` (..., arm row) are the arms' means, ``sd`` (...) the total arm SD, ``rho`` (...) the
+    intra-study correlation (None without multi-arm studies), ``extra_var`` (..., arm row) an extra
+    study-level variance (a shared random shift; default none).
+    """
+    columns = []
+    for j in range(int(s_index.max()) + 1):
+        rows = np.flatnonzero(s_index == j)
+        extra = 0.0 if extra_var is None else extra_var[..., rows[0]]
+        if len(rows) == 1:
+            i = int(rows[0])
+            total = np.sqrt(sd**2 + extra)
+            if link == "logit":  # the shared helper of the other binomial families
+                columns.append(binomial_normal_study_loglik(r[i], n[i], centres[..., i], total))
+            else:
+                columns.append(arm_loglik(r[i], n[i], centres[..., i], total, offset=offset[i], link=link))
+        else:
+            columns.append(nested_study_loglik(r[rows], n[rows], centres[..., rows[0]],
+                                               np.sqrt(sd**2 * rho + extra), sd * np.sqrt(1.0 - rho),
+                                               offset=offset[rows], link=link))
+    return np.stack(columns, axis=-1)
+
+
 def build_single_arm(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = None, levels: int = 1,
                      parameterization: str = "noncentered", measure: str | None = None,
-                     exposure: str = "none", reference_weeks: float = REFERENCE_WEEKS) -> BuiltModel:
+                     exposure: str = "none", reference_weeks: float = REFERENCE_WEEKS,
+                     arm_shift: ArmShift | None = None) -> BuiltModel:
     """Build the random-effects model of single-arm event rates (arms nested in studies).
 
     Parameters
@@ -120,6 +194,9 @@ def build_single_arm(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = N
         See the module docstring.
     reference_weeks : float
         Window of the reported risk ``risk_pooled`` (cloglog only).
+    arm_shift : ArmShift, optional
+        An additive study-level term of the linear predictor (see :class:`ArmShift`); the reported
+        mu, theta_new and p_pooled/rate_pooled stay those of an arm without it.
 
     Returns
     -------
@@ -165,8 +242,6 @@ def build_single_arm(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = N
     priors = resolve_priors(given, needed, FAMILY)
     multi_study = np.zeros(len(studies), dtype=bool)
     multi_study[np.unique(s_index[multi_rows])] = True
-    arm_slot = np.full(len(ids), len(multi_rows), dtype=int)  # rows of one-arm studies -> the zero slot
-    arm_slot[multi_rows] = np.arange(len(multi_rows))
 
     with pm.Model(coords=coords) as model:
         r = pm.Data("r", values["r"], dims="study_id")
@@ -181,18 +256,11 @@ def build_single_arm(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = N
             tau_b = priors["tau_between"].to_pymc("tau_between")
             mu_d = random_effects("mu_disease", mu, tau_b, "disease", parameterization)
             centre = mu_d[d_index]
-        if nested:
-            rho = priors["rho"].to_pymc("rho")
-            tau_study = pm.Deterministic("tau_study", scale * pt.sqrt(rho))
-            tau_arm = pm.Deterministic("tau_arm", scale * pt.sqrt(1.0 - rho))
-            study_sd = pt.switch(pt.as_tensor(multi_study), tau_study, scale)
-            u = random_effects("study_effect", 0.0, study_sd, "study", parameterization)
-            e = random_effects("arm_effect", 0.0, tau_arm, "arm", parameterization)
-            e_full = pt.concatenate([e, pt.zeros(1)])[arm_slot]
-            theta = pm.Deterministic("theta", centre + u[s_index] + e_full, dims="study_id")
-        else:
-            u = random_effects("study_effect", 0.0, scale, "study", parameterization)
-            theta = pm.Deterministic("theta", centre + u[s_index], dims="study_id")
+        deviation = nested_arm_deviations(scale, priors["rho"] if nested else None, s_index, multi_rows,
+                                          len(ids), parameterization)
+        if arm_shift is not None:
+            centre = centre + arm_shift.build(s_index, studies)
+        theta = pm.Deterministic("theta", centre + deviation, dims="study_id")
         if levels == 1:
             theta_new = prediction("theta_new", mu, scale)
         else:
@@ -222,7 +290,6 @@ def build_single_arm(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = N
         leave_out_potential(weight, pm.logp(pm.Binomial.dist(n=n, logit_p=logit_p), r))
 
     link = "logit" if exposure == "none" else "cloglog"
-    groups = [np.flatnonzero(s_index == j) for j in range(len(studies))]
 
     def integrated_loglik(post: xr.Dataset, const: xr.Dataset) -> xr.DataArray:
         """Per study: all its arms' likelihood with study and arm effects integrated out."""
@@ -232,22 +299,15 @@ def build_single_arm(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = N
         else:
             centres = np.asarray(post["mu_disease"])[..., d_index]
             sd = np.asarray(post["tau_within"])
-        r_all, n_all = np.asarray(const["r"], dtype=float), np.asarray(const["n"], dtype=float)
+        extra = None
+        if arm_shift is not None:
+            shift, extra = arm_shift.loglik_terms(post)
+            centres = centres + shift
         off = np.asarray(const["log_exposure"], dtype=float) if link == "cloglog" else np.zeros(len(ids))
-        columns = []
-        for j, rows in enumerate(groups):
-            if len(rows) == 1:
-                i = int(rows[0])
-                if link == "logit":  # the shared helper of the other binomial families
-                    columns.append(binomial_normal_study_loglik(r_all[i], n_all[i], centres[..., i], sd))
-                else:
-                    columns.append(arm_loglik(r_all[i], n_all[i], centres[..., i], sd, offset=off[i], link=link))
-            else:
-                rho_d = np.asarray(post["rho"])
-                columns.append(nested_study_loglik(r_all[rows], n_all[rows], centres[..., rows[0]],
-                                                   sd * np.sqrt(rho_d), sd * np.sqrt(1.0 - rho_d),
-                                                   offset=off[rows], link=link))
-        return xr.DataArray(np.stack(columns, axis=-1), dims=("chain", "draw", "study_id"),
+        out = study_logliks(centres, sd, np.asarray(post["rho"]) if nested else None, s_index,
+                            np.asarray(const["r"], dtype=float), np.asarray(const["n"], dtype=float), off, link,
+                            extra_var=extra)
+        return xr.DataArray(out, dims=("chain", "draw", "study_id"),
                             coords={"chain": post["chain"], "draw": post["draw"], "study_id": studies})
 
     settings: dict[str, Any] = {"levels": levels, "parameterization": parameterization, "exposure": exposure,
@@ -258,6 +318,8 @@ def build_single_arm(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = N
         settings["rate_unit"] = "first events per patient-year (constant hazard within each window)"
     if levels == 2:
         settings["disease_of_study"] = [disease_levels[i] for i in d_index]
+    if arm_shift is not None:
+        settings.update(arm_shift.settings)
     return BuiltModel(model=model, family=FAMILY, measure=measure, data=data, priors=priors,
                       settings=settings, study_ids=ids, study_index={"events": None},
                       data_values=lambda table: rate_values(table.reset_index(drop=True), exposure),
