@@ -13,7 +13,8 @@ from bayes_il2.inference import DEFAULT_SEED
 from bayes_il2.limits import sampler_problems
 from bayes_il2.modeling.identifiability import check_identifiable
 
-FAMILIES = ("nnhm", "three_level", "binomial_normal", "single_arm", "treg", "exnex", "exnex_rate", "design_bias")
+FAMILIES = ("nnhm", "three_level", "binomial_normal", "single_arm", "treg", "exnex", "exnex_rate", "design_bias",
+            "design_bias_rate")
 _REGRESSION = ("nnhm", "three_level")
 
 
@@ -32,7 +33,8 @@ def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any 
         ``binomial_normal``: study_id, events_t, n_t, events_c, n_c;
         ``single_arm``: study_id, events, n[, disease]; ``treg``: an arm table (see
         :mod:`bayes_il2.modeling.treg`).
-    model : {"nnhm", "three_level", "binomial_normal", "single_arm", "treg", "exnex", "design_bias"}
+    model : {"nnhm", "three_level", "binomial_normal", "single_arm", "treg", "exnex", "exnex_rate", "design_bias",
+             "design_bias_rate"}
     tau_prior, mu_prior : prior, optional
         A prior object, a string (``"half_normal(0.5)"``, ``"normal(0, 2)"``) or a table
         (``{"family": "half_normal", "scale": 0.5}``): :func:`bayes_il2.priors.parse_prior`.
@@ -58,7 +60,8 @@ def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any 
         ``tau_within``/``tau_between`` priors are given, else 1), ``exposure`` (single_arm: ``none`` or
         ``cloglog``, rates per patient-year from ``exposure_years``), ``contrast``, ``r``, ``r_prior``
         (treg), ``p_exch`` (exnex, exnex_rate), ``design_adjustment``, ``bias_sd``, ``bias_spread``,
-        ``power_alpha`` (design_bias).
+        ``power_alpha`` (design_bias); ``bias_sd``, ``bias_spread``, ``exposure``
+        (design_bias_rate).
 
     Returns
     -------

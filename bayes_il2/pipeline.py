@@ -180,7 +180,7 @@ def fit_table(spec: AnalysisSpec, table: pd.DataFrame, priors: dict[str, object]
     priors = spec_priors(spec) if priors is None else priors
     s = spec.sampler
     table, _ = rows_to_fit(spec, table)
-    options = {"exposure": spec.model.exposure} if spec.model.family == "single_arm" else {}
+    options = {"exposure": spec.model.exposure} if spec.model.family in ("single_arm", "design_bias_rate") else {}
     from bayes_il2.engine import exact_fit_for_spec
 
     exact = exact_fit_for_spec(spec, table, priors)

@@ -24,6 +24,7 @@ FAMILY_DATA = {
     "exnex": ("treg_expansion", "user_effects"),
     "design_bias": ("treg_expansion", "user_effects"),
     "exnex_rate": ("event_rate",),
+    "design_bias_rate": ("event_rate",),
     "single_arm": ("event_rate",),
     "binomial_normal": ("event_contrast",),
     "reanalysis": ("reanalysis",),
@@ -91,8 +92,8 @@ class ModelSpec:
     exposure: str = "none"
     p_exch: float = 0.5            # exnex: prior probability that a disease is exchangeable, in (0, 1]
     design_adjustment: str = "bias"  # design_bias: "bias" (additive bias of weaker designs) or "power"
-    bias_sd: float = 0.5           # design_bias: prior SD of a weaker design's mean bias (model scale)
-    bias_spread: float = 0.25      # design_bias: HalfNormal scale of the bias's extra study-to-study SD
+    bias_sd: float = 0.5           # design_bias(_rate): prior SD of a weaker design's mean bias (model scale)
+    bias_spread: float = 0.25      # design_bias(_rate): HalfNormal scale of the bias's extra study-to-study SD
     power_alpha: float = 0.5       # design_bias, power: likelihood weight of weaker designs, in (0, 1]
 
     def family_options(self) -> dict[str, Any]:
@@ -102,6 +103,8 @@ class ModelSpec:
         if self.family == "design_bias":
             return {"design_adjustment": self.design_adjustment, "bias_sd": self.bias_sd,
                     "bias_spread": self.bias_spread, "power_alpha": self.power_alpha}
+        if self.family == "design_bias_rate":
+            return {"bias_sd": self.bias_sd, "bias_spread": self.bias_spread}
         return {}
 
 
@@ -286,8 +289,9 @@ def parse_spec(raw: dict[str, Any], source: str = "<memory>") -> AnalysisSpec:
     _choice(source, "model.parameterization", model.parameterization, PARAMETERIZATIONS)
     _choice(source, "sampler.sampler", sampler.sampler, SAMPLERS)
     _choice(source, "model.exposure", model.exposure, EXPOSURES)
-    if model.exposure != "none" and model.family != "single_arm":
-        raise _err(source, "model.exposure", "an exposure model applies to family 'single_arm' (event rates) only")
+    if model.exposure != "none" and model.family not in ("single_arm", "design_bias_rate"):
+        raise _err(source, "model.exposure", "an exposure model applies to families 'single_arm' and "
+                   "'design_bias_rate' (event rates) only")
     if (model.exposure == "cloglog") != (data.measure == "IRLN"):
         raise _err(source, "data.measure", "exposure = 'cloglog' models log rates per patient-year: use "
                    "measure 'IRLN' with it (and 'PLO' for exposure = 'none')")

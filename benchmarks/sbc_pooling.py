@@ -1,4 +1,5 @@
-"""Simulation-based calibration of the pooling families of issue 17 (exnex, design_bias).
+"""Simulation-based calibration of the pooling families of issue 17 (exnex, design_bias, exnex_rate,
+design_bias_rate).
 
 Run: ``python benchmarks/sbc_pooling.py [replications] [family]`` (default 200, all families; a few
 minutes per family on 2 cores).
@@ -17,6 +18,7 @@ import pandas as pd
 
 from bayes_il2.modeling.calibration import rank_uniformity_pvalue, simulation_based_calibration
 from bayes_il2.modeling.design_bias import build_design_bias
+from bayes_il2.modeling.design_bias_rate import build_design_bias_rate
 from bayes_il2.modeling.exnex import build_exnex
 from bayes_il2.modeling.exnex_rate import build_exnex_rate
 from bayes_il2.priors import HalfNormal, Normal
@@ -25,6 +27,11 @@ EXNEX_TABLE = pd.DataFrame([{"study_id": f"{d}{j}", "disease": d, "yi": 0.0, "vi
                             for d in "ABCDE" for j in range(2)])
 RATE_TABLE = pd.DataFrame([{"study_id": f"{d}{j}", "disease": d, "events": 0, "n": 60}
                            for d in "ABCD" for j in range(2)])
+DESIGN_RATE_TABLE = pd.DataFrame({
+    "study_id": ["r1", "r1", "r2", "r3", "s1", "s2", "s3", "d1", "d2"],
+    "arm_id": ["lo", "hi", "a", "a", "a", "a", "a", "a", "a"],
+    "design": ["rct"] * 4 + ["single_arm"] * 3 + ["dose_finding"] * 2,
+    "events": 0, "n": 60})
 DESIGN_TABLE = pd.DataFrame({
     "study_id": [f"s{i}" for i in range(10)],
     "design": ["rct"] * 4 + ["single_arm"] * 3 + ["cohort"] * 3,
@@ -43,6 +50,9 @@ def cases():
     yield "exnex_rate (p_exch 0.5)", (build_exnex_rate(RATE_TABLE, priors=rate),
                                       build_exnex_rate(RATE_TABLE, priors=rate, simulate=True).model), \
         ["mu", "tau_within", "tau_between", "mu_disease"]
+    yield "design_bias_rate (bias)", build_design_bias_rate(DESIGN_RATE_TABLE, priors={"mu": Normal(-1.5, 1.0),
+                                                                                     "tau": HalfNormal(0.5)}), \
+        ["mu", "tau", "rho", "gamma", "b_design"]
 
 
 def main(replications: int = 200, only: str | None = None) -> None:

@@ -16,6 +16,7 @@ CASES = [("treg_expansion", None), ("treg_all_evidence", None), ("treg_by_diseas
          ("treg_sensitivity", None),
          ("adverse_events_rate", "serious_ae"), ("adverse_events_rate", "injection_site_reaction"),
          ("adverse_events_rate_exnex", "serious_ae"), ("adverse_events_rate_exnex", "severe_ae"),
+         ("adverse_events_rate_design_bias", "serious_ae"), ("adverse_events_rate_design_bias", "severe_ae"),
          ("adverse_events_vs_placebo", "infection"), ("adverse_events_vs_placebo", "severe_ae")]
 
 

@@ -9,7 +9,8 @@ Every family declares its minimum data (:func:`check_identifiable`):
   tau_within and tau_between are not separately identified (only their sum of squares is);
 - meta-regression: fewer covariate columns than k - 1 (refused otherwise);
 - two-arm event counts: at least one event in some arm (refused otherwise: the odds ratio is not
-  identified); single-arm rates: with no event in any study the rate's upper end is the prior's.
+  identified); single-arm rates: with no event in any study the rate's upper end is the prior's;
+- design bias of event rates: without an RCT arm the biases are identified by their prior alone.
 
 Below the minimum a model is refused (:class:`~bayes_il2.errors.ModelError`), or fitted and labelled:
 the returned :class:`Caveat` s go into the fit's settings, and from there into every table, plot and
@@ -94,9 +95,15 @@ def check_identifiable(family: str, table: pd.DataFrame, covariates: Sequence[st
     if family == "binomial_normal" and {"events_t", "events_c"} <= set(table.columns):
         if float(pd.to_numeric(table["events_t"]).sum() + pd.to_numeric(table["events_c"]).sum()) == 0:
             raise ModelError("binomial_normal: no arm of any study has an event; the odds ratio is not identified")
-    if family == "single_arm" and "events" in table.columns:
+    if family in ("single_arm", "exnex_rate", "design_bias_rate") and "events" in table.columns:
         if float(pd.to_numeric(table["events"]).sum()) == 0:
             caveats.append(Caveat("mu", "no events in any study: the rate's upper end comes from the prior"))
+    if family == "design_bias_rate" and "design" in table.columns:
+        designs = set(table["design"].astype(str))
+        if designs and "rct" not in designs:
+            caveats.append(Caveat("b_design", "no arm of a randomised trial in the table: the design biases are "
+                                  "separated from mu by their prior alone (not identified by the data); mu is "
+                                  "the rate of a typical arm of the weaker designs shifted by a prior-only bias"))
     return caveats
 
 
