@@ -218,6 +218,23 @@ def pooling_tables(spec: AnalysisSpec, table: pd.DataFrame, fit) -> dict[str, pd
     return pooling_comparison(fit, table, spec_priors(spec), fit_variant)
 
 
+def rate_pooling_tables(spec: AnalysisSpec, table: pd.DataFrame, fit) -> dict[str, pd.DataFrame]:
+    """An ``exnex_rate`` analysis's side-by-side tables
+    (:func:`bayes_il2.modeling.structures.rate_pooling_comparison`), variants fitted with the spec's sampler."""
+    from bayes_il2.api import meta_analysis
+    from bayes_il2.modeling.structures import rate_pooling_comparison
+
+    s = spec.sampler
+
+    def fit_variant(family: str, priors: dict, options: dict):
+        return meta_analysis(table, model=family, measure=spec.data.measure, priors=priors, sampler=s.sampler,
+                             draws=s.draws, tune=s.tune, chains=s.chains, seed=s.seed,
+                             target_accept=s.target_accept, **options)
+
+    bias = {"bias_sd": spec.model.bias_sd, "bias_spread": spec.model.bias_spread}
+    return rate_pooling_comparison(fit, table, spec_priors(spec), fit_variant, bias_options=bias)
+
+
 def headline_of(fit, summary: pd.DataFrame) -> str:
     """One line: the pooled estimate on the natural scale with its 95% credible interval."""
     from bayes_il2.safety.statements import exposure_headline, k_text
@@ -409,9 +426,8 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
         progress(f"{spec.name}[{label}]: EXNEX beside three-level and design bias; model averaging")
         extra.update(pooling_tables(spec, table, fit))
     elif spec.model.family == "exnex_rate":
-        from bayes_il2.modeling.exnex import exchangeability_table
-
-        extra["exnex_by_disease"] = exchangeability_table(fit)
+        progress(f"{spec.name}[{label}]: EXNEX beside the single-arm and design-bias rate models; stacking")
+        extra.update(rate_pooling_tables(spec, fitted, fit))
     from bayes_il2.classical import classical_table
     from bayes_il2.errors import BayesIL2Error
 

@@ -21,7 +21,7 @@ between studies of one design beyond tau (the inflated variance). With both at z
 single-arm model. Without an RCT arm the biases are separated from mu by their prior alone (a caveat
 through :func:`bayes_il2.modeling.identifiability.check_identifiable`).
 
-Posterior variables: those of the single-arm model (one level), b_design (biased_design), gamma,
+Posterior variables: those of the single-arm model (one level, or two with ``levels=2``), b_design (biased_design), gamma,
 theta_new_design (biased_design: a new arm of a new study of that design).
 """
 from __future__ import annotations
@@ -64,7 +64,7 @@ def study_designs(data: pd.DataFrame) -> tuple[list[str], np.ndarray]:
 
 
 def _bias_shift(levels: list[str], g_study: np.ndarray, row_study: np.ndarray, bias_sd: float,
-                bias_spread: float) -> ArmShift:
+                bias_spread: float, two_level: bool) -> ArmShift:
     """The hook: b[g(s)] + gamma zeta_s for the arms of a weaker-design study s, 0 for RCT arms."""
     weak_studies = np.flatnonzero(g_study >= 0)
 
@@ -79,9 +79,9 @@ def _bias_shift(levels: list[str], g_study: np.ndarray, row_study: np.ndarray, b
         slot = np.full(len(studies), len(weak_studies), dtype=int)  # RCTs -> the appended 0
         slot[weak_studies] = np.arange(len(weak_studies))
         per_study = pt.concatenate([b[g_study[weak_studies]] + gamma * zeta, pt.zeros(1)])[slot]
-        scale = model["tau"]
-        mu = model["mu"]
-        prediction("theta_new_design", mu + b, pt.sqrt(scale**2 + gamma**2), dims="biased_design")
+        # a new arm of a new study of design g (of a new disease with two levels)
+        var = model["tau_within"] ** 2 + model["tau_between"] ** 2 if two_level else model["tau"] ** 2
+        prediction("theta_new_design", model["mu"] + b, pt.sqrt(var + gamma**2), dims="biased_design")
         return per_study[s_index]
 
     def loglik_terms(post: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +96,7 @@ def _bias_shift(levels: list[str], g_study: np.ndarray, row_study: np.ndarray, b
 
 
 def build_design_bias_rate(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = None,
-                           bias_sd: float = 0.5, bias_spread: float = 0.25, exposure: str = "none",
+                           bias_sd: float = 0.5, bias_spread: float = 0.25, levels: int = 1, exposure: str = "none",
                            measure: str | None = None, parameterization: str = "noncentered",
                            reference_weeks: float = REFERENCE_WEEKS) -> BuiltModel:
     """Build the design-bias model of single-arm event rates (see the module docstring).
@@ -111,6 +111,9 @@ def build_design_bias_rate(data: pd.DataFrame, *, priors: Mapping[str, Any] | No
     bias_sd, bias_spread : float >= 0
         Prior SD of each weaker design's mean bias and HalfNormal scale of its extra study-to-study
         spread (model scale).
+    levels : {1, 2}
+        As in the single-arm model (2: studies within diseases, ``disease`` column, priors
+        ``tau_within``/``tau_between``; the bias is added to the arms' disease means).
     exposure : {"none", "cloglog"}
     measure : str, optional
     parameterization : {"noncentered", "centered"}
@@ -130,15 +133,16 @@ def build_design_bias_rate(data: pd.DataFrame, *, priors: Mapping[str, Any] | No
     check_columns(data, ["study_id", "design", "events", "n"], FAMILY)
     check_design_options("bias", bias_sd, bias_spread, 0.5)
     data = data.reset_index(drop=True)
-    levels, g_study = study_designs(data)
+    designs, g_study = study_designs(data)
     shift = None
-    if levels:
-        shift = _bias_shift(levels, g_study, arm_structure(data)[1], float(bias_sd), float(bias_spread))
-    built = build_single_arm(data, priors=priors, levels=1, parameterization=parameterization, measure=measure,
+    if designs:
+        shift = _bias_shift(designs, g_study, arm_structure(data)[1], float(bias_sd), float(bias_spread),
+                            levels == 2)
+    built = build_single_arm(data, priors=priors, levels=levels, parameterization=parameterization, measure=measure,
                              exposure=exposure, reference_weeks=reference_weeks, arm_shift=shift)
-    settings = {**built.settings, "biased_designs": levels, "unbiased_designs": list(UNBIASED_DESIGNS),
+    settings = {**built.settings, "biased_designs": designs, "unbiased_designs": list(UNBIASED_DESIGNS),
                 "design_of_study": data["design"].astype(str).tolist()}
-    if not levels:
+    if not designs:
         settings["caveats"] = [*settings.get("caveats", []),
                                {"parameter": "mu", "pooled": True,
                                 "message": "every arm is from an RCT: the design adjustment does nothing"}]

@@ -13,6 +13,10 @@ variants, and the model-averaged answer (the tables an ``exnex`` analysis writes
     its prior-sensitivity flag), (b) stacking (PSIS-LOO) of the MCMC fits EXNEX, three-level and
     design bias (:func:`bayes_il2.modeling.averaging.stacking_average`). The two sets are
     weighted separately: stacking weights are predictive, not posterior probabilities.
+
+:func:`rate_pooling_comparison` does the same for an ``exnex_rate`` fit (single-arm event rates):
+the plain two-level single-arm model, EXNEX and the design-bias rate model side by side per disease,
+and their stacking average (no exact engine for binomial likelihoods).
 """
 from __future__ import annotations
 
@@ -98,3 +102,97 @@ def pooling_comparison(exnex_fit: Any, table: pd.DataFrame, priors: Mapping[str,
             "prior_sensitive", "note"]
     out["model_average"] = average.reindex(columns=cols)
     return out
+
+
+def _disease_interval(fit: Any, level: float) -> dict[str, tuple[float, float, float]]:
+    """Posterior mean and equal-tailed interval of ``mu_disease`` per disease (model scale)."""
+    post = fit.idata["posterior"]["mu_disease"]
+    tail = (1 - level) / 2
+    out = {}
+    for d in post["disease"].values:
+        x = np.asarray(post.sel(disease=d)).ravel()
+        out[str(d)] = (float(x.mean()), float(np.quantile(x, tail)), float(np.quantile(x, 1 - tail)))
+    return out
+
+
+def rate_pooling_comparison(exnex_fit: Any, table: pd.DataFrame, priors: Mapping[str, Any],
+                            fit_variant: Callable[[str, Mapping[str, Any], Mapping[str, Any]], Any],
+                            bias_options: Mapping[str, Any] | None = None,
+                            level: float = 0.95) -> dict[str, pd.DataFrame]:
+    """The side-by-side tables of an ``exnex_rate`` analysis (single-arm event rates, logit scale).
+
+    ``exnex_by_disease``
+        Per disease: k (studies), designs, the plain two-level single-arm model's disease mean
+        (every disease exchangeable; :func:`bayes_il2.modeling.single_arm.build_single_arm`,
+        ``levels=2``, the same priors), the EXNEX disease mean, the prior and posterior
+        exchangeability probability, the shift EXNEX minus single-arm and, where the table has a
+        weaker design, the design-bias model's disease mean (``design_bias_rate``, ``levels=2``: the
+        rate of an RCT arm in that disease). Means and 95% equal-tailed intervals on the logit scale.
+    ``model_average``
+        Stacking (PSIS-LOO of the per-study integrated likelihoods;
+        :func:`bayes_il2.modeling.averaging.stacking_average`) of single_arm, exnex_rate and
+        design_bias_rate, with the averaged mu as a row ``model = "averaged"``; the columns of the
+        Treg table (:func:`pooling_comparison`), the exact-likelihood columns empty (no exact engine
+        for binomial likelihoods).
+
+    Parameters
+    ----------
+    exnex_fit : Fit
+        The ``exnex_rate`` fit.
+    table : DataFrame
+        Its arm table (``study_id``, ``disease``, ``events``, ``n``, optional ``design``, ``arm_id``).
+    priors : mapping
+        ``mu``, ``tau_within``, ``tau_between`` (``rho`` optional) prior objects, shared by the variants.
+    fit_variant : callable
+        ``fit_variant(family, priors, options) -> Fit`` with the analysis's sampler settings.
+    bias_options : mapping, optional
+        ``bias_sd``, ``bias_spread`` of the design-bias variant (its defaults otherwise).
+    level : float
+        Credible level of the intervals.
+
+    Returns
+    -------
+    dict with ``exnex_by_disease`` and ``model_average`` DataFrames.
+
+    References
+    ----------
+    Neuenschwander B et al. (2016). Pharm Stat 15:123-134. Verde PE (2021). Biometrical J 63:406-422.
+    Yao Y, Vehtari A, Simpson D, Gelman A (2018). Bayesian Analysis 13:917-1007.
+    """
+    from bayes_il2.modeling.averaging import stacking_average
+    from bayes_il2.modeling.design_bias_rate import study_designs
+    from bayes_il2.modeling.exnex import exchangeability_table
+
+    for name in ("mu", "tau_within", "tau_between"):
+        if name not in priors:
+            raise ModelError(f"rate pooling comparison: a {name!r} prior is needed")
+    table = table.reset_index(drop=True)
+    shared = {k: priors[k] for k in ("mu", "tau_within", "tau_between", "rho") if k in priors}
+    fits = {"single_arm": fit_variant("single_arm", shared, {"levels": 2}), "exnex_rate": exnex_fit}
+    notes: list[str] = []
+    if "design" in table.columns and study_designs(table)[0]:
+        fits["design_bias_rate"] = fit_variant("design_bias_rate", shared, {"levels": 2, **dict(bias_options or {})})
+        notes += [f"design_bias_rate: {c['message']}" for c in fits["design_bias_rate"].settings.get("caveats", [])
+                  if c.get("parameter") == "b_design"]
+    ex = exchangeability_table(exnex_fit).set_index("disease")
+    plain = _disease_interval(fits["single_arm"], level)
+    biased = _disease_interval(fits["design_bias_rate"], level) if "design_bias_rate" in fits else {}
+    rows = []
+    for d, block in table.groupby(table["disease"].astype(str), sort=True):
+        m, lo, hi = plain[d]
+        row = {"disease": d, "k": int(block["study_id"].astype(str).nunique()),
+               "designs": ", ".join(sorted(set(block["design"].astype(str)))) if "design" in block else "",
+               "single_arm_mean": m, "single_arm_low": lo, "single_arm_high": hi,
+               "exnex_mean": ex.loc[d, "mu_disease_mean"], "exnex_low": ex.loc[d, "mu_disease_low"],
+               "exnex_high": ex.loc[d, "mu_disease_high"], "p_exch_prior": ex.loc[d, "p_exch_prior"],
+               "p_exch_post": ex.loc[d, "p_exch_post"], "shift": ex.loc[d, "mu_disease_mean"] - m}
+        if biased:
+            row.update(dict(zip(("design_bias_mean", "design_bias_low", "design_bias_high"), biased[d])))
+        rows.append(row)
+    stack = stacking_average(fits)
+    average = stack.table().assign(method=stack.method, prior_prob=np.nan, log_ml=np.nan, prior_sensitive=np.nan)
+    notes += list(stack.notes)
+    average["note"] = ["; ".join(notes) if i == 0 else "" for i in range(len(average))]
+    cols = ["method", "model", "prior_prob", "log_ml", "elpd_loo", "pareto_k_high", "weight", "mu_mean", "mu_low",
+            "mu_high", "prior_sensitive", "note"]
+    return {"exnex_by_disease": pd.DataFrame(rows), "model_average": average.reindex(columns=cols)}
