@@ -350,3 +350,23 @@ def test_rate_pooling_comparison_tables():
     for q, x in ((0.025, averaged["mu_low"]), (0.975, averaged["mu_high"])):
         assert abs(cdf(x) - q) < 4 * np.sqrt(q * (1 - q) / 4000) + 1e-3, (q, cdf(x))
     assert "predictive" in avg["note"].iloc[0]
+
+
+@pytest.mark.mcmc
+def test_quick_sbc_of_exnex_rate_from_its_generative_form():
+    """SBC draws truths and data from ``prior_model`` (the generative form) and ranks the vector
+    mu_disease element by element (the 100-replication run is in benchmarks/results.md)."""
+    from bayes_il2.modeling.calibration import rank_uniformity_pvalue, simulation_based_calibration
+    from bayes_il2.modeling.exnex_rate import build_exnex_rate
+
+    table = rate_table(("A", "B", "C"))
+    priors = {**RATE_PRIORS, "nex": Normal(-2.0, 1.5)}
+    ranks = simulation_based_calibration(build_exnex_rate(table, priors=priors), ["mu", "mu_disease"],
+                                         replications=20, draws=200, tune=200, chains=2, thin=4, seed=3,
+                                         target_accept=0.95,
+                                         prior_model=build_exnex_rate(table, priors=priors, simulate=True).model)
+    assert list(ranks.columns) == ["mu", "mu_disease[0]", "mu_disease[1]", "mu_disease[2]", "divergences"]
+    assert len(ranks) == 20 and ranks.attrs["max_rank"] == 100
+    for col in ranks.columns[:-1]:
+        assert ranks[col].between(0, 100).all()
+        assert rank_uniformity_pvalue(ranks[col], 100) > 0.001
