@@ -222,8 +222,11 @@ def test_pooling_comparison_tables(planted_fit):
     assert isinstance(avg["note"].iloc[0], str) and "predictive" in avg["note"].iloc[0]
 
 
-def test_exnex_rate_log_density_is_the_indicator_summed_mixture():
-    """The model's log density at a point equals the EXNEX mixture written out with scipy."""
+@pytest.mark.parametrize("weight", [None, [1, 0, 1, 1, 0, 0]], ids=["all", "left_out"])
+def test_exnex_rate_log_density_is_the_indicator_summed_mixture(weight):
+    """The model's log density at a point equals the EXNEX mixture written out with scipy, also with
+    leave-out weights (a left-out arm's likelihood drops out of both components)."""
+    import pymc as pm
     from scipy import stats
     from scipy.special import logsumexp
 
@@ -233,6 +236,9 @@ def test_exnex_rate_log_density_is_the_indicator_summed_mixture():
     nex = Normal(-1.0, 1.5)
     built = build_exnex_rate(table, priors={**RATE_PRIORS, "nex": nex}, p_exch=0.3)
     model = built.model
+    w = np.ones(6) if weight is None else np.asarray(weight, dtype=float)
+    with model:
+        pm.set_data({"weight": w})
     rng = np.random.default_rng(4)
     point = model.initial_point()
     point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in point.items()}
@@ -248,8 +254,8 @@ def test_exnex_rate_log_density_is_the_indicator_summed_mixture():
     mix = 0.0
     for d in range(3):
         rows = d_idx == d
-        lex = stats.binom.logpmf(r[rows], n[rows], 1 / (1 + np.exp(-(mu_ex[d] + dev[rows])))).sum()
-        lnex = stats.binom.logpmf(r[rows], n[rows], 1 / (1 + np.exp(-(mu_nex[d] + dev[rows])))).sum()
+        lex = (w[rows] * stats.binom.logpmf(r[rows], n[rows], 1 / (1 + np.exp(-(mu_ex[d] + dev[rows]))))).sum()
+        lnex = (w[rows] * stats.binom.logpmf(r[rows], n[rows], 1 / (1 + np.exp(-(mu_nex[d] + dev[rows]))))).sum()
         mix += logsumexp([np.log(0.3) + lex, np.log(0.7) + lnex])
     prior = (stats.norm.logpdf(mu, -2, 2) + stats.halfnorm.logpdf(tw, scale=0.5) + np.log(tw)
              + stats.halfnorm.logpdf(tb, scale=0.5) + np.log(tb)

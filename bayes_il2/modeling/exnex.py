@@ -93,12 +93,12 @@ def exnex_disease_means(mu: Any, tau_b: Any, p: float, m_nex: float, s_nex: floa
     return mu_d
 
 
-def _caveats(levels: list[str], d_index: np.ndarray) -> list[dict[str, Any]]:
+def _caveats(levels: list[str], d_index: np.ndarray, who: str = FAMILY) -> list[dict[str, Any]]:
     """What the disease structure cannot identify (the same rules as the three-level model)."""
     per = np.bincount(d_index, minlength=len(levels))
     out = []
     if len(levels) < 2:
-        raise ModelError(f"{FAMILY}: EXNEX needs at least two diseases; the table has {len(levels)}")
+        raise ModelError(f"{who}: EXNEX needs at least two diseases; the table has {len(levels)}")
     if (per == 1).all():
         out.append({"parameter": "tau_within", "pooled": True,
                     "message": "every disease has one study: tau_within and tau_between are not separately "

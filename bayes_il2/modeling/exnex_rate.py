@@ -175,7 +175,7 @@ def build_exnex_rate(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = N
     settings: dict[str, Any] = {"parameterization": parameterization, "p_exch": p, "nex_prior": [m_nex, s_nex],
                                 "disease_of_study": [levels[i] for i in d_index], "k_studies": len(studies),
                                 "k_arms": len(ids), "multi_arm_studies": sorted({studies[s] for s in s_index[multi_rows]})}
-    caveats = _caveats(levels, np.array([d_index[s_index == j][0] for j in range(len(studies))]))
+    caveats = _caveats(levels, np.array([d_index[s_index == j][0] for j in range(len(studies))]), FAMILY)
     if caveats:
         settings["caveats"] = caveats
     return BuiltModel(model=model, family=FAMILY, measure=measure, data=data, priors={**resolved, "nex": nex},
