@@ -152,3 +152,9 @@ def test_spec_options():
         parse_spec(_spec(bias_sd=-0.1))
     with pytest.raises(SpecError, match="family"):
         parse_spec({**_spec(), "data": {"kind": "treg_expansion"}})
+    rates = parse_spec({**_spec(exposure="cloglog"), "data": {"kind": "event_rate", "outcome": "serious_ae",
+                                                               "measure": "IRLN"}})
+    assert rates.model.exposure == "cloglog"
+    with pytest.raises(SpecError, match="exposure"):
+        parse_spec({**_spec(exposure="cloglog"), "model": {"family": "exnex_rate", "exposure": "cloglog"},
+                    "data": {"kind": "event_rate", "outcome": "serious_ae", "measure": "IRLN"}})
