@@ -130,7 +130,7 @@ def test_treg_per_disease_table_shows_both_models_and_p_exch():
 def test_prior_sensitivity_sentence_only_when_flagged():
     flagged = text_of(pooling_section(treg_tables(prior_sensitive=True), "ROMC"))
     assert "The exact marginal likelihood weights are prior-sensitive" in flagged
-    assert "three_level changes by -0.31" in flagged                       # the note's detail, from the file
+    assert "(under tau prior HalfNormal(scale=0.25) the weight of three_level changes by -0.31" in flagged  # the file's
     calm = text_of(pooling_section(treg_tables(prior_sensitive=False), "ROMC"))
     assert "prior-sensitive" not in calm
 
@@ -222,6 +222,8 @@ def test_the_page_shows_the_section_the_second_headline_and_the_toc_link(tmp_pat
     text = text_of(page)
     assert text.count("Does it matter that diseases and designs differ?") == 1   # the section heading
     assert 'class="headline averaged"' in page and "#exnex_demo--treg_pct_cd4--pooling" in page
+    overview = text_of(page[page.index('<div class="overview">'):page.index("</header>")])
+    assert f"Model-averaged ratio of means, post/pre {g3(np.exp(0.60))}" in overview   # one click away there too
     assert f"Model-averaged ratio of means, post/pre {g3(np.exp(0.60))}" in text
     assert "prior-sensitive" in text and "Pareto k > 0.7: EXNEX (1 study)" in text
     ids = re.findall(r'\sid="([^"]+)"', page)

@@ -245,7 +245,7 @@ def sensitivity_sentences(average: pd.DataFrame) -> list[str]:
     if "prior_sensitive" in average.columns:
         for method, rows in _methods(average):
             if any(_flag(v) for v in rows["prior_sensitive"]):
-                detail = [n for n in notes if "prior-sensitive" in n]
+                detail = [n.split("prior-sensitive:", 1)[-1].strip() for n in notes if "prior-sensitive" in n]
                 out.append(f"The {method + ' ' if method else ''}weights are prior-sensitive: they change materially "
                            "when the prior of the heterogeneity (τ) is made narrower or wider, because a marginal "
                            "likelihood depends on the priors of the parameters a model adds. Read them as conditional "
@@ -369,7 +369,7 @@ def pooling_section(tables: Mapping[str, pd.DataFrame], measure: str | None) -> 
             parts.append(f'<p class="flag">{escape(text)}</p>')
         parts.append("<h4>Model weights</h4>")
         parts.append(_weights_html(average, measure))
-        notes = notes_of(average)
-        if notes:
-            parts.append('<ul class="muted">' + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")
+        cells = [str(n).strip() for n in average.get("note", pd.Series(dtype=object)).dropna() if str(n).strip()]
+        if cells:  # as written: a note may itself contain '; '
+            parts.append(f'<p class="muted">Notes from the model averaging: {escape("; ".join(cells))}.</p>')
     return "".join(parts)

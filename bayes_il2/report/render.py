@@ -665,7 +665,9 @@ def overview(analyses: Sequence[AnalysisFolder], ctx: PageContext | None = None)
                          f'<a href="#{escape(outcome_anchor(a, o), quote=True)}">{escape(question)}</a>: '
                          f'<span class="head">{escape(head)}</span></summary>'
                          f'<p class="muted">Diagnostics: {escape(str(verdict))}</p>'
-                         f"{caveat_box(a, o, ctx)}</details>")
+                         + "".join(f"<p>{escape(line[0].upper() + line[1:])}</p>" for line in
+                                   averaged_headlines(o.extra_tables.get("model_average"), _measure(a, o)))
+                         + f"{caveat_box(a, o, ctx)}</details>")
     return '<div class="overview">' + "".join(lines) + "</div>"
 
 
