@@ -121,10 +121,10 @@ def test_treg_largest_shift_is_named_in_a_sentence():
 def test_treg_per_disease_table_shows_both_models_and_p_exch():
     text = text_of(pooling_section(treg_tables(), "ROMC"))
     assert "Each disease with and without EXNEX" in text
-    assert "three-level (every disease exchangeable)" in text and "P(exchangeable) prior → posterior" in text
+    assert "Three-level (every disease exchangeable)" in text and "P(exchangeable) prior → posterior" in text
     assert f"{g3(np.exp(1.40))} (95% CrI {g3(np.exp(0.8))} to {g3(np.exp(2.0))})" in text   # EXNEX, HCV
     assert "0.5 → 0.18" in text and "+0.90" in text
-    assert "design bias (" not in text.split("Each disease")[1].split("Model weights")[0]  # no per-disease columns
+    assert "Design bias" not in text.split("Each disease")[1].split("Model weights")[0]  # no per-disease columns
 
 
 def test_prior_sensitivity_sentence_only_when_flagged():
@@ -160,15 +160,16 @@ def test_ae_section_back_transforms_with_expit_and_shows_design_bias():
     tables = ae_tables()
     html = pooling_section(tables, "PLO")
     text = text_of(html)
+    table_text = text_of(re.sub(r"</th>", " | ", html))
     assert (f"Model-averaged proportion {g3(expit(-1.42))} (95% CrI {g3(expit(-2.05))} to {g3(expit(-0.85))}) "
             "by stacking over single-arm rates 0.25, EXNEX 0.75") in text
     assert estimate_prefixes(tables["exnex_by_disease"]) == ["single_arm", "exnex", "design_bias"]
-    assert "single-arm rates (every disease exchangeable)" in text and "design bias" in text
+    assert "Single-arm rates (every disease exchangeable)" in text and "| Design bias" in table_text
     assert f"{g3(expit(-1.6))} (95% CrI {g3(expit(-2.7))} to {g3(expit(-0.5))})" in text   # design bias, cGVHD
     shift = -0.3 - (-1.5)
     assert f"EXNEX moves cGVHD by +{shift:.2f} on the logit scale (odds ×{np.exp(shift):.2f})" in text
     # the design-bias model's largest move against the single-arm model: SLE, -0.20
-    assert f"design bias moves SLE by {-0.2:+.2f} on the logit scale (odds ×{np.exp(-0.2):.2f})" in text
+    assert f"Design bias moves SLE by {-0.2:+.2f} on the logit scale (odds ×{np.exp(-0.2):.2f})" in text
     assert "prior-sensitive" not in text and "Pareto" not in text.replace("Studies with Pareto k > 0.7", "")
 
 
@@ -188,6 +189,7 @@ def test_missing_optional_columns_do_not_break_the_section():
                          "mu_disease_low": [-1.5, -2.8], "mu_disease_high": [-0.5, -1.2]})
     text = text_of(pooling_section({"exnex_by_disease": bare}, "PLO"))
     assert f"{g3(expit(-2.0))} (95% CrI {g3(expit(-2.8))} to {g3(expit(-1.2))})" in text and "0.5 → 0.3" in text
+    assert "Each disease under EXNEX" in text and "shift" not in text.lower()
     assert pooling_section({}, "PLO") == "" and averaged_headlines(pd.DataFrame(), "PLO") == []
 
 

@@ -232,7 +232,7 @@ def shift_sentences(by_disease: pd.DataFrame, measure: str | None) -> list[str]:
         rest = shift.drop(index=i).abs()
         if rest.notna().any():
             text += f". No other disease moves by more than {float(rest.max()):.2f}"
-        sentences.append(text + ".")
+        sentences.append(text[0].upper() + text[1:] + ".")
     return sentences
 
 
@@ -302,6 +302,7 @@ def _by_disease_html(by_disease: pd.DataFrame, measure: str | None) -> str:
         table[col] = [_interval(nat, m, lo, hi) for m, lo, hi in
                       zip(table[f"{p}_mean"], table[f"{p}_low"], table[f"{p}_high"])]
         name = model_words("exnex" if p == "mu_disease" else p)
+        name = name[0].upper() + name[1:]
         columns.append((col, name + (" (every disease exchangeable)" if p not in _NOT_PLAIN else "")))
     if {"p_exch_prior", "p_exch_post"} <= set(table.columns):
         table["_pexch"] = [f"{_short(a)} → {_short(b)}" for a, b in zip(table["p_exch_prior"], table["p_exch_post"])]
@@ -321,9 +322,9 @@ def _by_disease_html(by_disease: pd.DataFrame, measure: str | None) -> str:
             return f"{v:+.2f}" if np.isfinite(v) else ""
         return None
 
+    shift = (f"; the shift on the model scale ({escape(str(measure))})" if "shift" in table.columns else "")
     note = scale_note(f"disease means as back-transformed posterior means with 95% equal-tailed CrI on the natural "
-                      f"scale ({escape(_natural_words(measure))}); the shift on the model scale "
-                      f"({escape(str(measure))}).")
+                      f"scale ({escape(_natural_words(measure))}){shift}.")
     return note + html_table(table, columns, cell=cell)
 
 
@@ -358,7 +359,8 @@ def pooling_section(tables: Mapping[str, pd.DataFrame], measure: str | None) -> 
         sentences = shift_sentences(by_disease, measure)
         if sentences:
             parts.append("<p>" + " ".join(escape(s) for s in sentences) + "</p>")
-        parts.append("<h4>Each disease with and without EXNEX</h4>")
+        plain = any(p not in _NOT_PLAIN for p in estimate_prefixes(by_disease))
+        parts.append(f"<h4>Each disease {'with and without' if plain else 'under'} EXNEX</h4>")
         parts.append("<p>EXNEX (Neuenschwander et al. 2016): each disease is exchangeable with the others with the "
                      "prior probability shown, otherwise it keeps its own weakly informative prior; a posterior "
                      "probability well below the prior marks a disease unlike the others.</p>")
