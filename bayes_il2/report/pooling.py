@@ -182,6 +182,27 @@ def averaged_headlines(average: pd.DataFrame, measure: str | None) -> list[str]:
     return lines
 
 
+def spread_sentence(average: pd.DataFrame, measure: str | None) -> str:
+    """How far apart the models' own answers are: the lowest and highest posterior mean of mu among the
+    models of the ``model_average`` table (natural scale), each with its model; '' with fewer than two."""
+    from bayes_il2.report.render import _natural
+
+    if average is None or not {"model", "mu_mean"} <= set(average.columns):
+        return ""
+    models = average[average["model"].astype(str) != "averaged"].copy()
+    models["_mu"] = pd.to_numeric(models["mu_mean"], errors="coerce")
+    models = models.dropna(subset=["_mu"]).drop_duplicates(subset=["model", "_mu"])
+    if models["model"].astype(str).nunique() < 2:
+        return ""
+    nat = _natural(measure)
+    low, high = models.loc[models["_mu"].idxmin()], models.loc[models["_mu"].idxmax()]
+    with np.errstate(all="ignore"):
+        lo, hi = nat(np.asarray(low["_mu"])), nat(np.asarray(high["_mu"]))
+    return (f"Across the {models['model'].astype(str).nunique()} models the pooled {_natural_words(measure)} "
+            f"(back-transformed posterior mean of μ) ranges from {_short(lo)} ({model_words(low['model'])}) to "
+            f"{_short(hi)} ({model_words(high['model'])}).")
+
+
 def _shift_factor(shift: float, measure: str | None) -> str:
     """The model-scale shift read on the natural scale: a factor on the odds (logit) or on the ratio (log)."""
     kind = _scale_kind(measure)
@@ -355,6 +376,9 @@ def pooling_section(tables: Mapping[str, pd.DataFrame], measure: str | None) -> 
     heads = averaged_headlines(average, measure) if average is not None else []
     if heads:
         parts.append('<p class="headline averaged">' + "<br>".join(escape(h[0].upper() + h[1:]) for h in heads) + "</p>")
+    spread = spread_sentence(average, measure) if average is not None else ""
+    if spread:
+        parts.append(f"<p>{escape(spread)}</p>")
     if by_disease is not None and len(by_disease):
         sentences = shift_sentences(by_disease, measure)
         if sentences:
