@@ -384,7 +384,8 @@ def figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics, label
         if maker is None:
             continue
         try:
-            figures[name] = maker() if name == "forest" else stamp_title(maker(), heading)
+            titled_by_maker = name in ("forest", "forest_by_design")  # forest_plot draws the heading itself
+            figures[name] = maker() if titled_by_maker else stamp_title(maker(), heading)
         except KeyError:
             continue  # the table behind the figure does not apply to this model
     return figures

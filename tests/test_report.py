@@ -21,6 +21,7 @@ import pytest  # noqa: E402
 from bayes_il2.diagnostics.checks import Check  # noqa: E402
 from bayes_il2.diagnostics.report import DiagnosticsReport  # noqa: E402
 from bayes_il2.fit import Fit, data_fingerprint, software_versions  # noqa: E402
+from bayes_il2.plots.titles import figure_heading  # noqa: E402
 from bayes_il2.pipeline import AnalysisRun, OutcomeResult, figures_for, write_analysis  # noqa: E402
 from bayes_il2.priors import HalfNormal, Normal  # noqa: E402
 from bayes_il2.report import load_analysis  # noqa: E402
@@ -355,3 +356,18 @@ def test_user_fit_page_is_titled_from_the_analysis(results):
 def test_page_weight_stays_under_3_mb(results):
     index = write_results_report(results, ["treg_demo", "multi_demo"], registry=FakeRegistry())
     assert index.stat().st_size < 3_000_000
+
+
+def test_the_forest_by_design_carries_its_heading_once(tmp_path):
+    """forest_plot draws the heading itself; figures_for stamped it a second time above."""
+    spec_path = tmp_path / "treg_demo.toml"
+    spec_path.write_text(SPEC.format(name="treg_demo", figures=json.dumps(["forest_by_design"])), encoding="utf-8")
+    spec = load_spec(spec_path)
+    table = effect_table(6, seed=3).assign(design=["rct", "single_arm"] * 3)
+    fit = real_fit(table)
+    figure = figures_for(spec, fit, table, diagnostics_for(table), "treg_pct_cd4")["forest_by_design"]
+    from matplotlib.text import Text
+
+    texts = [t.get_text() for t in figure.findobj(Text)]
+    heading = figure_heading(spec.title, "treg_pct_cd4")
+    assert sum(heading in t for t in texts) == 1, [t for t in texts if heading in t]

@@ -33,6 +33,8 @@ from bayes_il2.report.classical import classical_section
 from bayes_il2._io import slug
 from bayes_il2.report.caveats import caveat_html, caveats, family_levels
 from bayes_il2.report.collect import FIGURE_CAPTIONS, AnalysisFolder, OutcomeFolder
+from bayes_il2.report.pooling import TABLES as POOLING_TABLES
+from bayes_il2.report.pooling import averaged_headlines, has_pooling, pooling_section, pooling_title
 from bayes_il2.report.describe import (NATURAL_WORDS, data_words, model_formula, model_words, outcome_words,
                                        priors_list)
 
@@ -504,7 +506,7 @@ def figures_section(analysis: AnalysisFolder, outcome: OutcomeFolder, base: Path
     parts = []
     for name, path in outcome.figures:
         caption = FIGURE_CAPTIONS.get(name, name.replace("_", " "))
-        if name == "forest":
+        if name in ("forest", "forest_by_design"):
             caption += " " + WEIGHT_DEFINITION
         src, css_width, embedded = figure_source(path, base, budget)
         if not src:
@@ -532,7 +534,7 @@ def extra_section(analysis: AnalysisFolder, outcome: OutcomeFolder) -> str:
     measure = _measure(analysis, outcome)
     natural = NATURAL_WORDS.get(str(measure), str(measure or ""))
     for name, table in outcome.extra_tables.items():
-        if name in ("summary", "classical"):  # classical: its own section beside the Bayesian summary
+        if name in ("summary", "classical") or name in POOLING_TABLES:  # shown in their own sections
             continue
         shown = table
         note = scale_note("as computed (see the column names)")
@@ -597,6 +599,11 @@ def analysis_section(analysis: AnalysisFolder, ctx: PageContext, base: Path | No
         headline_text = outcome_headline(analysis, outcome)
         if headline_text:
             parts.append(f'<p class="headline">{escape(prefix + headline_text)}</p>')
+        averaged = averaged_headlines(outcome.extra_tables.get("model_average"), _measure(analysis, outcome))
+        if averaged:  # the answer without choosing one pooling structure, beside the main one
+            parts.append('<p class="headline averaged">' + "<br>".join(
+                f'<a href="#{escape(outcome_anchor(analysis, outcome, "pooling"), quote=True)}">'
+                f"{escape(prefix + line[0].upper() + line[1:])}</a>" for line in averaged) + "</p>")
         parts.append(caveat_box(analysis, outcome, ctx))
         for note in analysis.notes.get(outcome.label, []):
             parts.append(f'<p class="muted">Note: {escape(note)}</p>')
@@ -606,9 +613,13 @@ def analysis_section(analysis: AnalysisFolder, ctx: PageContext, base: Path | No
                      + classical_section(outcome.extra_tables.get("classical"), outcome.summary,
                                          _measure(analysis, outcome), _family(analysis))
                      + extra_section(analysis, outcome)),
+                    ("pooling", pooling_title(outcome.extra_tables),
+                     pooling_section(outcome.extra_tables, _measure(analysis, outcome))),
                     ("diagnostics", "Diagnostics", diagnostics_section(outcome)),
                     ("figures", "Figures", figures_section(analysis, outcome, base, budget))]
         for key, title, html in sections:
+            if key == "pooling" and not html:
+                continue
             parts.append(f'<h3 id="{escape(outcome_anchor(analysis, outcome, key), quote=True)}">'
                          f"{escape(prefix + title)}</h3>{html}")
         files = sorted(p.name for p in outcome.path.glob("*.csv")) if outcome.path.is_dir() else []
@@ -654,7 +665,9 @@ def overview(analyses: Sequence[AnalysisFolder], ctx: PageContext | None = None)
                          f'<a href="#{escape(outcome_anchor(a, o), quote=True)}">{escape(question)}</a>: '
                          f'<span class="head">{escape(head)}</span></summary>'
                          f'<p class="muted">Diagnostics: {escape(str(verdict))}</p>'
-                         f"{caveat_box(a, o, ctx)}</details>")
+                         + "".join(f"<p>{escape(line[0].upper() + line[1:])}</p>" for line in
+                                   averaged_headlines(o.extra_tables.get("model_average"), _measure(a, o)))
+                         + f"{caveat_box(a, o, ctx)}</details>")
     return '<div class="overview">' + "".join(lines) + "</div>"
 
 
@@ -668,9 +681,11 @@ def toc(analyses: Sequence[AnalysisFolder]) -> str:
                                    f"{escape(outcome_words(o.label))}</a></li>" for o in a.outcomes) + "</ul>"
         elif not a.missing and a.outcomes:
             o = a.outcomes[0]
+            keys = [("results", "Results")] + ([("pooling", "Pooling assumptions")]
+                                               if has_pooling(o.extra_tables) else [])
             sub = "<ul>" + "".join(f'<li><a href="#{escape(outcome_anchor(a, o, key), quote=True)}">{title}</a></li>'
-                                   for key, title in (("results", "Results"), ("diagnostics", "Diagnostics"),
-                                                      ("figures", "Figures"))) + "</ul>"
+                                   for key, title in keys + [("diagnostics", "Diagnostics"),
+                                                             ("figures", "Figures")]) + "</ul>"
         items.append(f'<li>{_badge(a.status)} <a href="#{escape(anchor(a.name), quote=True)}">'
                      f"{escape(a.title)}</a>{sub}</li>")
     items.append('<li><a href="#reproducibility">Reproducibility</a></li>')
