@@ -371,3 +371,11 @@ def test_the_forest_by_design_carries_its_heading_once(tmp_path):
     texts = [t.get_text() for t in figure.findobj(Text)]
     heading = figure_heading(spec.title, "treg_pct_cd4")
     assert sum(heading in t for t in texts) == 1, [t for t in texts if heading in t]
+
+
+def test_every_model_family_is_described_in_words_and_formula():
+    from bayes_il2.api import FAMILIES
+    from bayes_il2.report.describe import FAMILIES as DESCRIBED
+
+    assert sorted(set(FAMILIES) - set(DESCRIBED)) == []
+    assert all(words and lines for words, lines in DESCRIBED.values())

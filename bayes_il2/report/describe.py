@@ -71,6 +71,17 @@ FAMILIES: dict[str, tuple[str, list[str]]] = {
             "θ<sub>i</sub> ~ N(μ, τ<sup>2</sup>) (RCT);  θ<sub>i</sub> ~ N(μ + b<sub>g(i)</sub>, τ<sup>2</sup> + γ<sup>2</sup>) (design g)",
             "b<sub>g</sub> ~ N(0, bias_sd<sup>2</sup>),  γ ~ HalfNormal(bias_spread)",
         ]),
+    "design_bias_rate": (
+        "Bias-corrected event rates (in the spirit of Verde 2021): the single-arm rate model, in which arms "
+        "of studies weaker than an RCT (single-arm, dose-finding, cohort) carry a bias b<sub>g</sub> of "
+        "their design g on the logit (or, with the exposure model, log-rate) scale and extra study-to-study "
+        "spread γ; IL-2 arms of RCTs are unbiased, so μ describes an arm of an RCT. Arms of one trial share "
+        "their study's bias. Without an RCT arm the bias is separated from μ by its prior alone.", [
+            "r<sub>a</sub> ~ Bin(n<sub>a</sub>, p<sub>a</sub>),  logit p<sub>a</sub> = θ<sub>a</sub>",
+            "θ<sub>a</sub> = μ + study and arm deviations (SD τ) (RCT arm);  θ<sub>a</sub> = μ + "
+            "b<sub>g(s)</sub> + γ ζ<sub>s</sub> + deviations (study s of design g)",
+            "b<sub>g</sub> ~ N(0, bias_sd<sup>2</sup>),  γ ~ HalfNormal(bias_spread),  ζ<sub>s</sub> ~ N(0, 1)",
+        ]),
     "binomial_normal": (
         "Event counts in the LD-IL-2 (t) and control (c) arms of each study are modelled with exact "
         "binomial likelihoods (no continuity correction). Each study has its own baseline log-odds "
