@@ -253,7 +253,7 @@ def test_shipped_pooling_specs_offer_the_forest_plot_by_design():
     models = Path(__file__).resolve().parents[1] / "models"
     pooled = [p for p in sorted(models.glob("*.toml")) if "[simulation]" not in p.read_text(encoding="utf-8")]
     specs = [load_spec(p) for p in pooled]
-    exnex = [s for s in specs if s.model.family in ("exnex", "exnex_rate", "design_bias")]
+    exnex = [s for s in specs if s.model.family in ("exnex", "exnex_rate", "design_bias", "design_bias_rate")]
     assert exnex, "no EXNEX or design-bias analysis is shipped"
     missing = [s.name for s in exnex if "forest_by_design" not in s.figures]
     assert not missing, f"forest_by_design not listed in {missing}"
