@@ -6,8 +6,10 @@ software versions and settings (docs/architecture.md, "Fitted models").
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import sys
 import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -142,7 +144,7 @@ class Fit:
         Vehtari A, Gelman A, Simpson D, Carpenter B, Bürkner PC. Rank-normalization, folding, and
         localization: an improved R-hat. Bayesian Analysis 2021;16(2):667-718.
         """
-        import arviz as az
+        import arviz_stats as az
 
         if scale not in SCALES:
             raise ModelError(f"scale must be one of {SCALES}; got {scale!r}")
@@ -209,7 +211,8 @@ class Fit:
         meta = {**self.metadata(),
                 "data": self.data.to_json(orient="table", index=False, double_precision=15)}
         tree.attrs = {**tree.attrs, "bayes_il2_fit": json.dumps(meta)}
-        tree.to_netcdf(path)
+        with _no_distributed_probe(tree):
+            tree.to_netcdf(path, engine="h5netcdf")
         return path
 
     @classmethod
@@ -272,3 +275,33 @@ def _prior_from_json(value: Any) -> Any:
         except Exception:  # noqa: BLE001 - e.g. a family this version does not know
             return value.get("repr", str(value))
     return value
+
+
+@contextlib.contextmanager
+def _no_distributed_probe(tree: xr.DataTree):
+    """Write ``tree`` without xarray importing ``dask.distributed`` to ask for the active scheduler.
+
+    xarray asks dask which scheduler runs (to pick a file lock and to close files between chunked
+    writes) by importing ``dask.distributed``, about 0.3 s of CPU in a process that never used it.
+    When that module is not imported no distributed client can exist, and a tree of in-memory
+    arrays is written by this thread alone: the answer is "no scheduler" (a threading lock). In
+    any other case, or should xarray rename these functions, xarray asks as before.
+    """
+    from xarray.backends import locks, writers
+
+    chunked = any(v.chunks is not None for node in tree.subtree for v in node.variables.values())
+    if ("distributed" in sys.modules or chunked or not hasattr(locks, "get_dask_scheduler")
+            or not hasattr(writers, "get_dask_scheduler")):
+        yield
+        return
+    originals = locks.get_dask_scheduler, writers.get_dask_scheduler
+
+    def no_scheduler(get=None, collection=None):
+        return None
+
+    locks.get_dask_scheduler = writers.get_dask_scheduler = no_scheduler
+    try:
+        yield
+    finally:
+        locks.get_dask_scheduler, writers.get_dask_scheduler = originals
+

@@ -9,7 +9,6 @@ arXiv:1604.00695 (E-BFMI).
 """
 from __future__ import annotations
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -42,6 +41,8 @@ def convergence_table(idata: xr.DataTree, var_names: list[str] | None = None) ->
 
     One row per scalar element (``theta[He2022_pSS]`` style labels).
     """
+    import arviz_stats as az  # imported on use: it costs about a second (scipy.stats)
+
     var_names = var_names or main_variables(idata)
     post = idata["posterior"].to_dataset()[var_names]
     pieces = {
@@ -137,6 +138,8 @@ def convergence_checks(idata: xr.DataTree, table: pd.DataFrame, thresholds: Thre
             "" if ok else "the sampler takes very long trajectories: give mu and tau priors on the scale of "
             "the data (--mu-prior, --tau-prior) or analyse the effect on a log scale (e.g. ROM instead of MD)"))
     if _sample_stat(idata, "energy") is not None:
+        import arviz_stats as az
+
         raw = az.bfmi(idata)
         if isinstance(raw, (xr.Dataset, xr.DataTree)):
             raw = raw["energy"]
