@@ -172,10 +172,7 @@ class Fit:
         hdi = az.hdi(post, prob=hdi_prob)
         stats["hdi_low"] = hdi.sel(ci_bound="lower").drop_vars("ci_bound")
         stats["hdi_high"] = hdi.sel(ci_bound="upper").drop_vars("ci_bound")
-        stats["ess_bulk"] = az.ess(post, method="bulk")
-        stats["ess_tail"] = az.ess(post, method="tail")
-        stats["r_hat"] = az.rhat(post)
-        stats["mcse_mean"] = az.mcse(post, method="mean")
+        stats.update(draw_diagnostics(post, ("ess_bulk", "ess_tail", "r_hat", "mcse_mean")))
         rows = []
         for name in names:
             da = stats["mean"][name]
@@ -275,6 +272,50 @@ def _prior_from_json(value: Any) -> Any:
         except Exception:  # noqa: BLE001 - e.g. a family this version does not know
             return value.get("repr", str(value))
     return value
+
+
+#: The Monte-Carlo diagnostics of :func:`draw_diagnostics`: name -> its arviz_stats call.
+_DRAW_STATS = {
+    "r_hat": lambda az, post: az.rhat(post),
+    "ess_bulk": lambda az, post: az.ess(post, method="bulk"),
+    "ess_tail": lambda az, post: az.ess(post, method="tail"),
+    "mcse_mean": lambda az, post: az.mcse(post, method="mean"),
+    "mcse_sd": lambda az, post: az.mcse(post, method="sd"),
+    "mcse_q2.5": lambda az, post: az.mcse(post, method="quantile", prob=0.025),
+    "mcse_q97.5": lambda az, post: az.mcse(post, method="quantile", prob=0.975),
+}
+
+
+def draw_diagnostics(post: xr.Dataset, names: Any = tuple(_DRAW_STATS)) -> dict[str, xr.Dataset]:
+    """Rank-normalized R-hat, bulk/tail ESS and MCSE of the draws in ``post`` (arviz_stats).
+
+    A quantity constant over all draws (a fixed parameter, a deterministic of constants) has no
+    Monte-Carlo error and no chains to compare: its R-hat and ESS are NaN (undefined; ArviZ would
+    divide 0 by 0 with a RuntimeWarning, and report an ESS equal to the number of draws) and its
+    MCSE 0. Every other element is ArviZ's value unchanged.
+
+    Parameters
+    ----------
+    post : Dataset
+        Variables with dims (chain, draw, ...).
+    names : iterable of str
+        Keys of :data:`_DRAW_STATS` (default all).
+
+    References
+    ----------
+    Vehtari A, Gelman A, Simpson D, Carpenter B, Bürkner P-C (2021). Rank-normalization, folding, and
+    localization: an improved R-hat for assessing convergence of MCMC. Bayesian Analysis 16(2):667-718.
+    """
+    import arviz_stats as az  # imported on use: it costs about a second (scipy.stats)
+
+    constant = post.max(("chain", "draw")) == post.min(("chain", "draw"))
+    out = {}
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # 0/0 for the constant elements, replaced below
+        for name in names:
+            value = _DRAW_STATS[name](az, post)
+            out[name] = value.where(~constant, 0.0 if name.startswith("mcse") else np.nan)
+    return out
 
 
 @contextlib.contextmanager
