@@ -177,11 +177,13 @@ class Fit:
         for name in names:
             da = stats["mean"][name]
             dims = list(da.dims)
+            # every statistic as an array in the dims order of the mean (indexing, not .sel per element)
+            arrays = {col: np.asarray(ds[name].transpose(*dims).values) for col, ds in stats.items()}
             for idx in np.ndindex(*da.shape):
                 sel = {d: da[d].values[i] for d, i in zip(dims, idx)}
                 row = {"parameter": name, "coord": ",".join(str(v) for v in sel.values())}
-                for col, ds in stats.items():
-                    row[col] = float(ds[name].sel(sel).values) if sel else float(ds[name].values)
+                for col, values in arrays.items():
+                    row[col] = float(values[idx])
                 rows.append((_label(name, sel), row))
         table = pd.DataFrame([r for _, r in rows], index=[lab for lab, _ in rows])
         table.index.name = "label"
