@@ -2,7 +2,8 @@
 
 - ``bayes-il2 fit`` on a yi/vi table (exact engine) gives, for a fixed seed, the numbers the code
   gave before the lazy imports, the 150-dpi figures and the h5netcdf writer (pinned below from
-  commit 649c41a, the last one before these changes), and it never imports PyMC or nutpie.
+  commit 649c41a, the last one before these changes), and it never imports PyMC, nutpie or
+  dask.distributed.
 - Importing ``bayes_il2.modeling``, ``bayes_il2.priors`` or ``bayes_il2.diagnostics`` loads neither
   PyMC, scipy.stats nor ArviZ; the names still resolve (PEP 562).
 - The two-arm integrated log-likelihood evaluated in blocks is bit-identical to the whole-array one.
@@ -10,6 +11,7 @@
 """
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -92,9 +94,11 @@ def test_exact_fit_gives_the_numbers_of_before_and_imports_no_pymc(tmp_path):
         from bayes_il2.cli import main
         code = main(["fit", "small.csv", "--measure", "RR", "--draws", "250", "--chains", "2", "--seed", "11",
                      "--out", {str(tmp_path / "out")!r}, "--quiet"])
-        print(json.dumps({{"code": code, **{{m: m in sys.modules for m in ("pymc", "pytensor", "nutpie")}}}}))
+        heavy = ("pymc", "pytensor", "nutpie", "distributed")
+        print(json.dumps({{"code": code, **{{m: m in sys.modules for m in heavy}}}}))
     """, tmp_path)
-    assert loaded == {"code": 0, "pymc": False, "pytensor": False, "nutpie": False}
+    # distributed: posterior.nc is written without xarray importing it to ask for a dask scheduler
+    assert loaded == {"code": 0, "pymc": False, "pytensor": False, "nutpie": False, "distributed": False}
     out = tmp_path / "out"
     summary = pd.read_csv(out / "summary.csv").set_index("parameter")
     loo = pd.read_csv(out / "diagnostics_loo.csv")
@@ -106,7 +110,8 @@ def test_exact_fit_gives_the_numbers_of_before_and_imports_no_pymc(tmp_path):
            "tau_mean": summary.loc["tau", "mean"], "elpd_loo": diag["loo_elpd"]["elpd_loo"],
            "p_loo": diag["loo_elpd"]["p_loo"], "max_pareto_k": loo["pareto_k"].max(),
            "rhat_mu": conv.loc["mu", "r_hat"], "ess_bulk_mu": conv.loc["mu", "ess_bulk"],
-           "mcse_q97.5_mu": conv.loc["mu", "mcse_q97.5"], "influence_mu_mean_aronson": infl.loc["Aronson 1948", "mu_mean"],
+           "mcse_q97.5_mu": conv.loc["mu", "mcse_q97.5"],
+           "influence_mu_mean_aronson": infl.loc["Aronson 1948", "mu_mean"],
            "sum_mu_draws": float(tree["posterior"]["mu"].values.sum()),
            "sum_y_rep": float(tree["posterior_predictive"]["y"].values.sum())}
     for key, value in BEFORE.items():  # identical up to the last bits the CSV text round trip keeps
@@ -195,3 +200,24 @@ def test_fit_summary_of_a_constant_quantity_has_nan_rhat_and_zero_mcse():
     assert np.isnan(float(stats["r_hat"]["r"])) and float(stats["mcse_mean"]["r"]) == 0.0
     assert np.isfinite(float(stats["r_hat"]["x"][0])) and np.isnan(float(stats["ess_bulk"]["x"][1]))
     assert float(stats["mcse_sd"]["x"][1]) == 0.0 and float(stats["mcse_sd"]["x"][0]) > 0
+
+
+# --------------------------------------------------------------------------- posterior.nc without the probe
+@pytest.mark.parametrize("distributed_loaded", [False, True])
+def test_to_netcdf_round_trips_with_and_without_dask_distributed_loaded(tmp_path, distributed_loaded):
+    from xarray.backends import locks, writers
+
+    from bayes_il2.engine import exact_nnhm_fit
+    from bayes_il2.fit import Fit
+
+    if distributed_loaded:
+        pytest.importorskip("distributed")
+    table = pd.read_csv(io.StringIO(SMALL_BCG))
+    fit = exact_nnhm_fit(table, priors={}, measure="RR", draws=50, chains=2, seed=1)
+    probes = locks.get_dask_scheduler, writers.get_dask_scheduler
+    path = fit.to_netcdf(tmp_path / "posterior.nc")
+    assert (locks.get_dask_scheduler, writers.get_dask_scheduler) == probes  # restored
+    back = Fit.load(path)
+    for group in ("posterior", "log_likelihood", "posterior_predictive"):
+        for name, da in fit.idata[group].data_vars.items():
+            assert np.array_equal(back.idata[group][name].values, da.values), (group, name)

@@ -6,9 +6,9 @@ Layout: a sticky table of contents down to each outcome; an overview with one li
 priors (in words and formulae), results with their scale, diagnostics and figures. Anchor ids are
 ``<analysis slug>--<outcome slug>[--<section>]``, unique on the page.
 
-Figures are embedded (the PNG as written; downscaled only when wider than :data:`EMBED_MAX_WIDTH`) while the page stays within :data:`EMBED_BUDGET_BYTES`; beyond
-it they are linked by a relative path into the results folder, so the page works offline and stays
-small. All text from files is escaped with :func:`html.escape`; the page loads nothing from the
+Figures are embedded (the PNG as written; downscaled only when wider than :data:`EMBED_MAX_WIDTH`)
+while the page stays within :data:`EMBED_BUDGET_BYTES`; beyond it they are linked by a relative path
+into the results folder, so the page works offline and stays small. All text from files is escaped with :func:`html.escape`; the page loads nothing from the
 network. The skeleton and CSS live in ``bayes_il2/templates/report.html`` (a ``string.Template``).
 """
 from __future__ import annotations
