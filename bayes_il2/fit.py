@@ -7,6 +7,7 @@ software versions and settings (docs/architecture.md, "Fitted models").
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import sys
@@ -37,13 +38,19 @@ def data_fingerprint(data: pd.DataFrame) -> str:
 
 def software_versions() -> dict[str, str]:
     """Installed versions of the libraries a fit depends on ("absent" when not installed)."""
-    out = {}
+    return dict(_installed_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    # read once per process: each look-up scans the installed distributions (about 50 ms for all)
+    out = []
     for name in _VERSIONED:
         try:
-            out[name] = metadata.version(name)
+            out.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
-            out[name] = "absent"
-    return out
+            out.append((name, "absent"))
+    return tuple(out)
 
 
 def _label(name: str, coords: dict[str, Any]) -> str:
