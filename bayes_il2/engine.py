@@ -200,9 +200,9 @@ def exact_nnhm_fit(table: pd.DataFrame, *, priors: dict[str, Any], measure: str 
     idata = xr.DataTree.from_dict({name: xr.DataTree(ds) for name, ds in groups.items()})
     settings = {"engine": "exact", "draws": int(draws), "chains": int(chains), "seed": int(seed),
                 "covariates": []}
-    from bayes_il2.modeling.nnhm import _measure
+    from bayes_il2.effects.measures import table_measure
 
-    return Fit(idata=idata, family="nnhm", measure=_measure(data, measure), data=data, model=None,
+    return Fit(idata=idata, family="nnhm", measure=table_measure(data, measure), data=data, model=None,
                priors=dict(priors), sampler="exact", seed=int(seed), data_fingerprint=data_fingerprint(data),
                versions=software_versions(), settings=settings)
 

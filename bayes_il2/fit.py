@@ -6,8 +6,11 @@ software versions and settings (docs/architecture.md, "Fitted models").
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
+import sys
 import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -35,13 +38,19 @@ def data_fingerprint(data: pd.DataFrame) -> str:
 
 def software_versions() -> dict[str, str]:
     """Installed versions of the libraries a fit depends on ("absent" when not installed)."""
-    out = {}
+    return dict(_installed_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    # read once per process: each look-up scans the installed distributions (about 50 ms for all)
+    out = []
     for name in _VERSIONED:
         try:
-            out[name] = metadata.version(name)
+            out.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
-            out[name] = "absent"
-    return out
+            out.append((name, "absent"))
+    return tuple(out)
 
 
 def _label(name: str, coords: dict[str, Any]) -> str:
@@ -142,7 +151,7 @@ class Fit:
         Vehtari A, Gelman A, Simpson D, Carpenter B, Bürkner PC. Rank-normalization, folding, and
         localization: an improved R-hat. Bayesian Analysis 2021;16(2):667-718.
         """
-        import arviz as az
+        import arviz_stats as az
 
         if scale not in SCALES:
             raise ModelError(f"scale must be one of {SCALES}; got {scale!r}")
@@ -170,19 +179,18 @@ class Fit:
         hdi = az.hdi(post, prob=hdi_prob)
         stats["hdi_low"] = hdi.sel(ci_bound="lower").drop_vars("ci_bound")
         stats["hdi_high"] = hdi.sel(ci_bound="upper").drop_vars("ci_bound")
-        stats["ess_bulk"] = az.ess(post, method="bulk")
-        stats["ess_tail"] = az.ess(post, method="tail")
-        stats["r_hat"] = az.rhat(post)
-        stats["mcse_mean"] = az.mcse(post, method="mean")
+        stats.update(draw_diagnostics(post, ("ess_bulk", "ess_tail", "r_hat", "mcse_mean")))
         rows = []
         for name in names:
             da = stats["mean"][name]
             dims = list(da.dims)
+            # every statistic as an array in the dims order of the mean (indexing, not .sel per element)
+            arrays = {col: np.asarray(ds[name].transpose(*dims).values) for col, ds in stats.items()}
             for idx in np.ndindex(*da.shape):
                 sel = {d: da[d].values[i] for d, i in zip(dims, idx)}
                 row = {"parameter": name, "coord": ",".join(str(v) for v in sel.values())}
-                for col, ds in stats.items():
-                    row[col] = float(ds[name].sel(sel).values) if sel else float(ds[name].values)
+                for col, values in arrays.items():
+                    row[col] = float(values[idx])
                 rows.append((_label(name, sel), row))
         table = pd.DataFrame([r for _, r in rows], index=[lab for lab, _ in rows])
         table.index.name = "label"
@@ -209,7 +217,8 @@ class Fit:
         meta = {**self.metadata(),
                 "data": self.data.to_json(orient="table", index=False, double_precision=15)}
         tree.attrs = {**tree.attrs, "bayes_il2_fit": json.dumps(meta)}
-        tree.to_netcdf(path)
+        with _no_distributed_probe(tree):
+            tree.to_netcdf(path, engine="h5netcdf")
         return path
 
     @classmethod
@@ -272,3 +281,77 @@ def _prior_from_json(value: Any) -> Any:
         except Exception:  # noqa: BLE001 - e.g. a family this version does not know
             return value.get("repr", str(value))
     return value
+
+
+#: The Monte-Carlo diagnostics of :func:`draw_diagnostics`: name -> its arviz_stats call.
+_DRAW_STATS = {
+    "r_hat": lambda az, post: az.rhat(post),
+    "ess_bulk": lambda az, post: az.ess(post, method="bulk"),
+    "ess_tail": lambda az, post: az.ess(post, method="tail"),
+    "mcse_mean": lambda az, post: az.mcse(post, method="mean"),
+    "mcse_sd": lambda az, post: az.mcse(post, method="sd"),
+    "mcse_q2.5": lambda az, post: az.mcse(post, method="quantile", prob=0.025),
+    "mcse_q97.5": lambda az, post: az.mcse(post, method="quantile", prob=0.975),
+}
+
+
+def draw_diagnostics(post: xr.Dataset, names: Any = tuple(_DRAW_STATS)) -> dict[str, xr.Dataset]:
+    """Rank-normalized R-hat, bulk/tail ESS and MCSE of the draws in ``post`` (arviz_stats).
+
+    A quantity constant over all draws (a fixed parameter, a deterministic of constants) has no
+    Monte-Carlo error and no chains to compare: its R-hat and ESS are NaN (undefined; ArviZ would
+    divide 0 by 0 with a RuntimeWarning, and report an ESS equal to the number of draws) and its
+    MCSE 0. Every other element is ArviZ's value unchanged.
+
+    Parameters
+    ----------
+    post : Dataset
+        Variables with dims (chain, draw, ...).
+    names : iterable of str
+        Keys of :data:`_DRAW_STATS` (default all).
+
+    References
+    ----------
+    Vehtari A, Gelman A, Simpson D, Carpenter B, Bürkner P-C (2021). Rank-normalization, folding, and
+    localization: an improved R-hat for assessing convergence of MCMC. Bayesian Analysis 16(2):667-718.
+    """
+    import arviz_stats as az  # imported on use: it costs about a second (scipy.stats)
+
+    constant = post.max(("chain", "draw")) == post.min(("chain", "draw"))
+    out = {}
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # 0/0 for the constant elements, replaced below
+        for name in names:
+            value = _DRAW_STATS[name](az, post)
+            out[name] = value.where(~constant, 0.0 if name.startswith("mcse") else np.nan)
+    return out
+
+
+@contextlib.contextmanager
+def _no_distributed_probe(tree: xr.DataTree):
+    """Write ``tree`` without xarray importing ``dask.distributed`` to ask for the active scheduler.
+
+    xarray asks dask which scheduler runs (to pick a file lock and to close files between chunked
+    writes) by importing ``dask.distributed``, about 0.3 s of CPU in a process that never used it.
+    When that module is not imported no distributed client can exist, and a tree of in-memory
+    arrays is written by this thread alone: the answer is "no scheduler" (a threading lock). In
+    any other case, or should xarray rename these functions, xarray asks as before.
+    """
+    from xarray.backends import locks, writers
+
+    chunked = any(v.chunks is not None for node in tree.subtree for v in node.variables.values())
+    if ("distributed" in sys.modules or chunked or not hasattr(locks, "get_dask_scheduler")
+            or not hasattr(writers, "get_dask_scheduler")):
+        yield
+        return
+    originals = locks.get_dask_scheduler, writers.get_dask_scheduler
+
+    def no_scheduler(get=None, collection=None):
+        return None
+
+    locks.get_dask_scheduler = writers.get_dask_scheduler = no_scheduler
+    try:
+        yield
+    finally:
+        locks.get_dask_scheduler, writers.get_dask_scheduler = originals
+

@@ -577,7 +577,7 @@ def write_analysis(run: AnalysisRun, out_root: Path, *, target: Path | None = No
     The folder is ``<out_root>/<spec.name>`` unless ``target`` is given; its marker names
     ``command`` (see :func:`bayes_il2._io.atomic_directory`).
     """
-    from bayes_il2.plots import save_figure
+    from bayes_il2.plots.io import PAGE_DPI, save_figure
 
     target = Path(target) if target is not None else Path(out_root) / run.spec.name
     multi = len(run.outcomes) > 1
@@ -601,7 +601,7 @@ def write_analysis(run: AnalysisRun, out_root: Path, *, target: Path | None = No
                 o.fit.to_netcdf(where / "posterior.nc")
                 (where / "fit.json").write_text(json.dumps(o.fit.metadata(), indent=2), encoding="utf-8")
             for name, fig in o.figures.items():
-                save_figure(fig, where / name, formats=("png",))
+                save_figure(fig, where / name, formats=("png",), dpi=PAGE_DPI)
         if multi and summaries:
             _write_csv(pd.concat(summaries, ignore_index=True), tmp / "summary.csv")
         for name, table in run.tables.items():

@@ -158,12 +158,23 @@ def linked_images(html: str) -> list[str]:
     return re.findall(r'<img src="(?!data:)([^"]+)"', html)
 
 
-def test_figures_are_embedded_within_the_budget_then_linked(results, page):
+def test_figures_are_embedded_within_the_budget_then_linked(results, page, monkeypatch):
+    from bayes_il2.report import render
+
     pngs = sorted(results.rglob("*.png"))
-    embedded, linked = images(page), linked_images(page)
-    assert len(pngs) == 3 * 4 and len(embedded) + len(linked) == len(pngs)
+    embedded = images(page)
+    assert len(pngs) == 3 * 4 and len(embedded) + len(linked_images(page)) == len(pngs)
     assert all(data[:8] == b"\x89PNG\r\n\x1a\n" for data in embedded)
     assert sum(len(base64.b64encode(d)) for d in embedded) <= EMBED_BUDGET_BYTES
+    # the results folder's figures (150 dpi) are embedded as the bytes written, not re-encoded
+    assert {bytes(d) for d in embedded} <= {p.read_bytes() for p in pngs}
+    # a budget for about half of them: the first ones are embedded, the rest linked
+    budget = sum(len(base64.b64encode(p.read_bytes())) for p in pngs) // 2
+    monkeypatch.setattr(render.FigureBudget, "__init__", lambda self, left=budget: setattr(self, "left", left))
+    html = write_results_report(results, ["treg_demo", "multi_demo"], registry=FakeRegistry(),
+                                index_name="half.html").read_text(encoding="utf-8")
+    embedded, linked = images(html), linked_images(html)
+    assert embedded and sum(len(base64.b64encode(d)) for d in embedded) <= budget
     assert linked and all((results / rel).is_file() for rel in linked)   # relative paths: work offline
 
 

@@ -56,7 +56,7 @@ def compare_by_loo(fits: dict[str, object]) -> pd.DataFrame:
         One row per model, best first: ``elpd``, ``se``, ``elpd_diff``, ``dse`` (SE of the
         difference), ``p`` (effective parameters), ``weight`` (stacking) and ``warning`` (Pareto k).
     """
-    import arviz as az
+    import arviz_stats as az
 
     if len(fits) < 2:
         raise ModelError("compare_by_loo needs at least two fits")

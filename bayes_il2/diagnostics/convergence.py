@@ -9,7 +9,6 @@ arXiv:1604.00695 (E-BFMI).
 """
 from __future__ import annotations
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -40,19 +39,16 @@ def _sample_stat(idata: xr.DataTree, *names: str) -> xr.DataArray | None:
 def convergence_table(idata: xr.DataTree, var_names: list[str] | None = None) -> pd.DataFrame:
     """Per-parameter R-hat, bulk/tail ESS and MCSE of the mean, sd and 2.5/97.5% quantiles.
 
-    One row per scalar element (``theta[He2022_pSS]`` style labels).
+    One row per scalar element (``theta[He2022_pSS]`` style labels). Elements constant over the
+    draws get R-hat and ESS NaN and MCSE 0 (:func:`bayes_il2.fit.draw_diagnostics`); the checks
+    judge the others.
     """
+    from bayes_il2.fit import draw_diagnostics
+
     var_names = var_names or main_variables(idata)
     post = idata["posterior"].to_dataset()[var_names]
-    pieces = {
-        "r_hat": az.rhat(post),
-        "ess_bulk": az.ess(post, method="bulk"),
-        "ess_tail": az.ess(post, method="tail"),
-        "mcse_mean": az.mcse(post, method="mean"),
-        "mcse_sd": az.mcse(post, method="sd"),
-        "mcse_q2.5": az.mcse(post, method="quantile", prob=0.025),
-        "mcse_q97.5": az.mcse(post, method="quantile", prob=0.975),
-    }
+    pieces = draw_diagnostics(post, ("r_hat", "ess_bulk", "ess_tail", "mcse_mean", "mcse_sd", "mcse_q2.5",
+                                     "mcse_q97.5"))
     rows = []
     for var in var_names:
         arrays = {k: np.asarray(v[var]) for k, v in pieces.items()}
@@ -96,6 +92,16 @@ def _noncentered_hint(idata: xr.DataTree) -> str:
 
 def convergence_checks(idata: xr.DataTree, table: pd.DataFrame, thresholds: Thresholds) -> list[Check]:
     """Pass / warn / fail checks from a :func:`convergence_table` and the sampler statistics."""
+    if table["r_hat"].notna().any():
+        checks = _rhat_ess_checks(idata, table, thresholds)
+    else:
+        checks = [Check("r_hat", "pass", float("nan"), f"<= {thresholds.rhat_max}",
+                        "every reported quantity is constant over the draws: no R-hat or ESS to judge", "")]
+    return checks + _sampler_checks(idata, thresholds)
+
+
+def _rhat_ess_checks(idata: xr.DataTree, table: pd.DataFrame, thresholds: Thresholds) -> list[Check]:
+    """R-hat and bulk/tail ESS over the elements that vary over the draws (NaN rows are skipped)."""
     checks: list[Check] = []
     rhat_max = float(table["r_hat"].max())
     worst_rhat = table.loc[table["r_hat"].idxmax(), "parameter"]
@@ -116,6 +122,12 @@ def convergence_checks(idata: xr.DataTree, table: pd.DataFrame, thresholds: Thre
             f"smallest {kind.replace('_', ' ')} {low:.0f} ({where})",
             "" if status == "pass" else "too few effective draws: raise draws or chains (CLI --draws 2000 "
             "--chains 4; spec [sampler]; meta_analysis(draws=..., chains=...))" + _noncentered_hint(idata)))
+    return checks
+
+
+def _sampler_checks(idata: xr.DataTree, thresholds: Thresholds) -> list[Check]:
+    """Divergences, tree depth and E-BFMI from the sampler statistics (where the sampler gives them)."""
+    checks: list[Check] = []
     diverging = _sample_stat(idata, "diverging")
     if diverging is not None:
         n_div = int(np.asarray(diverging).sum())
@@ -137,6 +149,8 @@ def convergence_checks(idata: xr.DataTree, table: pd.DataFrame, thresholds: Thre
             "" if ok else "the sampler takes very long trajectories: give mu and tau priors on the scale of "
             "the data (--mu-prior, --tau-prior) or analyse the effect on a log scale (e.g. ROM instead of MD)"))
     if _sample_stat(idata, "energy") is not None:
+        import arviz_stats as az
+
         raw = az.bfmi(idata)
         if isinstance(raw, (xr.Dataset, xr.DataTree)):
             raw = raw["energy"]

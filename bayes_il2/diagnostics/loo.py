@@ -15,7 +15,6 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -47,6 +46,8 @@ def loo_by_study(idata: xr.DataTree, k_threshold: float = 0.7,
     dim = [d for d in ll.dims if d not in ("chain", "draw")]
     if not dim or ll.sizes[dim[0]] < 2:
         return None
+    import arviz_stats as az  # imported on use: it costs about a second (scipy.stats)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = az.loo(idata, pointwise=True, var_name="y")

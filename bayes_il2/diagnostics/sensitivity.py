@@ -13,7 +13,6 @@ import contextlib
 import logging
 import warnings
 
-import arviz as az
 import pandas as pd
 
 from bayes_il2.diagnostics.checks import Check
@@ -52,6 +51,8 @@ def power_scaling_table(fit, var_names: list[str] | None = None) -> pd.DataFrame
     present = set(idata["posterior"].data_vars)
     names = var_names or [v for v in ("mu", "tau", "tau_within", "tau_between") if v in present]
     chosen = [v for v in (getattr(fit, "priors", None) or {}) if v in set(idata["log_prior"].data_vars)]
+    import arviz_stats as az  # imported on use: it costs about a second (scipy.stats)
+
     try:
         with warnings.catch_warnings(), _quiet_psense_log():
             warnings.simplefilter("ignore")

@@ -54,3 +54,15 @@ def natural_scale(measure: str) -> Callable[[Any], Any]:
     if measure == "PLO":
         return _expit
     return _identity
+
+
+def table_measure(data: pd.DataFrame, measure: str | None) -> str:
+    """The measure code of an effect table: ``measure`` when given, else the table's ``measure``
+    column where it holds a single code, else ``"unspecified"``."""
+    if measure is not None:
+        return measure
+    if "measure" in data.columns:
+        codes = sorted(set(data["measure"].dropna().astype(str)))
+        if len(codes) == 1:
+            return codes[0]
+    return "unspecified"

@@ -18,6 +18,7 @@ import pymc as pm
 
 import xarray as xr
 
+from bayes_il2.effects.measures import table_measure
 from bayes_il2.modeling._common import (BuiltModel, check_columns, check_parameterization,
                                         leave_out_potential, linear_predictor, normal_study_loglik,
                                         numeric_column, prediction, random_effects, resolve_priors,
@@ -128,11 +129,4 @@ def _integrated_loglik(post: xr.Dataset, const: xr.Dataset) -> xr.DataArray:
     return normal_study_loglik(const["yi"], mean, post["tau"] ** 2 + const["vi"])
 
 
-def _measure(data: pd.DataFrame, measure: str | None) -> str:
-    if measure is not None:
-        return measure
-    if "measure" in data.columns:
-        codes = sorted(set(data["measure"].dropna().astype(str)))
-        if len(codes) == 1:
-            return codes[0]
-    return "unspecified"
+_measure = table_measure  # the measure code of an effect table (kept for the other families)

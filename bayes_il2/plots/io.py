@@ -11,6 +11,10 @@ from bayes_il2._io import atomic_write_with
 from bayes_il2.errors import ModelError
 
 FORMATS = ("png", "svg", "pdf")
+#: Resolution of the PNGs in a results folder: sharp on a screen and a printed page, a quarter of the
+#: pixels of 300 dpi (the figures are written and embedded in the report in a fraction of the time);
+#: for a journal, save the figure again with ``dpi=300`` or as PDF/SVG.
+PAGE_DPI = 150
 
 
 def save_figure(fig: Figure, path: str | Path, formats: Sequence[str] = ("png",), dpi: int = 300,

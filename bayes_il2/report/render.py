@@ -6,9 +6,9 @@ Layout: a sticky table of contents down to each outcome; an overview with one li
 priors (in words and formulae), results with their scale, diagnostics and figures. Anchor ids are
 ``<analysis slug>--<outcome slug>[--<section>]``, unique on the page.
 
-Figures are embedded (downscaled PNG) while the page stays within :data:`EMBED_BUDGET_BYTES`; beyond
-it they are linked by a relative path into the results folder, so the page works offline and stays
-small. All text from files is escaped with :func:`html.escape`; the page loads nothing from the
+Figures are embedded (the PNG as written; downscaled only when wider than :data:`EMBED_MAX_WIDTH`)
+while the page stays within :data:`EMBED_BUDGET_BYTES`; beyond it they are linked by a relative path
+into the results folder, so the page works offline and stays small. All text from files is escaped with :func:`html.escape`; the page loads nothing from the
 network. The skeleton and CSS live in ``bayes_il2/templates/report.html`` (a ``string.Template``).
 """
 from __future__ import annotations
@@ -38,8 +38,10 @@ from bayes_il2.report.pooling import averaged_headlines, has_pooling, pooling_se
 from bayes_il2.report.describe import (NATURAL_WORDS, data_words, model_formula, model_words, outcome_words,
                                        priors_list)
 
-#: Figures wider than this (pixels) are downscaled for embedding; the full file stays on disk.
-EMBED_MAX_WIDTH = 1400
+#: Figures wider than this (pixels) are downscaled for embedding; the full file stays on disk. The
+#: results folder's figures (150 dpi, :data:`bayes_il2.plots.io.PAGE_DPI`) are narrower and are
+#: embedded as the bytes written, without decoding and re-encoding them.
+EMBED_MAX_WIDTH = 2000
 #: Bytes of embedded figures (base64) a page may hold; further figures are linked, not embedded.
 EMBED_BUDGET_BYTES = 1_500_000
 #: Definition of the forest plot's weight column, shown under every forest plot.
