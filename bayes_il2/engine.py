@@ -207,6 +207,117 @@ def exact_nnhm_fit(table: pd.DataFrame, *, priors: dict[str, Any], measure: str 
                versions=software_versions(), settings=settings)
 
 
+def exact_three_level_fit(table: pd.DataFrame, *, priors: dict[str, Any], measure: str | None = None,
+                          draws: int = 1000, chains: int = 4, seed: int = 20221110,
+                          predictive: bool = True) -> Any:
+    """A three-level :class:`~bayes_il2.fit.Fit` (studies within diseases) answered by the exact engine.
+
+    The joint posterior of (tau_within, tau_between) is the quadrature grid of
+    :func:`bayes_il2.exact.three_level` (its node weights); a draw picks a node by its weight, then
+    mu, the disease means mu_disease, theta_i and the predictions from their Gaussian conditionals
+    given the node, so the draws follow exactly the Gaussian mixtures the exact summaries use.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Effect table (study_id, disease, yi, vi > 0).
+    priors : dict
+        ``mu`` (Normal or Flat), ``tau_within`` and ``tau_between`` priors (proper).
+    measure : str, optional
+        Measure code (default: the table's ``measure`` column where it has one value).
+    draws, chains, seed : int
+        ``chains x draws`` independent draws, from a generator seeded with ``seed``.
+    predictive : bool
+        Draw ``posterior_predictive`` (y_rep ~ N(theta_i, v_i)); leave it out for a fit read only
+        for its posterior and log-likelihood (e.g. stacking).
+
+    Returns
+    -------
+    Fit
+        ``family = "three_level"``, ``sampler = "exact"``; ``log_likelihood/y`` is
+        log N(y_i | mu_disease[d(i)], tau_within^2 + v_i) (theta_i integrated out), as the MCMC
+        model stores it.
+
+    References
+    ----------
+    Konstantopoulos S (2011). Res Synth Methods 2:61-76 (the model); Röver C (2020). J Stat Softw
+    93(6), sec. 3.4 (sampling from the semi-analytic posterior).
+    """
+    from bayes_il2 import exact
+    from bayes_il2.fit import Fit, data_fingerprint, software_versions
+    from bayes_il2.modeling.nnhm import _measure
+
+    data, ids, y, v = _effect_table(table)
+    if "disease" not in data.columns:
+        raise ModelError("three_level: the table lacks the column 'disease'")
+    missing = [name for name in ("mu", "tau_within", "tau_between") if name not in priors]
+    if missing:
+        raise ModelError(f"three_level (exact): a prior for {', '.join(missing)} is needed")
+    group = data["disease"].astype(str).to_numpy()
+    post = exact.three_level(y, v, group, priors["tau_within"], priors["tau_between"], mu_prior=priors["mu"],
+                             labels=ids)
+    levels, d_index = post.groups, np.asarray(post.group_index)
+    rng = np.random.default_rng(seed)
+    n = int(chains) * int(draws)
+    na, nb = post._w.shape
+    node = rng.choice(na * nb, size=n, p=post._w.ravel() / post._w.sum())
+    a, b = np.divmod(node, nb)
+    tw, tb = post._tw[a], post._tb[b]
+    mu = post._m[a, b] + np.sqrt(post._V[a, b]) * rng.standard_normal(n)
+    s2 = 1.0 / post._Wg[a]                                 # (n, ng): variance of each disease's mean of y
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shrink = np.where(tb[:, None] > 0, s2 / (s2 + tb[:, None] ** 2), 1.0)
+    mu_d = (shrink * mu[:, None] + (1 - shrink) * post._ybar[a]
+            + np.sqrt(s2 * (1 - shrink)) * rng.standard_normal((n, len(levels))))
+    mean_i = mu_d[:, d_index]
+    t2 = tw[:, None] ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bi = np.where(t2 > 0, v / (v + t2), 1.0)
+    theta = bi * mean_i + (1 - bi) * y + np.sqrt(v * (1 - bi)) * rng.standard_normal((n, len(y)))
+    theta_new_disease = mu_d + tw[:, None] * rng.standard_normal((n, len(levels)))
+    mu_new = mu + tb * rng.standard_normal(n)
+    theta_new = mu_new + tw * rng.standard_normal(n)
+    loglik = -0.5 * (np.log(2 * np.pi * (t2 + v)) + (y - mean_i) ** 2 / (t2 + v))
+
+    shape = (int(chains), int(draws))
+    coords = {"chain": np.arange(shape[0]), "draw": np.arange(shape[1]), "study_id": ids, "disease": levels}
+
+    def scalar(x):
+        return xr.DataArray(x.reshape(shape), dims=("chain", "draw"))
+
+    def per(x, dim):
+        return xr.DataArray(x.reshape(*shape, x.shape[-1]), dims=("chain", "draw", dim))
+
+    groups = {
+        "posterior": xr.Dataset({"mu": scalar(mu), "tau_within": scalar(tw), "tau_between": scalar(tb),
+                                 "mu_disease": per(mu_d, "disease"), "theta": per(theta, "study_id"),
+                                 "theta_new_disease": per(theta_new_disease, "disease"),
+                                 "mu_new_disease": scalar(mu_new), "theta_new": scalar(theta_new)}, coords=coords),
+        "log_likelihood": xr.Dataset({"y": per(loglik, "study_id")}, coords={"chain": coords["chain"],
+                                     "draw": coords["draw"], "study_id": ids},
+                                     attrs={"kind": "integrated over theta"}),
+        "log_prior": xr.Dataset({"mu": scalar(np.asarray(priors["mu"].logpdf(mu), dtype=float)),
+                                 "tau_within": scalar(np.asarray(priors["tau_within"].logpdf(tw), dtype=float)),
+                                 "tau_between": scalar(np.asarray(priors["tau_between"].logpdf(tb), dtype=float))},
+                                coords={"chain": coords["chain"], "draw": coords["draw"]}),
+        "observed_data": xr.Dataset({"y": ("study_id", y)}, coords={"study_id": ids}),
+        "constant_data": xr.Dataset({"yi": ("study_id", y), "vi": ("study_id", v),
+                                     "weight": ("study_id", np.ones(len(ids)))}, coords={"study_id": ids}),
+    }
+    if predictive:
+        y_rep = theta + np.sqrt(v) * rng.standard_normal((n, len(y)))
+        groups["posterior_predictive"] = xr.Dataset({"y": per(y_rep, "study_id")},
+                                                    coords={"chain": coords["chain"], "draw": coords["draw"],
+                                                            "study_id": ids})
+    idata = xr.DataTree.from_dict({name: xr.DataTree(ds) for name, ds in groups.items()})
+    settings = {"engine": "exact", "draws": int(draws), "chains": int(chains), "seed": int(seed),
+                "covariates": [], "disease_of_study": [str(levels[i]) for i in d_index]}
+    return Fit(idata=idata, family="three_level", measure=_measure(data, measure), data=data, model=None,
+               priors={k: priors[k] for k in ("mu", "tau_within", "tau_between")}, sampler="exact",
+               seed=int(seed), data_fingerprint=data_fingerprint(data), versions=software_versions(),
+               settings=settings)
+
+
 def _effect_table(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str], np.ndarray, np.ndarray]:
     """The table (index reset), its study labels, yi and vi; ModelError naming the bad study.
 

@@ -203,17 +203,45 @@ def fit_table(spec: AnalysisSpec, table: pd.DataFrame, priors: dict[str, object]
         target_accept=s.target_accept, progressbar=s.progressbar, **options, **spec.model.family_options())
 
 
+def exact_three_level_applies(table: pd.DataFrame, priors: dict) -> bool:
+    """True when the exact engine answers a three-level fit of ``table`` with ``priors``: complete
+    rows (no bounds or P values), proper tau priors, a Normal or flat mu prior."""
+    from bayes_il2.errors import ModelError
+    from bayes_il2.exact._common import location_prior, variance_prior_bounds
+
+    if "info" in table.columns and (table["info"].astype(str) != "complete").any():
+        return False
+    try:
+        location_prior(priors.get("mu"), "exact")
+        for name in ("tau_within", "tau_between"):
+            variance_prior_bounds(priors[name], "exact", name)
+    except (ModelError, KeyError):
+        return False
+    return True
+
+
 def pooling_tables(spec: AnalysisSpec, table: pd.DataFrame, fit) -> dict[str, pd.DataFrame]:
-    """An EXNEX analysis's side-by-side tables (:func:`bayes_il2.modeling.structures.pooling_comparison`)."""
+    """An EXNEX analysis's side-by-side tables (:func:`bayes_il2.modeling.structures.pooling_comparison`).
+
+    The variants are read only for their posterior of mu and their per-study log-likelihood
+    (stacking), so none draws the posterior predictive; the three-level variant comes from the exact
+    engine (:func:`bayes_il2.engine.exact_three_level_fit`, independent draws: no sampling, no
+    compilation), the design-bias variant from MCMC.
+    """
     from bayes_il2.api import meta_analysis
     from bayes_il2.modeling.structures import pooling_comparison
 
     s = spec.sampler
 
     def fit_variant(family: str, priors: dict, options: dict):
+        if family == "three_level" and not options and exact_three_level_applies(table, priors):
+            from bayes_il2.engine import exact_three_level_fit
+
+            return exact_three_level_fit(table, priors=dict(priors), measure=spec.data.measure, draws=s.draws,
+                                         chains=s.chains, seed=s.seed, predictive=False)
         return meta_analysis(table, model=family, measure=spec.data.measure, priors=priors, sampler=s.sampler,
                              draws=s.draws, tune=s.tune, chains=s.chains, seed=s.seed,
-                             target_accept=s.target_accept, **options)
+                             target_accept=s.target_accept, predictive=False, **options)
 
     return pooling_comparison(fit, table, spec_priors(spec), fit_variant)
 

@@ -430,17 +430,19 @@ def _equal(a: Any, b: Any) -> bool:
 
 def fit_built(built: BuiltModel, *, sampler: str = "nutpie", draws: int = 1000, tune: int = 1000,
               chains: int = 4, target_accept: float = 0.9, seed: int = DEFAULT_SEED,
-              progressbar: bool = False, reuse_compiled: bool = True) -> Fit:
+              progressbar: bool = False, reuse_compiled: bool = True, predictive: bool = True) -> Fit:
     """Sample a built model and assemble the Fit (log-likelihood per study, predictive draws).
 
     With ``reuse_compiled`` the compiled log density of a structurally identical model fitted
     earlier in this process is reused (see :func:`_shared_sampler`); otherwise it is compiled anew.
+    ``predictive=False`` skips the posterior predictive draws (for a fit read only for its
+    posterior and log-likelihood, e.g. a variant in a stacking comparison).
     """
     compiled = _shared_sampler(built, sampler) if reuse_compiled else CompiledSampler(built.model, sampler)
     sampling = {"draws": int(draws), "tune": int(tune), "chains": int(chains),
                 "target_accept": float(target_accept), "seed": int(seed), "progressbar": progressbar}
     refitter = Refitter(built, compiled, sampling)
-    return _sample_and_assemble(built, compiled, {}, sampling, refitter)
+    return _sample_and_assemble(built, compiled, {}, sampling, refitter, predictive=predictive)
 
 
 def refit(fit: Fit, data: pd.DataFrame | None = None, *, weight: Sequence[float] | None = None,
