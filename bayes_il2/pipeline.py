@@ -269,12 +269,26 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
     """Every ``[[sensitivity]]`` scenario of the spec, one row per scenario value.
 
     Normal models are refitted with the exact engine (no Monte-Carlo error, milliseconds);
-    others by MCMC with the spec's sampler settings. The scenarios run as chunks of the one loop that
+    others by MCMC with the spec's sampler settings. A scenario whose fitted rows equal the
+    analysis's own (e.g. the spec's own pre-post r or qualitative policy) or an earlier scenario's,
+    with the same priors, takes that fit's summary instead of sampling again: same rows, priors,
+    sampler and seed give the same draws. The scenarios run as chunks of the one loop that
     simulation studies and SBC use (:func:`bayes_il2.runner.run_chunks`, in process here).
     """
     from bayes_il2.diagnostics.exact_bridge import exact_model, summarize_exact, supports_exact
 
     jobs: list[tuple] = []
+    fitted: dict[tuple, dict[str, float]] = {}  # (rows, tau prior) -> MCMC summary
+
+    def mcmc_summary(refit) -> dict[str, float]:
+        mu = np.asarray(refit.idata["posterior"]["mu"]).reshape(-1)
+        tau_name = "tau" if "tau" in refit.idata["posterior"].data_vars else "tau_within"
+        return {"mu_mean": float(mu.mean()), "mu_low": float(np.quantile(mu, 0.025)),
+                "mu_high": float(np.quantile(mu, 0.975)),
+                "tau_median": float(np.median(np.asarray(refit.idata["posterior"][tau_name])))}
+
+    if not supports_exact(fit) and getattr(fit, "idata", None) is not None:
+        fitted[(rows_key(rows_to_fit(spec, base_table)[0]), None)] = mcmc_summary(fit)
 
     def summarize(label: str, value: str, table: pd.DataFrame, tau_prior=None) -> None:
         jobs.append((label, value, table, tau_prior))
@@ -289,15 +303,13 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
             s = summarize_exact(model)
             engine = "exact"
         else:
-            priors = spec_priors(spec)
-            if tau_prior is not None:
-                priors["tau"] = tau_prior
-            refit = fit_table(spec, table, priors)
-            mu = np.asarray(refit.idata["posterior"]["mu"]).reshape(-1)
-            tau_name = "tau" if "tau" in refit.idata["posterior"].data_vars else "tau_within"
-            s = {"mu_mean": float(mu.mean()), "mu_low": float(np.quantile(mu, 0.025)),
-                 "mu_high": float(np.quantile(mu, 0.975)),
-                 "tau_median": float(np.median(np.asarray(refit.idata["posterior"][tau_name])))}
+            key = (rows_key(table), None if tau_prior is None else repr(tau_prior))
+            if key not in fitted:
+                priors = spec_priors(spec)
+                if tau_prior is not None:
+                    priors["tau"] = tau_prior
+                fitted[key] = mcmc_summary(fit_table(spec, table, priors))
+            s = fitted[key]
             engine = "mcmc"
         return {"scenario": label, "value": value, "k": len(table), "mu_mean": s["mu_mean"],
                 "mu_low": s["mu_low"], "mu_high": s["mu_high"], "tau_median": s["tau_median"], "engine": engine}
@@ -348,6 +360,20 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
 
     chunks = [Chunk(f"scenario-{i:04d}", i, i + 1) for i in range(len(jobs))]
     return run_chunks(chunks, lambda chunk: pd.DataFrame([scenario_row(*jobs[chunk.start])]))
+
+
+def rows_key(table: pd.DataFrame) -> tuple:
+    """A key equal for two tables with the same columns and the same values in the same row order
+    (dtypes included: a table that differs only in a dtype is refitted, never wrongly reused)."""
+    cols = sorted(map(str, table.columns))
+    frame = table.reset_index(drop=True)
+    frame.columns = [str(c) for c in frame.columns]
+    frame = frame[cols]
+    try:
+        hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+    except TypeError:  # cells that cannot be hashed (lists): a key equal to nothing else
+        return (object(),)
+    return tuple(cols), tuple(str(t) for t in frame.dtypes), len(frame), hashed
 
 
 class _FitProxy:
