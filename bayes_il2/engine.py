@@ -3,8 +3,10 @@
 The normal-normal hierarchical model with known within-study variances and no covariates has an
 exact posterior (:func:`bayes_il2.exact.nnhm`: numerical integration over tau, Gaussian given tau).
 For such an analysis the answer needs no sampler, no compilation and carries no Monte-Carlo error,
-so ``engine = "auto"`` (the default) answers it exactly; MCMC (nutpie) answers every other family
-(binomial likelihoods, the Treg model, three-level models and meta-regression for now) and any
+so ``engine = "auto"`` (the default) answers it exactly; so is the three-level model (studies within
+diseases, :func:`bayes_il2.exact.three_level`: quadrature over the two variance components) when
+its three priors are given. MCMC (nutpie) answers every other family (binomial likelihoods, the Treg
+model, EXNEX and meta-regression for now) and any
 analysis asked for with ``engine = "mcmc"`` (``bayes-il2 fit --mcmc``), which the exact engine then
 cross-checks in the diagnostics. ``engine = "exact"`` (``--exact``) insists on the exact engine and
 is an error where it does not apply.
@@ -55,16 +57,22 @@ class EngineChoice:
 
 def exact_obstacle(family: str, covariates: Any, priors: dict[str, Any]) -> str | None:
     """Why the exact engine cannot answer this model (None when it can)."""
-    if family != "nnhm":
+    if family not in ("nnhm", "three_level"):
         return f"the {family} model has no exact engine here"
     if covariates:
         return "meta-regression is answered by MCMC"
     from bayes_il2.exact._common import location_prior, variance_prior_bounds
 
+    scales = ("tau",) if family == "nnhm" else ("tau_within", "tau_between")
+    if family == "three_level":
+        missing = [name for name in ("mu", *scales) if name not in priors]
+        if missing:  # the MCMC builder has the defaults for them; the exact engine takes them as given
+            return f"the three-level model without a prior for {', '.join(missing)} is answered by MCMC"
     try:
         location_prior(priors.get("mu"), "exact")
-        if "tau" in priors:
-            variance_prior_bounds(priors["tau"], "exact", "tau")
+        for name in scales:
+            if name in priors:
+                variance_prior_bounds(priors[name], "exact", name)
     except ModelError as exc:
         return str(exc)
     return None
@@ -105,6 +113,9 @@ def exact_fit_for_spec(spec: Any, table: pd.DataFrame, priors: dict[str, Any]) -
     choice = choose_engine(getattr(s, "engine", "auto"), spec.model.family, spec.model.covariates, priors)
     if choice.engine != "exact":
         return None
+    if spec.model.family == "three_level":
+        return exact_three_level_fit(table, priors=priors, measure=spec.data.measure, draws=s.draws,
+                                     chains=s.chains, seed=s.seed)
     return exact_nnhm_fit(table, priors=priors, measure=spec.data.measure, draws=s.draws, chains=s.chains,
                           seed=s.seed)
 
@@ -403,7 +414,8 @@ def _transformed(base: Any, forward):
 def summary(fit: Any, scale: str = "natural", level: float = 0.95) -> pd.DataFrame:
     """Posterior summary of an exact Fit from the exact marginals (columns as ``Fit.summary``).
 
-    Locations (mu, theta_i, theta_new) are reported on the natural scale of the measure when
+    Locations (mu, theta_i, theta_new; for the three-level model also mu_disease, theta_new_disease
+    and mu_new_disease) are reported on the natural scale of the measure when
     ``scale="natural"``; tau and I^2 on their own scale. The shortest interval is searched on the
     reported scale. ESS and R-hat do not apply (NaN); the Monte-Carlo error is 0.
     """
@@ -413,10 +425,22 @@ def summary(fit: Any, scale: str = "natural", level: float = 0.95) -> pd.DataFra
 
     post = exact_model(fit)
     fn = natural_scale(fit.measure) if scale == "natural" else (lambda x: x)
-    s2 = typical_variance(post.vi)
-    items = [("mu", "", post.mu, fn), ("tau", "", post.tau, lambda t: t)]
-    items += [("theta", label, post.theta(i), fn) for i, label in enumerate(post.labels)]
-    items += [("theta_new", "", post.theta_new, fn), ("i2", "", post.tau, lambda t: t ** 2 / (t ** 2 + s2))]
+    if fit.family == "three_level":
+        def same(t):
+            return t
+
+        items = [("mu", "", post.mu, fn), ("tau_within", "", post.tau_within, same),
+                 ("tau_between", "", post.tau_between, same)]
+        items += [("mu_disease", g, post.mu_disease(g), fn) for g in post.groups]
+        labels = [str(v) for v in fit.idata["log_likelihood"]["y"]["study_id"].values]  # the fit's study labels
+        items += [("theta", label, post.theta(i), fn) for i, label in enumerate(labels)]
+        items += [("theta_new_disease", g, post.theta_new_disease(g), fn) for g in post.groups]
+        items += [("mu_new_disease", "", post.mu_new_group, fn), ("theta_new", "", post.theta_new, fn)]
+    else:
+        s2 = typical_variance(post.vi)
+        items = [("mu", "", post.mu, fn), ("tau", "", post.tau, lambda t: t)]
+        items += [("theta", label, post.theta(i), fn) for i, label in enumerate(post.labels)]
+        items += [("theta_new", "", post.theta_new, fn), ("i2", "", post.tau, lambda t: t ** 2 / (t ** 2 + s2))]
     rows, index = [], []
     for parameter, coord, marginal, forward in items:
         rows.append({"parameter": parameter, "coord": coord, **_transformed(marginal, forward).summary(level),

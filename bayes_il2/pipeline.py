@@ -181,15 +181,18 @@ def fit_table(spec: AnalysisSpec, table: pd.DataFrame, priors: dict[str, object]
     s = spec.sampler
     table, _ = rows_to_fit(spec, table)
     options = {"exposure": spec.model.exposure} if spec.model.family == "single_arm" else {}
-    from bayes_il2.engine import exact_fit_for_spec
+    from bayes_il2.engine import exact_fit_for_spec, exact_obstacle
 
+    caveats = None
+    if exact_obstacle(spec.model.family, spec.model.covariates, priors) is None:
+        from bayes_il2.modeling.identifiability import check_identifiable
+
+        # before the exact engine: a model the data cannot identify is refused as MCMC refuses it
+        caveats = check_identifiable(spec.model.family, table, spec.model.covariates)
     exact = exact_fit_for_spec(spec, table, priors)
     if exact is not None:
         from dataclasses import replace
 
-        from bayes_il2.modeling.identifiability import check_identifiable
-
-        caveats = check_identifiable(spec.model.family, table, spec.model.covariates)
         if caveats:
             exact = replace(exact, settings={**exact.settings, "caveats": [c.to_dict() for c in caveats]})
         return exact
