@@ -237,3 +237,27 @@ def test_rows_key_tells_tables_apart():
     assert rows_key(a) != rows_key(a.assign(yi=a["yi"] + 1e-12))
     assert rows_key(a) != rows_key(a.iloc[::-1])
     assert rows_key(a) != rows_key(a.iloc[:-1])
+
+
+def test_diagnostics_tables_are_identical_with_and_without_the_memo(binomial_fit):
+    """Every study refitted (thresholds below any Pareto k): PSIS-LOO's replacements and the influence
+    table share the refits, and both tables equal those of a refitter that memoises nothing."""
+    from collections import OrderedDict
+
+    from bayes_il2.diagnostics.influence import influence_table
+    from bayes_il2.diagnostics.loo import loo_by_study
+
+    def tables(fit):
+        loo = loo_by_study(fit.idata, k_threshold=-1.0, exact_elpd=lambda sid: refit_loo_elpd(fit, sid))
+        return loo.table, influence_table(fit, k_threshold=-1.0)
+
+    plain = replace(binomial_fit, refitter=replace(binomial_fit.refitter, memo_size=0, _memo=OrderedDict(),
+                                                   memo_hits=0))
+    memo = replace(binomial_fit, refitter=replace(binomial_fit.refitter, memo_size=8, _memo=OrderedDict(),
+                                                  memo_hits=0))
+    loo_a, infl_a = tables(plain)
+    loo_b, infl_b = tables(memo)
+    pd.testing.assert_frame_equal(loo_a, loo_b)
+    pd.testing.assert_frame_equal(infl_a, infl_b)
+    assert (infl_b["engine"] == "mcmc-refit").all()
+    assert memo.refitter.memo_hits == len(EVENTS) and plain.refitter.memo_hits == 0
