@@ -173,8 +173,13 @@ def spec_priors(spec: AnalysisSpec, tau_override: dict | None = None) -> dict[st
     return {name: prior_from_spec(table) for name, table in tables.items()}
 
 
-def fit_table(spec: AnalysisSpec, table: pd.DataFrame, priors: dict[str, object] | None = None):
-    """Fit the spec's model family to an effect or event table; returns a Fit."""
+def fit_table(spec: AnalysisSpec, table: pd.DataFrame, priors: dict[str, object] | None = None, *,
+              predictive: bool = True):
+    """Fit the spec's model family to an effect or event table; returns a Fit.
+
+    ``predictive=False``: an MCMC fit without posterior-predictive draws (for a refit read only for
+    its posterior, e.g. a sensitivity scenario); an exact fit draws them anyway (they cost nothing).
+    """
     if len(table) == 0:
         raise ModelError(f"{spec.name}: no study has usable data after exclusions")
     priors = spec_priors(spec) if priors is None else priors
@@ -203,7 +208,8 @@ def fit_table(spec: AnalysisSpec, table: pd.DataFrame, priors: dict[str, object]
         covariates=list(spec.model.covariates) or None,
         parameterization=spec.model.parameterization,
         sampler=s.sampler, draws=s.draws, tune=s.tune, chains=s.chains, seed=s.seed,
-        target_accept=s.target_accept, progressbar=s.progressbar, **options, **spec.model.family_options())
+        target_accept=s.target_accept, progressbar=s.progressbar, predictive=predictive, **options,
+        **spec.model.family_options())
 
 
 def exact_three_level_applies(table: pd.DataFrame, priors: dict) -> bool:
@@ -311,7 +317,7 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
                 priors = spec_priors(spec)
                 if tau_prior is not None:
                     priors["tau"] = tau_prior
-                fitted[key] = mcmc_summary(fit_table(spec, table, priors))
+                fitted[key] = mcmc_summary(fit_table(spec, table, priors, predictive=False))
             s = fitted[key]
             engine = "mcmc"
         return {"scenario": label, "value": value, "k": len(table), "mu_mean": s["mu_mean"],

@@ -210,9 +210,9 @@ def test_sensitivity_scenarios_equal_to_the_analysis_reuse_its_fit(monkeypatch):
     calls = []
     real = pipeline.fit_table
 
-    def counting(spec_, table_, priors=None):
-        calls.append(len(table_))
-        return real(spec_, table_, priors)
+    def counting(spec_, table_, priors=None, **options):
+        calls.append(options)
+        return real(spec_, table_, priors, **options)
 
     monkeypatch.setattr(pipeline, "fit_table", counting)
     out = pipeline.run_sensitivity(spec, registry, table, fit)
@@ -224,6 +224,7 @@ def test_sensitivity_scenarios_equal_to_the_analysis_reuse_its_fit(monkeypatch):
     distinct = {pipeline.rows_key(pipeline.rows_to_fit(spec, t)[0]) for t in [
         pipeline.build_effects(spec, registry, r=r)[0] for r in (0.2, 0.8)]}
     assert len(calls) <= len(out) - len(same) and len(calls) >= len(distinct)
+    assert all(options == {"predictive": False} for options in calls)  # read only for mu and tau
     # what reuse stands for: a refit of the same rows gives the same numbers
     again = real(spec, pipeline.rows_to_fit(spec, table)[0])
     assert float(again.idata["posterior"]["mu"].values.mean()) == float(base.mean())
