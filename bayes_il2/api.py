@@ -23,7 +23,7 @@ def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any 
                   standardize: bool = True, measure: str | None = None,
                   parameterization: str = "noncentered", sampler: str = "nutpie", draws: int = 1000,
                   tune: int = 1000, chains: int = 4, target_accept: float = 0.9, seed: int = DEFAULT_SEED,
-                  progressbar: bool = False, **options: Any) -> Fit:
+                  progressbar: bool = False, predictive: bool = True, **options: Any) -> Fit:
     """Fit a Bayesian random-effects model to an effect or event table.
 
     Parameters
@@ -55,6 +55,9 @@ def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any 
     parameterization : {"noncentered", "centered"}
     sampler, draws, tune, chains, target_accept, seed, progressbar
         See :func:`bayes_il2.inference.sample`.
+    predictive : bool
+        Draw the posterior predictive group (default); ``False`` for a fit read only for its
+        posterior and log-likelihood (it has then no per-study predictive check).
     **options
         Family options: ``variant`` (binomial_normal), ``levels`` (single_arm; default 2 when
         ``tau_within``/``tau_between`` priors are given, else 1), ``exposure`` (single_arm: ``none`` or
@@ -111,7 +114,7 @@ def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any 
         own = list(built.settings.get("caveats", []))
         built = replace(built, settings={**built.settings, "caveats": [c.to_dict() for c in caveats] + own})
     fit = fit_built(built, sampler=sampler, draws=draws, tune=tune, chains=chains,
-                    target_accept=target_accept, seed=seed, progressbar=progressbar)
+                    target_accept=target_accept, seed=seed, progressbar=progressbar, predictive=predictive)
     if choice.reason:
         fit = replace(fit, settings={**fit.settings, "default_priors": choice.reason})
     return fit

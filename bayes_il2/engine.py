@@ -3,8 +3,10 @@
 The normal-normal hierarchical model with known within-study variances and no covariates has an
 exact posterior (:func:`bayes_il2.exact.nnhm`: numerical integration over tau, Gaussian given tau).
 For such an analysis the answer needs no sampler, no compilation and carries no Monte-Carlo error,
-so ``engine = "auto"`` (the default) answers it exactly; MCMC (nutpie) answers every other family
-(binomial likelihoods, the Treg model, three-level models and meta-regression for now) and any
+so ``engine = "auto"`` (the default) answers it exactly; so is the three-level model (studies within
+diseases, :func:`bayes_il2.exact.three_level`: quadrature over the two variance components) when
+its three priors are given. MCMC (nutpie) answers every other family (binomial likelihoods, the Treg
+model, EXNEX and meta-regression for now) and any
 analysis asked for with ``engine = "mcmc"`` (``bayes-il2 fit --mcmc``), which the exact engine then
 cross-checks in the diagnostics. ``engine = "exact"`` (``--exact``) insists on the exact engine and
 is an error where it does not apply.
@@ -55,16 +57,22 @@ class EngineChoice:
 
 def exact_obstacle(family: str, covariates: Any, priors: dict[str, Any]) -> str | None:
     """Why the exact engine cannot answer this model (None when it can)."""
-    if family != "nnhm":
+    if family not in ("nnhm", "three_level"):
         return f"the {family} model has no exact engine here"
     if covariates:
         return "meta-regression is answered by MCMC"
     from bayes_il2.exact._common import location_prior, variance_prior_bounds
 
+    scales = ("tau",) if family == "nnhm" else ("tau_within", "tau_between")
+    if family == "three_level":
+        missing = [name for name in ("mu", *scales) if name not in priors]
+        if missing:  # the MCMC builder has the defaults for them; the exact engine takes them as given
+            return f"the three-level model without a prior for {', '.join(missing)} is answered by MCMC"
     try:
         location_prior(priors.get("mu"), "exact")
-        if "tau" in priors:
-            variance_prior_bounds(priors["tau"], "exact", "tau")
+        for name in scales:
+            if name in priors:
+                variance_prior_bounds(priors[name], "exact", name)
     except ModelError as exc:
         return str(exc)
     return None
@@ -105,6 +113,9 @@ def exact_fit_for_spec(spec: Any, table: pd.DataFrame, priors: dict[str, Any]) -
     choice = choose_engine(getattr(s, "engine", "auto"), spec.model.family, spec.model.covariates, priors)
     if choice.engine != "exact":
         return None
+    if spec.model.family == "three_level":
+        return exact_three_level_fit(table, priors=priors, measure=spec.data.measure, draws=s.draws,
+                                     chains=s.chains, seed=s.seed)
     return exact_nnhm_fit(table, priors=priors, measure=spec.data.measure, draws=s.draws, chains=s.chains,
                           seed=s.seed)
 
@@ -207,6 +218,117 @@ def exact_nnhm_fit(table: pd.DataFrame, *, priors: dict[str, Any], measure: str 
                versions=software_versions(), settings=settings)
 
 
+def exact_three_level_fit(table: pd.DataFrame, *, priors: dict[str, Any], measure: str | None = None,
+                          draws: int = 1000, chains: int = 4, seed: int = 20221110,
+                          predictive: bool = True) -> Any:
+    """A three-level :class:`~bayes_il2.fit.Fit` (studies within diseases) answered by the exact engine.
+
+    The joint posterior of (tau_within, tau_between) is the quadrature grid of
+    :func:`bayes_il2.exact.three_level` (its node weights); a draw picks a node by its weight, then
+    mu, the disease means mu_disease, theta_i and the predictions from their Gaussian conditionals
+    given the node, so the draws follow exactly the Gaussian mixtures the exact summaries use.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Effect table (study_id, disease, yi, vi > 0).
+    priors : dict
+        ``mu`` (Normal or Flat), ``tau_within`` and ``tau_between`` priors (proper).
+    measure : str, optional
+        Measure code (default: the table's ``measure`` column where it has one value).
+    draws, chains, seed : int
+        ``chains x draws`` independent draws, from a generator seeded with ``seed``.
+    predictive : bool
+        Draw ``posterior_predictive`` (y_rep ~ N(theta_i, v_i)); leave it out for a fit read only
+        for its posterior and log-likelihood (e.g. stacking).
+
+    Returns
+    -------
+    Fit
+        ``family = "three_level"``, ``sampler = "exact"``; ``log_likelihood/y`` is
+        log N(y_i | mu_disease[d(i)], tau_within^2 + v_i) (theta_i integrated out), as the MCMC
+        model stores it.
+
+    References
+    ----------
+    Konstantopoulos S (2011). Res Synth Methods 2:61-76 (the model); Röver C (2020). J Stat Softw
+    93(6), sec. 3.4 (sampling from the semi-analytic posterior).
+    """
+    from bayes_il2 import exact
+    from bayes_il2.fit import Fit, data_fingerprint, software_versions
+    from bayes_il2.modeling.nnhm import _measure
+
+    data, ids, y, v = _effect_table(table)
+    if "disease" not in data.columns:
+        raise ModelError("three_level: the table lacks the column 'disease'")
+    missing = [name for name in ("mu", "tau_within", "tau_between") if name not in priors]
+    if missing:
+        raise ModelError(f"three_level (exact): a prior for {', '.join(missing)} is needed")
+    group = data["disease"].astype(str).to_numpy()
+    post = exact.three_level(y, v, group, priors["tau_within"], priors["tau_between"], mu_prior=priors["mu"],
+                             labels=ids)
+    levels, d_index = post.groups, np.asarray(post.group_index)
+    rng = np.random.default_rng(seed)
+    n = int(chains) * int(draws)
+    na, nb = post._w.shape
+    node = rng.choice(na * nb, size=n, p=post._w.ravel() / post._w.sum())
+    a, b = np.divmod(node, nb)
+    tw, tb = post._tw[a], post._tb[b]
+    mu = post._m[a, b] + np.sqrt(post._V[a, b]) * rng.standard_normal(n)
+    s2 = 1.0 / post._Wg[a]                                 # (n, ng): variance of each disease's mean of y
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shrink = np.where(tb[:, None] > 0, s2 / (s2 + tb[:, None] ** 2), 1.0)
+    mu_d = (shrink * mu[:, None] + (1 - shrink) * post._ybar[a]
+            + np.sqrt(s2 * (1 - shrink)) * rng.standard_normal((n, len(levels))))
+    mean_i = mu_d[:, d_index]
+    t2 = tw[:, None] ** 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bi = np.where(t2 > 0, v / (v + t2), 1.0)
+    theta = bi * mean_i + (1 - bi) * y + np.sqrt(v * (1 - bi)) * rng.standard_normal((n, len(y)))
+    theta_new_disease = mu_d + tw[:, None] * rng.standard_normal((n, len(levels)))
+    mu_new = mu + tb * rng.standard_normal(n)
+    theta_new = mu_new + tw * rng.standard_normal(n)
+    loglik = -0.5 * (np.log(2 * np.pi * (t2 + v)) + (y - mean_i) ** 2 / (t2 + v))
+
+    shape = (int(chains), int(draws))
+    coords = {"chain": np.arange(shape[0]), "draw": np.arange(shape[1]), "study_id": ids, "disease": levels}
+
+    def scalar(x):
+        return xr.DataArray(x.reshape(shape), dims=("chain", "draw"))
+
+    def per(x, dim):
+        return xr.DataArray(x.reshape(*shape, x.shape[-1]), dims=("chain", "draw", dim))
+
+    groups = {
+        "posterior": xr.Dataset({"mu": scalar(mu), "tau_within": scalar(tw), "tau_between": scalar(tb),
+                                 "mu_disease": per(mu_d, "disease"), "theta": per(theta, "study_id"),
+                                 "theta_new_disease": per(theta_new_disease, "disease"),
+                                 "mu_new_disease": scalar(mu_new), "theta_new": scalar(theta_new)}, coords=coords),
+        "log_likelihood": xr.Dataset({"y": per(loglik, "study_id")}, coords={"chain": coords["chain"],
+                                     "draw": coords["draw"], "study_id": ids},
+                                     attrs={"kind": "integrated over theta"}),
+        "log_prior": xr.Dataset({"mu": scalar(np.asarray(priors["mu"].logpdf(mu), dtype=float)),
+                                 "tau_within": scalar(np.asarray(priors["tau_within"].logpdf(tw), dtype=float)),
+                                 "tau_between": scalar(np.asarray(priors["tau_between"].logpdf(tb), dtype=float))},
+                                coords={"chain": coords["chain"], "draw": coords["draw"]}),
+        "observed_data": xr.Dataset({"y": ("study_id", y)}, coords={"study_id": ids}),
+        "constant_data": xr.Dataset({"yi": ("study_id", y), "vi": ("study_id", v),
+                                     "weight": ("study_id", np.ones(len(ids)))}, coords={"study_id": ids}),
+    }
+    if predictive:
+        y_rep = theta + np.sqrt(v) * rng.standard_normal((n, len(y)))
+        groups["posterior_predictive"] = xr.Dataset({"y": per(y_rep, "study_id")},
+                                                    coords={"chain": coords["chain"], "draw": coords["draw"],
+                                                            "study_id": ids})
+    idata = xr.DataTree.from_dict({name: xr.DataTree(ds) for name, ds in groups.items()})
+    settings = {"engine": "exact", "draws": int(draws), "chains": int(chains), "seed": int(seed),
+                "covariates": [], "disease_of_study": [str(levels[i]) for i in d_index]}
+    return Fit(idata=idata, family="three_level", measure=_measure(data, measure), data=data, model=None,
+               priors={k: priors[k] for k in ("mu", "tau_within", "tau_between")}, sampler="exact",
+               seed=int(seed), data_fingerprint=data_fingerprint(data), versions=software_versions(),
+               settings=settings)
+
+
 def _effect_table(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str], np.ndarray, np.ndarray]:
     """The table (index reset), its study labels, yi and vi; ModelError naming the bad study.
 
@@ -292,7 +414,8 @@ def _transformed(base: Any, forward):
 def summary(fit: Any, scale: str = "natural", level: float = 0.95) -> pd.DataFrame:
     """Posterior summary of an exact Fit from the exact marginals (columns as ``Fit.summary``).
 
-    Locations (mu, theta_i, theta_new) are reported on the natural scale of the measure when
+    Locations (mu, theta_i, theta_new; for the three-level model also mu_disease, theta_new_disease
+    and mu_new_disease) are reported on the natural scale of the measure when
     ``scale="natural"``; tau and I^2 on their own scale. The shortest interval is searched on the
     reported scale. ESS and R-hat do not apply (NaN); the Monte-Carlo error is 0.
     """
@@ -302,10 +425,22 @@ def summary(fit: Any, scale: str = "natural", level: float = 0.95) -> pd.DataFra
 
     post = exact_model(fit)
     fn = natural_scale(fit.measure) if scale == "natural" else (lambda x: x)
-    s2 = typical_variance(post.vi)
-    items = [("mu", "", post.mu, fn), ("tau", "", post.tau, lambda t: t)]
-    items += [("theta", label, post.theta(i), fn) for i, label in enumerate(post.labels)]
-    items += [("theta_new", "", post.theta_new, fn), ("i2", "", post.tau, lambda t: t ** 2 / (t ** 2 + s2))]
+    if fit.family == "three_level":
+        def same(t):
+            return t
+
+        items = [("mu", "", post.mu, fn), ("tau_within", "", post.tau_within, same),
+                 ("tau_between", "", post.tau_between, same)]
+        items += [("mu_disease", g, post.mu_disease(g), fn) for g in post.groups]
+        labels = [str(v) for v in fit.idata["log_likelihood"]["y"]["study_id"].values]  # the fit's study labels
+        items += [("theta", label, post.theta(i), fn) for i, label in enumerate(labels)]
+        items += [("theta_new_disease", g, post.theta_new_disease(g), fn) for g in post.groups]
+        items += [("mu_new_disease", "", post.mu_new_group, fn), ("theta_new", "", post.theta_new, fn)]
+    else:
+        s2 = typical_variance(post.vi)
+        items = [("mu", "", post.mu, fn), ("tau", "", post.tau, lambda t: t)]
+        items += [("theta", label, post.theta(i), fn) for i, label in enumerate(post.labels)]
+        items += [("theta_new", "", post.theta_new, fn), ("i2", "", post.tau, lambda t: t ** 2 / (t ** 2 + s2))]
     rows, index = [], []
     for parameter, coord, marginal, forward in items:
         rows.append({"parameter": parameter, "coord": coord, **_transformed(marginal, forward).summary(level),

@@ -25,7 +25,10 @@ from bayes_il2.effects.measures import natural_scale
 from bayes_il2.errors import ModelError
 
 #: Posterior variables on the model (effect) scale that a natural-scale summary transforms.
-LOCATION_VARS = ("mu", "theta", "theta_new", "mu_disease", "theta_new_disease")
+# mu_new_disease (the mean of a new disease) and theta_new_design (a new study of a biased design)
+# are locations too: left out, summary.csv showed them on the model scale beside natural-scale rows.
+LOCATION_VARS = ("mu", "theta", "theta_new", "mu_disease", "theta_new_disease", "mu_new_disease",
+                 "theta_new_design")
 SCALES = ("model", "natural")
 _VERSIONED = ("pymc", "pytensor", "arviz", "nutpie", "numpy", "bayes_il2")
 
@@ -133,7 +136,7 @@ class Fit:
             Variables to summarize (default: all but non-centered offsets).
         scale : {"model", "natural"}
             ``natural`` transforms the location variables (mu, theta, theta_new, mu_disease,
-            theta_new_disease) with the measure's natural-scale function before summarizing
+            theta_new_disease, mu_new_disease, theta_new_design) with the measure's natural-scale function before summarizing
             (e.g. odds ratios instead of log odds ratios). Heterogeneity SDs and ``beta`` stay on the
             model scale; rates ``p_*`` are already natural.
         hdi_prob : float

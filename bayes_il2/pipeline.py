@@ -10,6 +10,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -173,23 +174,31 @@ def spec_priors(spec: AnalysisSpec, tau_override: dict | None = None) -> dict[st
     return {name: prior_from_spec(table) for name, table in tables.items()}
 
 
-def fit_table(spec: AnalysisSpec, table: pd.DataFrame, priors: dict[str, object] | None = None):
-    """Fit the spec's model family to an effect or event table; returns a Fit."""
+def fit_table(spec: AnalysisSpec, table: pd.DataFrame, priors: dict[str, object] | None = None, *,
+              predictive: bool = True):
+    """Fit the spec's model family to an effect or event table; returns a Fit.
+
+    ``predictive=False``: an MCMC fit without posterior-predictive draws (for a refit read only for
+    its posterior, e.g. a sensitivity scenario); an exact fit draws them anyway (they cost nothing).
+    """
     if len(table) == 0:
         raise ModelError(f"{spec.name}: no study has usable data after exclusions")
     priors = spec_priors(spec) if priors is None else priors
     s = spec.sampler
     table, _ = rows_to_fit(spec, table)
     options = {"exposure": spec.model.exposure} if spec.model.family in ("single_arm", "design_bias_rate") else {}
-    from bayes_il2.engine import exact_fit_for_spec
+    from bayes_il2.engine import exact_fit_for_spec, exact_obstacle
 
+    caveats = None
+    if exact_obstacle(spec.model.family, spec.model.covariates, priors) is None:
+        from bayes_il2.modeling.identifiability import check_identifiable
+
+        # before the exact engine: a model the data cannot identify is refused as MCMC refuses it
+        caveats = check_identifiable(spec.model.family, table, spec.model.covariates)
     exact = exact_fit_for_spec(spec, table, priors)
     if exact is not None:
         from dataclasses import replace
 
-        from bayes_il2.modeling.identifiability import check_identifiable
-
-        caveats = check_identifiable(spec.model.family, table, spec.model.covariates)
         if caveats:
             exact = replace(exact, settings={**exact.settings, "caveats": [c.to_dict() for c in caveats]})
         return exact
@@ -200,39 +209,66 @@ def fit_table(spec: AnalysisSpec, table: pd.DataFrame, priors: dict[str, object]
         covariates=list(spec.model.covariates) or None,
         parameterization=spec.model.parameterization,
         sampler=s.sampler, draws=s.draws, tune=s.tune, chains=s.chains, seed=s.seed,
-        target_accept=s.target_accept, progressbar=s.progressbar, **options, **spec.model.family_options())
+        target_accept=s.target_accept, progressbar=s.progressbar, predictive=predictive, **options,
+        **spec.model.family_options())
 
 
-def pooling_tables(spec: AnalysisSpec, table: pd.DataFrame, fit) -> dict[str, pd.DataFrame]:
-    """An EXNEX analysis's side-by-side tables (:func:`bayes_il2.modeling.structures.pooling_comparison`)."""
+def exact_three_level_applies(table: pd.DataFrame, priors: dict) -> bool:
+    """True when the exact engine answers a three-level fit of ``table`` with ``priors``: complete
+    rows (no bounds or P values), proper tau priors, a Normal or flat mu prior."""
+    from bayes_il2.errors import ModelError
+    from bayes_il2.exact._common import location_prior, variance_prior_bounds
+
+    if "info" in table.columns and (table["info"].astype(str) != "complete").any():
+        return False
+    try:
+        location_prior(priors.get("mu"), "exact")
+        for name in ("tau_within", "tau_between"):
+            variance_prior_bounds(priors[name], "exact", name)
+    except (ModelError, KeyError):
+        return False
+    return True
+
+
+def _variant_fitter(spec: AnalysisSpec, table: pd.DataFrame) -> Callable[[str, dict, dict], Any]:
+    """``fit_variant(family, priors, options)``: another family fitted to ``table`` with the spec's
+    sampler, for the side-by-side tables. A variant is read only for its posterior of mu and its
+    per-study log-likelihood (stacking), so none draws the posterior predictive; the three-level
+    variant comes from the exact engine where it applies (:func:`bayes_il2.engine.exact_three_level_fit`,
+    independent draws: no sampling, no compilation)."""
     from bayes_il2.api import meta_analysis
-    from bayes_il2.modeling.structures import pooling_comparison
 
     s = spec.sampler
 
     def fit_variant(family: str, priors: dict, options: dict):
+        if family == "three_level" and not options and exact_three_level_applies(table, priors):
+            from bayes_il2.engine import exact_three_level_fit
+
+            return exact_three_level_fit(table, priors=dict(priors), measure=spec.data.measure, draws=s.draws,
+                                         chains=s.chains, seed=s.seed, predictive=False)
         return meta_analysis(table, model=family, measure=spec.data.measure, priors=priors, sampler=s.sampler,
                              draws=s.draws, tune=s.tune, chains=s.chains, seed=s.seed,
-                             target_accept=s.target_accept, **options)
+                             target_accept=s.target_accept, predictive=False, **options)
 
-    return pooling_comparison(fit, table, spec_priors(spec), fit_variant)
+    return fit_variant
+
+
+def pooling_tables(spec: AnalysisSpec, table: pd.DataFrame, fit) -> dict[str, pd.DataFrame]:
+    """An EXNEX analysis's side-by-side tables (:func:`bayes_il2.modeling.structures.pooling_comparison`):
+    the three-level variant exact, the design-bias variant by MCMC (:func:`_variant_fitter`)."""
+    from bayes_il2.modeling.structures import pooling_comparison
+
+    return pooling_comparison(fit, table, spec_priors(spec), _variant_fitter(spec, table))
 
 
 def rate_pooling_tables(spec: AnalysisSpec, table: pd.DataFrame, fit) -> dict[str, pd.DataFrame]:
     """An ``exnex_rate`` analysis's side-by-side tables
-    (:func:`bayes_il2.modeling.structures.rate_pooling_comparison`), variants fitted with the spec's sampler."""
-    from bayes_il2.api import meta_analysis
+    (:func:`bayes_il2.modeling.structures.rate_pooling_comparison`), variants by MCMC without
+    posterior-predictive draws (:func:`_variant_fitter`)."""
     from bayes_il2.modeling.structures import rate_pooling_comparison
 
-    s = spec.sampler
-
-    def fit_variant(family: str, priors: dict, options: dict):
-        return meta_analysis(table, model=family, measure=spec.data.measure, priors=priors, sampler=s.sampler,
-                             draws=s.draws, tune=s.tune, chains=s.chains, seed=s.seed,
-                             target_accept=s.target_accept, **options)
-
     bias = {"bias_sd": spec.model.bias_sd, "bias_spread": spec.model.bias_spread}
-    return rate_pooling_comparison(fit, table, spec_priors(spec), fit_variant, bias_options=bias)
+    return rate_pooling_comparison(fit, table, spec_priors(spec), _variant_fitter(spec, table), bias_options=bias)
 
 
 def headline_of(fit, summary: pd.DataFrame) -> str:
@@ -258,12 +294,26 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
     """Every ``[[sensitivity]]`` scenario of the spec, one row per scenario value.
 
     Normal models are refitted with the exact engine (no Monte-Carlo error, milliseconds);
-    others by MCMC with the spec's sampler settings. The scenarios run as chunks of the one loop that
+    others by MCMC with the spec's sampler settings. A scenario whose fitted rows equal the
+    analysis's own (e.g. the spec's own pre-post r or qualitative policy) or an earlier scenario's,
+    with the same priors, takes that fit's summary instead of sampling again: same rows, priors,
+    sampler and seed give the same draws. The scenarios run as chunks of the one loop that
     simulation studies and SBC use (:func:`bayes_il2.runner.run_chunks`, in process here).
     """
     from bayes_il2.diagnostics.exact_bridge import exact_model, summarize_exact, supports_exact
 
     jobs: list[tuple] = []
+    fitted: dict[tuple, dict[str, float]] = {}  # (rows, tau prior) -> MCMC summary
+
+    def mcmc_summary(refit) -> dict[str, float]:
+        mu = np.asarray(refit.idata["posterior"]["mu"]).reshape(-1)
+        tau_name = "tau" if "tau" in refit.idata["posterior"].data_vars else "tau_within"
+        return {"mu_mean": float(mu.mean()), "mu_low": float(np.quantile(mu, 0.025)),
+                "mu_high": float(np.quantile(mu, 0.975)),
+                "tau_median": float(np.median(np.asarray(refit.idata["posterior"][tau_name])))}
+
+    if not supports_exact(fit) and getattr(fit, "idata", None) is not None:
+        fitted[(rows_key(rows_to_fit(spec, base_table)[0]), None)] = mcmc_summary(fit)
 
     def summarize(label: str, value: str, table: pd.DataFrame, tau_prior=None) -> None:
         jobs.append((label, value, table, tau_prior))
@@ -278,15 +328,13 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
             s = summarize_exact(model)
             engine = "exact"
         else:
-            priors = spec_priors(spec)
-            if tau_prior is not None:
-                priors["tau"] = tau_prior
-            refit = fit_table(spec, table, priors)
-            mu = np.asarray(refit.idata["posterior"]["mu"]).reshape(-1)
-            tau_name = "tau" if "tau" in refit.idata["posterior"].data_vars else "tau_within"
-            s = {"mu_mean": float(mu.mean()), "mu_low": float(np.quantile(mu, 0.025)),
-                 "mu_high": float(np.quantile(mu, 0.975)),
-                 "tau_median": float(np.median(np.asarray(refit.idata["posterior"][tau_name])))}
+            key = (rows_key(table), None if tau_prior is None else repr(tau_prior))
+            if key not in fitted:
+                priors = spec_priors(spec)
+                if tau_prior is not None:
+                    priors["tau"] = tau_prior
+                fitted[key] = mcmc_summary(fit_table(spec, table, priors, predictive=False))
+            s = fitted[key]
             engine = "mcmc"
         return {"scenario": label, "value": value, "k": len(table), "mu_mean": s["mu_mean"],
                 "mu_low": s["mu_low"], "mu_high": s["mu_high"], "tau_median": s["tau_median"], "engine": engine}
@@ -337,6 +385,20 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
 
     chunks = [Chunk(f"scenario-{i:04d}", i, i + 1) for i in range(len(jobs))]
     return run_chunks(chunks, lambda chunk: pd.DataFrame([scenario_row(*jobs[chunk.start])]))
+
+
+def rows_key(table: pd.DataFrame) -> tuple:
+    """A key equal for two tables with the same columns and the same values in the same row order
+    (dtypes included: a table that differs only in a dtype is refitted, never wrongly reused)."""
+    cols = sorted(map(str, table.columns))
+    frame = table.reset_index(drop=True)
+    frame.columns = [str(c) for c in frame.columns]
+    frame = frame[cols]
+    try:
+        hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+    except TypeError:  # cells that cannot be hashed (lists): a key equal to nothing else
+        return (object(),)
+    return tuple(cols), tuple(str(t) for t in frame.dtypes), len(frame), hashed
 
 
 class _FitProxy:

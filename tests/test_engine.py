@@ -46,7 +46,14 @@ def test_auto_answers_the_nnhm_exactly_and_the_rest_by_mcmc():
     assert choose_engine("auto", "nnhm", [], PRIORS).engine == "exact"
     assert choose_engine("auto", "nnhm", ["dose"], PRIORS).engine == "mcmc"
     assert choose_engine("auto", "binomial_normal", [], {}).engine == "mcmc"
+    # three-level: exact since issue #19 when its three priors are given (the builder's defaults
+    # otherwise; checked against MCMC within MCSE in tests/test_run_speed.py and below)
+    three = {"mu": Normal(0.0, 2.0), "tau_within": HalfNormal(0.5), "tau_between": HalfNormal(0.5)}
+    assert choose_engine("auto", "three_level", [], three).engine == "exact"
     assert choose_engine("auto", "three_level", [], {}).engine == "mcmc"
+    assert choose_engine("auto", "three_level", ["dose"], three).engine == "mcmc"
+    assert choose_engine("mcmc", "three_level", [], three).engine == "mcmc"
+    assert choose_engine("auto", "exnex", [], three).engine == "mcmc"
     assert choose_engine("mcmc", "nnhm", [], PRIORS).engine == "mcmc"
 
 
@@ -158,3 +165,47 @@ def test_the_draws_of_an_exact_fit_are_not_judged_as_mcmc_chains():
     checks = {c.name: c for c in report.checks}
     for name in ("r_hat", "ess_bulk", "ess_tail"):
         assert checks[name].status == "pass" and "exact engine" in checks[name].message
+
+
+# --------------------------------------------------------------------------- the exact three-level Fit
+NESTED = pd.DataFrame({"study_id": [f"t{i}" for i in range(1, 8)], "disease": list("AAABBCC"),
+                       "yi": [0.55, 0.70, 0.40, 0.90, 1.10, 0.20, 0.35],
+                       "vi": [0.02, 0.04, 0.03, 0.05, 0.03, 0.02, 0.03], "measure": "ROMC"})
+THREE = {"mu": Normal(0.0, 2.0), "tau_within": HalfNormal(0.5), "tau_between": HalfNormal(0.5)}
+
+
+def test_exact_three_level_summary_is_the_exact_engines():
+    from bayes_il2.engine import exact_three_level_fit
+
+    fit = exact_three_level_fit(NESTED, priors=THREE, draws=500, chains=2, seed=1)
+    post = exact.three_level(NESTED["yi"], NESTED["vi"], NESTED["disease"], THREE["tau_within"],
+                             THREE["tau_between"], mu_prior=THREE["mu"])
+    table = summary(fit, scale="model")
+    assert table.loc["mu", "mean"] == pytest.approx(post.mu.mean, rel=1e-12)
+    assert table.loc["tau_between", "median"] == pytest.approx(post.tau_between.median, rel=1e-9)
+    assert table.loc["mu_disease[B]", "median"] == pytest.approx(post.mu_disease("B").median, rel=1e-9)
+    assert table.loc["theta[t4]", "median"] == pytest.approx(post.theta(3).median, rel=1e-9)
+    assert table.loc["mu_new_disease", "median"] == pytest.approx(post.mu_new_group.median, rel=1e-9)
+    natural = summary(fit, scale="natural")
+    for label in ("mu", "mu_disease[A]", "mu_new_disease", "theta_new"):
+        assert natural.loc[label, "median"] == pytest.approx(np.exp(table.loc[label, "median"]), rel=1e-9)
+    # the draws are a sample of the same posterior (mu and the disease means: continuous mixtures)
+    mu = np.asarray(fit.draws("mu")).ravel()
+    assert stats.kstest(mu, post.mu.cdf).pvalue > 1e-3
+    mu_c = np.asarray(fit.draws("mu_disease").sel(disease="C")).ravel()
+    assert stats.kstest(mu_c, post.mu_disease("C").cdf).pvalue > 1e-3
+    # mu_new_disease = mu + tau_between z
+    assert stats.kstest(np.asarray(fit.draws("mu_new_disease")).ravel(), post.mu_new_group.cdf).pvalue > 1e-3
+
+
+def test_a_three_level_spec_is_answered_exactly():
+    from bayes_il2.pipeline import fit_table
+    from bayes_il2.specs import load_spec
+
+    spec = load_spec(ROOT / "models" / "treg_by_disease.toml")
+    fit = fit_table(spec, NESTED)
+    assert fit.sampler == "exact" and fit.family == "three_level" and fit.settings["engine"] == "exact"
+    assert [str(s) for s in fit.idata["log_likelihood"]["y"]["study_id"].values] == NESTED["study_id"].tolist()
+    one = NESTED[NESTED["disease"] == "A"]
+    with pytest.raises(ModelError):  # one disease: refused before the exact engine, as MCMC refuses it
+        fit_table(spec, one)

@@ -68,6 +68,11 @@ class ExactThreeLevel:
         return self._mix(self._m, self._V)
 
     @cached_property
+    def mu_new_group(self) -> GaussianMixture:
+        """The mean of a new group: mu + tau_between * z."""
+        return self._mix(self._m, self._V + self._tb[None, :] ** 2)
+
+    @cached_property
     def theta_new(self) -> GaussianMixture:
         """A new study in a new group."""
         return self._mix(self._m, self._V + self._tb[None, :] ** 2 + self._tw[:, None] ** 2)

@@ -26,6 +26,7 @@ observed variables, summed per study.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -270,6 +271,12 @@ class Refitter:
     built: BuiltModel
     compiled: CompiledSampler
     sampling: dict[str, Any] = field(default_factory=dict)
+    memo_size: int = 8
+    # The last weight-only refits, keyed on (weights, seed, predictive): PSIS-LOO and the influence
+    # table both refit the studies whose Pareto k is high, with the same weights and seed, so the
+    # second asks for a fit the first has made (the same draws: sampling is deterministic per seed).
+    _memo: OrderedDict = field(default_factory=OrderedDict, repr=False, compare=False)
+    memo_hits: int = field(default=0, repr=False, compare=False)
 
     def fit(self, data: pd.DataFrame | None = None, *, weight: Sequence[float] | None = None,
             values: Mapping[str, Any] | None = None, seed: int | None = None,
@@ -302,8 +309,22 @@ class Refitter:
         settings = dict(self.sampling)
         if seed is not None:
             settings["seed"] = seed
+        key = None
+        if data is None and not values and weight is not None:
+            key = (tuple(float(x) for x in new["weight"]), int(settings["seed"]))
+            # a fit with predictive draws also answers a request without them
+            for wanted in ((key, predictive), (key, True)):
+                if wanted in self._memo:
+                    self._memo.move_to_end(wanted)
+                    self.memo_hits += 1
+                    return self._memo[wanted]
         variant = replace(built, data=built.fitted_table(table)) if data is not None else built
-        return _sample_and_assemble(variant, self.compiled, new, settings, self, predictive=predictive)
+        out = _sample_and_assemble(variant, self.compiled, new, settings, self, predictive=predictive)
+        if key is not None and self.memo_size > 0:
+            self._memo[(key, predictive)] = out
+            while len(self._memo) > self.memo_size:
+                self._memo.popitem(last=False)
+        return out
 
 
 def _sample_and_assemble(built: BuiltModel, compiled: CompiledSampler, new: dict[str, Any],
@@ -409,17 +430,19 @@ def _equal(a: Any, b: Any) -> bool:
 
 def fit_built(built: BuiltModel, *, sampler: str = "nutpie", draws: int = 1000, tune: int = 1000,
               chains: int = 4, target_accept: float = 0.9, seed: int = DEFAULT_SEED,
-              progressbar: bool = False, reuse_compiled: bool = True) -> Fit:
+              progressbar: bool = False, reuse_compiled: bool = True, predictive: bool = True) -> Fit:
     """Sample a built model and assemble the Fit (log-likelihood per study, predictive draws).
 
     With ``reuse_compiled`` the compiled log density of a structurally identical model fitted
     earlier in this process is reused (see :func:`_shared_sampler`); otherwise it is compiled anew.
+    ``predictive=False`` skips the posterior predictive draws (for a fit read only for its
+    posterior and log-likelihood, e.g. a variant in a stacking comparison).
     """
     compiled = _shared_sampler(built, sampler) if reuse_compiled else CompiledSampler(built.model, sampler)
     sampling = {"draws": int(draws), "tune": int(tune), "chains": int(chains),
                 "target_accept": float(target_accept), "seed": int(seed), "progressbar": progressbar}
     refitter = Refitter(built, compiled, sampling)
-    return _sample_and_assemble(built, compiled, {}, sampling, refitter)
+    return _sample_and_assemble(built, compiled, {}, sampling, refitter, predictive=predictive)
 
 
 def refit(fit: Fit, data: pd.DataFrame | None = None, *, weight: Sequence[float] | None = None,
