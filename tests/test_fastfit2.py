@@ -1,0 +1,79 @@
+"""Issue #19, second round on the single commands: cuts that must not change any output.
+
+- An exact ``bayes-il2 fit`` imports neither ``dask`` nor ``dask.array`` (xarray's dask probes are
+  deferred by ``bayes_il2._xarray_dask``), and writes byte-identical CSV files and identical
+  posterior.nc arrays to a run where dask.array was imported first (xarray's own probes).
+- Once dask is imported, xarray still recognises dask arrays (the simulation runner, ``chunks=``).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from tests.test_fastfit import SMALL_BCG
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _python(code: str, cwd: Path) -> dict:
+    """Run ``code`` in a fresh interpreter (this checkout first on the path); it prints one JSON line."""
+    env_code = f"import sys; sys.path.insert(0, {str(ROOT)!r})\n" + textwrap.dedent(code)
+    out = subprocess.run([sys.executable, "-c", env_code], capture_output=True, text=True, cwd=cwd,
+                         env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin", "HOME": str(cwd)}, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _fit(tmp_path: Path, name: str, preload: str) -> dict:
+    return _python(f"""
+        import json, sys
+        {preload}
+        from bayes_il2.cli import main
+        code = main(["fit", "small.csv", "--measure", "RR", "--draws", "200", "--chains", "2", "--seed", "5",
+                     "--out", {str(tmp_path / name)!r}, "--quiet"])
+        print(json.dumps({{"code": code, **{{m: m in sys.modules for m in ("dask", "dask.array")}}}}))
+    """, tmp_path)
+
+
+def test_exact_fit_imports_no_dask_and_writes_what_xarrays_own_probes_write(tmp_path):
+    (tmp_path / "small.csv").write_text(SMALL_BCG, encoding="utf-8")
+    lean = _fit(tmp_path, "lean", "")
+    probed = _fit(tmp_path, "probed", "import dask.array")
+    assert lean == {"code": 0, "dask": False, "dask.array": False}
+    assert probed == {"code": 0, "dask": True, "dask.array": True}
+    csvs = sorted(p.name for p in (tmp_path / "lean").glob("*.csv"))
+    assert "summary.csv" in csvs and "diagnostics_convergence.csv" in csvs
+    assert csvs == sorted(p.name for p in (tmp_path / "probed").glob("*.csv"))
+    for name in csvs:
+        assert (tmp_path / "lean" / name).read_bytes() == (tmp_path / "probed" / name).read_bytes(), name
+    lean_tree = xr.open_datatree(tmp_path / "lean" / "posterior.nc").load()
+    probed_tree = xr.open_datatree(tmp_path / "probed" / "posterior.nc").load()
+    groups = [g for g in lean_tree.groups if lean_tree[g].data_vars]
+    assert "/posterior" in groups and groups == [g for g in probed_tree.groups if probed_tree[g].data_vars]
+    for group in groups:
+        for var, da in lean_tree[group].data_vars.items():
+            assert np.array_equal(da.values, probed_tree[group][var].values, equal_nan=True), (group, var)
+
+
+def test_dask_arrays_are_still_dask_arrays_once_dask_is_imported(tmp_path):
+    got = _python("""
+        import json, sys
+        import numpy as np
+        import bayes_il2.fit  # installs the deferred probes
+        import xarray as xr
+        from xarray.namedarray.pycompat import array_type
+        from xarray.namedarray.utils import is_duck_dask_array
+        before = {"plain": xr.DataArray(np.ones(4)).chunks is None, "dask": "dask" in sys.modules}
+        import dask.array as da
+        arr = xr.DataArray(da.ones(4, chunks=2), dims="x")
+        print(json.dumps({**before, "chunks": [list(c) for c in arr.chunks],
+                          "duck": is_duck_dask_array(arr.data), "type": array_type("dask") == (da.Array,),
+                          "sum": float((arr * 2).sum().compute())}))
+    """, tmp_path)
+    assert got == {"plain": True, "dask": False, "chunks": [[2, 2]], "duck": True, "type": True, "sum": 8.0}
