@@ -4,9 +4,12 @@
   deferred by ``bayes_il2._xarray_dask``), and writes byte-identical CSV files and identical
   posterior.nc arrays to a run where dask.array was imported first (xarray's own probes).
 - Once dask is imported, xarray still recognises dask arrays (the simulation runner, ``chunks=``).
+- The posterior predictive function runs in PyTensor's FAST_COMPILE mode (no numba argument typing
+  per draw) and draws, for the same seed, exactly what PyMC's default NUMBA mode draws.
 """
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -14,6 +17,8 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pytest
 import xarray as xr
 
 from tests.test_fastfit import SMALL_BCG
@@ -77,3 +82,36 @@ def test_dask_arrays_are_still_dask_arrays_once_dask_is_imported(tmp_path):
                           "sum": float((arr * 2).sum().compute())}))
     """, tmp_path)
     assert got == {"plain": True, "dask": False, "chunks": [[2, 2]], "duck": True, "type": True, "sum": 8.0}
+
+
+# --------------------------------------------------------------------------- posterior predictive mode
+RATES = pd.DataFrame({"study_id": ["a", "b", "c", "d"], "events": [3, 7, 2, 11], "n": [20, 31, 15, 40]})
+EVENTS = pd.DataFrame({"study_id": ["a", "b", "c", "d"], "events_t": [6, 3, 9, 5], "n_t": [30, 25, 40, 20],
+                       "events_c": [3, 2, 4, 4], "n_c": [30, 24, 40, 21]})
+
+
+@pytest.mark.mcmc
+@pytest.mark.parametrize("family", ["nnhm", "binomial_normal", "single_arm"])
+def test_predictive_draws_in_fast_compile_mode_are_pymcs_numba_draws_bit_for_bit(family):
+    """PREDICTIVE_MODE changes only the speed: the same seed gives the same predictive draws as PyMC's
+    default (NUMBA) mode for the Normal (nnhm) and Binomial (logit_p: binomial_normal, single_arm)
+    observations."""
+    from bayes_il2 import inference
+    from bayes_il2.api import meta_analysis
+
+    table = {"nnhm": pd.read_csv(io.StringIO(SMALL_BCG)), "binomial_normal": EVENTS, "single_arm": RATES}[family]
+    options = {"measure": "RR"} if family == "nnhm" else {}
+    fit = meta_analysis(table, model=family, chains=2, draws=150, tune=150, seed=4, **options)
+    assert inference.PREDICTIVE_MODE == "FAST_COMPILE"
+    observed = list(fit.idata["posterior_predictive"].data_vars)
+    assert observed
+    base = fit.idata.copy()
+    del base["posterior_predictive"]
+    inference.PREDICTIVE_MODE = None  # PyMC's default mode, the reference
+    try:
+        reference = inference.add_posterior_predictive(base, fit.model, observed, inference.derived_seed(4, 1))
+    finally:
+        inference.PREDICTIVE_MODE = "FAST_COMPILE"
+    for name in observed:
+        got, want = fit.idata["posterior_predictive"][name].values, reference["posterior_predictive"][name].values
+        assert got.shape == want.shape and np.array_equal(got, want), name
