@@ -558,23 +558,44 @@ def binomial_pair_study_loglik(r_c: Any, n_c: Any, r_t: Any, n_t: Any, alpha_mea
     e = (lambda v: v[..., None])
 
     def log_binom(r, n, eta):
-        return e(gammaln(n + 1) - gammaln(r + 1) - gammaln(n - r + 1)) + e(r) * eta - e(n) * np.logaddexp(0.0, eta)
+        # (G + r * eta) - n * log(1 + exp(eta)), G = log C(n, r): the same operations in the same
+        # order as the whole-array expression, written into two buffers (no temporaries per step)
+        out = e(r) * eta
+        out += e(gammaln(n + 1) - gammaln(r + 1) - gammaln(n - r + 1))
+        soft = np.logaddexp(0.0, eta)
+        soft *= e(n)
+        out -= soft
+        return out
 
     # The nodes x draws arrays are evaluated in blocks of rows (draws): a few MB each instead of
     # nodes^2 x draws x 8 bytes (18 MB per array for 4000 draws), which keeps them in cache and
     # the peak memory low. Every row is computed exactly as on the whole array (elementwise, then
-    # a reduction along the nodes), so the result does not depend on the block size.
+    # a reduction along the nodes), so the result does not depend on the block size. In place where
+    # a step allows it (IEEE addition and multiplication commute, so x += y is y + x bit for bit).
     flat = [np.reshape(v, -1) for v in (a, th, l11, l21, l22, rc, nc, rt, nt, am, asd, m, s)]
     out = np.empty(flat[0].shape)
     block = max(1, _PAIR_BLOCK_ELEMENTS // len(logw))
+    root2, log_2pi = np.sqrt(2.0), np.log(2 * np.pi)
     for start in range(0, len(out), block):
         a_, th_, l11_, l21_, l22_, rc_, nc_, rt_, nt_, am_, asd_, m_, s_ = (v[start:start + block] for v in flat)
-        A = e(a_) + np.sqrt(2.0) * e(l11_) * x1
-        T = e(th_) + np.sqrt(2.0) * (e(l21_) * x1 + e(l22_) * x2)
-        logf = (log_binom(rc_, nc_, A) + log_binom(rt_, nt_, A + T)
-                - np.log(2 * np.pi) - e(np.log(asd_) + np.log(s_))
-                - 0.5 * ((A - e(am_)) / e(asd_)) ** 2 - 0.5 * ((T - e(m_)) / e(s_)) ** 2)
-        out[start:start + block] = logsumexp(logf + logw, axis=-1) + np.log(2.0 * l11_ * l22_)
+        A = root2 * e(l11_) * x1
+        A += e(a_)  # a + sqrt(2) l11 x1
+        T = e(l21_) * x1
+        T += e(l22_) * x2
+        T *= root2
+        T += e(th_)  # theta + sqrt(2) (l21 x1 + l22 x2)
+        logf = log_binom(rc_, nc_, A)
+        logf += log_binom(rt_, nt_, A + T)
+        logf -= log_2pi
+        logf -= e(np.log(asd_) + np.log(s_))
+        for z, centre, scale in ((A, am_, asd_), (T, m_, s_)):  # - 0.5 ((z - centre) / scale)^2
+            z -= e(centre)
+            z /= e(scale)
+            np.square(z, out=z)
+            z *= 0.5
+            logf -= z
+        logf += logw
+        out[start:start + block] = logsumexp(logf, axis=-1) + np.log(2.0 * l11_ * l22_)
     return out.reshape(np.shape(a))
 
 
