@@ -139,8 +139,8 @@ class Fit:
             Variables to summarize (default: all but non-centered offsets).
         scale : {"model", "natural"}
             ``natural`` transforms the location variables (mu, theta, theta_new, mu_disease,
-            theta_new_disease, mu_new_disease, theta_new_design) with the measure's natural-scale function before summarizing
-            (e.g. odds ratios instead of log odds ratios). Heterogeneity SDs and ``beta`` stay on the
+            theta_new_disease, mu_new_disease, theta_new_design) with the measure's natural-scale
+            function before summarizing (e.g. odds ratios instead of log odds ratios). Heterogeneity SDs and ``beta`` stay on the
             model scale; rates ``p_*`` are already natural.
         hdi_prob : float
             Probability of the equal-tailed (``eti_low``, ``eti_high``) and highest-density
