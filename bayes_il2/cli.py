@@ -167,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bayes-il2`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from bayes_il2 import commands
+    from bayes_il2 import _xarray_dask, commands
+
+    # The commands' numpy-only fits need not import dask (issue #19); a library user's xarray is left
+    # as it is: only the console script defers the probes.
+    _xarray_dask.install()
 
     def simulate(args: argparse.Namespace) -> int:  # Dask is imported only for this command
         from bayes_il2.simulation.command import simulate_command

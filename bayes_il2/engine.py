@@ -33,10 +33,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_il2 import _xarray_dask
 from bayes_il2.errors import ModelError
 
-_xarray_dask.install()  # numpy-only fits never import dask (issue #19)
 
 ENGINES = ("auto", "exact", "mcmc")
 SUMMARY_COLUMNS = ["parameter", "coord", "mean", "median", "sd", "eti_low", "eti_high", "hdi_low", "hdi_high",

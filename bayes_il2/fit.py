@@ -21,11 +21,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_il2 import _xarray_dask
 from bayes_il2.effects.measures import natural_scale
 from bayes_il2.errors import ModelError
 
-_xarray_dask.install()  # numpy-only fits never import dask (issue #19)
 
 #: Posterior variables on the model (effect) scale that a natural-scale summary transforms.
 # mu_new_disease (the mean of a new disease) and theta_new_design (a new study of a biased design)

@@ -73,7 +73,8 @@ def test_dask_arrays_are_still_dask_arrays_once_dask_is_imported(tmp_path):
     got = _python("""
         import json, sys
         import numpy as np
-        import bayes_il2.fit  # installs the deferred probes
+        from bayes_il2 import _xarray_dask
+        _xarray_dask.install()  # what the console script does
         import xarray as xr
         from xarray.namedarray.pycompat import array_type
         from xarray.namedarray.utils import is_duck_dask_array
@@ -184,3 +185,16 @@ def test_binomial_pair_loglik_in_place_is_bit_identical_to_the_expression_before
         now = binomial_pair_study_loglik(*counts, am, asd, mu, tau)
         before = _pair_loglik_before(*counts, am, asd, mu, tau)
         assert now.shape == shape and np.array_equal(now, before), counts
+
+
+def test_the_library_leaves_xarray_as_it_is(tmp_path):
+    """Only the console script defers xarray's dask probes; importing the API changes nothing."""
+    got = _python("""
+        import json
+        import bayes_il2.api, bayes_il2.fit, bayes_il2.engine  # noqa: F401
+        from xarray.namedarray import pycompat, utils
+        from bayes_il2 import _xarray_dask
+        print(json.dumps({"probe": utils.is_dask_collection is _xarray_dask._original_is_dask_collection,
+                          "module": "dask" not in pycompat._cached_duck_array_modules}))
+    """, tmp_path)
+    assert got == {"probe": True, "module": True}
