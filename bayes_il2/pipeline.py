@@ -18,6 +18,7 @@ import pandas as pd
 
 from bayes_il2._io import atomic_directory, atomic_write_with, slug
 from bayes_il2.errors import ModelError
+from bayes_il2.processes import release_memory
 from bayes_il2.specs import AnalysisSpec
 
 Progress = Callable[[str], None]
@@ -458,6 +459,7 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
     from bayes_il2.diagnostics import diagnose
 
     label = outcome or spec.data.outcome or spec.data.measure
+    release_memory()  # what the previous outcome freed goes back to the kernel before this one compiles
     table, excluded = build_effects(spec, registry, outcome=outcome)
     if len(table) == 0:
         return OutcomeResult(label=label, effects=table, excluded=excluded, summary=pd.DataFrame(),
@@ -479,16 +481,20 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
     from bayes_il2.engine import natural_summary
 
     summary = natural_summary(fit)
+    release_memory()  # between phases: the next one starts from a trimmed heap
     progress(f"{spec.name}[{label}]: diagnostics")
     diagnostics = diagnose(fit)
     extra: dict[str, pd.DataFrame] = {}
     if spec.sensitivity:
+        release_memory()
         progress(f"{spec.name}[{label}]: {len(spec.sensitivity)} sensitivity analyses")
         extra["sensitivity"] = run_sensitivity(spec, registry, table, fit)
     if spec.model.family == "exnex":
+        release_memory()
         progress(f"{spec.name}[{label}]: EXNEX beside three-level and design bias; model averaging")
         extra.update(pooling_tables(spec, table, fit))
     elif spec.model.family == "exnex_rate":
+        release_memory()
         progress(f"{spec.name}[{label}]: EXNEX beside the single-arm and design-bias rate models; stacking")
         extra.update(rate_pooling_tables(spec, fitted, fit))
     from bayes_il2.classical import classical_table
@@ -593,6 +599,7 @@ def run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progres
                       verdict=" | ".join(verdicts) if verdicts else "no MCMC diagnostics (closed-form or exact)",
                       seconds=time.perf_counter() - started, inferences=inferences)
     _analysis_tables(run, registry)
+    release_memory()
     progress(f"{spec.name}: writing results")
     try:
         run.out_dir = write_analysis(run, out_root, target=target, command=command, reserve=reserve)
