@@ -385,7 +385,12 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
     from bayes_il2.runner import Chunk, run_chunks
 
     chunks = [Chunk(f"scenario-{i:04d}", i, i + 1) for i in range(len(jobs))]
-    return run_chunks(chunks, lambda chunk: pd.DataFrame([scenario_row(*jobs[chunk.start])]))
+    def scenario(chunk) -> pd.DataFrame:
+        row = pd.DataFrame([scenario_row(*jobs[chunk.start])])
+        release_memory()  # a scenario's draws and temporaries are freed before the next one samples
+        return row
+
+    return run_chunks(chunks, scenario)
 
 
 def rows_key(table: pd.DataFrame) -> tuple:
