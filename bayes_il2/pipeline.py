@@ -242,6 +242,7 @@ def _variant_fitter(spec: AnalysisSpec, table: pd.DataFrame) -> Callable[[str, d
     s = spec.sampler
 
     def fit_variant(family: str, priors: dict, options: dict):
+        release_memory()  # the previous variant's temporaries go back before this one compiles and samples
         if family == "three_level" and not options and exact_three_level_applies(table, priors):
             from bayes_il2.engine import exact_three_level_fit
 
