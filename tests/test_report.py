@@ -390,3 +390,27 @@ def test_every_model_family_is_described_in_words_and_formula():
 
     assert sorted(set(FAMILIES) - set(DESCRIBED)) == []
     assert all(words and lines for words, lines in DESCRIBED.values())
+
+
+@pytest.mark.parametrize("caveat, opening", [
+    ({"parameter": "tau", "message": "k = 1: no pooling; ...", "pooled": False}, "k = 1, no pooling: pooled"),
+    ({"parameter": "tau_within", "message": "tau_within and tau_between are not separately identified",
+      "pooled": True}, "tau split not identified: pooled"),
+    (None, "pooled"),
+])
+def test_the_natural_headline_keeps_what_the_data_cannot_identify(tmp_path, caveat, opening):
+    """The overview line was built from summary.csv alone and dropped the pipeline's "k = 1, no pooling"
+    (an AE outcome with one trial read "pooled proportion 0.694")."""
+    from bayes_il2.report.render import outcome_headline
+
+    spec_path = tmp_path / "treg_demo.toml"
+    spec_path.write_text(SPEC.format(name="treg_demo", figures=json.dumps([])), encoding="utf-8")
+    spec = load_spec(spec_path)
+    result = outcome(spec, "treg_pct_cd4", 4, seed=5)
+    if caveat is not None:
+        result.fit.settings["caveats"] = [caveat]
+    write_analysis(AnalysisRun(spec=spec, outcomes=[result], status="pass", verdict="ok", seconds=1.0),
+                   tmp_path / "results")
+    analysis = load_analysis(tmp_path / "results" / "treg_demo")
+    line = outcome_headline(analysis, analysis.outcomes[0])
+    assert line.startswith(opening + " ratio of means") and line.count("pooled") == 1

@@ -183,8 +183,15 @@ def _measure(analysis: AnalysisFolder, outcome: OutcomeFolder) -> str | None:
 # --------------------------------------------------------------------------- headline
 def outcome_headline(analysis: AnalysisFolder, outcome) -> str:
     """The pooled estimate on the natural scale in words (from the summary table), else the pipeline's
-    own headline (run.json), e.g. for reanalyses."""
-    return natural_headline(analysis, outcome) or analysis.headlines.get(outcome.label) or headline(outcome.summary)
+    own headline (run.json), e.g. for reanalyses. A result resting on what the data cannot identify
+    keeps the pipeline's opening words ("k = 1, no pooling: ", "tau split not identified: ")."""
+    natural = natural_headline(analysis, outcome)
+    if natural:
+        from bayes_il2.modeling.identifiability import headline_prefix
+
+        caveats = ((getattr(outcome, "fit_meta", None) or {}).get("settings") or {}).get("caveats") or []
+        return headline_prefix(caveats) + natural
+    return analysis.headlines.get(outcome.label) or headline(outcome.summary)
 
 
 def natural_headline(analysis: AnalysisFolder, outcome) -> str:
