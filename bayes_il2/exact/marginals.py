@@ -22,6 +22,9 @@ from scipy import special
 from bayes_il2.errors import ModelError
 
 _SQRT2 = np.sqrt(2.0)
+#: Mixtures with more components than this search their shortest interval on an interpolant of the
+#: quantile function (:meth:`GaussianMixture._search_ppf`); the interval's end points stay exact.
+LARGE_MIXTURE = 10000
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 
 
@@ -161,7 +164,7 @@ class Marginal:
         n = 21
         for _ in range(3):
             p = np.linspace(lo_p, hi_p, n)
-            q = self.ppf(np.concatenate([p, p + level]))
+            q = self._search_ppf(np.concatenate([p, p + level]))
             width = q[n:] - q[:n]
             i = int(np.nanargmin(width))
             if width[i] < best[0]:
@@ -175,6 +178,11 @@ class Marginal:
                 return float(self.support[0]), float(self.ppf(level))
         low, high = self.ppf(np.array([p_best, p_best + level]))
         return float(low), float(high)
+
+    def _search_ppf(self, q):
+        """Quantiles for the search of the shortest interval (its end points come from :meth:`ppf`):
+        :meth:`ppf` itself unless a subclass has a cheaper interpolant."""
+        return self.ppf(q)
 
     def summary(self, level: float = 0.95) -> dict[str, float]:
         """mean, median, sd, equal-tailed and shortest interval (keys as in ``Fit.summary``)."""
@@ -246,11 +254,36 @@ class GaussianMixture(Marginal):
         z = (x[..., None] - self.means) * self._inv_sds
         return np.clip(special.ndtr(z) @ self.weights, 0.0, 1.0)
 
+    def _cdf_pdf(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        z = (np.asarray(x, dtype=float)[..., None] - self.means) * self._inv_sds
+        c = np.clip(special.ndtr(z) @ self.weights, 0.0, 1.0)
+        return c, np.exp(-0.5 * z * z) @ self._pdf_weights
+
     @cached_property
     def _table(self) -> tuple[np.ndarray, np.ndarray]:
         """cdf on a grid (starting values for quantiles)."""
         x = self.mean + self.sd * np.linspace(-12.0, 12.0, 241)
         return x, self.cdf(x)
+
+    @cached_property
+    def _quantile_spline(self):
+        """The quantile function as a cubic Hermite interpolant of the cdf table (slopes 1/pdf):
+        its error is far below the search step of the shortest interval."""
+        from scipy.interpolate import CubicHermiteSpline
+
+        x = self.mean + self.sd * np.linspace(-10.0, 10.0, 161)
+        c, d = self._cdf_pdf(x)
+        keep = np.concatenate([[True], np.diff(c) > 0]) & (d > 0)
+        return CubicHermiteSpline(c[keep], x[keep], 1.0 / d[keep], extrapolate=False)
+
+    def _search_ppf(self, q):
+        # A mixture of many components (the EXNEX engine's nodes x configurations): the search runs
+        # on the interpolant, which costs one table instead of Newton steps over every component.
+        if len(self.weights) <= LARGE_MIXTURE:
+            return self.ppf(q)
+        spline = self._quantile_spline
+        # beyond the table (+-10 sd) its end points: there the widths are far from the shortest
+        return spline(np.clip(np.asarray(q, dtype=float), spline.x[0], spline.x[-1]))
 
     def ppf(self, q):
         q = np.asarray(q, dtype=float)
@@ -258,7 +291,12 @@ class GaussianMixture(Marginal):
         hi = float(np.max(self.means + 40.0 * self.sds))
         x0 = self.mean + self.sd * special.ndtri(np.clip(q, 1e-300, 1 - 1e-16))
         out = None
-        if q.size <= 24:
+        if len(self.weights) > LARGE_MIXTURE:
+            # Many components: Newton from the interpolant (a few steps, each over every component).
+            start = self._quantile_spline(q)
+            x0 = np.where(np.isfinite(start), start, x0)
+            out = invert_cdf(self.cdf, self.pdf, q, lo, hi, x0, cdf_pdf=self._cdf_pdf)
+        elif q.size <= 24:
             # A few quantiles: Newton from the normal approximation first (the cdf table costs
             # about as much as ten such steps); the table start where that has not converged.
             out = invert_cdf(self.cdf, self.pdf, q, lo, hi, x0, maxiter=12)

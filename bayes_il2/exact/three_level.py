@@ -40,18 +40,25 @@ class ExactThreeLevel:
         ``theta_new`` is a new study in a new group.
     groups : list of str
         Group levels (sorted); ``mu_disease(g)`` / ``theta_new_disease(g)`` take one of them.
+
+    The mixtures run over the quadrature nodes (a, b) of (tau_within, tau_between) and, for the EXNEX
+    subclass (:class:`bayes_il2.exact.exnex.ExactExnex`), over the configurations c of which groups
+    are exchangeable: arrays of shape (na, nb, C), C = 1 here (every group exchangeable).
     """
 
     def __init__(self, y, v, labels, groups, gidx, priors, tau_within, tau_between, tw, tb, weights,
-                 within, cond, log_evidence):
+                 within, cond, log_evidence, ex=None):
         self.yi, self.vi, self.labels = y, v, labels
         self.groups, self.group_index = groups, gidx
         self.tau_within_prior, self.tau_between_prior, self.mu_prior = priors
         self.tau_within, self.tau_between = tau_within, tau_between
         self._tw, self._tb = tw, tb            # node values, shapes (na,) and (nb,)
-        self._w = weights                      # (na, nb), sums to 1
+        self._tw3, self._tb3 = tw[:, None, None], tb[None, :, None]
+        self._ex = np.ones((1, len(groups)), dtype=bool) if ex is None else ex  # (C, ng): exchangeable?
+        shape = (len(tw), len(tb), len(self._ex))
+        self._w = weights.reshape(shape)       # (na, nb, C), sums to 1
         self._Wg, self._ybar = within          # (na, ng)
-        self._m, self._V = cond["m"], cond["V"]  # (na, nb)
+        self._m, self._V = cond["m"].reshape(shape), cond["V"].reshape(shape)
         self._log_evidence = log_evidence
 
     def __repr__(self) -> str:
@@ -70,12 +77,12 @@ class ExactThreeLevel:
     @cached_property
     def mu_new_group(self) -> GaussianMixture:
         """The mean of a new group: mu + tau_between * z."""
-        return self._mix(self._m, self._V + self._tb[None, :] ** 2)
+        return self._mix(self._m, self._V + self._tb3 ** 2)
 
     @cached_property
     def theta_new(self) -> GaussianMixture:
         """A new study in a new group."""
-        return self._mix(self._m, self._V + self._tb[None, :] ** 2 + self._tw[:, None] ** 2)
+        return self._mix(self._m, self._V + self._tb3 ** 2 + self._tw3 ** 2)
 
     def _group(self, group: Any) -> int:
         key = str(group)
@@ -84,9 +91,10 @@ class ExactThreeLevel:
         return self.groups.index(key)
 
     def _mu_group_moments(self, g: int) -> tuple[np.ndarray, np.ndarray]:
-        s2 = (1.0 / self._Wg[:, g])[:, None]         # (na, 1)
-        b = s2 / (s2 + self._tb[None, :] ** 2)      # weight of mu
-        mean = b * self._m + (1 - b) * self._ybar[:, g][:, None]
+        """Mean and variance of mu_g given the node (the group exchangeable), shape (na, nb, C)."""
+        s2 = (1.0 / self._Wg[:, g])[:, None, None]  # (na, 1, 1)
+        b = s2 / (s2 + self._tb3 ** 2)              # weight of mu
+        mean = b * self._m + (1 - b) * self._ybar[:, g][:, None, None]
         var = s2 * (1 - b) + b * b * self._V
         return mean, var
 
@@ -97,7 +105,7 @@ class ExactThreeLevel:
     def theta_new_disease(self, group: Any) -> GaussianMixture:
         """A new study in a group in the data."""
         mean, var = self._mu_group_moments(self._group(group))
-        return self._mix(mean, var + self._tw[:, None] ** 2)
+        return self._mix(mean, var + self._tw3 ** 2)
 
     mu_group = mu_disease
     theta_new_group = theta_new_disease
@@ -113,8 +121,54 @@ class ExactThreeLevel:
         else:
             raise ModelError(f"no study labelled {label!r}; labels: {', '.join(self.labels)}")
         mean_g, var_g = self._mu_group_moments(int(self.group_index[i]))
-        b = (self.vi[i] / (self.vi[i] + self._tw ** 2))[:, None]
+        b = (self.vi[i] / (self.vi[i] + self._tw3 ** 2))
         return self._mix(b * mean_g + (1 - b) * self.yi[i], self.vi[i] * (1 - b) + b * b * var_g)
+
+    def _nex_moments(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance of every mu_g at tau_within nodes ``a`` were the group non-exchangeable
+        (none is in the three-level model; see :class:`bayes_il2.exact.exnex.ExactExnex`)."""
+        raise ModelError("the three-level model has no non-exchangeable groups")
+
+    def sample(self, rng: Any, n: int) -> dict[str, np.ndarray]:
+        """``n`` independent draws from the exact posterior.
+
+        A draw picks a node (tau_within, tau_between) and configuration by its weight, then mu, the
+        group means, theta_i and the predictions from their Gaussian conditionals given it, so the
+        draws follow exactly the Gaussian mixtures of the marginals (Röver 2020, sec. 3.4).
+
+        Returns
+        -------
+        dict of arrays: ``tau_within``, ``tau_between``, ``mu``, ``mu_new_disease``, ``theta_new`` (n,);
+        ``mu_disease``, ``theta_new_disease``, ``exchangeable`` (n, ng); ``theta`` (n, k).
+        """
+        rng = np.random.default_rng(rng)
+        na, nb, nc = self._w.shape
+        node = rng.choice(na * nb * nc, size=n, p=self._w.ravel() / self._w.sum())
+        a, rest = np.divmod(node, nb * nc)
+        b, c = np.divmod(rest, nc)
+        tw, tb = self._tw[a], self._tb[b]
+        mu = self._m[a, b, c] + np.sqrt(self._V[a, b, c]) * rng.standard_normal(n)
+        s2 = 1.0 / self._Wg[a]                                 # (n, ng): variance of each group's mean of y
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shrink = np.where(tb[:, None] > 0, s2 / (s2 + tb[:, None] ** 2), 1.0)
+        mean = shrink * mu[:, None] + (1 - shrink) * self._ybar[a]
+        var = s2 * (1 - shrink)
+        ex = self._ex[c]
+        if not ex.all():
+            mean_nex, var_nex = self._nex_moments(a)
+            mean, var = np.where(ex, mean, mean_nex), np.where(ex, var, var_nex)
+        mu_d = mean + np.sqrt(var) * rng.standard_normal((n, len(self.groups)))
+        mean_i = mu_d[:, self.group_index]
+        t2 = tw[:, None] ** 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bi = np.where(t2 > 0, self.vi / (self.vi + t2), 1.0)
+        theta = bi * mean_i + (1 - bi) * self.yi + np.sqrt(self.vi * (1 - bi)) * rng.standard_normal((n, len(self.yi)))
+        theta_new_disease = mu_d + tw[:, None] * rng.standard_normal((n, len(self.groups)))
+        mu_new = mu + tb * rng.standard_normal(n)
+        theta_new = mu_new + tw * rng.standard_normal(n)
+        return {"tau_within": tw, "tau_between": tb, "mu": mu, "mu_disease": mu_d, "theta": theta,
+                "theta_new_disease": theta_new_disease, "mu_new_disease": mu_new, "theta_new": theta_new,
+                "exchangeable": ex}
 
     @property
     def log_marginal_likelihood(self) -> float:
@@ -165,49 +219,85 @@ def three_level(yi: Any, vi: Any, group: Sequence[Any], tau_within_prior: Any, t
     who = "three_level"
     y, v = check_effects(yi, vi, who)
     names = check_labels(labels, len(y), who)
+    groups, gidx, onehot = group_codes(group, names, who)
+    m0, p0 = location_prior(mu_prior, who)
+
+    def log_post(tw: np.ndarray, tb: np.ndarray):
+        Wg, ybar, const = group_means(y, v, onehot, gidx, tw)
+        u = 1.0 / Wg[:, None, :] + tb[None, :, None] ** 2       # (na, nb, ng)
+        cond = normal_marginal(ybar[:, None, :], u, m0, p0)
+        return (const[:, None] + cond["loglik"])[..., None], ((Wg, ybar), cond)
+
+    tw, tb, weights, log_z, tau_w, tau_b, (stats_w, cond) = integrate_scales(
+        log_post, y, v, tau_within_prior, tau_between_prior, who, order=order, tol=tol)
+    return ExactThreeLevel(y, v, names, groups, gidx, (tau_within_prior, tau_between_prior, mu_prior),
+                           tau_w, tau_b, tw, tb, weights, stats_w, cond, log_z)
+
+
+def group_codes(group: Sequence[Any], names: list[str], who: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Sorted group levels, each study's group index and the (k, ng) one-hot matrix."""
     g_raw = [str(g) for g in np.asarray(group, dtype=object).ravel()]
-    if len(g_raw) != len(y):
-        raise ModelError(f"{who}: {len(g_raw)} group values for {len(y)} studies")
+    if len(g_raw) != len(names):
+        raise ModelError(f"{who}: {len(g_raw)} group values for {len(names)} studies")
     if any(g in ("", "nan", "None") for g in g_raw):
         i = next(i for i, g in enumerate(g_raw) if g in ("", "nan", "None"))
         raise ModelError(f"{who}: study {names[i]!r} has no group")
     groups = sorted(set(g_raw))
     gidx = np.array([groups.index(g) for g in g_raw])
-    onehot = np.zeros((len(y), len(groups)))
-    onehot[np.arange(len(y)), gidx] = 1.0
-    m0, p0 = location_prior(mu_prior, who)
+    onehot = np.zeros((len(names), len(groups)))
+    onehot[np.arange(len(names)), gidx] = 1.0
+    return groups, gidx, onehot
+
+
+def group_means(y: np.ndarray, v: np.ndarray, onehot: np.ndarray, gidx: np.ndarray, tw: np.ndarray):
+    """Given tau_within (nodes ``tw``): the precision W_g of each group's weighted mean ybar_g and the
+    log factor ``const`` with prod_i N(y_i | mu_g(i), v_i + tau_within^2) =
+    exp(const) prod_g N(ybar_g | mu_g, 1/W_g). Shapes (na, ng), (na, ng), (na,)."""
+    w = 1.0 / (v[None, :] + tw[:, None] ** 2)             # (na, k)
+    Wg = w @ onehot                                         # (na, ng)
+    ybar = ((w * y) @ onehot) / Wg
+    resid = y[None, :] - ybar[:, gidx]
+    ss = (w * resid * resid).sum(axis=1)
+    const = (-0.5 * len(y) * LOG_2PI + 0.5 * np.log(w).sum(axis=1) - 0.5 * ss
+             + 0.5 * (LOG_2PI - np.log(Wg)).sum(axis=1))
+    return Wg, ybar, const
+
+
+def integrate_scales(log_lik: Any, y: np.ndarray, v: np.ndarray, tau_within_prior: Any, tau_between_prior: Any,
+                     who: str, *, order: int = 8, tol: float = 1e-8, scales: Sequence[float] = ()):
+    """The 2-D quadrature over (tau_within, tau_between) shared by the three-level and EXNEX models.
+
+    ``log_lik(tw, tb)`` returns ``(terms, extra)``: ``terms`` of shape (na, nb, C), the log of
+    p(y, c | tau_within, tau_between) for each discrete configuration c (C = 1 for the three-level
+    model), and anything the caller wants back for the final nodes. The grid is refined on the
+    posterior of the two scales (the configurations summed out).
+
+    Returns
+    -------
+    tw, tb : node values; weights : (na, nb, C) normalised posterior weights of node and
+    configuration; log_z : log of the integral (the log marginal likelihood under proper priors);
+    tau_within, tau_between : GridMarginal; extra : ``log_lik``'s extra output at the final nodes.
+    """
     b_w = variance_prior_bounds(tau_within_prior, who, "tau_within")
     b_b = variance_prior_bounds(tau_between_prior, who, "tau_between")
 
-    def within(tw: np.ndarray):
-        w = 1.0 / (v[None, :] + tw[:, None] ** 2)             # (na, k)
-        Wg = w @ onehot                                         # (na, ng)
-        ybar = ((w * y) @ onehot) / Wg
-        resid = y[None, :] - ybar[:, gidx]
-        ss = (w * resid * resid).sum(axis=1)
-        const = (-0.5 * len(y) * LOG_2PI + 0.5 * np.log(w).sum(axis=1) - 0.5 * ss
-                 + 0.5 * (LOG_2PI - np.log(Wg)).sum(axis=1))
-        return Wg, ybar, const
-
     def log_post(tw: np.ndarray, tb: np.ndarray, full: bool = False):
         tw, tb = np.asarray(tw, dtype=float), np.asarray(tb, dtype=float)
-        Wg, ybar, const = within(tw)
-        u = 1.0 / Wg[:, None, :] + tb[None, :, None] ** 2       # (na, nb, ng)
-        cond = normal_marginal(ybar[:, None, :], u, m0, p0)
-        lp = (tau_within_prior.logpdf(tw)[:, None] + tau_between_prior.logpdf(tb)[None, :]
-              + const[:, None] + cond["loglik"])
-        return (lp, (Wg, ybar), cond) if full else lp
+        terms, extra = log_lik(tw, tb)
+        terms = (terms + tau_within_prior.logpdf(tw)[:, None, None]
+                 + tau_between_prior.logpdf(tb)[None, :, None])
+        return (terms, extra) if full else _logsumexp(terms, axis=2)
 
-    scales = [float(np.sqrt(v.min())), float(np.sqrt(v.max())), *prior_scales(tau_within_prior),
-              *prior_scales(tau_between_prior)]
+    all_scales = [float(np.sqrt(v.min())), float(np.sqrt(v.max())), *prior_scales(tau_within_prior),
+                  *prior_scales(tau_between_prior), *scales]
     if len(y) > 1:
-        scales.append(float(np.ptp(y)))
+        all_scales.append(float(np.ptp(y)))
     grid_w, grid_b = build_grid_2d(log_post, (tau_within_prior, tau_between_prior), (b_w, b_b),
-                                    float(np.sqrt(v.min() / len(v))), scales, order=order, tol=tol)
+                                    float(np.sqrt(v.min() / len(v))), all_scales, order=order, tol=tol)
     tw, qw_w = grid_w.nodes_weights()
     tb, qw_b = grid_b.nodes_weights()
-    lp, stats_w, cond = log_post(tw, tb, full=True)
-    terms = lp + np.log(qw_w)[:, None] + np.log(qw_b)[None, :]
+    lp, extra = log_post(tw, tb, full=True)
+    terms = lp + np.log(qw_w)[:, None, None] + np.log(qw_b)[None, :, None]
     log_z = float(special.logsumexp(terms))
     weights = np.exp(terms - log_z)
 
@@ -217,7 +307,6 @@ def three_level(yi: Any, vi: Any, group: Sequence[Any], tau_within_prior: Any, t
     def log_unnorm_b(x: np.ndarray) -> np.ndarray:
         return _logsumexp(log_post(tw, np.asarray(x, dtype=float)) + np.log(qw_w)[:, None], axis=0)
 
-    tau_w = GridMarginal(log_unnorm_w, grid_w, log_z, tw, weights.sum(axis=1))
-    tau_b = GridMarginal(log_unnorm_b, grid_b, log_z, tb, weights.sum(axis=0))
-    return ExactThreeLevel(y, v, names, groups, gidx, (tau_within_prior, tau_between_prior, mu_prior),
-                           tau_w, tau_b, tw, tb, weights, stats_w, cond, log_z)
+    tau_w = GridMarginal(log_unnorm_w, grid_w, log_z, tw, weights.sum(axis=(1, 2)))
+    tau_b = GridMarginal(log_unnorm_b, grid_b, log_z, tb, weights.sum(axis=(0, 2)))
+    return tw, tb, weights, log_z, tau_w, tau_b, extra
