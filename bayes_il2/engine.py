@@ -58,17 +58,24 @@ class EngineChoice:
 
 def exact_obstacle(family: str, covariates: Any, priors: dict[str, Any]) -> str | None:
     """Why the exact engine cannot answer this model (None when it can)."""
-    if family not in ("nnhm", "three_level"):
+    if family not in ("nnhm", "three_level", "exnex"):
         return f"the {family} model has no exact engine here"
     if covariates:
         return "meta-regression is answered by MCMC"
     from bayes_il2.exact._common import location_prior, variance_prior_bounds
+    from bayes_il2.priors import Normal
 
     scales = ("tau",) if family == "nnhm" else ("tau_within", "tau_between")
-    if family == "three_level":
+    if family in ("three_level", "exnex"):
         missing = [name for name in ("mu", *scales) if name not in priors]
         if missing:  # the MCMC builder has the defaults for them; the exact engine takes them as given
-            return f"the three-level model without a prior for {', '.join(missing)} is answered by MCMC"
+            words = "three-level" if family == "three_level" else "EXNEX"
+            return f"the {words} model without a prior for {', '.join(missing)} is answered by MCMC"
+    if family == "exnex":
+        if not isinstance(priors.get("mu"), Normal):
+            return "the exact EXNEX engine needs a Normal mu prior (a proper one)"
+        if "nex" in priors and not isinstance(priors["nex"], Normal):
+            return "the exact EXNEX engine needs a Normal 'nex' prior"
     try:
         location_prior(priors.get("mu"), "exact")
         for name in scales:
@@ -117,6 +124,15 @@ def exact_fit_for_spec(spec: Any, table: pd.DataFrame, priors: dict[str, Any]) -
     if spec.model.family == "three_level":
         return exact_three_level_fit(table, priors=priors, measure=spec.data.measure, draws=s.draws,
                                      chains=s.chains, seed=s.seed)
+    if spec.model.family == "exnex":
+        from bayes_il2.exact.exnex import MAX_GROUPS
+
+        if "disease" in table.columns and table["disease"].astype(str).nunique() > MAX_GROUPS:
+            if getattr(s, "engine", "auto") == "exact":
+                raise ModelError(f"the exact engine does not apply: more than {MAX_GROUPS} diseases for EXNEX")
+            return None
+        return exact_exnex_fit(table, priors=priors, p_exch=spec.model.p_exch, measure=spec.data.measure,
+                               draws=s.draws, chains=s.chains, seed=s.seed)
     return exact_nnhm_fit(table, priors=priors, measure=spec.data.measure, draws=s.draws, chains=s.chains,
                           seed=s.seed)
 
@@ -256,8 +272,6 @@ def exact_three_level_fit(table: pd.DataFrame, *, priors: dict[str, Any], measur
     93(6), sec. 3.4 (sampling from the semi-analytic posterior).
     """
     from bayes_il2 import exact
-    from bayes_il2.fit import Fit, data_fingerprint, software_versions
-    from bayes_il2.modeling.nnhm import _measure
 
     data, ids, y, v = _effect_table(table)
     if "disease" not in data.columns:
@@ -268,27 +282,78 @@ def exact_three_level_fit(table: pd.DataFrame, *, priors: dict[str, Any], measur
     group = data["disease"].astype(str).to_numpy()
     post = exact.three_level(y, v, group, priors["tau_within"], priors["tau_between"], mu_prior=priors["mu"],
                              labels=ids)
+    return _disease_fit(post, "three_level", data, ids, {k: priors[k] for k in ("mu", "tau_within", "tau_between")},
+                        measure, draws, chains, seed, predictive, {})
+
+
+def exact_exnex_fit(table: pd.DataFrame, *, priors: dict[str, Any], p_exch: float = 0.5, measure: str | None = None,
+                    draws: int = 1000, chains: int = 4, seed: int = 20221110, predictive: bool = True) -> Any:
+    """An EXNEX :class:`~bayes_il2.fit.Fit` answered by the exact engine (:func:`bayes_il2.exact.exnex.exnex`).
+
+    Draws as :func:`exact_three_level_fit`, a draw also picking the EX/NEX configuration by its
+    posterior weight; ``p_exch_post`` holds, per draw, the conditional probability of the EX
+    component given (mu_disease, mu, tau_between), as the MCMC model defines it (its posterior mean
+    is P(EX | y), which :func:`summary` reports exactly).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Effect table (study_id, disease, yi, vi > 0).
+    priors : dict
+        ``mu`` (Normal), ``tau_within``, ``tau_between`` (proper) and optionally ``nex`` (Normal;
+        default Normal(0, 2)).
+    p_exch : float
+        Prior exchangeability probability, in (0, 1].
+    measure, draws, chains, seed, predictive
+        As in :func:`exact_three_level_fit`.
+
+    Returns
+    -------
+    Fit
+        ``family = "exnex"``, ``sampler = "exact"``.
+
+    References
+    ----------
+    Neuenschwander B, Wandel S, Roychoudhury S, Bailey S (2016). Pharm Stat 15:123-134.
+    """
+    from bayes_il2.exact.exnex import exnex
+    from bayes_il2.modeling.exnex import DEFAULT_NEX_PRIOR, _caveats
+    from bayes_il2.priors import Normal
+
+    data, ids, y, v = _effect_table(table)
+    if "disease" not in data.columns:
+        raise ModelError("exnex: the table lacks the column 'disease'")
+    missing = [name for name in ("mu", "tau_within", "tau_between") if name not in priors]
+    if missing:
+        raise ModelError(f"exnex (exact): a prior for {', '.join(missing)} is needed")
+    nex = priors.get("nex", Normal(*DEFAULT_NEX_PRIOR))
+    post = exnex(y, v, data["disease"].astype(str).to_numpy(), priors["tau_within"], priors["tau_between"],
+                 mu_prior=priors["mu"], nex_prior=nex, p_exch=p_exch, labels=ids)
+    settings: dict[str, Any] = {"p_exch": post.p_exch, "nex_prior": [post.m_nex, post.s_nex]}
+    caveats = _caveats(post.groups, np.asarray(post.group_index))
+    if caveats:
+        settings["caveats"] = caveats
+    return _disease_fit(post, "exnex", data, ids, {**{k: priors[k] for k in ("mu", "tau_within", "tau_between")},
+                                                   "nex": nex},
+                        measure, draws, chains, seed, predictive, settings)
+
+
+def _disease_fit(post: Any, family: str, data: pd.DataFrame, ids: list[str], priors: dict[str, Any],
+                 measure: str | None, draws: int, chains: int, seed: int, predictive: bool,
+                 settings: dict[str, Any]) -> Any:
+    """The Fit of a three-level or EXNEX exact posterior: ``chains x draws`` independent draws
+    (:meth:`bayes_il2.exact.three_level.ExactThreeLevel.sample`) in the MCMC model's variables."""
+    from bayes_il2.fit import Fit, data_fingerprint, software_versions
+    from bayes_il2.modeling.nnhm import _measure
+
+    y, v = post.yi, post.vi
     levels, d_index = post.groups, np.asarray(post.group_index)
     rng = np.random.default_rng(seed)
     n = int(chains) * int(draws)
-    na, nb = post._w.shape
-    node = rng.choice(na * nb, size=n, p=post._w.ravel() / post._w.sum())
-    a, b = np.divmod(node, nb)
-    tw, tb = post._tw[a], post._tb[b]
-    mu = post._m[a, b] + np.sqrt(post._V[a, b]) * rng.standard_normal(n)
-    s2 = 1.0 / post._Wg[a]                                 # (n, ng): variance of each disease's mean of y
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shrink = np.where(tb[:, None] > 0, s2 / (s2 + tb[:, None] ** 2), 1.0)
-    mu_d = (shrink * mu[:, None] + (1 - shrink) * post._ybar[a]
-            + np.sqrt(s2 * (1 - shrink)) * rng.standard_normal((n, len(levels))))
+    d = post.sample(rng, n)
+    tw, tb, mu, mu_d, theta = d["tau_within"], d["tau_between"], d["mu"], d["mu_disease"], d["theta"]
     mean_i = mu_d[:, d_index]
     t2 = tw[:, None] ** 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bi = np.where(t2 > 0, v / (v + t2), 1.0)
-    theta = bi * mean_i + (1 - bi) * y + np.sqrt(v * (1 - bi)) * rng.standard_normal((n, len(y)))
-    theta_new_disease = mu_d + tw[:, None] * rng.standard_normal((n, len(levels)))
-    mu_new = mu + tb * rng.standard_normal(n)
-    theta_new = mu_new + tw * rng.standard_normal(n)
     loglik = -0.5 * (np.log(2 * np.pi * (t2 + v)) + (y - mean_i) ** 2 / (t2 + v))
 
     shape = (int(chains), int(draws))
@@ -300,18 +365,26 @@ def exact_three_level_fit(table: pd.DataFrame, *, priors: dict[str, Any], measur
     def per(x, dim):
         return xr.DataArray(x.reshape(*shape, x.shape[-1]), dims=("chain", "draw", dim))
 
+    variables = {"mu": scalar(mu), "tau_within": scalar(tw), "tau_between": scalar(tb),
+                 "mu_disease": per(mu_d, "disease"), "theta": per(theta, "study_id"),
+                 "theta_new_disease": per(d["theta_new_disease"], "disease"),
+                 "mu_new_disease": scalar(d["mu_new_disease"]), "theta_new": scalar(d["theta_new"])}
+    if family == "exnex":
+        from scipy import stats
+
+        p = post.p_exch
+        log_ex = np.log(p) + stats.norm.logpdf(mu_d, mu[:, None], np.maximum(tb, 1e-300)[:, None])
+        log_nex = (np.log1p(-p) if p < 1 else -np.inf) + stats.norm.logpdf(mu_d, post.m_nex, post.s_nex)
+        variables["p_exch_post"] = per(np.exp(log_ex - np.logaddexp(log_ex, log_nex)), "disease")
+    draws_coords = {"chain": coords["chain"], "draw": coords["draw"]}
     groups = {
-        "posterior": xr.Dataset({"mu": scalar(mu), "tau_within": scalar(tw), "tau_between": scalar(tb),
-                                 "mu_disease": per(mu_d, "disease"), "theta": per(theta, "study_id"),
-                                 "theta_new_disease": per(theta_new_disease, "disease"),
-                                 "mu_new_disease": scalar(mu_new), "theta_new": scalar(theta_new)}, coords=coords),
-        "log_likelihood": xr.Dataset({"y": per(loglik, "study_id")}, coords={"chain": coords["chain"],
-                                     "draw": coords["draw"], "study_id": ids},
+        "posterior": xr.Dataset(variables, coords=coords),
+        "log_likelihood": xr.Dataset({"y": per(loglik, "study_id")}, coords={**draws_coords, "study_id": ids},
                                      attrs={"kind": "integrated over theta"}),
         "log_prior": xr.Dataset({"mu": scalar(np.asarray(priors["mu"].logpdf(mu), dtype=float)),
                                  "tau_within": scalar(np.asarray(priors["tau_within"].logpdf(tw), dtype=float)),
                                  "tau_between": scalar(np.asarray(priors["tau_between"].logpdf(tb), dtype=float))},
-                                coords={"chain": coords["chain"], "draw": coords["draw"]}),
+                                coords=draws_coords),
         "observed_data": xr.Dataset({"y": ("study_id", y)}, coords={"study_id": ids}),
         "constant_data": xr.Dataset({"yi": ("study_id", y), "vi": ("study_id", v),
                                      "weight": ("study_id", np.ones(len(ids)))}, coords={"study_id": ids}),
@@ -319,15 +392,13 @@ def exact_three_level_fit(table: pd.DataFrame, *, priors: dict[str, Any], measur
     if predictive:
         y_rep = theta + np.sqrt(v) * rng.standard_normal((n, len(y)))
         groups["posterior_predictive"] = xr.Dataset({"y": per(y_rep, "study_id")},
-                                                    coords={"chain": coords["chain"], "draw": coords["draw"],
-                                                            "study_id": ids})
+                                                    coords={**draws_coords, "study_id": ids})
     idata = xr.DataTree.from_dict({name: xr.DataTree(ds) for name, ds in groups.items()})
     settings = {"engine": "exact", "draws": int(draws), "chains": int(chains), "seed": int(seed),
-                "covariates": [], "disease_of_study": [str(levels[i]) for i in d_index]}
-    return Fit(idata=idata, family="three_level", measure=_measure(data, measure), data=data, model=None,
-               priors={k: priors[k] for k in ("mu", "tau_within", "tau_between")}, sampler="exact",
-               seed=int(seed), data_fingerprint=data_fingerprint(data), versions=software_versions(),
-               settings=settings)
+                "covariates": [], "disease_of_study": [str(levels[i]) for i in d_index], **settings}
+    return Fit(idata=idata, family=family, measure=_measure(data, measure), data=data, model=None,
+               priors=priors, sampler="exact", seed=int(seed), data_fingerprint=data_fingerprint(data),
+               versions=software_versions(), settings=settings)
 
 
 def _effect_table(table: pd.DataFrame) -> tuple[pd.DataFrame, list[str], np.ndarray, np.ndarray]:
@@ -389,8 +460,13 @@ def _transformed(base: Any, forward):
         def ppf(self, q):
             return forward(np.asarray(base.ppf(q), dtype=float))
 
+        def _search_ppf(self, q):
+            return forward(np.asarray(base._search_ppf(q), dtype=float))
+
         @cached_property
         def _moments(self) -> tuple[float, float]:
+            if not hasattr(base, "weights"):  # a marginal that knows its own moments (p_exch_post)
+                return float(base.mean), float(base.var)
             if all(hasattr(base, a) for a in ("weights", "means", "sds")):
                 x, w = np.polynomial.hermite.hermgauss(60)
                 values = forward(base.means[:, None] + np.sqrt(2.0) * base.sds[:, None] * x[None, :])
@@ -412,6 +488,30 @@ def _transformed(base: Any, forward):
     return Transformed()
 
 
+def _exch_marginal(post: Any, fit: Any, group: str):
+    """``p_exch_post`` of a disease: its mean is P(EX | y), exact; its other summaries (median, sd,
+    intervals) are those of the per-draw conditional EX probability in the Fit's independent draws."""
+    from bayes_il2.exact.marginals import Marginal
+
+    draws = np.sort(np.asarray(fit.idata["posterior"]["p_exch_post"].sel(disease=group)).ravel())
+
+    class Exchangeability(Marginal):
+        support = (0.0, 1.0)
+
+        def ppf(self, q):
+            return np.quantile(draws, q)
+
+        @property
+        def mean(self) -> float:
+            return post.p_exch_post(group)
+
+        @property
+        def var(self) -> float:
+            return float(draws.var())
+
+    return Exchangeability()
+
+
 def summary(fit: Any, scale: str = "natural", level: float = 0.95) -> pd.DataFrame:
     """Posterior summary of an exact Fit from the exact marginals (columns as ``Fit.summary``).
 
@@ -426,7 +526,7 @@ def summary(fit: Any, scale: str = "natural", level: float = 0.95) -> pd.DataFra
 
     post = exact_model(fit)
     fn = natural_scale(fit.measure) if scale == "natural" else (lambda x: x)
-    if fit.family == "three_level":
+    if fit.family in ("three_level", "exnex"):
         def same(t):
             return t
 
@@ -437,6 +537,8 @@ def summary(fit: Any, scale: str = "natural", level: float = 0.95) -> pd.DataFra
         items += [("theta", label, post.theta(i), fn) for i, label in enumerate(labels)]
         items += [("theta_new_disease", g, post.theta_new_disease(g), fn) for g in post.groups]
         items += [("mu_new_disease", "", post.mu_new_group, fn), ("theta_new", "", post.theta_new, fn)]
+        if fit.family == "exnex":
+            items += [("p_exch_post", g, _exch_marginal(post, fit, g), same) for g in post.groups]
     else:
         s2 = typical_variance(post.vi)
         items = [("mu", "", post.mu, fn), ("tau", "", post.tau, lambda t: t)]

@@ -34,6 +34,11 @@ def compare_models(fit) -> pd.DataFrame | None:
         three = exact.three_level(yi, vi, data["disease"].astype(str).to_numpy(), tau_within_prior=tau_prior,
                                   tau_between_prior=priors.get("tau_between", HalfNormal(0.5)), mu_prior=mu_prior)
         rows.append(("three-level (disease)", three.log_marginal_likelihood))
+        if fit.family == "exnex":
+            from bayes_il2.diagnostics.exact_bridge import exact_model
+
+            rows.append((f"EXNEX (p_exch = {fit.settings.get('p_exch', 0.5):g})",
+                         exact_model(fit).log_marginal_likelihood))
     table = pd.DataFrame(rows, columns=["model", "log_marginal_likelihood"])
     reference = table.loc[table["model"] == "random effects (NNHM)", "log_marginal_likelihood"].iloc[0]
     table["log_bf_vs_random"] = table["log_marginal_likelihood"] - reference

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-EXACT_FAMILIES = ("nnhm", "three_level")
+EXACT_FAMILIES = ("nnhm", "three_level", "exnex")
 
 
 def supports_exact(fit) -> bool:
@@ -38,6 +38,14 @@ def exact_model(fit, data=None, tau_prior=None):
     yi = data["yi"].to_numpy(float)
     vi = data["vi"].to_numpy(float)
     mu_prior = priors.get("mu")
+    if fit.family == "exnex":
+        from bayes_il2.exact.exnex import exnex
+
+        settings = getattr(fit, "settings", {}) or {}
+        return exnex(yi, vi, data["disease"].astype(str).to_numpy(),
+                     tau_within_prior=tau_prior or priors.get("tau_within", HalfNormal(0.5)),
+                     tau_between_prior=priors.get("tau_between", HalfNormal(0.5)), mu_prior=mu_prior,
+                     nex_prior=priors.get("nex"), p_exch=settings.get("p_exch", 0.5))
     if fit.family == "three_level":
         return exact.three_level(yi, vi, data["disease"].astype(str).to_numpy(),
                                  tau_within_prior=tau_prior or priors.get("tau_within", HalfNormal(0.5)),
@@ -74,8 +82,10 @@ def exact_loo_elpd(fit, study_id: str) -> float:
     mask = np.asarray([label == study_id for label in labels])
     held = data[mask].iloc[0]
     model = exact_model(fit, data[~mask])
-    if fit.family == "three_level" and str(held["disease"]) in set(data[~mask]["disease"].astype(str)):
+    if fit.family in ("three_level", "exnex") and str(held["disease"]) in set(data[~mask]["disease"].astype(str)):
         predictive = model.theta_new_disease(str(held["disease"]))
+    elif fit.family == "exnex":  # the disease has no other study: EX with probability p_exch, else NEX
+        predictive = model.theta_new_unseen_disease
     else:
         predictive = model.theta_new
     y, v = float(held["yi"]), float(held["vi"])

@@ -177,7 +177,8 @@ def build_exnex(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = None, 
 
 
 def exchangeability_table(fit: Any) -> pd.DataFrame:
-    """Per disease: prior and posterior exchangeability probability and the EXNEX disease mean.
+    """Per disease: prior and posterior exchangeability probability and the EXNEX disease mean
+    (from the draws of an MCMC fit; exact for a fit of the exact engine, :mod:`bayes_il2.exact.exnex`).
 
     Columns: disease, k (studies), p_exch_prior, p_exch_post, mu_disease_mean, mu_disease_low,
     mu_disease_high (95% equal-tailed, model scale).
@@ -187,6 +188,15 @@ def exchangeability_table(fit: Any) -> pd.DataFrame:
         raise ModelError("exchangeability_table: the fit is not an EXNEX fit (no p_exch_post)")
     levels = [str(d) for d in post["disease"].values]
     counts = pd.Series(fit.settings.get("disease_of_study", [])).value_counts()
+    if getattr(fit, "sampler", None) == "exact":  # from the exact marginals, not the draws
+        from bayes_il2.diagnostics.exact_bridge import exact_model
+
+        model = exact_model(fit)
+        return pd.DataFrame([{"disease": d, "k": int(counts.get(d, 0)), "p_exch_prior": fit.settings.get("p_exch"),
+                              "p_exch_post": model.p_exch_post(d), "mu_disease_mean": model.mu_disease(d).mean,
+                              **dict(zip(("mu_disease_low", "mu_disease_high"),
+                                         map(float, model.mu_disease(d).ppf(np.array([0.025, 0.975])))))}
+                             for d in levels])
     rows = []
     for d in levels:
         w = np.asarray(post["p_exch_post"].sel(disease=d)).ravel()
