@@ -316,8 +316,7 @@ def exact_exnex_fit(table: pd.DataFrame, *, priors: dict[str, Any], p_exch: floa
     ----------
     Neuenschwander B, Wandel S, Roychoudhury S, Bailey S (2016). Pharm Stat 15:123-134.
     """
-    from bayes_il2.exact.exnex import exnex
-    from bayes_il2.modeling.exnex import DEFAULT_NEX_PRIOR, _caveats
+    from bayes_il2.exact.exnex import DEFAULT_NEX_PRIOR, exnex, exnex_caveats
     from bayes_il2.priors import Normal
 
     data, ids, y, v = _effect_table(table)
@@ -330,7 +329,7 @@ def exact_exnex_fit(table: pd.DataFrame, *, priors: dict[str, Any], p_exch: floa
     post = exnex(y, v, data["disease"].astype(str).to_numpy(), priors["tau_within"], priors["tau_between"],
                  mu_prior=priors["mu"], nex_prior=nex, p_exch=p_exch, labels=ids)
     settings: dict[str, Any] = {"p_exch": post.p_exch, "nex_prior": [post.m_nex, post.s_nex]}
-    caveats = _caveats(post.groups, np.asarray(post.group_index))
+    caveats = exnex_caveats(post.groups, np.asarray(post.group_index))
     if caveats:
         settings["caveats"] = caveats
     return _disease_fit(post, "exnex", data, ids, {**{k: priors[k] for k in ("mu", "tau_within", "tau_between")},

@@ -48,6 +48,36 @@ from bayes_il2.exact.three_level import ExactThreeLevel, group_codes, group_mean
 
 #: More diseases than this (2^D configurations) are left to MCMC.
 MAX_GROUPS = 12
+#: Default prior of a non-exchangeable disease's mean (model scale), in both engines.
+DEFAULT_NEX_PRIOR = (0.0, 2.0)
+
+
+def check_p_exch(p_exch: Any, who: str = "exnex") -> float:
+    """The prior exchangeability probability as a float in (0, 1]; ModelError otherwise."""
+    if isinstance(p_exch, bool) or not isinstance(p_exch, (int, float, np.floating, np.integer)):
+        raise ModelError(f"{who}: p_exch must be a number in (0, 1]; got {p_exch!r}")
+    value = float(p_exch)
+    if not 0.0 < value <= 1.0:
+        raise ModelError(f"{who}: p_exch must lie in (0, 1] (1 = the three-level model); got {value}")
+    return value
+
+
+def exnex_caveats(levels: list[str], d_index: np.ndarray, who: str = "exnex") -> list[dict[str, Any]]:
+    """What the disease structure cannot identify (the same rules as the three-level model);
+    ModelError for fewer than two diseases."""
+    per = np.bincount(d_index, minlength=len(levels))
+    out = []
+    if len(levels) < 2:
+        raise ModelError(f"{who}: EXNEX needs at least two diseases; the table has {len(levels)}")
+    if (per == 1).all():
+        out.append({"parameter": "tau_within", "pooled": True,
+                    "message": "every disease has one study: tau_within and tau_between are not separately "
+                               "identified, and a disease's EX/NEX split rests on one study"})
+    if len(levels) == 2:
+        out.append({"parameter": "tau_between", "pooled": True,
+                    "message": "2 diseases: tau_between is barely identified; the exchangeability "
+                               "probabilities mostly reflect p_exch and the NEX prior"})
+    return out
 
 
 class ExactExnex(ExactThreeLevel):
@@ -160,7 +190,6 @@ def exnex(yi: Any, vi: Any, group: Sequence[Any], tau_within_prior: Any, tau_bet
         Bad data, an improper mu prior with ``p_exch < 1``, a non-Normal NEX prior, or more than
         :data:`MAX_GROUPS` diseases.
     """
-    from bayes_il2.modeling.exnex import DEFAULT_NEX_PRIOR, check_p_exch
     from bayes_il2.priors import Normal
 
     who = "exnex"

@@ -38,24 +38,15 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from bayes_il2.errors import ModelError
+# shared with the exact engine (a lower layer): the p_exch check, the default NEX prior, the caveats
+from bayes_il2.exact.exnex import DEFAULT_NEX_PRIOR, check_p_exch, exnex_caveats  # noqa: F401
 from bayes_il2.modeling._common import (BuiltModel, check_columns, check_parameterization, disease_index,
                                         normal_study_loglik, resolve_priors, study_labels)
 from bayes_il2.modeling.nnhm import _measure, effect_values
 from bayes_il2.modeling.three_level import studies_within_diseases
 
 FAMILY = "exnex"
-#: Default prior of a non-exchangeable disease's mean (model scale).
-DEFAULT_NEX_PRIOR = (0.0, 2.0)
-
-
-def check_p_exch(p_exch: Any, who: str = FAMILY) -> float:
-    """The prior exchangeability probability as a float in (0, 1]; ModelError otherwise."""
-    if isinstance(p_exch, bool) or not isinstance(p_exch, (int, float, np.floating, np.integer)):
-        raise ModelError(f"{who}: p_exch must be a number in (0, 1]; got {p_exch!r}")
-    value = float(p_exch)
-    if not 0.0 < value <= 1.0:
-        raise ModelError(f"{who}: p_exch must lie in (0, 1] (1 = the three-level model); got {value}")
-    return value
+_caveats = exnex_caveats
 
 
 def _nex_prior(priors: Mapping[str, Any]) -> tuple[float, float, Any]:
@@ -91,23 +82,6 @@ def exnex_disease_means(mu: Any, tau_b: Any, p: float, m_nex: float, s_nex: floa
         w_ex = ones
     pm.Deterministic("p_exch_post", w_ex, dims="disease")
     return mu_d
-
-
-def _caveats(levels: list[str], d_index: np.ndarray, who: str = FAMILY) -> list[dict[str, Any]]:
-    """What the disease structure cannot identify (the same rules as the three-level model)."""
-    per = np.bincount(d_index, minlength=len(levels))
-    out = []
-    if len(levels) < 2:
-        raise ModelError(f"{who}: EXNEX needs at least two diseases; the table has {len(levels)}")
-    if (per == 1).all():
-        out.append({"parameter": "tau_within", "pooled": True,
-                    "message": "every disease has one study: tau_within and tau_between are not separately "
-                               "identified, and a disease's EX/NEX split rests on one study"})
-    if len(levels) == 2:
-        out.append({"parameter": "tau_between", "pooled": True,
-                    "message": "2 diseases: tau_between is barely identified; the exchangeability "
-                               "probabilities mostly reflect p_exch and the NEX prior"})
-    return out
 
 
 def build_exnex(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = None, p_exch: float = 0.5,
@@ -189,9 +163,11 @@ def exchangeability_table(fit: Any) -> pd.DataFrame:
     levels = [str(d) for d in post["disease"].values]
     counts = pd.Series(fit.settings.get("disease_of_study", [])).value_counts()
     if getattr(fit, "sampler", None) == "exact":  # from the exact marginals, not the draws
-        from bayes_il2.diagnostics.exact_bridge import exact_model
+        from bayes_il2.exact.exnex import exnex
 
-        model = exact_model(fit)
+        data, priors = fit.data, fit.priors
+        model = exnex(data["yi"], data["vi"], data["disease"].astype(str), priors["tau_within"], priors["tau_between"],
+                      mu_prior=priors["mu"], nex_prior=priors.get("nex"), p_exch=fit.settings.get("p_exch", 0.5))
         return pd.DataFrame([{"disease": d, "k": int(counts.get(d, 0)), "p_exch_prior": fit.settings.get("p_exch"),
                               "p_exch_post": model.p_exch_post(d), "mu_disease_mean": model.mu_disease(d).mean,
                               **dict(zip(("mu_disease_low", "mu_disease_high"),
