@@ -53,7 +53,9 @@ def test_auto_answers_the_nnhm_exactly_and_the_rest_by_mcmc():
     assert choose_engine("auto", "three_level", [], {}).engine == "mcmc"
     assert choose_engine("auto", "three_level", ["dose"], three).engine == "mcmc"
     assert choose_engine("mcmc", "three_level", [], three).engine == "mcmc"
-    assert choose_engine("auto", "exnex", [], three).engine == "mcmc"
+    # EXNEX: exact with these priors too (a Normal mu prior; tests/test_exact_exnex.py checks it)
+    assert choose_engine("auto", "exnex", [], three).engine == "exact"
+    assert choose_engine("auto", "exnex", [], {}).engine == "mcmc"
     assert choose_engine("mcmc", "nnhm", [], PRIORS).engine == "mcmc"
 
 
