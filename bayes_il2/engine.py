@@ -6,8 +6,8 @@ For such an analysis the answer needs no sampler, no compilation and carries no 
 so ``engine = "auto"`` (the default) answers it exactly; so is the three-level model (studies within
 diseases, :func:`bayes_il2.exact.three_level`: quadrature over the two variance components) when
 its three priors are given, and the EXNEX model (:func:`bayes_il2.exact.exnex.exnex`: the same
-quadrature times a sum over the 2^D exchangeable/non-exchangeable configurations of the D <= 12
-diseases) when its mu prior is Normal and its scale priors are given. MCMC (nutpie) answers every
+quadrature times a sum over the 2^D exchangeable/non-exchangeable configurations of the D
+diseases, D <= 8) when its mu prior is Normal and its scale priors are given. MCMC (nutpie) answers every
 other family (binomial likelihoods, the Treg model, exnex_rate and meta-regression for now) and any
 analysis asked for with ``engine = "mcmc"`` (``bayes-il2 fit --mcmc``), which the exact engine then
 cross-checks in the diagnostics. ``engine = "exact"`` (``--exact``) insists on the exact engine and
