@@ -3,7 +3,7 @@
 Two routes, chosen by what the models allow:
 
 * :func:`exact_model_average` — the normal models the exact engine integrates (common effect,
-  random effects, three-level; :mod:`bayes_il2.exact`). Posterior model probabilities are
+  random effects, three-level and optionally EXNEX; :mod:`bayes_il2.exact`). Posterior model probabilities are
   p(M | y) proportional to p(M) p(y | M), with p(y | M) the exact marginal likelihood under
   *proper* priors (Gronau et al. 2021, metaBMA, Adv Methods Pract Psychol Sci 4(1); Bartoš et al.
   2021, RoBMA). The averaged posterior of mu is the mixture of the models' exact marginals. Because
@@ -67,7 +67,8 @@ class ModelAverage:
         return pd.concat([self.weights, pd.DataFrame([avg])], ignore_index=True)
 
 
-def _exact_models(yi, vi, group, mu_prior, tau_prior, tau_within_prior, tau_between_prior) -> dict[str, Any]:
+def _exact_models(yi, vi, group, mu_prior, tau_prior, tau_within_prior, tau_between_prior,
+                  exnex: Mapping[str, Any] | None = None) -> dict[str, Any]:
     from bayes_il2 import exact
 
     models = {"common_effect": exact.common_effect(yi, vi, mu_prior=mu_prior),
@@ -75,6 +76,10 @@ def _exact_models(yi, vi, group, mu_prior, tau_prior, tau_within_prior, tau_betw
     if group is not None and len(set(map(str, group))) >= 2:
         models["three_level"] = exact.three_level(yi, vi, group, tau_within_prior or tau_prior,
                                                   tau_between_prior or tau_prior, mu_prior=mu_prior)
+        if exnex is not None:
+            models["exnex"] = exact.exnex(yi, vi, group, tau_within_prior or tau_prior, tau_between_prior or tau_prior,
+                                          mu_prior=mu_prior, nex_prior=exnex.get("nex"),
+                                          p_exch=exnex.get("p_exch", 0.5))
     return models
 
 
@@ -98,8 +103,10 @@ def exact_model_average(yi: Any, vi: Any, *, mu_prior: Any, tau_prior: Any, grou
                         tau_within_prior: Any = None, tau_between_prior: Any = None,
                         prior_probs: Mapping[str, float] | None = None,
                         alternative_tau_priors: Sequence[Any] | None = None,
-                        sensitivity_threshold: float = 0.1, level: float = 0.95) -> ModelAverage:
-    """Average common-effect, random-effects and (with ``group``) three-level models exactly.
+                        sensitivity_threshold: float = 0.1, level: float = 0.95,
+                        exnex: Mapping[str, Any] | None = None) -> ModelAverage:
+    """Average common-effect, random-effects and (with ``group``) three-level models exactly, and
+    the EXNEX model when ``exnex`` is given.
 
     Parameters
     ----------
@@ -121,6 +128,9 @@ def exact_model_average(yi: Any, vi: Any, *, mu_prior: Any, tau_prior: Any, grou
         A weight change above this under an alternative prior marks the weights prior-sensitive.
     level : float
         Credible level of the reported intervals.
+    exnex : mapping, optional
+        ``p_exch`` and ``nex`` (Normal) of an EXNEX model (:func:`bayes_il2.exact.exnex.exnex`) that
+        joins the set (with ``group``; its scale priors are the three-level ones).
 
     Returns
     -------
@@ -134,7 +144,7 @@ def exact_model_average(yi: Any, vi: Any, *, mu_prior: Any, tau_prior: Any, grou
     """
     if mu_prior is None or not getattr(mu_prior, "proper", True):
         raise ModelError("model averaging by marginal likelihood needs a proper mu prior (e.g. Normal(0, 2))")
-    models = _exact_models(yi, vi, group, mu_prior, tau_prior, tau_within_prior, tau_between_prior)
+    models = _exact_models(yi, vi, group, mu_prior, tau_prior, tau_within_prior, tau_between_prior, exnex)
     names = list(models)
     given = dict(prior_probs or {})
     unknown = sorted(set(given) - set(names))
@@ -165,7 +175,7 @@ def exact_model_average(yi: Any, vi: Any, *, mu_prior: Any, tau_prior: Any, grou
             _scaled(tau_within_prior, factor) if alternatives is None else alt)
         alt_b_prior = None if tau_between_prior is None else (
             _scaled(tau_between_prior, factor) if alternatives is None else alt)
-        alt_models = _exact_models(yi, vi, group, mu_prior, alt, alt_w_prior, alt_b_prior)
+        alt_models = _exact_models(yi, vi, group, mu_prior, alt, alt_w_prior, alt_b_prior, exnex)
         alt_w = _posterior_probs(np.array([alt_models[n].log_marginal_likelihood for n in names]), prior)
         for n, a, b in zip(names, alt_w, w):
             sens_rows.append({"tau_prior": repr(alt), "model": n, "weight": a, "change": a - b})

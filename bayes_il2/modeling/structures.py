@@ -9,8 +9,8 @@ variants, and the model-averaged answer (the tables an ``exnex`` analysis writes
     exchangeability probability and the shift EXNEX minus three-level (model scale).
 ``model_average``
     The weights and averaged mu of two model sets: (a) exact marginal likelihoods of common effect,
-    random effects and three-level (:func:`bayes_il2.modeling.averaging.exact_model_average`, with
-    its prior-sensitivity flag), (b) stacking (PSIS-LOO) of the MCMC fits EXNEX, three-level and
+    random effects, three-level and EXNEX (its exact engine, :mod:`bayes_il2.exact.exnex`; the note
+    says so) (:func:`bayes_il2.modeling.averaging.exact_model_average`, with its prior-sensitivity flag), (b) stacking (PSIS-LOO) of the MCMC fits EXNEX, three-level and
     design bias (:func:`bayes_il2.modeling.averaging.stacking_average`). The two sets are
     weighted separately: stacking weights are predictive, not posterior probabilities.
 
@@ -80,14 +80,25 @@ def pooling_comparison(exnex_fit: Any, table: pd.DataFrame, priors: Mapping[str,
         if name not in priors:
             raise ModelError(f"pooling comparison: a {name!r} prior is needed")
     out = {"exnex_by_disease": exnex_by_disease(exnex_fit, table, priors)}
+    from bayes_il2.priors import Normal
+
+    groups = table["disease"].astype(str).tolist()
+    p_exch = (getattr(exnex_fit, "settings", {}) or {}).get("p_exch")
+    # EXNEX joins the exact average where its exact engine applies (a Normal mu prior, <= 8 diseases)
+    exnex = ({"p_exch": p_exch, "nex": priors.get("nex")}
+             if p_exch is not None and isinstance(priors["mu"], Normal) and len(set(groups)) <= 8 else None)
     exact_avg = exact_model_average(table["yi"].to_numpy(float), table["vi"].to_numpy(float),
-                                    mu_prior=priors["mu"], tau_prior=priors["tau_within"],
-                                    group=table["disease"].astype(str).tolist(),
-                                    tau_within_prior=priors["tau_within"], tau_between_prior=priors["tau_between"])
+                                    mu_prior=priors["mu"], tau_prior=priors["tau_within"], group=groups,
+                                    tau_within_prior=priors["tau_within"], tau_between_prior=priors["tau_between"],
+                                    exnex=exnex)
     rows = [exact_avg.table().assign(method=exact_avg.method, prior_sensitive=exact_avg.prior_sensitive)]
     level3 = {k: priors[k] for k in ("mu", "tau_within", "tau_between")}
     fits = {"exnex": exnex_fit, "three_level": fit_variant("three_level", level3, {})}
     notes = list(exact_avg.notes)
+    if exnex is not None and "exnex" in set(exact_avg.weights["model"]):
+        nex = priors.get("nex")
+        notes.insert(0, f"exact marginal likelihood: EXNEX (p_exch = {p_exch:g}, NEX prior "
+                        f"{nex if nex is not None else 'Normal(0, 2)'}) joins common effect, random effects and three-level")
     if "design" in table.columns and design_groups(table.reset_index(drop=True))[0]:
         fits["design_bias"] = fit_variant("design_bias", {"mu": priors["mu"], "tau": priors["tau_within"]},
                                           {"design_adjustment": "bias"})
