@@ -142,3 +142,15 @@ def test_exact_fit_summary_and_draws():
     assert stats.kstest(mu_d, post.mu_disease("B").cdf).pvalue > 1e-3
     w = np.asarray(fit.idata["posterior"]["p_exch_post"].sel(disease="B")).ravel()
     assert abs(w.mean() - post.p_exch_post("B")) < 4 * w.std() / np.sqrt(len(w))
+
+
+def test_exnex_joins_the_exact_model_average_with_its_marginal_likelihood():
+    from bayes_il2.modeling.averaging import exact_model_average
+
+    avg = exact_model_average(FOUR["yi"], FOUR["vi"], mu_prior=PRIORS["mu"], tau_prior=PRIORS["tau_within"],
+                              group=FOUR["disease"].tolist(), tau_within_prior=PRIORS["tau_within"],
+                              tau_between_prior=PRIORS["tau_between"], exnex={"p_exch": 0.5, "nex": PRIORS["nex"]})
+    rows = avg.weights.set_index("model")
+    assert list(rows.index) == ["common_effect", "random_effects", "three_level", "exnex"]
+    assert rows.loc["exnex", "log_ml"] == pytest.approx(_post(FOUR).log_marginal_likelihood, abs=1e-12)
+    assert rows["weight"].sum() == pytest.approx(1.0)
