@@ -211,7 +211,8 @@ def test_pooling_comparison_tables(planted_fit):
     out = pooling_comparison(planted_fit, table, PRIORS, fit_variant)
     assert set(out) == {"exnex_by_disease", "model_average"}
     avg = out["model_average"]
-    for method, models in (("exact marginal likelihood", ["common_effect", "random_effects", "three_level"]),
+    # EXNEX joins the exact set with its exact marginal likelihood (bayes_il2.exact.exnex), and the note says so
+    for method, models in (("exact marginal likelihood", ["common_effect", "random_effects", "three_level", "exnex"]),
                            ("stacking", ["exnex", "three_level", "design_bias"])):
         block = avg[avg["method"] == method]
         assert block["model"].tolist() == models + ["averaged"]
@@ -220,6 +221,7 @@ def test_pooling_comparison_tables(planted_fit):
     exact_w = avg[avg["method"] == "exact marginal likelihood"].set_index("model")["weight"]
     assert exact_w["common_effect"] < 1e-6
     assert isinstance(avg["note"].iloc[0], str) and "predictive" in avg["note"].iloc[0]
+    assert "EXNEX (p_exch = 0.5" in avg["note"].iloc[0]
 
 
 @pytest.mark.parametrize("weight", [None, [1, 0, 1, 1, 0, 0]], ids=["all", "left_out"])
