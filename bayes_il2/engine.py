@@ -275,12 +275,7 @@ def exact_three_level_fit(table: pd.DataFrame, *, priors: dict[str, Any], measur
     """
     from bayes_il2 import exact
 
-    data, ids, y, v = _effect_table(table)
-    if "disease" not in data.columns:
-        raise ModelError("three_level: the table lacks the column 'disease'")
-    missing = [name for name in ("mu", "tau_within", "tau_between") if name not in priors]
-    if missing:
-        raise ModelError(f"three_level (exact): a prior for {', '.join(missing)} is needed")
+    data, ids, y, v = _disease_table(table, priors, "three_level")
     group = data["disease"].astype(str).to_numpy()
     post = exact.three_level(y, v, group, priors["tau_within"], priors["tau_between"], mu_prior=priors["mu"],
                              labels=ids)
@@ -321,12 +316,7 @@ def exact_exnex_fit(table: pd.DataFrame, *, priors: dict[str, Any], p_exch: floa
     from bayes_il2.exact.exnex import DEFAULT_NEX_PRIOR, exnex, exnex_caveats
     from bayes_il2.priors import Normal
 
-    data, ids, y, v = _effect_table(table)
-    if "disease" not in data.columns:
-        raise ModelError("exnex: the table lacks the column 'disease'")
-    missing = [name for name in ("mu", "tau_within", "tau_between") if name not in priors]
-    if missing:
-        raise ModelError(f"exnex (exact): a prior for {', '.join(missing)} is needed")
+    data, ids, y, v = _disease_table(table, priors, "exnex")
     nex = priors.get("nex", Normal(*DEFAULT_NEX_PRIOR))
     post = exnex(y, v, data["disease"].astype(str).to_numpy(), priors["tau_within"], priors["tau_between"],
                  mu_prior=priors["mu"], nex_prior=nex, p_exch=p_exch, labels=ids)
@@ -337,6 +327,18 @@ def exact_exnex_fit(table: pd.DataFrame, *, priors: dict[str, Any], p_exch: floa
     return _disease_fit(post, "exnex", data, ids, {**{k: priors[k] for k in ("mu", "tau_within", "tau_between")},
                                                    "nex": nex},
                         measure, draws, chains, seed, predictive, settings)
+
+
+def _disease_table(table: pd.DataFrame, priors: dict[str, Any], who: str):
+    """:func:`_effect_table` for a model of studies within diseases: the ``disease`` column and the
+    mu, tau_within and tau_between priors are required."""
+    data, ids, y, v = _effect_table(table)
+    if "disease" not in data.columns:
+        raise ModelError(f"{who}: the table lacks the column 'disease'")
+    missing = [name for name in ("mu", "tau_within", "tau_between") if name not in priors]
+    if missing:
+        raise ModelError(f"{who} (exact): a prior for {', '.join(missing)} is needed")
+    return data, ids, y, v
 
 
 def _disease_fit(post: Any, family: str, data: pd.DataFrame, ids: list[str], priors: dict[str, Any],
