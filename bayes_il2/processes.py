@@ -104,6 +104,9 @@ def _worker(conn: Any, parent: int, fn: Callable[..., Any], args: tuple) -> None
     if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(128 + signal.SIGTERM)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    # multiprocessing lets no daemonic process start children; this one may (run_tasks inside a task),
+    # and its children stop with it as it stops with its parent (PR_SET_PDEATHSIG, the guard thread).
+    mp.current_process().daemon = False
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _raise_interrupted)
     signal.signal(signal.SIGHUP, _raise_interrupted)

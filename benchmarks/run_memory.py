@@ -6,7 +6,7 @@ Every 50 ms it reads VmHWM (the kernel's peak resident size, KiB) of the command
 descendants, and names a worker after the analysis folder it writes (`atomic_directory`'s temporary
 `.<name>.<pid>.<rand>.tmp`, which carries the writer's pid). Prints one line per process:
 pid, role (parent / analysis name / child of an analysis), peak in MB (KiB x 1.024 / 1000) and KiB,
-then the command's wall time and its children's CPU seconds (getrusage).
+CPU seconds (user + system, last seen: a lower bound for a process that ends between polls), then the command's wall time and its children's CPU seconds (getrusage).
 """
 from __future__ import annotations
 
@@ -41,12 +41,22 @@ def _hwm(pid: int) -> int | None:
     return None
 
 
+def _cpu(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def main() -> int:
     out = Path(sys.argv[1])
     command = sys.argv[sys.argv.index("--") + 1:]
     started = time.perf_counter()
     proc = subprocess.Popen(command)
     peaks: dict[int, int] = {}
+    cpu: dict[int, float] = {}
     parent_of: dict[int, int] = {}
     names: dict[int, str] = {}
     pattern = re.compile(r"^\.(.+)\.(\d+)\.[^.]+\.tmp$")
@@ -57,6 +67,9 @@ def main() -> int:
             kib = _hwm(pid)
             if kib is not None:
                 peaks[pid] = max(peaks.get(pid, 0), kib)
+            seconds = _cpu(pid)
+            if seconds is not None:
+                cpu[pid] = max(cpu.get(pid, 0.0), seconds)
             for child in _children(pid):
                 parent_of.setdefault(child, pid)
                 todo.append(child)
@@ -80,7 +93,7 @@ def main() -> int:
         return f"child of {role(up)}" if up is not None else "?"
 
     for pid, kib in sorted(peaks.items(), key=lambda kv: -kv[1]):
-        print(f"{pid:>8}  {role(pid):<45} {kib * 1.024 / 1000:7.0f} MB  ({kib:,} KiB)")
+        print(f"{pid:>8}  {role(pid):<45} {kib * 1.024 / 1000:7.0f} MB  ({kib:,} KiB)  {cpu.get(pid, 0):6.1f} CPU s")
     print(f"exit {proc.returncode}; wall {wall:.1f} s; CPU {usage.ru_utime:.1f} user + {usage.ru_stime:.1f} sys; "
           f"load {os.getloadavg()}")
     return proc.returncode
