@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -163,3 +164,40 @@ def test_a_stop_signal_ends_the_outcome_child_and_its_parent(tmp_path):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 128 + signal.SIGTERM, proc.stderr.read()
     assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1][:3]
+
+
+def _session_pids(sid: int) -> list[int]:
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == sid and fields[0] != "Z":
+                alive.append(int(entry.name))
+    return alive
+
+
+def test_sigterm_to_a_worker_stops_its_outcome_child_and_the_run(tmp_path):
+    out = tmp_path / "results"
+    proc = subprocess.Popen([sys.executable, "-m", "bayes_il2.cli", "run", str(MODELS / "adverse_events_vs_placebo.toml"),
+                             str(MODELS / "treg_expansion.toml"), "--out", str(out), "--jobs", "2", "--draws", "100",
+                             "--tune", "100", "--chains", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
+    end = time.monotonic() + 120
+    while not any("[severe_ae]: fitting" in line for line in lines) and time.monotonic() < end:
+        time.sleep(0.05)
+    workers = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+    with_child = [w for w in workers if Path(f"/proc/{w}/task/{w}/children").read_text().split()]
+    assert with_child, "no outcome child running"
+    os.kill(with_child[0], signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM, "".join(lines)
+    end = time.monotonic() + 30
+    while _session_pids(proc.pid) and time.monotonic() < end:
+        time.sleep(0.1)
+    assert _session_pids(proc.pid) == []
+    assert "adverse_events_vs_placebo" in "".join(lines[-4:]) and "stopped" in "".join(lines)
+    assert not (out / "adverse_events_vs_placebo").exists()
