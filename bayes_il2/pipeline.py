@@ -571,7 +571,7 @@ def import_for_workers(modules: tuple[str, ...] = WORKER_MODULES) -> None:
 
     Matplotlib is set to its non-interactive Agg backend first: the workers only write PNG files, and
     a GUI backend's state must not be shared by forked processes. No import here starts a thread (a
-    thread does not survive a fork): ``tests/test_run_speed.py`` checks it.
+    thread does not survive a fork): ``tests/test_run_processes.py`` checks it.
     """
     import importlib
 
@@ -685,8 +685,9 @@ def run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progres
 
     ``outcome_processes``: fit each outcome of a multi-outcome spec in a forked child process
     (:func:`run_outcome_in_child`), so that the compiled models of one outcome are freed before the
-    next compiles (the peak memory of ``bayes-il2 run``, issue #19). Fork only from a process that
-    has not sampled yet (no sampler threads).
+    next compiles (the peak memory of ``bayes-il2 run``, issue #19). The process forks, so it must
+    hold no thread a child would need: nutpie's sampler threads end with each sampling (a serial
+    ``run`` forks after earlier analyses sampled in process), and the imports start none.
     """
     from bayes_il2._io import check_replaceable
 
