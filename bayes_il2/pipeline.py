@@ -650,7 +650,7 @@ def run_outcome_in_child(spec: AnalysisSpec, registry, outcome: str | None, prog
         interrupted = Interrupted(stop.signum)
         interrupted.args = (str(stop),)
         raise interrupted from None
-    if isinstance(result, TaskError):  # the child could not send its result back (e.g. it would not pickle)
+    if isinstance(result, TaskError):  # the child raised what is no Exception (SystemExit, GeneratorExit)
         raise OutcomeError(_OutcomeFailed(str(result), f"{type(result).__name__}: {result}"))
     if isinstance(result, _OutcomeFailed):
         raise OutcomeError(result)
