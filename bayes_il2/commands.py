@@ -57,7 +57,7 @@ def _run_one(spec_path: str, out: str, data: str | None, overrides: dict, quiet:
     spec = load_spec(spec_path).with_sampler(**overrides)
     if registry is None:
         registry = load_registry(data)
-    run = run_analysis(spec, registry, Path(out), progress=_progress(quiet))
+    run = run_analysis(spec, registry, Path(out), progress=_progress(quiet), outcome_processes=True)
     return {"name": spec.name, "status": run.status, "verdict": run.verdict, "headline": run.headline,
             "seconds": run.seconds, "error": run.error}
 
@@ -117,6 +117,9 @@ def run_command(args: argparse.Namespace) -> int:
         if parallel:
             # Longest first (by the previous run's time, when there is one): keeps both workers busy.
             order = sorted(range(len(specs)), key=lambda i: -_previous_seconds(out, names[i]))
+            from bayes_il2.pipeline import import_for_workers
+
+            import_for_workers()  # once here, inherited by every worker (a serial run imports as it goes)
             tasks = [(_run_one, (str(spec_paths[i]), str(out), data, overrides, args.quiet)) for i in order]
             done = run_tasks(tasks, args.jobs, labels=[names[i] for i in order])
             results = [None] * len(specs)

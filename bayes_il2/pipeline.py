@@ -547,6 +547,116 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
                          headline=(headline_prefix(caveats) if caveats else "") + headline_of(fit, summary))
 
 
+# --------------------------------------------------------------------------- processes
+# What an analysis imports as it runs (found by listing sys.modules in the workers of a run of every
+# bundled spec). A process that forks workers or outcome children imports them once before it forks,
+# so each child inherits them copy-on-write instead of paying about 2 CPU seconds and 290 MB to import
+# them again (issue #19).
+WORKER_MODULES = (
+    "bayes_il2.pipeline", "bayes_il2.api", "bayes_il2.fit", "bayes_il2.default_priors", "bayes_il2.runner",
+    "bayes_il2.diagnostics", "bayes_il2.engine", "bayes_il2.exact", "bayes_il2.inference",
+    "bayes_il2.compile_cache", "bayes_il2.classical", "bayes_il2.safety", "bayes_il2.treg_answer",
+    "bayes_il2.reanalysis", "bayes_il2.reanalysis.benefit_harm",
+    *(f"bayes_il2.modeling.{name}" for name in (
+        "nnhm", "three_level", "binomial_normal", "single_arm", "design_bias", "design_bias_rate", "exnex",
+        "exnex_rate", "partial", "treg", "averaging", "structures", "identifiability")),
+    "bayes_il2.plots", "bayes_il2.plots.funnel", "bayes_il2.plots.titles", "bayes_il2.plots.reanalysis",
+    "pymc", "pymc.printing", "pytensor", "pytensor.link.numba.dispatch", "nutpie", "numba", "arviz_stats",
+    "arviz_base", "scipy.stats", "xarray", "h5netcdf", "pandas.io.formats.csvs",
+)
+
+
+def import_for_workers(modules: tuple[str, ...] = WORKER_MODULES) -> None:
+    """Import ``modules`` in this process, before it forks workers that need them.
+
+    Matplotlib is set to its non-interactive Agg backend first: the workers only write PNG files, and
+    a GUI backend's state must not be shared by forked processes. No import here starts a thread (a
+    thread does not survive a fork): ``tests/test_run_processes.py`` checks it.
+    """
+    import importlib
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+
+    for name in modules:
+        importlib.import_module(name)
+
+
+@dataclass(frozen=True)
+class _OutcomeFailed:
+    """What a child process reports when its outcome raised: the two texts run_analysis keeps."""
+
+    message: str  # str(exc), for the verdict
+    formatted: str  # "ExceptionType: message", for run.json's error
+
+
+class OutcomeError(Exception):
+    """An outcome fitted in a child process raised (the child's exception, as text)."""
+
+    def __init__(self, failed: _OutcomeFailed):
+        super().__init__(failed.message)
+        self.formatted = failed.formatted
+
+
+def _detached(result: OutcomeResult) -> OutcomeResult:
+    """``result`` without what cannot or need not leave the process: the PyMC model and compiled
+    sampler of the fit (``model=None``, as :meth:`Fit.load` gives), the figures drawn to PNG bytes."""
+    import dataclasses
+
+    from bayes_il2.plots.io import PAGE_DPI, render_figure
+
+    fit = result.fit
+    if fit is not None and dataclasses.is_dataclass(fit):
+        fit = dataclasses.replace(fit, model=None, refitter=None)
+    figures = {name: render_figure(fig, formats=("png",), dpi=PAGE_DPI) for name, fig in result.figures.items()}
+    return dataclasses.replace(result, fit=fit, figures=figures)
+
+
+def _outcome_for_parent(spec: AnalysisSpec, registry, outcome: str | None,
+                        progress: Progress) -> OutcomeResult | _OutcomeFailed:
+    """Run in a child process: :func:`run_outcome`, detached for the trip back, or its exception as text."""
+    try:
+        return _detached(run_outcome(spec, registry, outcome, progress))
+    except Exception as exc:  # noqa: BLE001 - raised again in the parent, as run_analysis reports it
+        return _OutcomeFailed(str(exc), "".join(traceback.format_exception_only(type(exc), exc)).strip())
+
+
+def run_outcome_in_child(spec: AnalysisSpec, registry, outcome: str | None, progress: Progress) -> OutcomeResult:
+    """:func:`run_outcome` in a short-lived forked child process (issue #19).
+
+    Each outcome compiles its own models (an EXNEX outcome three of them), and a process keeps
+    what it compiled; in a child of its own, no process holds more than one outcome's models. The
+    child is a worker of :func:`bayes_il2.processes.run_tasks`: it stops with this process, and a
+    signal to this process stops it. The result is the in-process one with ``fit.model = None`` and
+    the figures drawn (:class:`bayes_il2.plots.io.RenderedFigure`); the files written are identical.
+
+    Raises
+    ------
+    OutcomeError
+        The outcome raised in the child (message as in the child).
+    Interrupted
+        This process got a stop signal, or the child was killed by a signal.
+    """
+    from bayes_il2.errors import Interrupted
+    from bayes_il2.processes import RunStopped, TaskError, run_tasks
+
+    label = outcome or spec.data.outcome or spec.data.measure
+    try:
+        [result] = run_tasks([(_outcome_for_parent, (spec, registry, outcome, progress))], jobs=1,
+                             labels=[f"{spec.name}[{label}]"])
+    except RunStopped as stop:
+        interrupted = Interrupted(stop.signum)
+        interrupted.args = (str(stop),)
+        raise interrupted from None
+    if isinstance(result, TaskError):  # the child raised what is no Exception (SystemExit, GeneratorExit)
+        raise OutcomeError(_OutcomeFailed(str(result), f"{type(result).__name__}: {result}"))
+    if isinstance(result, _OutcomeFailed):
+        raise OutcomeError(result)
+    return result
+
+
 def run_reanalysis(spec: AnalysisSpec, registry, progress: Progress) -> list[OutcomeResult]:
     """The trial reanalysis of a ``family = 'reanalysis'`` spec (one OutcomeResult per endpoint)."""
     from bayes_il2.plots.reanalysis import reanalysis_figures
@@ -566,12 +676,18 @@ def run_reanalysis(spec: AnalysisSpec, registry, progress: Progress) -> list[Out
 
 def run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progress = lambda m: None, *,
                  target: Path | None = None, command: str = "run", reserve: tuple[str, ...] = (),
-                 inferences: list[str] | None = None) -> AnalysisRun:
+                 inferences: list[str] | None = None, outcome_processes: bool = False) -> AnalysisRun:
     """Run one spec and write ``<out_root>/<spec.name>/`` (or ``target``) atomically.
 
     ``command`` names what writes the folder (its marker says so: :mod:`bayes_il2._io`); an
     existing folder that the same command did not write, or that holds files it did not write,
     is never replaced (:class:`~bayes_il2.errors.OutputError`, checked before any fitting).
+
+    ``outcome_processes``: fit each outcome of a multi-outcome spec in a forked child process
+    (:func:`run_outcome_in_child`), so that the compiled models of one outcome are freed before the
+    next compiles (the peak memory of ``bayes-il2 run``, issue #19). The process forks, so it must
+    hold no thread a child would need: nutpie's sampler threads end with each sampling (a serial
+    ``run`` forks after earlier analyses sampled in process), and the imports start none.
     """
     from bayes_il2._io import check_replaceable
 
@@ -583,13 +699,18 @@ def run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progres
             outcomes = run_reanalysis(spec, registry, progress)
         else:
             labels = [spec.data.outcome] + list(spec.data.outcomes) if spec.data.outcome else [None]
-            outcomes = [run_outcome(spec, registry, o, progress) for o in labels]
+            one = run_outcome
+            if outcome_processes and len(labels) > 1:
+                import_for_workers()  # once in this process, not again in each child
+                one = run_outcome_in_child
+            outcomes = [one(spec, registry, o, progress) for o in labels]
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - one failing analysis must not stop the others
+        error = (exc.formatted if isinstance(exc, OutcomeError)
+                 else "".join(traceback.format_exception_only(type(exc), exc)).strip())
         return AnalysisRun(spec=spec, outcomes=[], status="error", verdict=f"ERROR: {exc}",
-                           seconds=time.perf_counter() - started, inferences=inferences,
-                           error="".join(traceback.format_exception_only(type(exc), exc)).strip())
+                           seconds=time.perf_counter() - started, inferences=inferences, error=error)
     if spec.model.family != "reanalysis" and outcomes and all(o.fit is None for o in outcomes):
         why = "; ".join(f"{o.label}: {'; '.join(o.notes)}" for o in outcomes)
         return AnalysisRun(spec=spec, outcomes=[], status="error", seconds=time.perf_counter() - started,

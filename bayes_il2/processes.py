@@ -13,6 +13,10 @@ way out: a half-built results folder is removed, the previous one is left as it 
 
 When the parent is interrupted, or a worker dies of a signal, every worker is sent SIGTERM, given a
 few seconds to clean up, then killed; :class:`RunStopped` tells which tasks had finished.
+
+A worker may run tasks itself (``bayes-il2 run`` fits each outcome of a multi-outcome analysis in
+a child of its worker: :func:`bayes_il2.pipeline.run_outcome_in_child`). The child gets the same
+guarantees against the worker, and a stop signal reaches it through the worker's own loop.
 """
 from __future__ import annotations
 
@@ -100,6 +104,9 @@ def _worker(conn: Any, parent: int, fn: Callable[..., Any], args: tuple) -> None
     if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(128 + signal.SIGTERM)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    # multiprocessing lets no daemonic process start children; this one may (run_tasks inside a task),
+    # and its children stop with it as it stops with its parent (PR_SET_PDEATHSIG, the guard thread).
+    mp.current_process().daemon = False
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _raise_interrupted)
     signal.signal(signal.SIGHUP, _raise_interrupted)
@@ -186,7 +193,9 @@ def run_tasks(tasks: Sequence[tuple[Callable[..., Any], tuple]], jobs: int,
     def note(signum: int, frame: Any) -> None:
         requested.append(signum)
 
-    old = {s: signal.signal(s, note) for s in STOP_SIGNALS}
+    # A signal this process ignores stays ignored: a worker that runs tasks of its own (an analysis
+    # fitting each outcome in a child) ignores SIGINT, which the parent of the run decides about.
+    old = {s: signal.signal(s, note) for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN}
     try:
         while pending or running:
             if requested:

@@ -1,13 +1,15 @@
 """Saving figures atomically (PNG, SVG, PDF)."""
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from bayes_il2._io import atomic_write_with
+from bayes_il2._io import atomic_write_bytes, atomic_write_with
 from bayes_il2.errors import ModelError
 
 FORMATS = ("png", "svg", "pdf")
@@ -17,13 +19,48 @@ FORMATS = ("png", "svg", "pdf")
 PAGE_DPI = 150
 
 
-def save_figure(fig: Figure, path: str | Path, formats: Sequence[str] = ("png",), dpi: int = 300,
+@dataclass(frozen=True)
+class RenderedFigure:
+    """A figure already drawn to file contents: what a child process sends back instead of the
+    Figure (the bytes :func:`save_figure` would write).
+
+    Attributes
+    ----------
+    files : format -> file contents
+    dpi : resolution of the raster formats
+    """
+
+    files: dict[str, bytes]
+    dpi: int
+
+
+def _savefig(fig: Figure, target, fmt: str, dpi: int) -> None:
+    fig.savefig(target, format=fmt, dpi=dpi, bbox_inches="tight", facecolor="white")
+
+
+def render_figure(fig: Figure, formats: Sequence[str] = ("png",), dpi: int = PAGE_DPI,
+                  close: bool = True) -> RenderedFigure:
+    """Draw ``fig`` in each format to bytes (byte for byte what :func:`save_figure` writes)."""
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise ModelError(f"render_figure: format(s) {', '.join(bad)} not supported; allowed: {', '.join(FORMATS)}")
+    files = {}
+    for fmt in formats:
+        buffer = io.BytesIO()
+        _savefig(fig, buffer, fmt, dpi)
+        files[fmt] = buffer.getvalue()
+    if close:
+        plt.close(fig)
+    return RenderedFigure(files=files, dpi=dpi)
+
+
+def save_figure(fig: Figure | RenderedFigure, path: str | Path, formats: Sequence[str] = ("png",), dpi: int = 300,
                 close: bool = True) -> list[Path]:
     """Write ``fig`` to ``path.<format>`` for each format, each file atomically.
 
     Parameters
     ----------
-    fig : Figure
+    fig : Figure, or a RenderedFigure drawn in these formats at this dpi
     path : path without suffix (a suffix that names a format is replaced)
     formats : subset of ("png", "svg", "pdf")
     dpi : resolution of raster output (publication quality: 300)
@@ -41,10 +78,17 @@ def save_figure(fig: Figure, path: str | Path, formats: Sequence[str] = ("png",)
     if base.suffix.lstrip(".") in FORMATS:
         base = base.with_suffix("")
     written = []
+    if isinstance(fig, RenderedFigure):
+        missing = [f for f in formats if f not in fig.files]
+        if missing or fig.dpi != dpi:
+            raise ModelError(f"save_figure: the figure was rendered as {', '.join(fig.files)} at {fig.dpi} dpi; "
+                             f"asked for {', '.join(formats)} at {dpi} dpi")
+        for fmt in formats:
+            written.append(atomic_write_bytes(base.with_name(f"{base.name}.{fmt}"), fig.files[fmt]))
+        return written
     for fmt in formats:
         target = base.with_name(f"{base.name}.{fmt}")
-        atomic_write_with(target, lambda tmp, fmt=fmt: fig.savefig(tmp, format=fmt, dpi=dpi,
-                                                                      bbox_inches="tight", facecolor="white"))
+        atomic_write_with(target, lambda tmp, fmt=fmt: _savefig(fig, tmp, fmt, dpi))
         written.append(target)
     if close:
         plt.close(fig)
