@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from _processes import session_pids
 
 from bayes_il2 import pipeline
 from bayes_il2.errors import ModelError
@@ -166,18 +167,6 @@ def test_a_stop_signal_ends_the_outcome_child_and_its_parent(tmp_path):
     assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1][:3]
 
 
-def _session_pids(sid: int) -> list[int]:
-    alive = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == sid and fields[0] != "Z":
-                alive.append(int(entry.name))
-    return alive
-
 
 def test_sigterm_to_a_worker_stops_its_outcome_child_and_the_run(tmp_path):
     out = tmp_path / "results"
@@ -196,8 +185,8 @@ def test_sigterm_to_a_worker_stops_its_outcome_child_and_the_run(tmp_path):
     os.kill(with_child[0], signal.SIGTERM)
     assert proc.wait(timeout=60) == 128 + signal.SIGTERM, "".join(lines)
     end = time.monotonic() + 30
-    while _session_pids(proc.pid) and time.monotonic() < end:
+    while session_pids(proc.pid) and time.monotonic() < end:
         time.sleep(0.1)
-    assert _session_pids(proc.pid) == []
+    assert session_pids(proc.pid) == []
     assert "adverse_events_vs_placebo" in "".join(lines[-4:]) and "stopped" in "".join(lines)
     assert not (out / "adverse_events_vs_placebo").exists()

@@ -16,25 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
+from _processes import session_pids
 
 from bayes_il2._io import MARKER, clean_stale
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 SPECS = [str(MODELS / "treg_expansion.toml"), str(MODELS / "pss_reanalysis.toml")]
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process-group checks read /proc")
-
-
-def _session_pids(sid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == sid and fields[0] != "Z":  # session id; zombies are already dead
-                out.append(int(entry.name))
-    return out
 
 
 def _start(out: Path) -> tuple[subprocess.Popen, list[str]]:
@@ -69,9 +57,9 @@ def _worker_pids(parent: int) -> list[int]:
 
 def _assert_clean(out: Path, sid: int) -> None:
     end = time.monotonic() + 45  # a compiler a worker started may finish its file first
-    while _session_pids(sid) and time.monotonic() < end:
+    while session_pids(sid) and time.monotonic() < end:
         time.sleep(0.1)
-    assert _session_pids(sid) == [], "processes of the run outlived it"
+    assert session_pids(sid) == [], "processes of the run outlived it"
     clean_stale(out)
     for entry in out.iterdir():
         assert not entry.name.endswith(".tmp"), f"staging left behind: {entry.name}"
