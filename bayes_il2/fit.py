@@ -155,7 +155,9 @@ class Fit:
         Vehtari A, Gelman A, Simpson D, Carpenter B, Bürkner PC. Rank-normalization, folding, and
         localization: an improved R-hat. Bayesian Analysis 2021;16(2):667-718.
         """
-        import arviz_stats as az
+        from bayes_il2._arviz import arviz_stats  # imported on use: about a second (scipy.stats)
+
+        az = arviz_stats()
 
         if scale not in SCALES:
             raise ModelError(f"scale must be one of {SCALES}; got {scale!r}")
@@ -319,7 +321,9 @@ def draw_diagnostics(post: xr.Dataset, names: Any = tuple(_DRAW_STATS)) -> dict[
     Vehtari A, Gelman A, Simpson D, Carpenter B, Bürkner P-C (2021). Rank-normalization, folding, and
     localization: an improved R-hat for assessing convergence of MCMC. Bayesian Analysis 16(2):667-718.
     """
-    import arviz_stats as az  # imported on use: it costs about a second (scipy.stats)
+    from bayes_il2._arviz import arviz_stats  # imported on use: about a second (scipy.stats)
+
+    az = arviz_stats()
 
     constant = post.max(("chain", "draw")) == post.min(("chain", "draw"))
     out = {}

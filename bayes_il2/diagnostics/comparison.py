@@ -61,7 +61,9 @@ def compare_by_loo(fits: dict[str, object]) -> pd.DataFrame:
         One row per model, best first: ``elpd``, ``se``, ``elpd_diff``, ``dse`` (SE of the
         difference), ``p`` (effective parameters), ``weight`` (stacking) and ``warning`` (Pareto k).
     """
-    import arviz_stats as az
+    from bayes_il2._arviz import arviz_stats  # imported on use: about a second (scipy.stats)
+
+    az = arviz_stats()
 
     if len(fits) < 2:
         raise ModelError("compare_by_loo needs at least two fits")

@@ -149,7 +149,9 @@ def _sampler_checks(idata: xr.DataTree, thresholds: Thresholds) -> list[Check]:
             "" if ok else "the sampler takes very long trajectories: give mu and tau priors on the scale of "
             "the data (--mu-prior, --tau-prior) or analyse the effect on a log scale (e.g. ROM instead of MD)"))
     if _sample_stat(idata, "energy") is not None:
-        import arviz_stats as az
+        from bayes_il2._arviz import arviz_stats  # imported on use: about a second (scipy.stats)
+
+        az = arviz_stats()
 
         raw = az.bfmi(idata)
         if isinstance(raw, (xr.Dataset, xr.DataTree)):

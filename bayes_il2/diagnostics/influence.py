@@ -100,6 +100,9 @@ def psis_without(fit, study_id: str) -> tuple[Summary, float] | None:
     reliable for k < 0.7; :func:`influence_table` refits the study otherwise. None when the fit
     has no per-study log-likelihood.
     """
+    from bayes_il2._arviz import arviz_stats
+
+    arviz_stats()  # the first import without lazy_loader's stack walk
     from arviz_stats.base import array_stats
 
     idata = fit.idata

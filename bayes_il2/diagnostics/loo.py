@@ -46,7 +46,9 @@ def loo_by_study(idata: xr.DataTree, k_threshold: float = 0.7,
     dim = [d for d in ll.dims if d not in ("chain", "draw")]
     if not dim or ll.sizes[dim[0]] < 2:
         return None
-    import arviz_stats as az  # imported on use: it costs about a second (scipy.stats)
+    from bayes_il2._arviz import arviz_stats  # imported on use: about a second (scipy.stats)
+
+    az = arviz_stats()
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

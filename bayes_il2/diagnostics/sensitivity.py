@@ -51,7 +51,9 @@ def power_scaling_table(fit, var_names: list[str] | None = None) -> pd.DataFrame
     present = set(idata["posterior"].data_vars)
     names = var_names or [v for v in ("mu", "tau", "tau_within", "tau_between") if v in present]
     chosen = [v for v in (getattr(fit, "priors", None) or {}) if v in set(idata["log_prior"].data_vars)]
-    import arviz_stats as az  # imported on use: it costs about a second (scipy.stats)
+    from bayes_il2._arviz import arviz_stats  # imported on use: about a second (scipy.stats)
+
+    az = arviz_stats()
 
     try:
         with warnings.catch_warnings(), _quiet_psense_log():

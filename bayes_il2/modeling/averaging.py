@@ -214,7 +214,9 @@ def stacking_average(fits: Mapping[str, Any], *, draws: int = 4000, seed: int = 
     Yao Y, Vehtari A, Simpson D, Gelman A (2018). Using stacking to average Bayesian predictive
     distributions. Bayesian Analysis 13:917-1007.
     """
-    import arviz_stats as az
+    from bayes_il2._arviz import arviz_stats  # imported on use: about a second (scipy.stats)
+
+    az = arviz_stats()
 
     if len(fits) < 2:
         raise ModelError("stacking needs at least two fits")
