@@ -61,9 +61,13 @@ def _read(path: Path) -> tuple[pd.DataFrame, list[str]]:
     inferences = [f"skipped {comments} leading comment/blank line(s) of {path.name}"] if comments else []
     if delimiter != "," and counts[delimiter] > 0:
         inferences.append(f"delimiter: {DELIMITERS[delimiter]} (detected from the header line of {path.name})")
+    sep = delimiter if counts[delimiter] > 0 else ","
+    _check_field_counts(text, sep, path, first_line=comments + 1)
     try:
+        # index_col=False: a row with one field more than the header must not turn the first column
+        # into the index (pandas' default), which would shift every value one column to the left
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True,
-                         sep=delimiter if counts[delimiter] > 0 else ",")
+                         sep=sep, index_col=False)
     except (pd.errors.ParserError, ValueError) as exc:
         raise _fail(path, "malformed_csv", str(exc).strip()) from None
     df.columns = [str(c).strip() for c in df.columns]
@@ -74,6 +78,22 @@ def _read(path: Path) -> tuple[pd.DataFrame, list[str]]:
     if len(df) == 0:
         raise _fail(path, "no_rows", "the file has a header but no data rows")
     return df, inferences
+
+
+def _check_field_counts(text: str, sep: str, path: Path, *, first_line: int) -> None:
+    """Refuse a row with more fields than the header (``first_line``: the file line of the header)."""
+    import csv
+
+    reader = csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True)
+    try:
+        header = next(reader)
+        for row in reader:
+            if len(row) > len(header):
+                line = first_line + reader.line_num - 1
+                raise _fail(path, "malformed_csv", f"line {line} has {len(row)} fields, the header "
+                            f"{len(header)}", line=line)
+    except csv.Error as exc:
+        raise _fail(path, "malformed_csv", str(exc)) from None
 
 
 def _numeric(df: pd.DataFrame, column: str, path: Path, problems: list[Problem], *, integer: bool = False,

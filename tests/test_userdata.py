@@ -72,3 +72,18 @@ def test_missing_file_is_named(tmp_path):
     with pytest.raises(RegistryError) as info:
         read_effects_csv(tmp_path / "absent.csv")
     assert info.value.problems[0].rule == "missing_file"
+
+
+@pytest.mark.parametrize("text, line", [
+    ("yi,vi\n,1,2\n,", 2),  # found by the fuzz test: pandas made the first column an index (traceback)
+    ("yi,vi\n0.1,0.2,0.3\n0.4,0.5\n", 2),  # pandas read this as yi=0.2, vi=0.3 (values shifted)
+    ("# note\nstudy_id,yi,vi\nA,0.1,0.2\nB,0.3,0.4,\n", 4),
+])
+def test_a_row_with_more_fields_than_the_header_is_refused_with_its_line(tmp_path, text, line):
+    path = tmp_path / "wide.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RegistryError) as info:
+        read_effects_csv(path)
+    [problem] = info.value.problems
+    assert (problem.rule, problem.line) == ("malformed_csv", line)
+    assert "wide.csv" in str(info.value) and "fields" in problem.message
