@@ -283,7 +283,7 @@ def fit_command(args: argparse.Namespace) -> int:
         _say(f"inferred: {line}")
     clean_stale(out.parent)
     run = run_analysis(spec, UserTable(table), out.parent, progress=_progress(args.quiet), target=out,
-                       command="fit", reserve=("index.html",), inferences=inferred)
+                       command="fit", reserve=("index.html",), inferences=inferred, figure_processes=True)
     if run.error:
         print(f"error: {run.error}", file=sys.stderr)
         return EXIT_BAD_INPUT

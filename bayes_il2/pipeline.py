@@ -9,6 +9,7 @@ import json
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,8 @@ class OutcomeResult:
     summary: pd.DataFrame
     fit: object | None = None
     diagnostics: object | None = None
-    figures: dict[str, object] = field(default_factory=dict)
+    figures: dict[str, object] = field(default_factory=dict)  # name -> Figure, or RenderedFigure (drawn)
+    drawing: list = field(default_factory=list)  # processes.Background jobs drawing more figures
     extra_tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     headline: str = ""
     notes: list[str] = field(default_factory=list)
@@ -430,13 +432,19 @@ class _FitProxy:
 
 
 # --------------------------------------------------------------------------- one analysis
+#: Figures drawn from the diagnostics tables; the others need only the fit, the effects and the
+#: classical fit, so a figure process can draw them while the diagnostics are computed.
+DIAGNOSTIC_FIGURES = ("ppc", "pareto_k", "influence", "prior_sensitivity")
+
+
 def figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics, label: str | None = None,
-                classical=None) -> dict[str, object]:
+                classical=None, names: tuple[str, ...] | None = None) -> dict[str, object]:
     """The figures named in ``spec.figures`` that apply to this fit (natural units where the measure has
     them), each headed with the analysis title and the outcome ``label``.
 
     ``classical``: the REML + HKSJ fit of the same table, drawn under the Bayesian summaries of the
     forest plot (left out for meta-regressions, whose pooled mean is an intercept) and in the funnel plot.
+    ``names``: draw only these of ``spec.figures`` (default: all).
     """
     from bayes_il2 import plots
     from bayes_il2.plots.funnel import funnel_plot
@@ -461,7 +469,7 @@ def figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics, label
     figures = {}
     for name in spec.figures:
         maker = makers.get(name)
-        if maker is None:
+        if maker is None or (names is not None and name not in names):
             continue
         try:
             titled_by_maker = name in ("forest", "forest_by_design")  # forest_plot draws the heading itself
@@ -471,9 +479,62 @@ def figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics, label
     return figures
 
 
-def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Progress) -> OutcomeResult:
-    """Effects, fit, diagnostics and figures of one outcome of a spec."""
+def rendered_figures(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics, label: str | None = None,
+                     classical=None, names: tuple[str, ...] | None = None) -> dict[str, object]:
+    """:func:`figures_for`, each figure drawn to the PNG that :func:`write_analysis` writes for it
+    (:class:`bayes_il2.plots.io.RenderedFigure`)."""
+    from bayes_il2.plots.io import PAGE_DPI, render_figure
+
+    figures = figures_for(spec, fit, table, diagnostics, label, classical=classical, names=names)
+    return {name: render_figure(fig, formats=("png",), dpi=PAGE_DPI) for name, fig in figures.items()}
+
+
+class _Tables:
+    """What the diagnostic figures read of a DiagnosticsReport: its tables (sent to a figure process)."""
+
+    def __init__(self, tables: dict[str, pd.DataFrame]):
+        self.tables = tables
+
+
+def _draw_figures(spec: AnalysisSpec, fit, table: pd.DataFrame, label: str | None, classical,
+                  receive: Callable[[], dict[str, pd.DataFrame]]) -> dict[str, object]:
+    """In a figure process: the figures that need only the fit, then, once the diagnostics tables
+    arrive (``receive``), the diagnostic ones; all drawn to PNG (:func:`rendered_figures`)."""
+    first = tuple(n for n in spec.figures if n not in DIAGNOSTIC_FIGURES)
+    pngs = rendered_figures(spec, fit, table, None, label, classical=classical, names=first)
+    if any(n in DIAGNOSTIC_FIGURES for n in spec.figures):
+        pngs.update(rendered_figures(spec, fit, table, _Tables(receive()), label, classical=classical,
+                                names=DIAGNOSTIC_FIGURES))
+    return pngs
+
+
+def _start_drawing(background: ExitStack, spec: AnalysisSpec, fit, table: pd.DataFrame, label: str | None,
+                   classical):
+    """Fork the process drawing the figures of ``spec.figures`` (:func:`_draw_figures`), entered into
+    ``background``, which stops it if the analysis ends before :func:`write_analysis` collects the
+    figures (an error, a signal). None when the spec names no figure."""
+    from bayes_il2.processes import start_background
+
+    if not spec.figures:
+        return None
+    job = start_background(_draw_figures, spec, fit, table, label, classical, inbox=True,
+                           label=f"the process drawing {', '.join(spec.figures)}")
+    return background.enter_context(job)
+
+
+def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Progress,
+                background: ExitStack | None = None) -> OutcomeResult:
+    """Effects, fit, diagnostics and figures of one outcome of a spec.
+
+    With ``background`` (where processes can be forked), the figures are drawn by a child process
+    (those that need only the fit while the diagnostics are computed, the diagnostic ones while the
+    results are written) and come back drawn (RenderedFigure); the process is entered into ``background``.
+    """
     from bayes_il2.diagnostics import diagnose
+    from bayes_il2.processes import can_fork
+
+    if background is not None and not can_fork():
+        background = None  # no fork here: the figures are drawn in this process
 
     label = outcome or spec.data.outcome or spec.data.measure
     release_memory()  # what the previous outcome freed goes back to the kernel before this one compiles
@@ -495,12 +556,25 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
         progress(f"{spec.name}[{label}]: not fitted: {exc}")
         return OutcomeResult(label=label, effects=table, excluded=excluded, summary=pd.DataFrame(),
                              headline=f"not identified: {exc}", notes=notes + [f"not fitted: {exc}"])
+    from bayes_il2.classical import classical_table
+    from bayes_il2.errors import BayesIL2Error
+
+    try:  # beside summary.csv: classical.csv; a classical failure never stops the Bayesian analysis
+        classical_csv, classical = classical_table(fitted, fit.measure)
+    except BayesIL2Error as exc:
+        classical_csv, classical = pd.DataFrame({"model": ["classical"], "note": [str(exc)]}), None
+    figure_label = outcome or spec.data.outcome
+    drawing = (_start_drawing(background, spec, fit, table, figure_label, classical) if background is not None
+               else None)
     from bayes_il2.engine import natural_summary
 
     summary = natural_summary(fit)
     release_memory()  # between phases: the next one starts from a trimmed heap
     progress(f"{spec.name}[{label}]: diagnostics")
     diagnostics = diagnose(fit)
+    if drawing is not None and any(n in DIAGNOSTIC_FIGURES for n in spec.figures):
+        drawing.send({name: t for name, t in diagnostics.tables.items()
+                      if name in ("predictive", "loo", "influence", "tau_prior_grid")})
     extra: dict[str, pd.DataFrame] = {}
     if spec.sensitivity:
         release_memory()
@@ -514,14 +588,9 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
         release_memory()
         progress(f"{spec.name}[{label}]: EXNEX beside the single-arm and design-bias rate models; stacking")
         extra.update(rate_pooling_tables(spec, fitted, fit))
-    from bayes_il2.classical import classical_table
-    from bayes_il2.errors import BayesIL2Error
-
-    try:  # beside summary.csv: classical.csv; a classical failure never stops the Bayesian analysis
-        extra["classical"], classical = classical_table(fitted, fit.measure)
-    except BayesIL2Error as exc:
-        extra["classical"], classical = pd.DataFrame({"model": ["classical"], "note": [str(exc)]}), None
-    figures = figures_for(spec, fit, table, diagnostics, outcome or spec.data.outcome, classical=classical)
+    extra["classical"] = classical_csv
+    figures = {} if background is not None else figures_for(spec, fit, table, diagnostics, figure_label,
+                                                            classical=classical)
     if spec.data.kind == "treg_partial" and fits_partial_rows():
         from bayes_il2 import treg_answer
 
@@ -555,6 +624,7 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
             progress(f"{spec.name}[{label}]: caveat: {c['parameter']}: {c['message']}")
     return OutcomeResult(label=label, effects=table, excluded=excluded, summary=summary, fit=fit,
                          diagnostics=diagnostics, figures=figures, extra_tables=extra, notes=notes,
+                         drawing=[drawing] if drawing is not None else [],
                          headline=(headline_prefix(caveats) if caveats else "") + headline_of(fit, summary))
 
 
@@ -687,7 +757,8 @@ def run_reanalysis(spec: AnalysisSpec, registry, progress: Progress) -> list[Out
 
 def run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progress = lambda m: None, *,
                  target: Path | None = None, command: str = "run", reserve: tuple[str, ...] = (),
-                 inferences: list[str] | None = None, outcome_processes: bool = False) -> AnalysisRun:
+                 inferences: list[str] | None = None, outcome_processes: bool = False,
+                 figure_processes: bool = False) -> AnalysisRun:
     """Run one spec and write ``<out_root>/<spec.name>/`` (or ``target``) atomically.
 
     ``command`` names what writes the folder (its marker says so: :mod:`bayes_il2._io`); an
@@ -699,29 +770,47 @@ def run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progres
     next compiles (the peak memory of ``bayes-il2 run``, issue #19). The process forks, so it must
     hold no thread a child would need: nutpie's sampler threads end with each sampling (a serial
     ``run`` forks after earlier analyses sampled in process), and the imports start none.
+
+    ``figure_processes``: draw the figures in forked child processes while this one computes the
+    diagnostics and writes the tables (``bayes-il2 fit``; where fork is unavailable they are drawn
+    here). The files are the same; this process then never imports matplotlib. A child that fails
+    fails the analysis as a figure drawn here would (``error``, nothing written); a signal stops it.
     """
+    with ExitStack() as background:
+        return _run_analysis(spec, registry, out_root, progress, target=target, command=command,
+                             reserve=reserve, inferences=inferences,
+                             background=background if figure_processes else None)
+
+
+def _run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progress, *, target: Path | None,
+                  command: str, reserve: tuple[str, ...], inferences: list[str] | None,
+                  background: ExitStack | None) -> AnalysisRun:
     from bayes_il2._io import check_replaceable
+    from bayes_il2.processes import TaskError
 
     check_replaceable(target or Path(out_root) / spec.name, command)
     inferences = list(inferences or [])
     started = time.perf_counter()
+
+    def failed(text: str, message: str) -> AnalysisRun:  # "ValueError: ...", and str() of the exception
+        return AnalysisRun(spec=spec, outcomes=[], status="error", verdict=f"ERROR: {message}",
+                           seconds=time.perf_counter() - started, inferences=inferences, error=text)
+
     try:
         if spec.model.family == "reanalysis":
             outcomes = run_reanalysis(spec, registry, progress)
         else:
             labels = [spec.data.outcome] + list(spec.data.outcomes) if spec.data.outcome else [None]
-            one = run_outcome
             if outcome_processes and len(labels) > 1:
                 import_for_workers()  # once in this process, not again in each child
-                one = run_outcome_in_child
-            outcomes = [one(spec, registry, o, progress) for o in labels]
+                outcomes = [run_outcome_in_child(spec, registry, o, progress) for o in labels]
+            else:
+                outcomes = [run_outcome(spec, registry, o, progress, background) for o in labels]
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - one failing analysis must not stop the others
-        error = (exc.formatted if isinstance(exc, OutcomeError)
-                 else "".join(traceback.format_exception_only(type(exc), exc)).strip())
-        return AnalysisRun(spec=spec, outcomes=[], status="error", verdict=f"ERROR: {exc}",
-                           seconds=time.perf_counter() - started, inferences=inferences, error=error)
+        return failed(exc.formatted if isinstance(exc, OutcomeError)
+                      else "".join(traceback.format_exception_only(type(exc), exc)).strip(), str(exc))
     if spec.model.family != "reanalysis" and outcomes and all(o.fit is None for o in outcomes):
         why = "; ".join(f"{o.label}: {'; '.join(o.notes)}" for o in outcomes)
         return AnalysisRun(spec=spec, outcomes=[], status="error", seconds=time.perf_counter() - started,
@@ -741,6 +830,8 @@ def run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progres
     progress(f"{spec.name}: writing results")
     try:
         run.out_dir = write_analysis(run, out_root, target=target, command=command, reserve=reserve)
+    except TaskError as exc:  # a figure process failed: as if the figure had failed here
+        return failed(str(exc), exc.message)
     except OSError as exc:  # the previous results folder is left as it was (atomic swap)
         run.status, run.error = "error", f"writing results failed: {exc}"
         run.verdict = f"ERROR: {run.error}"
@@ -777,15 +868,28 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
     atomic_write_with(path, lambda tmp: df.to_csv(tmp, index=False))
 
 
+def _write_figures(outcome: OutcomeResult, where: Path) -> None:
+    """The outcome's figures as ``<name>.png``, those a child process drew (waited for now) included."""
+    from bayes_il2.plots.io import PAGE_DPI, save_figure
+
+    figures = dict(outcome.figures)
+    while outcome.drawing:
+        figures.update(outcome.drawing.pop(0).result())
+    for name, figure in figures.items():
+        save_figure(figure, where / name, formats=("png",), dpi=PAGE_DPI)
+
+
 def write_analysis(run: AnalysisRun, out_root: Path, *, target: Path | None = None, command: str = "run",
                    reserve: tuple[str, ...] = ()) -> Path:
     """Write one analysis folder atomically: summary, effects, exclusions, diagnostics, posterior, figures.
 
     The folder is ``<out_root>/<spec.name>`` unless ``target`` is given; its marker names
     ``command`` (see :func:`bayes_il2._io.atomic_directory`).
-    """
-    from bayes_il2.plots.io import PAGE_DPI, save_figure
 
+    Figures still being drawn by a child process (``OutcomeResult.drawing``) are waited for after the
+    tables are written; a failed one raises :class:`~bayes_il2.processes.TaskError` and nothing is
+    written (the staging folder is removed, a previous folder stays).
+    """
     target = Path(target) if target is not None else Path(out_root) / run.spec.name
     multi = len(run.outcomes) > 1
     with atomic_directory(target, command, reserve=reserve, analysis=run.spec.name) as tmp:
@@ -807,8 +911,7 @@ def write_analysis(run: AnalysisRun, out_root: Path, *, target: Path | None = No
             if o.fit is not None:
                 o.fit.to_netcdf(where / "posterior.nc")
                 (where / "fit.json").write_text(json.dumps(o.fit.metadata(), indent=2), encoding="utf-8")
-            for name, fig in o.figures.items():
-                save_figure(fig, where / name, formats=("png",), dpi=PAGE_DPI)
+            _write_figures(o, where)
         if multi and summaries:
             _write_csv(pd.concat(summaries, ignore_index=True), tmp / "summary.csv")
         for name, table in run.tables.items():

@@ -17,12 +17,17 @@ few seconds to clean up, then killed; :class:`RunStopped` tells which tasks had 
 A worker may run tasks itself (``bayes-il2 run`` fits each outcome of a multi-outcome analysis in
 a child of its worker: :func:`bayes_il2.pipeline.run_outcome_in_child`). The child gets the same
 guarantees against the worker, and a stop signal reaches it through the worker's own loop.
+
+:func:`start_background` runs one callable in a forked process (the same guards as a worker) while
+the caller goes on, e.g. drawing the figures of ``fit`` while the parent writes the tables; the
+result comes back pickled through a pipe, so the child never writes a results folder itself.
 """
 from __future__ import annotations
 
 import ctypes
 import multiprocessing as mp
 import os
+import pickle
 import signal
 import threading
 import time
@@ -116,7 +121,8 @@ def _watch_parent(parent: int) -> None:
     os._exit(128 + signal.SIGTERM)
 
 
-def _worker(conn: Any, parent: int, fn: Callable[..., Any], args: tuple) -> None:
+def _guard_worker(parent: int) -> None:
+    """What every worker does first: die with the parent, leave SIGINT to it, clean up on SIGTERM/SIGHUP."""
     _die_with_parent()
     if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(128 + signal.SIGTERM)
@@ -127,6 +133,10 @@ def _worker(conn: Any, parent: int, fn: Callable[..., Any], args: tuple) -> None
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _raise_interrupted)
     signal.signal(signal.SIGHUP, _raise_interrupted)
+
+
+def _worker(conn: Any, parent: int, fn: Callable[..., Any], args: tuple) -> None:
+    _guard_worker(parent)
     try:
         result = ("ok", fn(*args))
     except Interrupted as exc:
@@ -166,7 +176,15 @@ class RunStopped(Exception):
 
 
 class TaskError(Exception):
-    """A task raised an exception in its worker (the message is the worker's)."""
+    """A task raised an exception in its worker (the message is the worker's).
+
+    ``str()`` is the exception's one-line text with its type ("ValueError: ..."); ``message`` is
+    what ``str()`` of the exception itself gave, where the worker sent it (else the same text).
+    """
+
+    def __init__(self, text: str, message: str | None = None):
+        super().__init__(text)
+        self.message = text if message is None else message
 
 
 def _stop(running: dict[int, tuple[Any, Any]]) -> None:
@@ -258,6 +276,170 @@ def run_tasks(tasks: Sequence[tuple[Callable[..., Any], tuple]], jobs: int,
         for s, h in old.items():
             signal.signal(s, h)
     return [results[i] for i in range(len(tasks))]
+
+
+class Background:
+    """One callable running in a forked child process; :meth:`result` waits for what it returned.
+
+    Use it as a context manager: leaving the block before the result was taken (an exception, a
+    signal turned into :class:`~bayes_il2.errors.Interrupted`) stops the child (SIGTERM, a grace
+    period, SIGKILL) and reaps it. Create it with :func:`start_background`.
+    """
+
+    def __init__(self, pid: int, fd: int, label: str, inbox: int | None = None):
+        self.pid, self._fd, self.label, self._inbox = pid, fd, label, inbox
+        self._done = False  # the result was taken or the child stopped
+
+    def send(self, obj: Any) -> None:
+        """Pickle ``obj`` to the child (its ``receive()`` returns it); see :func:`start_background`.
+
+        A child that has already ended is not an error here: :meth:`result` tells what happened.
+        """
+        if self._inbox is None:
+            raise RuntimeError(f"{self.label} was started without an inbox")
+        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            _write_all(self._inbox, len(data).to_bytes(8, "little") + data)
+        except BrokenPipeError:
+            pass
+
+    def __enter__(self) -> Background:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def result(self) -> Any:
+        """Wait for the child and return its result.
+
+        Raises
+        ------
+        TaskError
+            The callable raised in the child (the message is the exception's one-line text), or the
+            child exited without a result.
+        Interrupted
+            The child was killed by a signal (the exit code tells which, as for a worker of run_tasks).
+        """
+        if self._done:
+            raise RuntimeError(f"the result of {self.label} was already taken")
+        chunks = []
+        while chunk := os.read(self._fd, 1 << 20):  # a signal to the parent raises Interrupted here
+            chunks.append(chunk)
+        _, status = os.waitpid(self.pid, 0)
+        self._close()
+        if os.WIFSIGNALED(status) or (os.WIFEXITED(status) and os.WEXITSTATUS(status) > 128):
+            signum = os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status) - 128
+            raise Interrupted(signum if signum in set(signal.Signals) else signal.SIGTERM)
+        if not chunks:
+            raise TaskError(f"{self.label}: the process ended (exit code {os.waitstatus_to_exitcode(status)}) "
+                            "without a result")
+        state, value = pickle.loads(b"".join(chunks))
+        if state != "ok":
+            raise TaskError(*value)
+        return value
+
+    def _close(self) -> None:
+        self._done = True
+        for name in ("_fd", "_inbox"):
+            fd = getattr(self, name)
+            if fd is not None:
+                setattr(self, name, None)
+                os.close(fd)
+
+    def stop(self) -> None:
+        """Stop the child unless its result was taken: SIGTERM, a grace period, SIGKILL; then reap it."""
+        if self._done:
+            return
+        self._close()
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+            end = time.monotonic() + _GRACE_SECONDS
+            while time.monotonic() < end:
+                if os.waitpid(self.pid, os.WNOHANG)[0]:
+                    return
+                time.sleep(0.01)
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):  # already gone and reaped
+            pass
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_exactly(fd: int, size: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            raise EOFError("the parent closed the pipe")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def can_fork() -> bool:
+    """Whether :func:`start_background` can fork here (POSIX with ``os.fork``)."""
+    return hasattr(os, "fork") and hasattr(os, "waitpid")
+
+
+def start_background(fn: Callable[..., Any], *args: Any, label: str = "background task",
+                     inbox: bool = False) -> Background:
+    """Fork a child that runs ``fn(*args)`` and sends back its result (pickled) when it is done.
+
+    With ``inbox``, the child runs ``fn(*args, receive)``: each ``receive()`` waits for the next object
+    the parent sends with :meth:`Background.send` (data the parent computes after the fork).
+
+    The child is guarded like a worker of :func:`run_tasks` (SIGINT ignored, SIGTERM/SIGHUP clean up,
+    SIGTERM when the parent dies). It is a plain ``os.fork`` so that it also works inside a worker of
+    :func:`run_tasks` (multiprocessing forbids children of its daemonic processes). Check
+    :func:`can_fork` first; where it is False run ``fn`` in the caller.
+    """
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):  # nothing buffered is written twice
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+    parent = os.getpid()
+    read_fd, write_fd = os.pipe()
+    inbox_read, inbox_write = os.pipe() if inbox else (None, None)
+    pid = os.fork()
+    if pid:
+        os.close(write_fd)
+        if inbox_read is not None:
+            os.close(inbox_read)
+        return Background(pid, read_fd, label, inbox_write)
+    code = 1
+    try:  # the child: never returns into the caller's code
+        os.close(read_fd)
+        if inbox_write is not None:
+            os.close(inbox_write)
+
+            def receive() -> Any:
+                return pickle.loads(_read_exactly(inbox_read, int.from_bytes(_read_exactly(inbox_read, 8), "little")))
+
+            args = (*args, receive)
+        _guard_worker(parent)
+        try:
+            message = ("ok", fn(*args))
+        except Interrupted as exc:
+            code = exc.exit_code
+            raise
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            message = ("error", ("".join(traceback.format_exception_only(type(exc), exc)).strip(), str(exc)))
+        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(write_fd, "wb") as pipe:
+            pipe.write(data)
+        code = 0
+    except BaseException:  # noqa: BLE001 - the exit code tells the parent
+        pass
+    finally:
+        os._exit(code)
 
 
 def _signal_name(signum: int) -> str:

@@ -5,12 +5,13 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from bayes_il2._io import atomic_write_bytes, atomic_write_with
 from bayes_il2.errors import ModelError
+
+if TYPE_CHECKING:  # matplotlib is imported where a figure is drawn: writing a drawn one needs none
+    from matplotlib.figure import Figure
 
 FORMATS = ("png", "svg", "pdf")
 #: Resolution of the PNGs in a results folder: sharp on a screen and a printed page, a quarter of the
@@ -50,6 +51,8 @@ def render_figure(fig: Figure, formats: Sequence[str] = ("png",), dpi: int = PAG
         _savefig(fig, buffer, fmt, dpi)
         files[fmt] = buffer.getvalue()
     if close:
+        import matplotlib.pyplot as plt
+
         plt.close(fig)
     return RenderedFigure(files=files, dpi=dpi)
 
@@ -91,5 +94,7 @@ def save_figure(fig: Figure | RenderedFigure, path: str | Path, formats: Sequenc
         atomic_write_with(target, lambda tmp, fmt=fmt: _savefig(fig, tmp, fmt, dpi))
         written.append(target)
     if close:
+        import matplotlib.pyplot as plt
+
         plt.close(fig)
     return written

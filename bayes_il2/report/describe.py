@@ -250,7 +250,7 @@ def priors_list(priors: dict[str, Any], note: str = "") -> str:
     return "<ul class=\"priors\">" + "".join(items) + "</ul>" + note
 
 
-from bayes_il2.plots.titles import OUTCOME_WORDS, outcome_words  # noqa: E402,F401 - re-exported
+from bayes_il2.plots.words import OUTCOME_WORDS, outcome_words  # noqa: E402,F401 - re-exported
 
 
 #: The pooled parameter on the natural scale, in words, per measure.
