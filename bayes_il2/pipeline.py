@@ -526,7 +526,7 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
                 background: ExitStack | None = None) -> OutcomeResult:
     """Effects, fit, diagnostics and figures of one outcome of a spec.
 
-    With ``background`` (where processes can be forked), the figures are drawn by a child process
+    With ``background`` (where processes can be forked) and an exact fit, the figures are drawn by a child process
     (those that need only the fit while the diagnostics are computed, the diagnostic ones while the
     results are written) and come back drawn (RenderedFigure); the process is entered into ``background``.
     """
@@ -564,6 +564,10 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
     except BayesIL2Error as exc:
         classical_csv, classical = pd.DataFrame({"model": ["classical"], "note": [str(exc)]}), None
     figure_label = outcome or spec.data.outcome
+    if (fit.settings or {}).get("engine") != "exact":
+        # an MCMC fit: the forked child's copy-on-write faults in a 400+ MiB process cost about 0.4 CPU s
+        # (fit --counts, measured at load 4 on 2 cores), more than the child saved there
+        background = None
     drawing = (_start_drawing(background, spec, fit, table, figure_label, classical) if background is not None
                else None)
     from bayes_il2.engine import natural_summary
