@@ -79,14 +79,27 @@ def release_memory(min_resident_mib: float = 0.0) -> None:
     trim(0)
 
 
+#: Signals turned into Interrupted in this process. An exception raised in a signal handler can be
+#: lost (Python prints "Exception ignored" when the signal lands in a weakref callback or a __del__);
+#: waits that may be long (:meth:`Background.result`) look here too, so such a signal still stops them.
+_received: list[int] = []
+
+
 def _raise_interrupted(signum: int, frame: Any) -> None:
+    _received.append(signum)
     raise Interrupted(signum)
+
+
+def _check_received() -> None:
+    if _received:
+        raise Interrupted(_received[-1])
 
 
 @contextmanager
 def handle_signals(signals: Sequence[int] = STOP_SIGNALS) -> Iterator[None]:
     """Within the block, each of ``signals`` raises :class:`Interrupted` in the main thread."""
     old = {}
+    _received.clear()
     try:
         for s in signals:
             old[s] = signal.signal(s, _raise_interrupted)
@@ -126,6 +139,7 @@ def _guard_worker(parent: int) -> None:
     _die_with_parent()
     if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(128 + signal.SIGTERM)
+    _received.clear()
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     # multiprocessing lets no daemonic process start children; this one may (run_tasks inside a task),
     # and its children stop with it as it stops with its parent (PR_SET_PDEATHSIG, the guard thread).
@@ -322,8 +336,16 @@ class Background:
         """
         if self._done:
             raise RuntimeError(f"the result of {self.label} was already taken")
+        import select
+
         chunks = []
-        while chunk := os.read(self._fd, 1 << 20):  # a signal to the parent raises Interrupted here
+        while True:  # a signal to the parent raises Interrupted here (or is found in _received)
+            _check_received()
+            if not select.select([self._fd], [], [], 0.1)[0]:
+                continue
+            chunk = os.read(self._fd, 1 << 20)
+            if not chunk:
+                break
             chunks.append(chunk)
         _, status = os.waitpid(self.pid, 0)
         self._close()

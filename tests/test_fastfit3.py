@@ -1,0 +1,193 @@
+"""Issue #19, third round on ``bayes-il2 fit``: the figures are drawn by a forked child process.
+
+- The files of a results folder are the same whether the figures are drawn by the child or in the
+  process itself (the serial fallback where fork is unavailable); PNGs included, byte for byte.
+- The parent of an exact ``fit`` never imports matplotlib (the child does).
+- A child that fails gives the error a figure failing in the parent gives (exit 2, the exception's
+  one line, no traceback) and writes nothing: a previous results folder stays as it was.
+- A child killed by a signal, or a signal to the parent, stops both, leaves no process and no
+  half-written folder (exit 128 + N).
+- ``processes.start_background``: the result, an error, data sent after the fork.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from bayes_il2._io import MARKER
+from tests.test_fastfit import SMALL_BCG
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the figure process is forked")
+
+#: Stand-ins for the figures, installed in the parent before ``main`` (a forked child inherits them).
+FAIL = """
+import bayes_il2.pipeline as pipeline
+def figures_for(*args, **kwargs):
+    raise ValueError("no figure today")
+pipeline.figures_for = figures_for
+"""
+KILLED = """
+import os, signal, bayes_il2.pipeline as pipeline
+def figures_for(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+pipeline.figures_for = figures_for
+"""
+SLOW = """
+import sys, time, bayes_il2.pipeline as pipeline
+def figures_for(*args, **kwargs):
+    print("drawing", file=sys.stderr, flush=True)
+    time.sleep(120)
+pipeline.figures_for = figures_for
+"""
+SERIAL = """
+import bayes_il2.processes as processes
+processes.can_fork = lambda: False
+"""
+
+
+def _fit_code(out: Path, before: str = "") -> str:
+    return f"import sys; sys.path.insert(0, {str(ROOT)!r})\n" + textwrap.dedent(before) + textwrap.dedent(f"""
+        import json
+        from bayes_il2.cli import main
+        code = main(["fit", "small.csv", "--measure", "RR", "--out", {str(out)!r}, "--quiet"])
+        print(json.dumps({{"code": code, "matplotlib": "matplotlib" in sys.modules}}))
+        sys.exit(code)
+    """)
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+
+
+def _fit(tmp_path: Path, out: Path, before: str = "") -> subprocess.CompletedProcess:
+    (tmp_path / "small.csv").write_text(SMALL_BCG, encoding="utf-8")
+    return subprocess.run([sys.executable, "-c", _fit_code(out, before)], capture_output=True, text=True,
+                          cwd=tmp_path, env=_env(tmp_path), timeout=600)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """Every file of a results folder; run.json without its seconds, the marker without its time, the
+    page without the generation time and run seconds."""
+    import re
+
+    got = {}
+    for path in sorted(folder.iterdir()):
+        data = path.read_bytes()
+        if path.name == "run.json":
+            data = json.dumps({k: v for k, v in json.loads(data).items() if k != "seconds"}).encode()
+        elif path.name == MARKER:
+            data = json.dumps({k: v for k, v in json.loads(data).items() if k != "written"}).encode()
+        elif path.name == "index.html":
+            data = re.sub(rb"generated \S+ \S+ UTC|\d+(\.\d+)? s</p>|Run time: \S+ s", b"", data)
+        got[path.name] = data
+    return got
+
+
+def _left(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp") or p.name.endswith(".old"))
+
+
+def test_figures_drawn_by_the_child_are_the_files_drawn_in_the_process(tmp_path):
+    child = _fit(tmp_path, tmp_path / "child" / "bcg")  # one folder name: the page and marker name it
+    serial = _fit(tmp_path, tmp_path / "serial" / "bcg", SERIAL)
+    assert child.returncode == 0, child.stderr[-3000:]
+    assert serial.returncode == 0, serial.stderr[-3000:]
+    assert json.loads(child.stdout.splitlines()[-1]) == {"code": 0, "matplotlib": False}
+    assert json.loads(serial.stdout.splitlines()[-1]) == {"code": 0, "matplotlib": True}
+    a, b = _files(tmp_path / "child" / "bcg"), _files(tmp_path / "serial" / "bcg")
+    assert {"forest.png", "ppc.png", "pareto_k.png", "summary.csv", "posterior.nc", "index.html"} <= set(a)
+    assert sorted(a) == sorted(b)
+    for name in a:
+        assert a[name] == b[name], name
+
+
+def test_a_failing_figure_process_fails_the_fit_as_a_failing_figure_would_and_writes_nothing(tmp_path):
+    good = _fit(tmp_path, tmp_path / "out")
+    assert good.returncode == 0, good.stderr[-3000:]
+    before = _files(tmp_path / "out")
+    child = _fit(tmp_path, tmp_path / "out", FAIL)
+    serial = _fit(tmp_path, tmp_path / "out", SERIAL + FAIL)
+    for run in (child, serial):
+        assert run.returncode == 2, run.stderr[-3000:]
+        assert "error: ValueError: no figure today" in run.stderr
+        assert "Traceback" not in run.stderr
+    assert child.stderr == serial.stderr
+    assert _files(tmp_path / "out") == before  # the previous results folder is untouched
+    assert _left(tmp_path) == []
+
+
+def test_a_figure_process_killed_by_a_signal_stops_the_fit_and_writes_nothing(tmp_path):
+    run = _fit(tmp_path, tmp_path / "out", KILLED)
+    assert run.returncode == 128 + signal.SIGKILL, run.stderr[-3000:]
+    assert "stopped: interrupted by SIGKILL; nothing of this command was written" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert not (tmp_path / "out").exists()
+    assert _left(tmp_path) == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_fit_stops_the_figure_process_too(tmp_path, signum):
+    (tmp_path / "small.csv").write_text(SMALL_BCG, encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, "-c", _fit_code(tmp_path / "out", SLOW)], cwd=tmp_path,
+                            env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    while "drawing" not in seen:  # the child has started drawing
+        line = proc.stderr.readline()
+        assert line, f"fit ended before drawing: {seen}"
+        seen += line
+    children = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+    assert len(children) == 1
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum, seen + err
+    assert "Traceback" not in err
+    end = time.monotonic() + 10
+    while Path(f"/proc/{children[0]}").exists() and time.monotonic() < end:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{children[0]}").exists(), "the figure process outlived the fit"
+    assert not (tmp_path / "out").exists()
+    assert _left(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- start_background
+def _double_later(x: int, receive) -> tuple[int, int]:
+    return x * 2, receive() * 2
+
+
+def _fails() -> None:
+    raise KeyError("missing")
+
+
+def test_start_background_returns_the_result_and_takes_data_sent_after_the_fork():
+    from bayes_il2.processes import start_background
+
+    with start_background(_double_later, 3, inbox=True, label="doubler") as job:
+        job.send(21)
+        assert job.result() == (6, 42)
+
+
+def test_start_background_reports_the_childs_exception_in_one_line():
+    from bayes_il2.processes import TaskError, start_background
+
+    with start_background(_fails, label="failing") as job, pytest.raises(TaskError) as info:
+        job.result()
+    assert str(info.value) == "KeyError: 'missing'" and info.value.message == "'missing'"
+
+
+def test_leaving_the_block_without_the_result_stops_the_child():
+    from bayes_il2.processes import start_background
+
+    with start_background(time.sleep, 120, label="sleeper") as job:
+        pid = job.pid
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # stopped and reaped
