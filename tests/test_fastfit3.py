@@ -147,10 +147,13 @@ def test_a_signal_to_fit_stops_the_figure_process_too(tmp_path, signum):
         seen += line
     children = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
     assert len(children) == 1
+    time.sleep(2)  # mostly the parent waits for the figures by now; earlier works too (below)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signum, seen + err
-    assert "Traceback" not in err
+    # A signal that lands in a weakref callback makes Python print "Exception ignored ..." and drop the
+    # exception; the wait for the child notices the signal anyway (processes._received).
+    assert err.strip().splitlines()[-1].startswith(f"stopped: interrupted by {signal.Signals(signum).name}")
     end = time.monotonic() + 10
     while Path(f"/proc/{children[0]}").exists() and time.monotonic() < end:
         time.sleep(0.05)
