@@ -9,9 +9,9 @@ matplotlib; the first use of a figure function imports the module that defines i
 """
 from __future__ import annotations
 
-import importlib as _importlib
 from typing import TYPE_CHECKING as _TYPE_CHECKING
-from typing import Any as _Any
+
+from bayes_il2._lazy import lazy_names as _lazy_names
 
 #: Public name -> the module (under bayes_il2.plots) that defines it.
 _NAMES = {
@@ -19,6 +19,7 @@ _NAMES = {
     "forest_plot": "forest", "heterogeneity_text": "forest", "observed_effects": "forest",
     "save_figure": "io",
     "mu_prior_posterior_plot": "parameters", "parameter_forest": "parameters", "tau_posterior_plot": "parameters",
+    "plot_reanalysis_densities": "reanalysis", "plot_exceedance": "reanalysis", "reanalysis_figures": "reanalysis",
 }
 
 __all__ = ["forest_plot", "heterogeneity_text", "observed_effects", "parameter_forest", "tau_posterior_plot",
@@ -32,22 +33,4 @@ if _TYPE_CHECKING:  # pragma: no cover
     from bayes_il2.plots.parameters import mu_prior_posterior_plot, parameter_forest, tau_posterior_plot
 
 
-def __getattr__(name: str) -> _Any:
-    if name in _NAMES:
-        value = getattr(_importlib.import_module(f"bayes_il2.plots.{_NAMES[name]}"), name)
-        globals()[name] = value
-        return value
-    # The reanalysis figures are owned by bayes_il2.plots.reanalysis; import it only when asked.
-    if name.startswith("_") or name == "reanalysis":
-        raise AttributeError(f"module 'bayes_il2.plots' has no attribute {name!r}")
-    try:
-        reanalysis = _importlib.import_module("bayes_il2.plots.reanalysis")
-    except ModuleNotFoundError as exc:  # pragma: no cover - module not present yet
-        raise AttributeError(f"module 'bayes_il2.plots' has no attribute {name!r}") from exc
-    if hasattr(reanalysis, name):
-        return getattr(reanalysis, name)
-    raise AttributeError(f"module 'bayes_il2.plots' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_names(__name__, _NAMES)
