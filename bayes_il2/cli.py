@@ -203,5 +203,32 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
 
 
+def console() -> None:
+    """The ``bayes-il2`` console script: :func:`main`, then the process ends without Python's teardown.
+
+    Freeing every module and object at interpreter exit costs about 0.15 s after an exact ``fit``
+    (more after ``run``), a tenth of the command. Everything the command writes is written through
+    closed files by the time :func:`main` returns, so once the standard streams are flushed and the
+    atexit handlers have run (logging's among them), ``os._exit`` ends the process. Where a
+    non-daemon thread still runs, or the interpreter has no ``atexit._run_exitfuncs``, the normal
+    exit is taken.
+    """
+    import atexit
+    import threading
+
+    code = main()
+    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if any(not t.daemon for t in others) or run_exit_handlers is None:
+        sys.exit(code)
+    run_exit_handlers()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader that has gone (`| head`): nothing left to write
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()

@@ -447,8 +447,12 @@ def figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics, label
     ``names``: draw only these of ``spec.figures`` (default: all).
     """
     from bayes_il2 import plots
-    from bayes_il2.plots.funnel import funnel_plot
     from bayes_il2.plots.titles import figure_heading, stamp_title
+
+    def funnel_plot(*args, **kwargs):  # its module imports scipy.stats: only where a spec names it
+        from bayes_il2.plots.funnel import funnel_plot
+
+        return funnel_plot(*args, **kwargs)
 
     heading = figure_heading(spec.title, label)
     overlay = classical if not spec.model.covariates else None
@@ -496,45 +500,80 @@ class _Tables:
         self.tables = tables
 
 
-def _draw_figures(spec: AnalysisSpec, fit, table: pd.DataFrame, label: str | None, classical,
-                  receive: Callable[[], dict[str, pd.DataFrame]]) -> dict[str, object]:
-    """In a figure process: the figures that need only the fit, then, once the diagnostics tables
-    arrive (``receive``), the diagnostic ones; all drawn to PNG (:func:`rendered_figures`)."""
+#: What the figure process imports while the parent reads the data and fits (the figure makers of
+#: :func:`figures_for`): about 0.4 s off the parent's path.
+FIGURE_MODULES = ("matplotlib.pyplot", "bayes_il2.plots.forest", "bayes_il2.plots.checks",
+                  "bayes_il2.plots.titles", "bayes_il2.plots.io")
+
+
+def _draw_figures(receive: Callable[[], Any]) -> dict[str, object]:
+    """In a figure process: import the figure makers, then wait for the fit (``receive``: spec, fit,
+    effects table, label, classical fit; None when there is nothing to draw) and draw the figures that
+    need only the fit, then, once the diagnostics tables arrive, the diagnostic ones; all drawn to
+    PNG (:func:`rendered_figures`)."""
+    import importlib
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    for name in FIGURE_MODULES:
+        importlib.import_module(name)
+    job = receive()
+    if job is None:
+        return {}
+    spec, fit, table, label, classical = job
     first = tuple(n for n in spec.figures if n not in DIAGNOSTIC_FIGURES)
-    pngs = rendered_figures(spec, fit, table, None, label, classical=classical, names=first)
+    drawn = rendered_figures(spec, fit, table, None, label, classical=classical, names=first)
     if any(n in DIAGNOSTIC_FIGURES for n in spec.figures):
-        pngs.update(rendered_figures(spec, fit, table, _Tables(receive()), label, classical=classical,
-                                names=DIAGNOSTIC_FIGURES))
-    return pngs
+        drawn.update(rendered_figures(spec, fit, table, _Tables(receive()), label, classical=classical,
+                                      names=DIAGNOSTIC_FIGURES))
+    return drawn
 
 
-def _start_drawing(background: ExitStack, spec: AnalysisSpec, fit, table: pd.DataFrame, label: str | None,
-                   classical):
-    """Fork the process drawing the figures of ``spec.figures`` (:func:`_draw_figures`), entered into
-    ``background``, which stops it if the analysis ends before :func:`write_analysis` collects the
-    figures (an error, a signal). None when the spec names no figure."""
-    from bayes_il2.processes import start_background
+def _start_drawing(background: ExitStack, spec: AnalysisSpec):
+    """Fork the process that will draw the figures of ``spec.figures`` (:func:`_draw_figures`), entered
+    into ``background``, which stops it if the analysis ends before :func:`write_analysis` collects the
+    figures (an error, a signal). None when the spec names no figure or this system cannot fork."""
+    from bayes_il2.processes import can_fork, start_background
 
-    if not spec.figures:
+    if not spec.figures or not can_fork():
         return None
-    job = start_background(_draw_figures, spec, fit, table, label, classical, inbox=True,
-                           label=f"the process drawing {', '.join(spec.figures)}")
+    job = start_background(_draw_figures, inbox=True, label=f"the process drawing {', '.join(spec.figures)}")
     return background.enter_context(job)
+
+
+def _portable_fit(fit):
+    """``fit`` without what cannot or need not leave the process: its PyMC model and compiled sampler
+    (``model=None``, as :meth:`Fit.load` gives)."""
+    import dataclasses
+
+    if fit is not None and dataclasses.is_dataclass(fit):
+        return dataclasses.replace(fit, model=None, refitter=None)
+    return fit
 
 
 def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Progress,
                 background: ExitStack | None = None) -> OutcomeResult:
     """Effects, fit, diagnostics and figures of one outcome of a spec.
 
-    With ``background`` (where processes can be forked) and an exact fit, the figures are drawn by a child process
-    (those that need only the fit while the diagnostics are computed, the diagnostic ones while the
-    results are written) and come back drawn (RenderedFigure); the process is entered into ``background``.
+    With ``background`` (where processes can be forked), a figure process is started first; it
+    imports matplotlib and the figure makers while this process reads and fits. An exact fit is then
+    sent to it: it draws the figures that need only the fit while the diagnostics are computed, the
+    diagnostic ones while the results are written, and they come back drawn (RenderedFigure). An
+    MCMC fit is drawn here (sending it costs more than the child saves). The process is entered into
+    ``background``.
     """
-    from bayes_il2.diagnostics import diagnose
-    from bayes_il2.processes import can_fork
+    drawing = _start_drawing(background, spec) if background is not None else None
+    result = _run_outcome(spec, registry, outcome, progress, drawing)
+    if drawing is not None and not result.drawing:  # nothing was sent to draw: let the process end
+        drawing.send(None)
+        drawing.result()
+    return result
 
-    if background is not None and not can_fork():
-        background = None  # no fork here: the figures are drawn in this process
+
+def _run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Progress,
+                 drawing) -> OutcomeResult:
+    from bayes_il2.diagnostics import diagnose
 
     label = outcome or spec.data.outcome or spec.data.measure
     release_memory()  # what the previous outcome freed goes back to the kernel before this one compiles
@@ -565,11 +604,11 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
         classical_csv, classical = pd.DataFrame({"model": ["classical"], "note": [str(exc)]}), None
     figure_label = outcome or spec.data.outcome
     if (fit.settings or {}).get("engine") != "exact":
-        # an MCMC fit: the forked child's copy-on-write faults in a 400+ MiB process cost about 0.4 CPU s
-        # (fit --counts, measured at load 4 on 2 cores), more than the child saved there
-        background = None
-    drawing = (_start_drawing(background, spec, fit, table, figure_label, classical) if background is not None
-               else None)
+        # an MCMC fit is drawn here: pickling its draws and model state to the figure process costs
+        # more than drawing saves (fit --counts: no wall gain measured on 2 cores)
+        drawing = None
+    if drawing is not None:
+        drawing.send((spec, _portable_fit(fit), table, figure_label, classical))
     from bayes_il2.engine import natural_summary
 
     summary = natural_summary(fit)
@@ -593,8 +632,8 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
         progress(f"{spec.name}[{label}]: EXNEX beside the single-arm and design-bias rate models; stacking")
         extra.update(rate_pooling_tables(spec, fitted, fit))
     extra["classical"] = classical_csv
-    figures = {} if background is not None else figures_for(spec, fit, table, diagnostics, figure_label,
-                                                            classical=classical)
+    figures = {} if drawing is not None else figures_for(spec, fit, table, diagnostics, figure_label,
+                                                         classical=classical)
     if spec.data.kind == "treg_partial" and fits_partial_rows():
         from bayes_il2 import treg_answer
 
@@ -686,17 +725,14 @@ class OutcomeError(Exception):
 
 
 def _detached(result: OutcomeResult) -> OutcomeResult:
-    """``result`` without what cannot or need not leave the process: the PyMC model and compiled
-    sampler of the fit (``model=None``, as :meth:`Fit.load` gives), the figures drawn to PNG bytes."""
+    """``result`` ready to leave the process: the fit portable (:func:`_portable_fit`), the figures
+    drawn to PNG bytes."""
     import dataclasses
 
     from bayes_il2.plots.io import PAGE_DPI, render_figure
 
-    fit = result.fit
-    if fit is not None and dataclasses.is_dataclass(fit):
-        fit = dataclasses.replace(fit, model=None, refitter=None)
     figures = {name: render_figure(fig, formats=("png",), dpi=PAGE_DPI) for name, fig in result.figures.items()}
-    return dataclasses.replace(result, fit=fit, figures=figures)
+    return dataclasses.replace(result, fit=_portable_fit(result.fit), figures=figures)
 
 
 def _outcome_for_parent(spec: AnalysisSpec, registry, outcome: str | None,
@@ -782,12 +818,12 @@ def run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progres
     """
     with ExitStack() as background:
         return _run_analysis(spec, registry, out_root, progress, target=target, command=command,
-                             reserve=reserve, inferences=inferences,
+                             reserve=reserve, inferences=inferences, outcome_processes=outcome_processes,
                              background=background if figure_processes else None)
 
 
 def _run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progress, *, target: Path | None,
-                  command: str, reserve: tuple[str, ...], inferences: list[str] | None,
+                  command: str, reserve: tuple[str, ...], inferences: list[str] | None, outcome_processes: bool,
                   background: ExitStack | None) -> AnalysisRun:
     from bayes_il2._io import check_replaceable
     from bayes_il2.processes import TaskError

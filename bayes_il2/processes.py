@@ -303,19 +303,32 @@ class Background:
     def __init__(self, pid: int, fd: int, label: str, inbox: int | None = None):
         self.pid, self._fd, self.label, self._inbox = pid, fd, label, inbox
         self._done = False  # the result was taken or the child stopped
+        self._sender: threading.Thread | None = None  # writing the last send()
 
     def send(self, obj: Any) -> None:
         """Pickle ``obj`` to the child (its ``receive()`` returns it); see :func:`start_background`.
 
-        A child that has already ended is not an error here: :meth:`result` tells what happened.
+        The bytes are written by a thread, so the caller goes on while a child still busy (importing,
+        drawing) has not read them; sends arrive in order. A child that has already ended is not an
+        error here: :meth:`result` tells what happened.
         """
         if self._inbox is None:
             raise RuntimeError(f"{self.label} was started without an inbox")
         data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-        try:
-            _write_all(self._inbox, len(data).to_bytes(8, "little") + data)
-        except BrokenPipeError:
-            pass
+        previous, fd = self._sender, os.dup(self._inbox)  # the thread's own descriptor: closed by it
+
+        def write() -> None:
+            try:
+                if previous is not None:
+                    previous.join()
+                _write_all(fd, len(data).to_bytes(8, "little") + data)
+            except OSError:  # the child ended (BrokenPipeError) or was stopped
+                pass
+            finally:
+                os.close(fd)
+
+        self._sender = threading.Thread(target=write, name=f"send to {self.label}", daemon=True)
+        self._sender.start()
 
     def __enter__(self) -> Background:
         return self
@@ -386,6 +399,17 @@ class Background:
             pass
 
 
+def _widen_pipe(fd: int, size: int = 1 << 20) -> None:
+    """Let the pipe hold ``size`` bytes where the system allows (Linux), so that a parent sending a
+    fitted model to a child still importing goes on instead of waiting for it to read."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size)
+    except (ImportError, AttributeError, OSError):
+        pass
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -430,6 +454,8 @@ def start_background(fn: Callable[..., Any], *args: Any, label: str = "backgroun
     parent = os.getpid()
     read_fd, write_fd = os.pipe()
     inbox_read, inbox_write = os.pipe() if inbox else (None, None)
+    if inbox_write is not None:
+        _widen_pipe(inbox_write)
     pid = os.fork()
     if pid:
         os.close(write_fd)

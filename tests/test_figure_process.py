@@ -1,4 +1,4 @@
-"""Issue #19, third round on ``bayes-il2 fit``: the figures are drawn by a forked child process.
+"""Issue #19: `bayes-il2 fit` draws its figures in a forked child process (started before the fit).
 
 - The files of a results folder are the same whether the figures are drawn by the child or in the
   process itself (the serial fallback where fork is unavailable); PNGs included, byte for byte.
