@@ -86,7 +86,7 @@ def spec_files(paths: list[Path]) -> list[Path]:
 
 def run_command(args: argparse.Namespace) -> int:
     from bayes_il2._io import prepare_root
-    from bayes_il2.processes import RunStopped, TaskError, run_tasks
+    from bayes_il2.processes import RunStopped, TaskError, freeze_heap, run_tasks
     from bayes_il2.specs import load_spec
 
     check_sampler_args(args)
@@ -120,6 +120,7 @@ def run_command(args: argparse.Namespace) -> int:
             from bayes_il2.pipeline import import_for_workers
 
             import_for_workers()  # once here, inherited by every worker (a serial run imports as it goes)
+            freeze_heap()
             tasks = [(_run_one, (str(spec_paths[i]), str(out), data, overrides, args.quiet)) for i in order]
             done = run_tasks(tasks, args.jobs, labels=[names[i] for i in order])
             results = [None] * len(specs)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from bayes_il2._io import atomic_directory, atomic_write_with, slug
 from bayes_il2.errors import ModelError
+from bayes_il2.processes import freeze_heap
 from bayes_il2.processes import release_memory as _release_memory
 from bayes_il2.specs import AnalysisSpec
 
@@ -843,6 +844,7 @@ def _run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progre
             labels = [spec.data.outcome] + list(spec.data.outcomes) if spec.data.outcome else [None]
             if outcome_processes and len(labels) > 1:
                 import_for_workers()  # once in this process, not again in each child
+                freeze_heap()
                 outcomes = [run_outcome_in_child(spec, registry, o, progress) for o in labels]
             else:
                 outcomes = [run_outcome(spec, registry, o, progress, background) for o in labels]
