@@ -190,3 +190,43 @@ def test_sigterm_to_a_worker_stops_its_outcome_child_and_the_run(tmp_path):
     assert session_pids(proc.pid) == []
     assert "adverse_events_vs_placebo" in "".join(lines[-4:]) and "stopped" in "".join(lines)
     assert not (out / "adverse_events_vs_placebo").exists()
+
+
+FREEZE_PROBE = """
+import gc, json, sys, weakref
+sys.path.insert(0, {root!r})
+from bayes_il2.processes import freeze_heap, run_tasks
+
+class Node:
+    pass
+
+garbage = Node(); garbage.self = garbage  # a reference cycle: only the collector frees it
+alive = weakref.ref(garbage)
+del garbage
+kept = [Node() for _ in range(1000)]
+freeze_heap()
+frozen = gc.get_freeze_count()
+
+def child():
+    before = gc.get_freeze_count()
+    made = [Node() for _ in range(10)]
+    gc.collect()
+    return before, gc.get_freeze_count(), len(made)
+
+[(inherited, after_collection, made)] = run_tasks([(child, ())], jobs=1)
+print(json.dumps({{"cycle_freed": alive() is None, "frozen": frozen, "inherited": inherited,
+                   "after_collection": after_collection, "kept_frozen": frozen >= len(kept)}}))
+"""
+
+
+def test_freeze_heap_collects_first_and_the_children_inherit_the_frozen_objects():
+    """``processes.freeze_heap`` (before ``run`` forks workers and outcome children): garbage is collected
+    first, what is alive is frozen, and a forked child's collections leave the frozen objects alone."""
+    import json
+
+    root = str(Path(__file__).resolve().parents[1])
+    done = subprocess.run([sys.executable, "-c", FREEZE_PROBE.format(root=root)], capture_output=True, text=True,
+                          timeout=120, check=True)
+    probe = json.loads(done.stdout.strip().splitlines()[-1])
+    assert probe["cycle_freed"] and probe["kept_frozen"]
+    assert probe["inherited"] == probe["after_collection"] == probe["frozen"] > 0
