@@ -229,4 +229,6 @@ def test_freeze_heap_collects_first_and_the_children_inherit_the_frozen_objects(
                           timeout=120, check=True)
     probe = json.loads(done.stdout.strip().splitlines()[-1])
     assert probe["cycle_freed"] and probe["kept_frozen"]
-    assert probe["inherited"] == probe["after_collection"] == probe["frozen"] > 0
+    # the child inherits the frozen objects (less any the parent freed since) and its collection keeps them
+    assert 1000 < probe["inherited"] <= probe["frozen"]
+    assert probe["after_collection"] == probe["inherited"]
