@@ -416,17 +416,6 @@ class Background:
             pass
 
 
-def _widen_pipe(fd: int, size: int = 1 << 20) -> None:
-    """Let the pipe hold ``size`` bytes where the system allows (Linux), so that a parent sending a
-    fitted model to a child still importing goes on instead of waiting for it to read."""
-    try:
-        import fcntl
-
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size)
-    except (ImportError, AttributeError, OSError):
-        pass
-
-
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -471,8 +460,6 @@ def start_background(fn: Callable[..., Any], *args: Any, label: str = "backgroun
     parent = os.getpid()
     read_fd, write_fd = os.pipe()
     inbox_read, inbox_write = os.pipe() if inbox else (None, None)
-    if inbox_write is not None:
-        _widen_pipe(inbox_write)
     pid = os.fork()
     if pid:
         os.close(write_fd)
