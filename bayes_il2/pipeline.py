@@ -433,9 +433,11 @@ class _FitProxy:
 
 
 # --------------------------------------------------------------------------- one analysis
-#: Figures drawn from the diagnostics tables; the others need only the fit, the effects and the
-#: classical fit, so a figure process can draw them while the diagnostics are computed.
-DIAGNOSTIC_FIGURES = ("ppc", "pareto_k", "influence", "prior_sensitivity")
+#: Figures drawn from a diagnostics table (figure -> the table it reads); the others need only the fit,
+#: the effects and the classical fit, so a figure process can draw them while the diagnostics are computed.
+FIGURE_TABLES = {"ppc": "predictive", "pareto_k": "loo", "influence": "influence",
+                 "prior_sensitivity": "tau_prior_grid"}
+DIAGNOSTIC_FIGURES = tuple(FIGURE_TABLES)
 
 
 def figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics, label: str | None = None,
@@ -465,11 +467,12 @@ def figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics, label
         "parameter_forest": lambda: plots.parameter_forest(fit),
         "tau_posterior": lambda: plots.tau_posterior_plot(fit),
         "mu_prior_posterior": lambda: plots.mu_prior_posterior_plot(fit),
-        "ppc": lambda: plots.ppc_plot(diagnostics.tables["predictive"], measure=fit.measure),
-        "pareto_k": lambda: plots.pareto_k_plot(diagnostics.tables["loo"]),
-        "influence": lambda: plots.influence_plot(diagnostics.tables["influence"], measure=fit.measure),
-        "prior_sensitivity": lambda: plots.prior_sensitivity_plot(diagnostics.tables["tau_prior_grid"],
-                                                                 measure=fit.measure),
+        "ppc": lambda: plots.ppc_plot(diagnostics.tables[FIGURE_TABLES["ppc"]], measure=fit.measure),
+        "pareto_k": lambda: plots.pareto_k_plot(diagnostics.tables[FIGURE_TABLES["pareto_k"]]),
+        "influence": lambda: plots.influence_plot(diagnostics.tables[FIGURE_TABLES["influence"]],
+                                                  measure=fit.measure),
+        "prior_sensitivity": lambda: plots.prior_sensitivity_plot(
+            diagnostics.tables[FIGURE_TABLES["prior_sensitivity"]], measure=fit.measure),
     }
     figures = {}
     for name in spec.figures:
@@ -617,8 +620,7 @@ def _run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pr
     progress(f"{spec.name}[{label}]: diagnostics")
     diagnostics = diagnose(fit)
     if drawing is not None and any(n in DIAGNOSTIC_FIGURES for n in spec.figures):
-        drawing.send({name: t for name, t in diagnostics.tables.items()
-                      if name in ("predictive", "loo", "influence", "tau_prior_grid")})
+        drawing.send({name: t for name, t in diagnostics.tables.items() if name in FIGURE_TABLES.values()})
     extra: dict[str, pd.DataFrame] = {}
     if spec.sensitivity:
         release_memory()
