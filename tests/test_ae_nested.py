@@ -89,6 +89,17 @@ def test_nested_study_integral_matches_double_integration(link, tau_study, tau_a
     assert got == pytest.approx(_brute_nested(r, n, offset, 0.3, tau_study, tau_arm, link), abs=1e-6)
 
 
+@pytest.mark.parametrize("tau_study", [2.242605465783306, 2.5, 3.0])
+def test_nested_integral_where_plain_newton_steps_cycle(tau_study):
+    """A posterior draw of adverse_events_rate_design_bias (any_ae: 3/6, 5/6, 6/6 events): clipped Newton
+    steps on the study effect jumped between z = 0.05 and z = 3.05 for 100 iterations, both sides of
+    the mode (1.8), and the outer nodes were centred on the wrong side (error 3e-4 in the log-likelihood)."""
+    r, n = np.array([3.0, 5.0, 6.0]), np.array([6.0, 6.0, 6.0])
+    centre, tau_arm = -3.090060462669406, 0.3864132831160559
+    got = nested_study_loglik(r, n, centre, tau_study, tau_arm)
+    assert got == pytest.approx(_brute_nested(r, n, np.zeros(3), centre, tau_study, tau_arm, "logit"), abs=1e-6)
+
+
 def test_nested_integral_of_one_arm_is_the_single_arm_integral_with_the_total_sd():
     got = nested_study_loglik([4.0], [20.0], -1.0, 0.8, 0.6)
     assert got == pytest.approx(arm_loglik(4, 20, -1.0, 1.0), abs=1e-9)

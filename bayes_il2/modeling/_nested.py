@@ -20,10 +20,15 @@ Arms nested in a study (:func:`nested_study_loglik`): eta_a = centre + tau_study
 (+ offset_a), z and e_a standard normal. The study's likelihood integrates every e_a (inner
 integrals, as above) and then z (an outer adaptive Gauss-Hermite rule whose mode and curvature
 come from the inner derivatives). Both levels are log-concave (a convolution of log-concave
-functions is log-concave; Prékopa 1973), so Newton's method converges from the prior centre.
+functions is log-concave; Prékopa 1973), so the gradient falls monotonically and each mode is the
+root of a decreasing function: :func:`_concave_mode` takes Newton steps kept inside a bracket of
+that root (bisection where a step would leave it; Press et al. 2007, Numerical Recipes, sec. 9.4,
+``rtsafe``), which converges where plain clipped steps can cycle, and it iterates only the draws
+not yet converged.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -113,15 +118,12 @@ def arm_loglik(r: Any, n: Any, mean: Any, sd: Any, *, offset: Any = 0.0, link: s
     r, n, mean, sd, offset = (np.asarray(a, dtype=float) for a in np.broadcast_arrays(r, n, mean, sd, offset))
     sd = np.maximum(sd, _MIN_SD)
     prec = 1.0 / sd**2
-    t = mean.copy()
-    for _ in range(200):
-        d1, d2 = _derivatives(r, n, t + offset, link)
-        grad = d1 - (t - mean) * prec
-        hess = d2 - prec
-        step = np.clip(grad / hess, -5.0, 5.0)
-        t = t - step
-        if np.max(np.abs(step), initial=0.0) < 1e-11:
-            break
+
+    def slope(i: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d1, d2 = _derivatives(r.flat[i], n.flat[i], t + offset.flat[i], link)
+        return d1 - (t - mean.flat[i]) * prec.flat[i], d2 - prec.flat[i]
+
+    t = _concave_mode(slope, mean, max_step=5.0, tol=1e-11, max_iter=200)
     _, d2 = _derivatives(r, n, t + offset, link)
     scale = 1.0 / np.sqrt(prec - d2)
     x, w = np.polynomial.hermite.hermgauss(nodes)
@@ -133,6 +135,34 @@ def arm_loglik(r: Any, n: Any, mean: Any, sd: Any, *, offset: Any = 0.0, link: s
     if not derivatives:
         return np.concatenate(blocks).reshape(shape)
     return tuple(np.concatenate(parts).reshape(shape) for parts in zip(*blocks))
+
+
+def _concave_mode(slope: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]], start: np.ndarray,
+                  *, max_step: float, tol: float, max_iter: int) -> np.ndarray:
+    """Elementwise maximum of a concave function: the root of its gradient, which falls monotonically.
+
+    ``slope(i, x)`` returns the gradient and (negative) second derivative at ``x`` of the elements
+    whose flat indices are ``i``. Newton steps (at most ``max_step``) are kept inside a bracket of the
+    root, the nearest points known to lie below (gradient > 0) and above it; a step that would leave
+    the bracket is replaced by its midpoint (``rtsafe``, Press et al. 2007, Numerical Recipes, sec.
+    9.4). An element stops when its step is below ``tol``; only the others are evaluated again.
+    """
+    x = np.array(start, dtype=float).reshape(-1)
+    below, above = np.full(x.size, -np.inf), np.full(x.size, np.inf)
+    active = np.arange(x.size)
+    for _ in range(max_iter):
+        if active.size == 0:
+            break
+        here = x[active]
+        grad, hess = slope(active, here)
+        low = np.where(grad > 0, here, below[active])
+        high = np.where(grad > 0, above[active], here)
+        proposal = here - np.clip(grad / hess, -max_step, max_step)
+        leaves = ((proposal <= low) | (proposal >= high)) & (grad != 0)  # grad 0: at the root already
+        proposal = np.where(leaves & np.isfinite(low) & np.isfinite(high), 0.5 * (low + high), proposal)
+        x[active], below[active], above[active] = proposal, low, high
+        active = active[np.abs(proposal - here) >= tol]
+    return x.reshape(np.shape(start))
 
 
 #: Elements (draws x nodes) per block of the quadrature step: its temporaries, a dozen arrays of this
@@ -179,24 +209,22 @@ def nested_study_loglik(r: Any, n: Any, centre: Any, tau_study: Any, tau_arm: An
     offset = np.broadcast_to(np.asarray(offset, dtype=float), r.shape)
     centre, c, s = (np.asarray(a, dtype=float) for a in np.broadcast_arrays(centre, tau_study, tau_arm))
 
-    def pieces(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def pieces(i, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         total = d1 = d2 = 0.0
         for a in range(r.size):
-            v, g, h = arm_loglik(r[a], n[a], centre + c * z, s, offset=offset[a], link=link,
-                                 nodes=inner_nodes, derivatives=True)
+            v, g, h = arm_loglik(r[a], n[a], centre.flat[i] + c.flat[i] * z, s.flat[i], offset=offset[a],
+                                 link=link, nodes=inner_nodes, derivatives=True)
             total, d1, d2 = total + v, d1 + g, d2 + h
         return total, d1, d2
 
-    z = np.zeros_like(centre)
-    for _ in range(100):
-        _, d1, d2 = pieces(z)
-        grad = c * d1 - z
-        hess = c**2 * d2 - 1.0
-        step = np.clip(grad / hess, -3.0, 3.0)
-        z = z - step
-        if np.max(np.abs(step), initial=0.0) < 1e-8:  # the nodes need the mode only roughly
-            break
-    _, _, d2 = pieces(z)
+    def slope(i: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        _, d1, d2 = pieces(i, z)
+        return c.flat[i] * d1 - z, c.flat[i] ** 2 * d2 - 1.0
+
+    # the nodes need the mode only roughly: tolerance 1e-8
+    z = _concave_mode(slope, np.zeros_like(centre), max_step=3.0, tol=1e-8, max_iter=100)
+    _, _, d2 = pieces(slice(None), z.reshape(-1))
+    d2 = d2.reshape(z.shape)
     scale = 1.0 / np.sqrt(1.0 - c**2 * d2)
     x, w = np.polynomial.hermite.hermgauss(nodes)
     # all outer nodes at once: a trailing axis of length ``nodes`` on every draw array
