@@ -174,7 +174,7 @@ def _pair_loglik_before(r_c: Any, n_c: Any, r_t: Any, n_t: Any, alpha_mean: Any,
     return out.reshape(np.shape(a))
 
 
-def test_binomial_pair_loglik_in_place_is_bit_identical_to_the_expression_before():
+def test_binomial_pair_loglik_in_place_matches_the_expression_before():
     from bayes_il2.modeling._common import binomial_pair_study_loglik
 
     rng = np.random.default_rng(23)
@@ -184,7 +184,10 @@ def test_binomial_pair_loglik_in_place_is_bit_identical_to_the_expression_before
     for counts in [(4, 123, 11, 139), (0, 50, 3, 60), (505, 87886, 499, 87892), (12, 12, 0, 30)]:
         now = binomial_pair_study_loglik(*counts, am, asd, mu, tau)
         before = _pair_loglik_before(*counts, am, asd, mu, tau)
-        assert now.shape == shape and np.array_equal(now, before), counts
+        # the mode finder changed since (damped steps, each draw stopping when it converges): the
+        # modes move by < 1e-10, which the quadrature does not see beyond rounding
+        assert now.shape == shape, counts
+        np.testing.assert_allclose(now, before, rtol=1e-13, atol=0, err_msg=str(counts))
 
 
 def test_the_library_leaves_xarray_as_it_is(tmp_path):

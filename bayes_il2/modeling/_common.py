@@ -487,23 +487,24 @@ def binomial_normal_study_loglik(r: Any, n: Any, mean: Any, sd: Any, nodes: int 
     """log of the integral of Bin(r | n, expit(theta)) N(theta | mean, sd^2) over theta.
 
     Adaptive Gauss-Hermite quadrature (Liu & Pierce 1994, Biometrika 81:624-629): the nodes are
-    centred at the mode of the integrand (found by Newton's method; the log integrand is strictly
-    concave) and scaled by its curvature, so a few nodes are accurate whether the binomial or the
-    normal factor is the sharper one. Arrays broadcast against each other.
+    centred at the mode of the integrand (safeguarded Newton steps,
+    :func:`~bayes_il2.modeling._newton.concave_mode`; the log integrand is strictly concave) and
+    scaled by its curvature, so a few nodes are accurate whether the binomial or the normal factor
+    is the sharper one. Arrays broadcast against each other.
     """
     from scipy.special import gammaln, logsumexp
 
+    from bayes_il2.modeling._newton import concave_mode
+
     r, n, mean, sd = (np.asarray(a, dtype=float) for a in np.broadcast_arrays(r, n, mean, sd))
     prec = 1.0 / sd ** 2
-    theta = mean.copy()
-    for _ in range(100):
+
+    def slope(i, theta):
         p = 1.0 / (1.0 + np.exp(-theta))
-        grad = r - n * p - (theta - mean) * prec
-        hess = -n * p * (1.0 - p) - prec
-        step = grad / hess
-        theta = theta - np.clip(step, -5.0, 5.0)  # damped: large steps only far from the mode
-        if np.max(np.abs(step)) < 1e-10:
-            break
+        return (r.flat[i] - n.flat[i] * p - (theta - mean.flat[i]) * prec.flat[i],
+                -n.flat[i] * p * (1.0 - p) - prec.flat[i])
+
+    theta = concave_mode(slope, mean, max_step=5.0, tol=1e-10, max_iter=100)
     p = 1.0 / (1.0 + np.exp(-theta))
     scale = 1.0 / np.sqrt(n * p * (1.0 - p) + prec)
     x, w = np.polynomial.hermite.hermgauss(nodes)
@@ -521,30 +522,34 @@ def binomial_pair_study_loglik(r_c: Any, n_c: Any, r_t: Any, n_t: Any, alpha_mea
     The integrand is Bin(r_c | n_c, expit(alpha)) Bin(r_t | n_t, expit(alpha + theta))
     N(alpha | alpha_mean, alpha_sd^2) N(theta | mean, sd^2); two-dimensional adaptive
     Gauss-Hermite quadrature (Liu & Pierce 1994; Pinheiro & Bates 1995, J Comput Graph Stat
-    4:12-35) centred at the mode (Newton's method; the log integrand is concave) and rotated and
+    4:12-35) centred at the mode (damped Newton steps,
+    :func:`~bayes_il2.modeling._newton.concave_mode_2d`; the log integrand is concave) and rotated and
     scaled by the Cholesky factor of the inverse negative Hessian there.
     """
     from scipy.special import gammaln, logsumexp
 
+    from bayes_il2.modeling._newton import concave_mode_2d
+
     arrays = np.broadcast_arrays(r_c, n_c, r_t, n_t, alpha_mean, alpha_sd, mean, sd)
     rc, nc, rt, nt, am, asd, m, s = (np.asarray(a, dtype=float) for a in arrays)
     pa, pth = 1.0 / asd ** 2, 1.0 / s ** 2
-    a, th = am.copy(), m.copy()
 
     def curvature(a, th):
         pc, pt = 1.0 / (1.0 + np.exp(-a)), 1.0 / (1.0 + np.exp(-(a + th)))
         wc, wt = nc * pc * (1 - pc), nt * pt * (1 - pt)
         return pc, pt, wc + wt + pa, wt, wt + pth  # -H_aa, -H_at, -H_tt
 
-    for _ in range(100):
-        pc, pt, haa, hat, htt = curvature(a, th)
-        ga = rc - nc * pc + rt - nt * pt - (a - am) * pa
-        gt = rt - nt * pt - (th - m) * pth
-        det = haa * htt - hat ** 2
-        da, dt = (htt * ga - hat * gt) / det, (haa * gt - hat * ga) / det
-        a, th = a + np.clip(da, -5.0, 5.0), th + np.clip(dt, -5.0, 5.0)
-        if max(np.max(np.abs(da)), np.max(np.abs(dt))) < 1e-10:
-            break
+    def objective(i, a, th):
+        f = (lambda v: v.flat[i])
+        pc, pt = 1.0 / (1.0 + np.exp(-a)), 1.0 / (1.0 + np.exp(-(a + th)))
+        wc, wt = f(nc) * pc * (1 - pc), f(nt) * pt * (1 - pt)
+        value = (f(rc) * a - f(nc) * np.logaddexp(0.0, a) + f(rt) * (a + th) - f(nt) * np.logaddexp(0.0, a + th)
+                 - 0.5 * (a - f(am)) ** 2 * f(pa) - 0.5 * (th - f(m)) ** 2 * f(pth))
+        ga = f(rc) - f(nc) * pc + f(rt) - f(nt) * pt - (a - f(am)) * f(pa)
+        gt = f(rt) - f(nt) * pt - (th - f(m)) * f(pth)
+        return value, ga, gt, wc + wt + f(pa), wt, wt + f(pth)
+
+    a, th = concave_mode_2d(objective, am, m, max_step=5.0, tol=1e-10, max_iter=100)
     _, _, haa, hat, htt = curvature(a, th)
     det = haa * htt - hat ** 2
     # covariance = inverse of [[haa, hat], [hat, htt]]; its Cholesky factor L (lower)

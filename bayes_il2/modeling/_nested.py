@@ -21,18 +21,19 @@ Arms nested in a study (:func:`nested_study_loglik`): eta_a = centre + tau_study
 integrals, as above) and then z (an outer adaptive Gauss-Hermite rule whose mode and curvature
 come from the inner derivatives). Both levels are log-concave (a convolution of log-concave
 functions is log-concave; Prékopa 1973), so the gradient falls monotonically and each mode is the
-root of a decreasing function: :func:`_concave_mode` takes Newton steps kept inside a bracket of
-that root (bisection where a step would leave it; Press et al. 2007, Numerical Recipes, sec. 9.4,
-``rtsafe``), which converges where plain clipped steps can cycle, and it iterates only the draws
-not yet converged.
+root of a decreasing function: :func:`~bayes_il2.modeling._newton.concave_mode` takes Newton steps
+kept inside a bracket of that root (bisection where a step would leave it; Press et al. 2007,
+Numerical Recipes, sec. 9.4, ``rtsafe``), which converges where plain clipped steps can cycle, and
+it iterates only the draws not yet converged.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from scipy.special import gammaln
+
+from bayes_il2.modeling._newton import concave_mode
 
 LINKS = ("logit", "cloglog")
 _MIN_SD = 1e-8  # a zero SD is the limit of a point mass; keep the quadrature defined
@@ -123,7 +124,7 @@ def arm_loglik(r: Any, n: Any, mean: Any, sd: Any, *, offset: Any = 0.0, link: s
         d1, d2 = _derivatives(r.flat[i], n.flat[i], t + offset.flat[i], link)
         return d1 - (t - mean.flat[i]) * prec.flat[i], d2 - prec.flat[i]
 
-    t = _concave_mode(slope, mean, max_step=5.0, tol=1e-11, max_iter=200)
+    t = concave_mode(slope, mean, max_step=5.0, tol=1e-11, max_iter=200)
     _, d2 = _derivatives(r, n, t + offset, link)
     scale = 1.0 / np.sqrt(prec - d2)
     x, w = np.polynomial.hermite.hermgauss(nodes)
@@ -135,34 +136,6 @@ def arm_loglik(r: Any, n: Any, mean: Any, sd: Any, *, offset: Any = 0.0, link: s
     if not derivatives:
         return np.concatenate(blocks).reshape(shape)
     return tuple(np.concatenate(parts).reshape(shape) for parts in zip(*blocks))
-
-
-def _concave_mode(slope: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]], start: np.ndarray,
-                  *, max_step: float, tol: float, max_iter: int) -> np.ndarray:
-    """Elementwise maximum of a concave function: the root of its gradient, which falls monotonically.
-
-    ``slope(i, x)`` returns the gradient and (negative) second derivative at ``x`` of the elements
-    whose flat indices are ``i``. Newton steps (at most ``max_step``) are kept inside a bracket of the
-    root, the nearest points known to lie below (gradient > 0) and above it; a step that would leave
-    the bracket is replaced by its midpoint (``rtsafe``, Press et al. 2007, Numerical Recipes, sec.
-    9.4). An element stops when its step is below ``tol``; only the others are evaluated again.
-    """
-    x = np.array(start, dtype=float).reshape(-1)
-    below, above = np.full(x.size, -np.inf), np.full(x.size, np.inf)
-    active = np.arange(x.size)
-    for _ in range(max_iter):
-        if active.size == 0:
-            break
-        here = x[active]
-        grad, hess = slope(active, here)
-        low = np.where(grad > 0, here, below[active])
-        high = np.where(grad > 0, above[active], here)
-        proposal = here - np.clip(grad / hess, -max_step, max_step)
-        leaves = ((proposal <= low) | (proposal >= high)) & (grad != 0)  # grad 0: at the root already
-        proposal = np.where(leaves & np.isfinite(low) & np.isfinite(high), 0.5 * (low + high), proposal)
-        x[active], below[active], above[active] = proposal, low, high
-        active = active[np.abs(proposal - here) >= tol]
-    return x.reshape(np.shape(start))
 
 
 #: Elements (draws x nodes) per block of the quadrature step: its temporaries, a dozen arrays of this
@@ -222,7 +195,7 @@ def nested_study_loglik(r: Any, n: Any, centre: Any, tau_study: Any, tau_arm: An
         return c.flat[i] * d1 - z, c.flat[i] ** 2 * d2 - 1.0
 
     # the nodes need the mode only roughly: tolerance 1e-8
-    z = _concave_mode(slope, np.zeros_like(centre), max_step=3.0, tol=1e-8, max_iter=100)
+    z = concave_mode(slope, np.zeros_like(centre), max_step=3.0, tol=1e-8, max_iter=100)
     _, _, d2 = pieces(slice(None), z.reshape(-1))
     d2 = d2.reshape(z.shape)
     scale = 1.0 / np.sqrt(1.0 - c**2 * d2)
