@@ -687,7 +687,11 @@ WORKER_MODULES = (
     *(f"bayes_il2.modeling.{name}" for name in (
         "nnhm", "three_level", "binomial_normal", "single_arm", "design_bias", "design_bias_rate", "exnex",
         "exnex_rate", "partial", "treg", "averaging", "structures", "identifiability")),
+    # the lazy packages (bayes_il2._lazy) load their submodules on first use: named one by one
+    *(f"bayes_il2.classical.{name}" for name in ("rma", "tables", "qprofile", "heterogeneity", "bias", "binary")),
     "bayes_il2.plots", "bayes_il2.plots.funnel", "bayes_il2.plots.titles", "bayes_il2.plots.reanalysis",
+    *(f"bayes_il2.plots.{name}" for name in ("io", "forest", "checks", "direction", "parameters", "partial_rows")),
+    "bayes_il2._arviz", "filelock", "h5netcdf.legacyapi",
     "pymc", "pymc.printing", "pytensor", "pytensor.link.numba.dispatch", "nutpie", "numba", "arviz_stats",
     "arviz_base", "scipy.stats", "xarray", "h5netcdf", "pandas.io.formats.csvs",
 )
@@ -709,6 +713,13 @@ def import_for_workers(modules: tuple[str, ...] = WORKER_MODULES) -> None:
 
     for name in modules:
         importlib.import_module(name)
+    if "numba" in modules:
+        # numba fills its typing and lowering registries on the first compile or cache load (about
+        # 0.2 s and 60 modules); done here, every outcome child inherits them
+        from numba.core.registry import cpu_target
+
+        cpu_target.typing_context.refresh()
+        cpu_target.target_context.refresh()
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,30 @@ def test_importing_for_the_workers_starts_no_thread():
     assert done.stdout.split() == ["1", "0", "agg"], done.stdout
 
 
+def test_what_an_analysis_imports_is_imported_before_the_workers_fork(tmp_path):
+    """Every module of this package an analysis loads, and numba's registries, come with
+    import_for_workers: a forked worker or outcome child that imported them itself would pay for them
+    once per process (the lazy packages classical and plots load their submodules on use)."""
+    done = _python(f"""
+        import sys, tempfile
+        from pathlib import Path
+        from bayes_il2 import _xarray_dask, pipeline
+        from bayes_il2.evidence import load_registry
+        from bayes_il2.specs import load_spec
+        _xarray_dask.install()  # as the console script does
+        pipeline.import_for_workers()
+        before = set(sys.modules)
+        registry = load_registry()
+        for name in ("treg_expansion", "pss_reanalysis"):  # an exact fit; MCMC, reanalysis figures
+            pipeline.run_analysis(load_spec(Path({str(MODELS)!r}) / (name + ".toml")), registry,
+                                  Path({str(tmp_path)!r}) / name)
+        new = sorted(set(sys.modules) - before)
+        print("new:" + ",".join(m for m in new if m.startswith(("bayes_il2", "numba.core.typing", "filelock"))))
+    """)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "new:", done.stdout
+
+
 def _send_sigint_to_parent() -> str:
     os.kill(os.getppid(), signal.SIGINT)
     time.sleep(0.5)  # the parent's loop sees the signal now, if it notes it
