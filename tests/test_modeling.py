@@ -350,23 +350,28 @@ def test_single_arm_log_likelihood_integrates_the_study_rate_out(rate_fit):
     np.testing.assert_allclose(np.asarray(ll), expected, rtol=1e-12)
 
 
+def _brute_pair(counts, alpha, theta, *, alpha_sds: float, points_theta: int) -> float:
+    """Trapezoid rule on a fine grid of (alpha, theta): +-alpha_sds SD in alpha (4001 points), +-9 SD in theta."""
+    from scipy import stats
+
+    rc, nc, rt, nt = counts
+    expit = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    A = np.linspace(alpha[0] - alpha_sds * alpha[1], alpha[0] + alpha_sds * alpha[1], 4001)[:, None]
+    T = np.linspace(theta[0] - 9 * theta[1], theta[0] + 9 * theta[1], points_theta)[None, :]
+    logf = (stats.binom.logpmf(rc, nc, expit(A)) + stats.binom.logpmf(rt, nt, expit(A + T))
+            + stats.norm.logpdf(A, *alpha) + stats.norm.logpdf(T, *theta))
+    top = logf.max()
+    return np.log(np.trapezoid(np.trapezoid(np.exp(logf - top), T.ravel(), axis=1), A.ravel())) + top
+
+
 @pytest.mark.parametrize("counts, alpha, theta", [((0, 15, 0, 15), (0.0, 5.0), (0.0, 0.5)),
                                                   ((3, 30, 8, 30), (-1.0, 1.0), (0.5, 0.3)),
                                                   ((12, 40, 30, 40), (0.0, 5.0), (1.0, 0.01))])
 def test_two_arm_quadrature_matches_brute_force_integration(counts, alpha, theta):
-    from scipy import stats
-
     from bayes_il2.modeling._common import binomial_pair_study_loglik
 
-    rc, nc, rt, nt = counts
-    expit = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
-    A = np.linspace(alpha[0] - 8 * alpha[1], alpha[0] + 8 * alpha[1], 4001)[:, None]
-    T = np.linspace(theta[0] - 9 * theta[1], theta[0] + 9 * theta[1], 1501)[None, :]
-    logf = (stats.binom.logpmf(rc, nc, expit(A)) + stats.binom.logpmf(rt, nt, expit(A + T))
-            + stats.norm.logpdf(A, *alpha) + stats.norm.logpdf(T, *theta))
-    top = logf.max()
-    brute = np.log(np.trapezoid(np.trapezoid(np.exp(logf - top), T.ravel(), axis=1), A.ravel())) + top
-    assert binomial_pair_study_loglik(rc, nc, rt, nt, *alpha, *theta) == pytest.approx(brute, abs=1e-3)
+    brute = _brute_pair(counts, alpha, theta, alpha_sds=8, points_theta=1501)
+    assert binomial_pair_study_loglik(*counts, *alpha, *theta) == pytest.approx(brute, abs=1e-3)
 
 
 @pytest.mark.parametrize("counts, alpha, theta", [((37, 38, 15, 52), (-6.50102792, 3.09282088), (0.11237189, 1.4685299)),
@@ -374,19 +379,10 @@ def test_two_arm_quadrature_matches_brute_force_integration(counts, alpha, theta
 def test_two_arm_quadrature_where_plain_newton_steps_cycled(counts, alpha, theta):
     """Inputs where clipped Newton steps to the mode cycled for 100 iterations: the nodes sat off the
     mode and the log-likelihood was off by 1.3e-3 (found by a random search over counts and draws)."""
-    from scipy import stats
-
     from bayes_il2.modeling._common import binomial_pair_study_loglik
 
-    rc, nc, rt, nt = counts
-    expit = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
-    A = np.linspace(alpha[0] - 9 * alpha[1], alpha[0] + 9 * alpha[1], 4001)[:, None]
-    T = np.linspace(theta[0] - 9 * theta[1], theta[0] + 9 * theta[1], 2001)[None, :]
-    logf = (stats.binom.logpmf(rc, nc, expit(A)) + stats.binom.logpmf(rt, nt, expit(A + T))
-            + stats.norm.logpdf(A, *alpha) + stats.norm.logpdf(T, *theta))
-    top = logf.max()
-    brute = np.log(np.trapezoid(np.trapezoid(np.exp(logf - top), T.ravel(), axis=1), A.ravel())) + top
-    assert binomial_pair_study_loglik(rc, nc, rt, nt, *alpha, *theta) == pytest.approx(brute, abs=1e-6)
+    brute = _brute_pair(counts, alpha, theta, alpha_sds=9, points_theta=2001)
+    assert binomial_pair_study_loglik(*counts, *alpha, *theta) == pytest.approx(brute, abs=1e-6)
 
 
 # --------------------------------------------------------------------------- Treg pre-post model

@@ -534,12 +534,7 @@ def binomial_pair_study_loglik(r_c: Any, n_c: Any, r_t: Any, n_t: Any, alpha_mea
     rc, nc, rt, nt, am, asd, m, s = (np.asarray(a, dtype=float) for a in arrays)
     pa, pth = 1.0 / asd ** 2, 1.0 / s ** 2
 
-    def curvature(a, th):
-        pc, pt = 1.0 / (1.0 + np.exp(-a)), 1.0 / (1.0 + np.exp(-(a + th)))
-        wc, wt = nc * pc * (1 - pc), nt * pt * (1 - pt)
-        return pc, pt, wc + wt + pa, wt, wt + pth  # -H_aa, -H_at, -H_tt
-
-    def objective(i, a, th):
+    def objective(i, a, th):  # value, gradient, -H_aa, -H_at, -H_tt at the flat elements i
         f = (lambda v: v.flat[i])
         pc, pt = 1.0 / (1.0 + np.exp(-a)), 1.0 / (1.0 + np.exp(-(a + th)))
         wc, wt = f(nc) * pc * (1 - pc), f(nt) * pt * (1 - pt)
@@ -550,7 +545,7 @@ def binomial_pair_study_loglik(r_c: Any, n_c: Any, r_t: Any, n_t: Any, alpha_mea
         return value, ga, gt, wc + wt + f(pa), wt, wt + f(pth)
 
     a, th = concave_mode_2d(objective, am, m, max_step=5.0, tol=1e-10, max_iter=100)
-    _, _, haa, hat, htt = curvature(a, th)
+    haa, hat, htt = (h.reshape(a.shape) for h in objective(slice(None), a.reshape(-1), th.reshape(-1))[3:])
     det = haa * htt - hat ** 2
     # covariance = inverse of [[haa, hat], [hat, htt]]; its Cholesky factor L (lower)
     caa, cat, ctt = htt / det, -hat / det, haa / det
