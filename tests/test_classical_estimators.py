@@ -241,3 +241,36 @@ def test_reml_and_the_exact_posterior_mean_agree_as_k_grows():
     assert abs(post.mu.mean - fit.estimate) < 0.1 * fit.se
     assert post.mu.sd == pytest.approx(fit.se, rel=0.05)
     assert np.sqrt(fit.tau2) == pytest.approx(0.15, abs=0.05)
+
+
+@pytest.mark.parametrize("method", ["REML", "ML"])
+def test_likelihood_estimators_find_the_interior_maximum_when_the_score_at_zero_is_negative(method):
+    # Two precise agreeing studies and one imprecise outlier: the (restricted) likelihood has a local
+    # maximum at tau^2 = 0 (score negative there) and a higher one inside; the estimate is the global one.
+    y, v = np.array([0.0, 0.0, 3.0]), np.array([0.001, 0.001, 0.3])
+    X = np.ones((3, 1))
+    reml = method == "REML"
+    grid = np.concatenate([[0.0], np.geomspace(1e-6, 1e3, 20001)])
+    ll = np.array([restricted_loglik(t, y, v, X, reml) for t in grid])
+    best = grid[np.argmax(ll)]
+    assert best > 1.0 and ll.max() > restricted_loglik(0.0, y, v, X, reml) + 1.0
+    fit = rma(y, v, method=method)
+    assert fit.tau2 == pytest.approx(best, rel=1e-3)
+    assert restricted_loglik(fit.tau2, y, v, X, reml) >= ll.max() - 1e-9
+
+
+def test_meta_regression_reml_finds_the_interior_maximum_of_a_bimodal_likelihood():
+    x = np.array([0.0, 1.0, 2.0, 3.0])
+    y, v = 0.5 * x + np.array([0.0, 0.0, 0.0, 4.0]), np.array([0.001, 0.001, 0.001, 0.5])
+    X = np.column_stack([np.ones(4), x])
+    grid = np.concatenate([[0.0], np.geomspace(1e-6, 1e3, 20001)])
+    ll = np.array([restricted_loglik(t, y, v, X, True) for t in grid])
+    assert grid[np.argmax(ll)] > 0 and ll.max() > restricted_loglik(0.0, y, v, X, True)
+    fit = rma_regression(y, v, x[:, None], method="REML")
+    assert restricted_loglik(fit.tau2, y, v, X, True) >= ll.max() - 1e-9
+
+
+def test_sidik_jonkman_is_never_negative_when_the_studies_agree_exactly():
+    fit = rma([0.3, 0.3, 0.3], [0.01, 0.02, 0.03], method="SJ")
+    assert fit.tau2 == 0.0
+    assert fit.tau == 0.0 and np.isfinite(fit.pi_low) and np.isfinite(fit.pi_high)

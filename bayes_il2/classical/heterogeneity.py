@@ -61,7 +61,7 @@ def tau2_sj(y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
     tau0 = float(y @ (np.eye(k) - H) @ y) / k
     if tau0 <= 0:  # every study exactly on the regression line
         return 0.0
-    return tau0 * generalized_q(y, v, X, tau0) / (k - p)
+    return max(0.0, tau0 * generalized_q(y, v, X, tau0) / (k - p))  # y'Py can round to -1e-33
 
 
 def _upper_bracket(f, start: float) -> float:
@@ -96,17 +96,59 @@ def _score(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, reml: bool)
     return 0.5 * (float(np.sum(w ** 2 * r ** 2)) - float(np.sum(w)))
 
 
-def tau2_likelihood(y: np.ndarray, v: np.ndarray, X: np.ndarray, reml: bool) -> float:
-    """ML or REML: the root of the score equation, 0 when the score at 0 is not positive.
+def restricted_loglik(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: np.ndarray,
+                      reml: bool) -> np.ndarray:
+    """(Restricted) log-likelihood at each of the values ``tau2``, without its constant
+    (Viechtbauer 2005, eqs. 4 and 5)."""
+    tau2 = np.atleast_1d(np.asarray(tau2, dtype=float))
+    total = v[None, :] + tau2[:, None]
+    w = 1.0 / total
+    XtWX = np.einsum("gk,ki,kj->gij", w, X, X)
+    beta = np.linalg.solve(XtWX, np.einsum("gk,ki,k->gi", w, X, y)[..., None])[..., 0]
+    r = y[None, :] - beta @ X.T
+    ll = -0.5 * np.sum(np.log(total), axis=1) - 0.5 * np.sum(w * r ** 2, axis=1)
+    return ll - 0.5 * np.linalg.slogdet(XtWX)[1] if reml else ll
 
-    The (restricted) likelihood of the normal random-effects model is maximised on [0, inf); its
-    score is positive at 0 exactly when the maximum lies inside, and is negative for large tau^2.
+
+def _search_grid(y: np.ndarray, v: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """0 and 40 points a decade from 1e-6 min(v) to 10 (RSS_OLS + sum v): every maximum lies below the
+    top (for the intercept-only ML model a root of the score is at most range(y)^2 <= 2 RSS_OLS)."""
+    k = X.shape[0]
+    M = np.eye(k) - X @ np.linalg.solve(X.T @ X, X.T)
+    top = 10.0 * (float(y @ M @ y) + float(v.sum()))
+    bottom = 1e-6 * float(v.min())
+    decades = max(np.log10(top / bottom), 1.0)
+    return np.concatenate([[0.0], np.geomspace(bottom, top, int(40 * decades) + 1)])
+
+
+def tau2_likelihood(y: np.ndarray, v: np.ndarray, X: np.ndarray, reml: bool) -> float:
+    """ML or REML: the global maximum of the (restricted) likelihood on [0, inf).
+
+    The likelihood can have two maxima, one at 0 (score negative there) and a higher one inside
+    (e.g. precise agreeing studies and an imprecise outlier), so a sign test of the score at 0 is not
+    enough: the maximum is located on a log grid of tau^2, then refined as the root of the score
+    between the grid's neighbours (a bounded search where the score does not change sign there).
     """
-    f = lambda t2: _score(y, v, X, t2, reml)  # noqa: E731
-    if f(0.0) <= 0:
+    grid = _search_grid(y, v, X)
+    ll = restricted_loglik(y, v, X, grid, reml)
+    j = int(np.argmax(ll))
+    while j == grid.size - 1:  # not expected (see _search_grid); widen rather than stop at the edge
+        grid = np.concatenate([grid, grid[-1] * np.geomspace(10 ** (1 / 40), 10.0, 40)])
+        ll = restricted_loglik(y, v, X, grid, reml)
+        j = int(np.argmax(ll))
+        if grid[-1] > 1e60:
+            raise ModelError("tau^2 estimation failed: the likelihood increases up to tau^2 = 1e60")
+    score = lambda t2: _score(y, v, X, t2, reml)  # noqa: E731
+    at = score(grid[j])
+    if j == 0 and at <= 0:
         return 0.0
-    hi = _upper_bracket(f, float(np.var(y)) + float(v.mean()))
-    return float(optimize.brentq(f, 0.0, hi, xtol=1e-14, rtol=1e-12))
+    lo, hi = (grid[j], grid[j + 1]) if at > 0 else (grid[j - 1], grid[j])
+    if score(lo) > 0 > score(hi):
+        return float(optimize.brentq(score, lo, hi, xtol=1e-14, rtol=1e-12))
+    lo, hi = grid[max(j - 1, 0)], grid[j + 1]
+    found = optimize.minimize_scalar(lambda t2: -restricted_loglik(y, v, X, t2, reml)[0], bounds=(lo, hi),
+                                     method="bounded", options={"xatol": 1e-14 + 1e-12 * hi})
+    return float(found.x)
 
 
 def estimate_tau2(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str) -> float:
