@@ -485,3 +485,25 @@ def test_random_data_give_monotone_cdfs_and_consistent_quantiles(seed):
         np.testing.assert_allclose(marginal.cdf(x), np.linspace(0.01, 0.99, 25), atol=1e-9)
     assert np.isfinite(model.log_marginal_likelihood)
     assert model.weights.sum() == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("weights, means, sds", [
+    # a narrow component inside broad mass: Newton steps from the bracket ends went round in a 2-cycle
+    ([0.14, 0.22, 0.43], [1.6, -2.0, 1.7], [1e-4, 0.01, 0.1]),
+    # a scale of 1e-13: an absolute step tolerance of 1e-12 stopped after the first step
+    ([1.0, 1.0], [0.0, 1e-13], [1e-13, 1e-13]),
+])
+def test_mixture_quantiles_solve_the_cdf_equation_to_rounding(weights, means, sds):
+    from scipy import optimize
+
+    from bayes_il2.exact.marginals import GaussianMixture, mixture_quantiles
+    mixture = GaussianMixture(weights, means, sds)
+    q = np.array([1e-6, 0.025, 0.1, 0.5, 0.9, 0.975])
+    span = 50 * max(sds) + np.ptp(means)
+    expected = np.array([optimize.brentq(lambda x, p=p: mixture.cdf(x) - p, min(means) - span, max(means) + span,
+                                         xtol=1e-300, rtol=1e-15) for p in q])
+    tolerance = 1e-10 * max(sds)
+    np.testing.assert_allclose(mixture.ppf(q), expected, rtol=0, atol=tolerance)
+    assert mixture.median == pytest.approx(expected[3], rel=0, abs=tolerance)
+    np.testing.assert_allclose(mixture_quantiles(mixture.weights, mixture.means[None], mixture.sds[None], q)[0],
+                               expected, rtol=0, atol=tolerance)

@@ -38,72 +38,64 @@ def _check_level(level: float) -> float:
 def invert_cdf(cdf: Callable[[np.ndarray], np.ndarray], pdf: Callable[[np.ndarray], np.ndarray],
                q: np.ndarray, lo: float, hi: float, x0: np.ndarray | None = None,
                xtol: float = 1e-12, maxiter: int = 200,
-               cdf_pdf: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
+               cdf_pdf: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None,
+               scale: float | np.ndarray = 1.0) -> np.ndarray:
     """Solve ``cdf(x) = q`` for each q by Newton steps safeguarded with bisection (vectorised).
 
-    ``lo`` and ``hi`` must bracket every root (cdf(lo) <= q <= cdf(hi)). ``cdf_pdf``, if given,
-    returns both at once (one pass instead of two).
+    ``lo`` and ``hi`` must bracket every root (cdf(lo) <= q <= cdf(hi)); ``cdf`` and ``pdf`` act
+    elementwise. ``cdf_pdf``, if given, returns both at once (one pass instead of two). The steps and
+    stopping rules are those of :func:`_invert_cdf_active`.
     """
     q = np.asarray(q, dtype=float)
-    a = np.full(q.shape, float(lo))
-    b = np.full(q.shape, float(hi))
-    x = (a + b) / 2.0 if x0 is None else np.clip(np.asarray(x0, dtype=float), a, b)
-    x = np.where((x <= a) | (x >= b), (a + b) / 2.0, x)
-    active = np.ones(q.shape, dtype=bool)
-    ftol = 1e-14 * np.minimum(q, 1.0 - q)
-    for _ in range(maxiter):
-        if cdf_pdf is None:
-            f = cdf(x) - q
-        else:
-            c, d = cdf_pdf(x)
-            f = c - q
-        converged = np.abs(f) <= ftol
-        a = np.where(f < 0, x, a)
-        b = np.where(f > 0, x, b)
-        if cdf_pdf is None:
-            d = pdf(x)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            xn = x - np.where(d > 0, f / d, np.nan)
-        bad = ~np.isfinite(xn) | (xn < a) | (xn > b)
-        xn = np.where(bad, (a + b) / 2.0, xn)
-        small = np.abs(xn - x) <= xtol * (1.0 + np.abs(x))
-        x = np.where(active & ~converged, xn, x)
-        active &= ~(converged | small)
-        if not active.any():
-            break
-    return x
+    x0 = np.full(q.shape, 0.5 * (lo + hi)) if x0 is None else np.broadcast_to(np.asarray(x0, dtype=float), q.shape)
+    both = cdf_pdf if cdf_pdf is not None else (lambda x: (cdf(x), pdf(x)))
+    return _invert_cdf_active(lambda x, _index: both(x), q, lo, hi, x0, xtol=xtol, maxiter=maxiter,
+                              scale=scale).reshape(q.shape)
 
 
 def _invert_cdf_active(cdf_pdf_at: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
                        q: np.ndarray, lo: float, hi: float, x0: np.ndarray, xtol: float = 1e-12,
-                       maxiter: int = 200) -> np.ndarray:
-    """:func:`invert_cdf` on flat arrays, evaluating ``cdf_pdf_at(x, index)`` only for the roots
-    not yet converged (same steps and stopping rules, root by root)."""
+                       maxiter: int = 200, scale: float | np.ndarray = 1.0) -> np.ndarray:
+    """Roots of ``cdf(x) = q`` on flat arrays, evaluating ``cdf_pdf_at(x, index)`` only for the roots
+    not yet converged.
+
+    Each root keeps a bracket (the nearest points known below and above it). A Newton step is taken
+    only when it lands strictly inside the bracket and is at most half the previous step; otherwise
+    the bracket is bisected (``rtsafe``, Press et al. 2007, Numerical Recipes, sec. 9.4): without the
+    second rule Newton steps can go round between the bracket's ends (a narrow component inside broad
+    mass). A root stops when ``|cdf(x) - q| <= 1e-14 min(q, 1 - q)``, when a Newton step is below
+    ``xtol (|x| + scale)`` (``scale``, the marginal's spread (one value or one per root), so that
+    marginals on a scale of 1e-13 are solved as well as those on a scale of 1; the error after such a
+    step is of the order of its square), or when the bracket is four floating-point spacings wide.
+    """
     q = np.asarray(q, dtype=float).ravel()
     a = np.full(q.shape, float(lo))
     b = np.full(q.shape, float(hi))
     x = np.clip(np.asarray(x0, dtype=float).ravel(), a, b)
     x = np.where((x <= a) | (x >= b), (a + b) / 2.0, x)
-    active = np.ones(q.shape, dtype=bool)
+    last_step = b - a
     ftol = 1e-14 * np.minimum(q, 1.0 - q)
+    scale = np.broadcast_to(np.asarray(scale, dtype=float).ravel() if np.ndim(scale) else float(scale), q.shape)
     idx = np.arange(q.size)
     for _ in range(maxiter):
-        xa, aa, ba = x[idx], a[idx], b[idx]
+        xa = x[idx]
         c, d = cdf_pdf_at(xa, idx)
         f = c - q[idx]
         converged = np.abs(f) <= ftol[idx]
-        aa = np.where(f < 0, xa, aa)
-        ba = np.where(f > 0, xa, ba)
+        aa = np.where(f < 0, xa, a[idx])
+        ba = np.where(f > 0, xa, b[idx])
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             xn = xa - np.where(d > 0, f / d, np.nan)
-        bad = ~np.isfinite(xn) | (xn < aa) | (xn > ba)
-        xn = np.where(bad, (aa + ba) / 2.0, xn)
-        small = np.abs(xn - xa) <= xtol * (1.0 + np.abs(xa))
-        x[idx] = np.where(~converged, xn, xa)
-        a[idx], b[idx] = aa, ba
-        keep = ~(converged | small)
-        active[idx] = keep
-        idx = idx[keep]
+        tolerance = xtol * (np.abs(xa) + scale[idx])
+        finite = np.isfinite(xn)
+        tiny = finite & (np.abs(xn - xa) <= tolerance)  # may round onto a bracket end: done, not bisected
+        inside = finite & (xn > aa) & (xn < ba) & (np.abs(xn - xa) <= 0.5 * last_step[idx])
+        xn = np.where(tiny | inside, np.clip(xn, aa, ba), 0.5 * (aa + ba))
+        step = np.abs(xn - xa)
+        small = tiny | (ba - aa <= 4.0 * np.spacing(np.maximum(np.abs(aa), np.abs(ba))))
+        x[idx] = np.where(converged, xa, xn)
+        a[idx], b[idx], last_step[idx] = aa, ba, step
+        idx = idx[~(converged | small)]
         if idx.size == 0:
             break
     return x
@@ -222,7 +214,7 @@ def mixture_quantiles(weights: np.ndarray, means: np.ndarray, sds: np.ndarray, q
     x0 = mean[:, None] + sd[:, None] * special.ndtri(np.clip(q, 1e-300, 1 - 1e-16))
     lo = float(np.min(means - 40.0 * sds))
     hi = float(np.max(means + 40.0 * sds))
-    return _invert_cdf_active(cdf_pdf_at, q, lo, hi, x0).reshape(q.shape)
+    return _invert_cdf_active(cdf_pdf_at, q, lo, hi, x0, scale=np.repeat(sd, q.shape[1])).reshape(q.shape)
 
 
 class GaussianMixture(Marginal):
@@ -295,11 +287,11 @@ class GaussianMixture(Marginal):
             # Many components: Newton from the interpolant (a few steps, each over every component).
             start = self._quantile_spline(q)
             x0 = np.where(np.isfinite(start), start, x0)
-            out = invert_cdf(self.cdf, self.pdf, q, lo, hi, x0, cdf_pdf=self._cdf_pdf)
+            out = invert_cdf(self.cdf, self.pdf, q, lo, hi, x0, cdf_pdf=self._cdf_pdf, scale=self.sd)
         elif q.size <= 24:
             # A few quantiles: Newton from the normal approximation first (the cdf table costs
             # about as much as ten such steps); the table start where that has not converged.
-            out = invert_cdf(self.cdf, self.pdf, q, lo, hi, x0, maxiter=12)
+            out = invert_cdf(self.cdf, self.pdf, q, lo, hi, x0, maxiter=12, scale=self.sd)
             with np.errstate(invalid="ignore"):
                 ok = np.abs(self.cdf(out) - q) <= 1e-12 * np.minimum(q, 1.0 - q)
             if not np.all(ok | (q <= 0) | (q >= 1) | np.isnan(q)):
@@ -308,7 +300,7 @@ class GaussianMixture(Marginal):
             x_tab, c_tab = self._table
             inside = (q > c_tab[0]) & (q < c_tab[-1])
             x0 = np.where(inside, np.interp(q, c_tab, x_tab), x0)
-            out = invert_cdf(self.cdf, self.pdf, q, lo, hi, x0)
+            out = invert_cdf(self.cdf, self.pdf, q, lo, hi, x0, scale=self.sd)
         out = np.where(q <= 0, -np.inf, np.where(q >= 1, np.inf, out))
         return out if out.ndim else float(out)
 
@@ -450,7 +442,7 @@ class GridMarginal(Marginal):
         x_tab, c_tab = self._start_table
         x0 = np.interp(flat, c_tab, x_tab)
         out = invert_cdf(self.cdf, self.pdf, flat, self.grid.lower, self.grid.upper_eff, x0,
-                         cdf_pdf=self._cdf_pdf)
+                         cdf_pdf=self._cdf_pdf, scale=self.sd)
         out = np.where(flat <= 0, self.support[0], np.where(flat >= 1, self.support[1], out)).reshape(q.shape)
         return out if out.ndim else float(out)
 
