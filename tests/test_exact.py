@@ -507,3 +507,49 @@ def test_mixture_quantiles_solve_the_cdf_equation_to_rounding(weights, means, sd
     assert mixture.median == pytest.approx(expected[3], rel=0, abs=tolerance)
     np.testing.assert_allclose(mixture_quantiles(mixture.weights, mixture.means[None], mixture.sds[None], q)[0],
                                expected, rtol=0, atol=tolerance)
+
+
+@pytest.mark.parametrize("weights, means, sds", [([0.7, 0.3], [0.0, 1.5], [0.5, 1.2]), ([1.0], [0.2], [0.3]),
+                                                 ([0.5, 0.5], [0.0, 0.3], [1.0, 0.2])])
+def test_shortest_interval_ends_have_equal_density_and_hold_the_level(weights, means, sds):
+    # A unimodal density's shortest interval has equal density at its ends (Box & Tiao 1973, sec. 2.8);
+    # a grid search over the lower tail probability alone left the ends 1e-4 sd off.
+    from scipy import optimize
+
+    from bayes_il2.exact.marginals import GaussianMixture
+    mixture = GaussianMixture(weights, means, sds)
+    low, high = mixture.interval(0.95, "shortest")
+    assert mixture.cdf(high) - mixture.cdf(low) == pytest.approx(0.95, abs=1e-12)
+    width = lambda p: mixture.ppf(p + 0.95) - mixture.ppf(p)  # noqa: E731
+    best = optimize.minimize_scalar(width, bounds=(1e-9, 0.05 - 1e-9), method="bounded", options={"xatol": 1e-13})
+    expected = mixture.ppf(np.array([best.x, best.x + 0.95]))
+    np.testing.assert_allclose([low, high], expected, rtol=0, atol=1e-7 * mixture.sd)
+    assert mixture.pdf(low) == pytest.approx(mixture.pdf(high), rel=1e-6)
+
+
+def test_a_tau_posterior_that_does_not_decay_is_refused_not_truncated():
+    # One study and a flat mu prior leave tau at its prior; LogTTau2 with nu = 1 (a Cauchy on log tau^2)
+    # has mass beyond any floating-point range, so about 2 % of it was dropped without a word.
+    with pytest.raises(ModelError, match="has not decayed"):
+        exact.nnhm([0.3], [0.04], LogTTau2(-3.0, 1.5, 1.0))
+
+
+def test_the_tau_range_follows_a_slowly_decaying_posterior_to_its_tail():
+    # With a proper mu prior the likelihood decays like 1/tau, slowly enough against this prior's tail
+    # that the range of 12 e-folds above the data kept about 1e-5 of the mass outside.
+    prior, y, v, mu_prior = LogTTau2(-3.0, 1.5, 1.0), 0.3, 0.04, Normal(0.0, 2.0)
+    fit = exact.nnhm([y], [v], prior, mu_prior)
+
+    def density(s):  # on log(tau): log(tau^2) = 2s follows a Student-t
+        return 2 * stats.t.pdf(2 * s, 1.0, -3.0, 1.5) * stats.norm.pdf(y, 0.0, np.sqrt(v + np.exp(2 * s) + 4.0))
+
+    def mass(a, b):
+        return integrate.quad(density, a, b, limit=500, epsabs=0, epsrel=1e-13)[0]
+
+    # below tau = e^-12 the likelihood is constant to e^-24: the prior's mass there, whole
+    below_cut = prior.cdf(np.exp(-12.0)) * stats.norm.pdf(y, 0.0, np.sqrt(v + 4.0))
+    pieces = [(-12, 0), (0, 10), (10, 50), (50, 300)]
+    total = below_cut + sum(mass(a, b) for a, b in pieces)
+    for x in (0.05, 1.0, 100.0, 1e6):
+        below = below_cut + sum(mass(a, min(b, np.log(x))) for a, b in pieces if a < np.log(x))
+        assert fit.tau.cdf(x) == pytest.approx(below / total, abs=1e-9)

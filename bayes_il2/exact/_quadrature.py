@@ -151,6 +151,36 @@ def log_range(lower: float, upper: float, flat_below: float, scales: list[float]
     return float(s_lo), float(s_hi)
 
 
+#: log(tau) beyond which squares overflow: the search range never passes it.
+_LOG_TAU_CEILING = float(np.log(1e150))
+
+
+def _pilot(log_density: Callable[[np.ndarray], np.ndarray], s_lo: float, s_hi: float,
+           extend: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The log density on 201 points of [s_lo, s_hi] (log tau), the upper end moved up (``extend``,
+    an unbounded support) until the density there is e^-DROP below its maximum.
+
+    The range ends 12 e-folds above the problem's largest scale, and the likelihood usually decays long
+    before. It does not where it is flat in tau (one study and a flat mu prior leave tau at its prior):
+    a prior whose 1 - 1e-10 quantile is infinite (LogTTau2 with nu = 1) then kept about 2 % of its mass
+    beyond the range, silently. Raises ModelError when the density has not decayed by tau = 1e150.
+    """
+    while True:
+        s = np.linspace(s_lo, s_hi, 201)
+        v = log_density(s)
+        v = np.where(np.isnan(v), -np.inf, v)
+        top = float(np.max(v))
+        if not extend or not np.isfinite(top) or v[-1] <= top - DROP:
+            return s, v
+        if s_hi >= _LOG_TAU_CEILING:
+            raise ModelError(
+                "the posterior of a variance component has not decayed by tau = 1e150 (its density there is "
+                f"e^{v[-1] - top:.3g} of its maximum): the likelihood is flat in tau (e.g. one study with a flat "
+                "mu prior) and the prior's tail too heavy to integrate; use a proper mu prior or a prior on tau "
+                "with a lighter tail")
+        s_hi = min(s_hi + 0.5 * (s_hi - s_lo), _LOG_TAU_CEILING)
+
+
 def _trim(s: np.ndarray, v: np.ndarray) -> tuple[float, float, float]:
     v = np.where(np.isnan(v), -np.inf, v)
     top = float(np.max(v))
@@ -230,10 +260,10 @@ def build_grid_1d(log_post: Callable[[np.ndarray], np.ndarray], prior: Any, lowe
                   max_panels: int = 60) -> PanelGrid:
     """Panels for one variance component with unnormalized log posterior ``log_post(tau)``."""
     s_lo, s_hi = log_range(lower, upper, flat_below, scales)
-    a, b = s_lo, s_hi
-    for n in (201, 81):
-        s = np.linspace(a, b, n)
-        a, b, _ = _trim(s, log_post(np.exp(s)) + s)
+    s, v = _pilot(lambda s: log_post(np.exp(s)) + s, s_lo, s_hi, extend=not np.isfinite(upper))
+    a, b, _ = _trim(s, v)
+    s = np.linspace(a, b, 81)
+    a, b, _ = _trim(s, log_post(np.exp(s)) + s)
     edges = adaptive_edges(lambda s: log_post(np.exp(s)) + s, a, b, order, tol, max_panels=max_panels)
     return _make_grid(edges, s_lo, prior, lower, upper, order)
 
