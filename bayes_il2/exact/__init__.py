@@ -9,12 +9,12 @@ given tau. Marginals (``mu``, ``tau``, ``theta_new``, ``theta(label)``, ...) off
 Reference: Röver C (2020), J Stat Softw 93(6) (the bayesmeta approach).
 """
 from bayes_il2.exact.marginals import GaussianMixture, GridMarginal, Marginal, MonotoneTransform, PointMass
-from bayes_il2.exact.partial import DensityGrid, ExactPartialNNHM, nnhm_partial
+from bayes_il2.exact.partial import ExactPartialNNHM, GridMixture, nnhm_partial
 from bayes_il2.exact.nnhm import ExactNNHM, KnownTau, common_effect, nnhm, typical_variance
 from bayes_il2.exact.regression import ExactMetaRegression, meta_regression
 from bayes_il2.exact.three_level import ExactThreeLevel, three_level
 from bayes_il2.exact.exnex import ExactExnex, exnex
 
-__all__ = ["nnhm", "nnhm_partial", "ExactPartialNNHM", "DensityGrid", "common_effect", "three_level", "meta_regression", "ExactNNHM", "ExactThreeLevel", "exnex", "ExactExnex",
+__all__ = ["nnhm", "nnhm_partial", "ExactPartialNNHM", "GridMixture", "common_effect", "three_level", "meta_regression", "ExactNNHM", "ExactThreeLevel", "exnex", "ExactExnex",
            "ExactMetaRegression", "KnownTau", "typical_variance", "Marginal", "GaussianMixture",
            "GridMarginal", "PointMass", "MonotoneTransform"]

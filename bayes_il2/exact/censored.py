@@ -41,5 +41,7 @@ def pvalue_logpdf(z_low: Any, z_high: Any, mean: Any, sd: Any = 1.0, direction: 
     [z_low, z_high] and [-z_high, -z_low].
     """
     one = censored_normal_logpdf(z_low, z_high, mean, sd)
+    if not np.any(np.asarray(direction) == 0):
+        return one
     mirror = censored_normal_logpdf(-np.asarray(z_high, dtype=float), -np.asarray(z_low, dtype=float), mean, sd)
     return np.where(np.asarray(direction) == 0, np.logaddexp(one, mirror), one)
