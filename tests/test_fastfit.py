@@ -117,8 +117,11 @@ def test_exact_fit_gives_the_numbers_of_before_and_imports_no_pymc(tmp_path):
            "influence_mu_mean_aronson": infl.loc["Aronson 1948", "mu_mean"],
            "sum_mu_draws": float(tree["posterior"]["mu"].values.sum()),
            "sum_y_rep": float(tree["posterior_predictive"]["y"].values.sum())}
-    for key, value in BEFORE.items():  # identical up to the last bits the CSV text round trip keeps
-        assert now[key] == pytest.approx(value, rel=1e-13, abs=1e-15), key
+    # Identical within the exact engine's tolerances (1e-11 on its integrals, 1e-10 on the shortest
+    # interval's tail probability): its quadrature nodes changed since (at least one panel per two
+    # e-folds of tau), which moves these values by 2e-13 to 1.5e-9 relative.
+    for key, value in BEFORE.items():
+        assert now[key] == pytest.approx(value, rel=1e-8, abs=1e-15), key
 
 
 # --------------------------------------------------------------------------- quadrature in blocks

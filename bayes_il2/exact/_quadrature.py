@@ -264,7 +264,11 @@ def build_grid_1d(log_post: Callable[[np.ndarray], np.ndarray], prior: Any, lowe
     a, b, _ = _trim(s, v)
     s = np.linspace(a, b, 81)
     a, b, _ = _trim(s, log_post(np.exp(s)) + s)
-    edges = adaptive_edges(lambda s: log_post(np.exp(s)) + s, a, b, order, tol, max_panels=max_panels)
+    # At least one panel per two e-folds of tau: the refinement watches the integral of the density
+    # alone, which can be easy where the mixtures built on the nodes are not (a likelihood flat in
+    # tau left four panels over 17 e-folds and the quantiles of mu 1e-3 SD off; now 1e-6).
+    edges = adaptive_edges(lambda s: log_post(np.exp(s)) + s, a, b, order, tol,
+                           init=max(4, int(np.ceil((b - a) / 2.0))), max_panels=max_panels)
     return _make_grid(edges, s_lo, prior, lower, upper, order)
 
 
