@@ -567,3 +567,17 @@ def test_mu_quantiles_are_accurate_where_the_tau_density_alone_needs_few_panels(
 
     expected = optimize.brentq(lambda x: cdf(x) - 0.975, 0.0, 3.0, xtol=1e-14)
     assert fit.mu.ppf(0.975) == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_quantile_interpolant_of_a_large_mixture_skips_subnormal_densities():
+    # More than LARGE_MIXTURE components: the shortest interval is searched on an interpolant with
+    # slopes 1/pdf; a density that underflowed to a subnormal number made a slope of inf (ValueError).
+    from bayes_il2.exact.marginals import LARGE_MIXTURE, GaussianMixture
+    n = LARGE_MIXTURE + 1
+    means = np.zeros(n)
+    means[-1] = 363.5  # the table's lowest point then has a density of about 1e-310
+    mixture = GaussianMixture(np.ones(n), means, np.ones(n))
+    low, high = mixture.interval(0.95, "shortest")
+    assert mixture.cdf(high) - mixture.cdf(low) == pytest.approx(0.95, abs=1e-9)
+    # searched on the interpolant (161 points over +-10 SD): no wider than the equal-tailed one to 1e-5
+    assert high - low <= (mixture.ppf(0.975) - mixture.ppf(0.025)) * (1 + 1e-5)

@@ -295,8 +295,11 @@ class GaussianMixture(Marginal):
 
         x = self.mean + self.sd * np.linspace(-10.0, 10.0, 161)
         c, d = self._cdf_pdf(x)
-        keep = np.concatenate([[True], np.diff(c) > 0]) & (d > 0)
-        return CubicHermiteSpline(c[keep], x[keep], 1.0 / d[keep], extrapolate=False)
+        # Only where the density is above 1e-100 of its largest value: d > 0 alone let a subnormal
+        # density through, whose reciprocal is inf, and slopes near it overflow the spline's algebra.
+        keep = np.concatenate([[True], np.diff(c) > 0]) & (d > 1e-100 * d.max())
+        slope = np.where(keep, 1.0 / np.where(keep, d, 1.0), 0.0)
+        return CubicHermiteSpline(c[keep], x[keep], slope[keep], extrapolate=False)
 
     def _search_ppf(self, q):
         # A mixture of many components (the EXNEX engine's nodes x configurations): the search runs
