@@ -238,6 +238,80 @@ def test_em_recovers_a_two_component_mixture():
     np.testing.assert_allclose(mix.sds, truth.sds, atol=0.05)
 
 
+def _penalised_loglik(x, weights, means, sds):
+    weights, means, sds = (np.asarray(a, dtype=float) for a in (weights, means, sds))
+    loglik = special.logsumexp(np.log(weights) + stats.norm.logpdf(x[:, None], means, sds), axis=1).sum()
+    return loglik - np.sum(x.var() / sds**2 + np.log(sds**2)) / x.size
+
+
+def test_em_ends_at_a_maximum_of_the_penalised_likelihood():
+    # Overlapping components: EM's steps shrink geometrically, and its stopping rule (mean gain per draw
+    # below 1e-7) left this fit about 5 log-likelihood units short. A derivative-free search (Nelder-Mead,
+    # then BFGS on finite differences) from the fit finds nothing higher.
+    from scipy import optimize
+    rng = np.random.default_rng(22)
+    k = 4
+    comp = rng.choice(k, 4000, p=rng.dirichlet(np.full(k, 2.0)))
+    x = rng.normal(rng.normal(0, 1, k)[comp], np.exp(rng.normal(-0.5, 0.5, k))[comp])
+    mix, loglik = fit_mixture(x, 4)
+
+    def unpack(theta):
+        logits = np.concatenate([[0.0], theta[:3]])
+        return np.exp(logits - special.logsumexp(logits)), theta[3:7], np.exp(theta[7:])
+
+    def negative(theta):
+        return -_penalised_loglik(x, *unpack(theta))
+
+    w = np.asarray(mix.weights)
+    start = np.concatenate([np.log(w[1:] / w[0]), mix.means, np.log(mix.sds)])
+    found = optimize.minimize(negative, start, method="Nelder-Mead",
+                              options={"xatol": 1e-9, "fatol": 1e-9, "maxiter": 20000, "maxfev": 40000})
+    found = optimize.minimize(negative, found.x, method="BFGS", options={"gtol": 1e-6})
+    assert -found.fun <= -negative(start) + 1e-6
+    assert loglik == pytest.approx(_penalised_loglik(x, mix.weights, mix.means, mix.sds)
+                                   + np.sum(x.var() / np.asarray(mix.sds)**2 + np.log(np.asarray(mix.sds)**2)) / x.size,
+                                   abs=1e-8)
+
+
+def test_a_component_on_repeated_draws_keeps_the_penalty_s_width_not_a_spike():
+    # Half the draws at one value: the plain likelihood grows without bound as a component shrinks onto
+    # them (it stopped at the floor 1e-6 SD, log-likelihood 20823); the penalty holds its variance at
+    # about 2 S^2 / (n n_k).
+    rng = np.random.default_rng(2)
+    x = np.concatenate([rng.normal(0, 1, 2000), np.full(2000, 0.3)])
+    mix, _ = fit_mixture(x, 2)
+    narrow = int(np.argmin(mix.sds))
+    n_k = mix.weights[narrow] * x.size
+    bound = np.sqrt(2 * x.var() / (x.size * n_k))
+    assert mix.sds[narrow] == pytest.approx(bound, rel=1e-3)
+    assert mix.means[narrow] == pytest.approx(0.3, abs=1e-2 * bound)
+
+
+@pytest.mark.parametrize("ratio", [1.0, 1e3, 1e5])
+def test_location_information_of_a_mixture_with_a_narrow_component(ratio):
+    # The information is sum_k w_k E_k[(p'/p)^2]; with one component 1e5 times narrower than the other
+    # a common grid of 40001 points put about 5 points across it (5-100 % off).
+    from scipy import integrate
+    mix = NormalMixture((0.5, 0.5), (0.0, 0.4), (1.0, 1.0 / ratio))
+
+    def density_score2(x):
+        z = (x - np.asarray(mix.means)) / np.asarray(mix.sds)
+        dens = np.asarray(mix.weights) * stats.norm.pdf(z) / np.asarray(mix.sds)
+        slope = (dens * (-z / np.asarray(mix.sds))).sum()
+        return slope**2 / dens.sum() if dens.sum() > 0 else 0.0
+
+    pieces = []
+    for m, s in zip(mix.means, mix.sds):
+        pieces.append(integrate.quad(density_score2, m - 12 * s, m + 12 * s, epsabs=0, epsrel=1e-11, limit=500)[0])
+    # the two windows overlap for ratio 1: integrate the union once instead
+    if ratio == 1.0:
+        expected = integrate.quad(density_score2, -12.0, 12.4, epsabs=0, epsrel=1e-11, limit=500)[0]
+    else:
+        expected = integrate.quad(density_score2, -12.0, 0.4 - 12 / ratio, epsabs=0, epsrel=1e-11, limit=500)[0] \
+            + pieces[1] + integrate.quad(density_score2, 0.4 + 12 / ratio, 12.0, epsabs=0, epsrel=1e-11, limit=500)[0]
+    assert mix.location_information() == pytest.approx(expected, rel=1e-6)
+
+
 def test_automixfit_picks_one_component_for_normal_draws():
     draws = np.random.default_rng(5).normal(1.0, 0.5, 2000)
     assert len(automixfit(draws).weights) == 1

@@ -114,15 +114,21 @@ class NormalMixture:
         """
         if len(self.weights) == 1:
             return 1.0 / self.sds[0] ** 2
-        lo = float(np.min(self._m - 12 * self._s))
-        hi = float(np.max(self._m + 12 * self._s))
-        x = np.linspace(lo, hi, 40001)
+        # Gauss-Legendre on the segments between every component's mean +- (0 .. 12) SDs: a common
+        # grid could not resolve a component 1e3-1e5 times narrower than another (5-100 % off).
+        steps = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0])
+        cuts = np.unique(np.concatenate([self._m[:, None] + self._s[:, None] * np.concatenate([-steps, steps])[None, :]]))
+        nodes, node_weights = np.polynomial.legendre.leggauss(20)
+        left, right = cuts[:-1, None], cuts[1:, None]
+        x = ((left + right) / 2 + (right - left) / 2 * nodes[None, :]).ravel()
+        weights = ((right - left) / 2 * node_weights[None, :]).ravel()
         z = (x[:, None] - self._m) / self._s
-        dens = self._w * stats.norm.pdf(z) / self._s
-        p = dens.sum(axis=1)
-        dp = (dens * (-z / self._s)).sum(axis=1)
-        integrand = np.where(p > 1e-300, dp**2 / np.maximum(p, 1e-300), 0.0)
-        return float(np.trapezoid(integrand, x))
+        log_dens = np.log(self._w) - np.log(self._s) - 0.5 * np.log(2 * np.pi) - 0.5 * z * z
+        top = log_dens.max(axis=1, keepdims=True)
+        scaled = np.exp(log_dens - top)  # the densities over the largest, so that far tails do not underflow
+        score = (scaled * (-z / self._s)).sum(axis=1) / scaled.sum(axis=1)  # p'/p
+        p = np.exp(special.logsumexp(log_dens, axis=1))
+        return float(weights @ (p * score**2))
 
     # ------------------------------------------------------------------ composition
     def update_normal(self, y: float, se: float, label: str | None = None) -> "NormalMixture":
@@ -175,41 +181,85 @@ class FlatPrior:
         return "flat (improper uniform)"
 
 
-def fit_mixture(draws: np.ndarray, k: int, *, max_iter: int = 1000, tol: float = 1e-7,
+def _mixture_loglik(x: np.ndarray, w: np.ndarray, m: np.ndarray, s: np.ndarray) -> tuple[float, np.ndarray]:
+    """Log-likelihood of the draws and the responsibilities (n, K)."""
+    z = (x[:, None] - m) / s
+    logp = np.log(w) - np.log(s) - 0.5 * np.log(2 * np.pi) - 0.5 * z * z
+    top = logp.max(axis=1, keepdims=True)
+    r = np.exp(logp - top)
+    total = r.sum(axis=1, keepdims=True)
+    return float((np.log(total) + top).sum()), r / total
+
+
+def _polish(x: np.ndarray, w: np.ndarray, m: np.ndarray, s: np.ndarray, strength: float,
+            spread2: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Quasi-Newton (BFGS) steps on the penalised log-likelihood from EM's end point, in (log weight
+    ratios, means, log sds) with the analytic gradient: EM's steps shrink geometrically where the
+    components overlap, and its stopping rule left fits up to 8 log-likelihood units short."""
+    k = w.size
+
+    def unpack(theta):
+        logits = np.concatenate([[0.0], theta[:k - 1]])
+        return np.exp(logits - special.logsumexp(logits)), theta[k - 1:2 * k - 1], np.exp(theta[2 * k - 1:])
+
+    def objective(theta):
+        ww, mm, ss = unpack(theta)
+        loglik, r = _mixture_loglik(x, ww, mm, ss)
+        nk = r.sum(axis=0)
+        resid = x[:, None] - mm
+        grad_m = (r * resid).sum(axis=0) / ss**2
+        grad_log_s = (r * resid**2).sum(axis=0) / ss**2 - nk + 2 * strength * (spread2 / ss**2 - 1)
+        grad_logit = (nk - x.size * ww)[1:]
+        value = loglik - strength * np.sum(spread2 / ss**2 + 2 * np.log(ss))
+        return -value, -np.concatenate([grad_logit, grad_m, grad_log_s])
+
+    start = np.concatenate([np.log(w[1:] / w[0]), m, np.log(s)])
+    found = optimize.minimize(objective, start, jac=True, method="BFGS", options={"gtol": 1e-8 * x.size,
+                                                                                 "maxiter": 500})
+    better = found.fun <= objective(start)[0]
+    return unpack(found.x if better else start)
+
+
+def fit_mixture(draws: np.ndarray, k: int, *, max_iter: int = 200, tol: float = 1e-5,
                 label: str = "") -> tuple[NormalMixture, float]:
-    """Maximum-likelihood K-component normal mixture for draws, by EM (Dempster, Laird & Rubin 1977).
+    """Maximum-likelihood K-component normal mixture for draws: EM (Dempster, Laird & Rubin 1977),
+    then quasi-Newton steps to the maximum.
 
     Started from the draws' quantiles (component k at the (k + 0.5) / K quantile, all with the
-    draws' SD), so the result is deterministic.
+    draws' SD), so the result is deterministic. The likelihood of a normal mixture is unbounded (a
+    component shrinking onto one draw); it is maximised with the penalty
+    -a (S^2 / sd_k^2 + log sd_k^2) per component, S^2 the draws' variance and a = 1/n (the form of
+    Chen, Tan & Zhang 2008, Statistica Sinica 18:443-465), which bounds each sd_k^2 below by about
+    2 S^2 / (n n_k) and moves regular components by O(1/n^2). EM stops when the mean gain per draw
+    falls below ``tol``; the BFGS steps that follow take the fit to the maximum.
 
     Returns
     -------
-    (NormalMixture, log-likelihood)
+    (NormalMixture, log-likelihood at the returned mixture, without the penalty)
     """
     x = np.asarray(draws, dtype=float).ravel()
     if x.size < 10 * k or not np.all(np.isfinite(x)):
         raise ModelError(f"fit_mixture: need at least {10 * k} finite draws for {k} components, got {x.size}")
     w = np.full(k, 1.0 / k)
     m = np.quantile(x, (np.arange(k) + 0.5) / k)
-    s = np.full(k, x.std())
-    floor = 1e-6 * x.std()
+    spread2 = float(x.var())
+    if not spread2 > 0:
+        raise ModelError("fit_mixture: the draws are all equal; a mixture needs spread")
+    s = np.full(k, np.sqrt(spread2))
+    strength = 1.0 / x.size
     last = -np.inf
-    half_log_2pi = 0.5 * np.log(2 * np.pi)
     for _ in range(max_iter):
-        z = (x[:, None] - m) / s
-        logp = np.log(w) - np.log(s) - half_log_2pi - 0.5 * z * z
-        top = logp.max(axis=1, keepdims=True)
-        r = np.exp(logp - top)
-        total = r.sum(axis=1, keepdims=True)
-        loglik = float((np.log(total) + top).sum())
-        r /= total
+        loglik, r = _mixture_loglik(x, w, m, s)
         nk = r.sum(axis=0) + 1e-300
         w = nk / nk.sum()
         m = (r.T @ x) / nk
-        s = np.sqrt(np.maximum((r * (x[:, None] - m) ** 2).sum(axis=0) / nk, floor**2))
+        s = np.sqrt(((r * (x[:, None] - m) ** 2).sum(axis=0) + 2 * strength * spread2) / (nk + 2 * strength))
         if loglik - last < tol * x.size:  # mean log-likelihood gain per draw below tol
             break
         last = loglik
+    if k > 1:
+        w, m, s = _polish(x, w, m, s, strength, spread2)
+    loglik = _mixture_loglik(x, w, m, s)[0]
     order = np.argsort(-w)
     return NormalMixture(tuple(w[order].tolist()), tuple(m[order].tolist()), tuple(s[order].tolist()), label), loglik
 
