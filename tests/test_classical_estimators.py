@@ -274,3 +274,13 @@ def test_sidik_jonkman_is_never_negative_when_the_studies_agree_exactly():
     fit = rma([0.3, 0.3, 0.3], [0.01, 0.02, 0.03], method="SJ")
     assert fit.tau2 == 0.0
     assert fit.tau == 0.0 and np.isfinite(fit.pi_low) and np.isfinite(fit.pi_high)
+
+
+@pytest.mark.parametrize("method", ["REML", "ML", "DL", "PM", "HE", "SJ"])
+def test_tau2_does_not_change_when_every_estimate_is_shifted(method):
+    # tau^2 is translation invariant; with an offset of 1e8 the uncentred y'P(0)y lost every digit
+    # (DL gave 0.545 for 0.0259). What is left is the inputs' own rounding (ulp(1e8) = 1.5e-8).
+    y, v = simulated(8, seed=1)
+    plain, shifted = rma(y, v, method=method), rma(y + 1e8, v, method=method)
+    assert shifted.tau2 == pytest.approx(plain.tau2, rel=1e-6)
+    np.testing.assert_allclose(shifted.tau2_ci, plain.tau2_ci, rtol=1e-6)

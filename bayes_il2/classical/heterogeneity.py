@@ -151,10 +151,18 @@ def tau2_likelihood(y: np.ndarray, v: np.ndarray, X: np.ndarray, reml: bool) -> 
     return float(found.x)
 
 
+def residualize(y: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """y less its least-squares fit on X. Every estimator of tau^2 depends on y only through P y and
+    (I - H) y, which annihilate X, so it gives the same tau^2 for these residuals; computing with them
+    avoids cancellation: with y offset by 1e8, y'P(0)y lost all its digits (DL gave 0.545 for 0.0259)."""
+    return y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
+
+
 def estimate_tau2(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str) -> float:
     """tau^2 by ``method`` (REML, ML, DL, PM, HE, SJ; EE gives 0)."""
     if method == "EE":
         return 0.0
+    y = residualize(y, X)
     if method == "DL":
         return tau2_dl(y, v, X)
     if method == "PM":

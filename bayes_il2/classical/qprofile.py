@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import optimize, stats
 
-from bayes_il2.classical.heterogeneity import _upper_bracket, generalized_q
+from bayes_il2.classical.heterogeneity import _upper_bracket, generalized_q, residualize
 
 
 def tau2_qprofile_ci(y: np.ndarray, v: np.ndarray, X: np.ndarray, level: float = 0.95) -> tuple[float, float]:
@@ -27,6 +27,7 @@ def tau2_qprofile_ci(y: np.ndarray, v: np.ndarray, X: np.ndarray, level: float =
     df = k - p
     if df < 1:
         return float("nan"), float("nan")
+    y = residualize(y, X)  # Q(tau^2) is the same for the residuals, without cancellation
     alpha = 1.0 - level
     q_upper = stats.chi2.ppf(1.0 - alpha / 2.0, df)
     q_lower = stats.chi2.ppf(alpha / 2.0, df)
