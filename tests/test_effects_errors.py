@@ -97,3 +97,55 @@ def test_ci_bounds_reversed():
 def test_p_value_out_of_range():
     with pytest.raises(EffectSizeError, match="p_value must lie in"):
         fx.se_from_p_value(1.0, 1.5)
+
+
+# --- found by fuzzing against independent computations (session 8) --------------------------------
+@pytest.mark.parametrize("call", [
+    lambda: fx.mean_sd_from_median_iqr(2.0, 1.0, 3.0, 1),
+    lambda: fx.mean_sd_from_median_range(2.0, 1.0, 3.0, 1),
+    lambda: fx.mean_sd_from_five_numbers(0.0, 1.0, 2.0, 3.0, 4.0, 1),
+    lambda: fx.sd_from_range(1.0, 3.0, 1),
+    lambda: fx.sd_from_range(1.0, 3.0, 1, exact_range=True),
+])
+def test_quantile_conversions_refuse_a_single_value(call):
+    # xi(1) = eta(1) = 0 and the expected range of one value is 0: the SD came back inf or NaN
+    with pytest.raises(EffectSizeError, match="n must be >= 2"):
+        call()
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: fx.sd_from_ci(1.0, 3.0, 100, level=95), r"level must lie in \(0, 1\)"),
+    (lambda: fx.se_from_ci(1.0, 3.0, level=0.0), r"level must lie in \(0, 1\)"),
+    (lambda: fx.se_from_ci(1.0, 3.0, df=0), "df must be > 0"),
+    (lambda: fx.se_from_p_value(1.0, 0.05, df=-3), "df must be > 0"),
+    (lambda: fx.sd_from_range(1.0, 3.0, 2.5, exact_range=True), "whole number n"),
+])
+def test_out_of_range_options_are_refused_not_turned_into_nan(call, message):
+    with pytest.raises(EffectSizeError, match=message):
+        call()
+
+
+def test_series_with_different_indexes_are_refused_not_paired_by_position():
+    # study a's events were paired with study b's n, and the result labelled with a's index
+    ai = pd.Series([1, 9], index=["a", "b"])
+    n1i = pd.Series([100, 10], index=["b", "a"])
+    with pytest.raises(EffectSizeError, match="different indexes"):
+        fx.log_odds_ratio(ai, n1i, 5, 10)
+    aligned = fx.log_odds_ratio(ai, n1i.reindex(ai.index), 5, 10)
+    assert aligned.yi.loc["a"] == pytest.approx(np.log((1 / 9) / (5 / 5)))
+
+
+def test_hedges_j_stays_below_one_and_exact_at_large_df():
+    # gammaln(m/2) - gammaln((m-1)/2) lost 1e-15 m of precision: J(2.6e7) came out 1.00000003
+    m = np.array([1e5, 1e6, 26351597.0, 1e9])
+    j = fx.hedges_j(m)
+    assert np.all(j < 1)
+    # J(m) = 1 - 3/(4m) - 7/(32 m^2) + O(m^-3) (the asymptotic series of the Gamma ratio)
+    np.testing.assert_allclose(j, 1 - 3 / (4 * m) - 7 / (32 * m**2), rtol=1e-13)
+
+
+def test_a_five_number_summary_of_fewer_than_five_values_is_not_called_skewed():
+    # Shi et al.'s critical value 3/sqrt(n) - 40/n^3 is negative for n = 2: a symmetric summary was skewed
+    test = fx.skewness_test(2.0, 2, minimum=0.0, q1=1.0, q3=3.0, maximum=4.0)
+    assert not test.skewed and np.isnan(test.critical)
+    assert fx.skewness_test(2.0, 5, minimum=0.0, q1=1.0, q3=3.0, maximum=4.0).critical > 0

@@ -45,7 +45,11 @@ def coerce(ids: ArrayLike | None = None, **values: ArrayLike) -> Inputs:
 
     ``None`` values become NaN arrays (an optional input that was not given).
     """
-    index = next((v.index for v in values.values() if isinstance(v, pd.Series)), None)
+    indexes = [v.index for v in values.values() if isinstance(v, pd.Series)]
+    index = indexes[0] if indexes else None
+    if any(not other.equals(index) for other in indexes[1:]):
+        raise EffectSizeError("Series inputs with different indexes: values are paired by position, so "
+                              "reindex them to one order first (e.g. b = b.reindex(a.index))")
     scalar = all(v is None or np.ndim(v) == 0 for v in values.values())
     arrays = {}
     for name, v in values.items():
@@ -128,11 +132,13 @@ def hedges_j(df: ArrayLike) -> np.ndarray:
     Hedges LV (1981). Distribution theory for Glass's estimator of effect size and related
     estimators. J Educ Stat 6:107-128.
     """
-    from scipy.special import gammaln
+    from scipy.special import poch
 
     m = np.asarray(df, dtype=float)
+    # Gamma(m/2) / Gamma((m-1)/2) as the Pochhammer symbol ((m-1)/2)_(1/2): a difference of two
+    # gammaln values lost about 1e-15 m of relative precision (J > 1 from m = 2.6e7).
     with np.errstate(invalid="ignore", divide="ignore"):
-        j = np.exp(gammaln(m / 2) - 0.5 * np.log(m / 2) - gammaln((m - 1) / 2))
+        j = poch((m - 1) / 2, 0.5) / np.sqrt(m / 2)
     return np.where(m > 1, j, np.nan)
 
 

@@ -115,7 +115,7 @@ def expected_normal_range(n: ArrayLike) -> np.ndarray:
 def _quantile_inputs(ids, **values) -> Inputs:
     x = coerce(ids, **values)
     require_finite(x, *values)
-    fail_rows(x, x["n"] < 1, "n must be >= 1")
+    fail_rows(x, x["n"] < 2, "n must be >= 2 (the quantiles of one value carry no spread)")
     return x
 
 
@@ -152,8 +152,11 @@ def _finish(x: Inputs, dist: str, scenario: str, mean: np.ndarray, sd: np.ndarra
     return MeanSD(x.wrap(mean), x.wrap(sd))
 
 
-def _range_divisor(n: np.ndarray, exact_range: bool) -> np.ndarray:
-    return expected_normal_range(n) if exact_range else xi(n)
+def _range_divisor(x: Inputs, exact_range: bool) -> np.ndarray:
+    if exact_range:
+        fail_rows(x, x["n"] != np.round(x["n"]), "exact_range=True needs a whole number n")
+        return expected_normal_range(x["n"])
+    return xi(x["n"])
 
 
 def mean_sd_from_median_iqr(median: ArrayLike, q1: ArrayLike, q3: ArrayLike, n: ArrayLike, *,
@@ -206,7 +209,7 @@ def mean_sd_from_median_range(median: ArrayLike, minimum: ArrayLike, maximum: Ar
         mean = w * (a + b) / 2 + (1 - w) * m
     else:
         mean = (a + 2 * m + b) / 4
-    return _finish(x, dist, "range", mean, (b - a) / _range_divisor(n_, exact_range))
+    return _finish(x, dist, "range", mean, (b - a) / _range_divisor(x, exact_range))
 
 
 def mean_sd_from_five_numbers(minimum: ArrayLike, q1: ArrayLike, median: ArrayLike, q3: ArrayLike,
@@ -245,7 +248,7 @@ def sd_from_range(minimum: ArrayLike, maximum: ArrayLike, n: ArrayLike, *, exact
     """SD from the range alone: (b - a)/xi(n) (Wan et al. 2014, eq. 9); for a mean reported with a range."""
     x = _quantile_inputs(ids, minimum=minimum, maximum=maximum, n=n)
     _check_order(x, "minimum", "maximum", "range")
-    return x.wrap((x["maximum"] - x["minimum"]) / _range_divisor(x["n"], exact_range))
+    return x.wrap((x["maximum"] - x["minimum"]) / _range_divisor(x, exact_range))
 
 
 # --------------------------------------------------------------------------- SE, CI, p-values
@@ -257,6 +260,8 @@ def sd_from_se(se: ArrayLike, n: ArrayLike, *, ids: ArrayLike | None = None) -> 
 
 
 def _critical(level: float, df: np.ndarray | None) -> np.ndarray:
+    if not 0.0 < float(level) < 1.0:
+        raise EffectSizeError(f"level must lie in (0, 1), e.g. 0.95 for a 95% interval; got {level!r}")
     q = 0.5 + level / 2
     if df is None:
         return np.asarray(stats.norm.ppf(q))
@@ -296,6 +301,8 @@ def se_from_ci(ci_low: ArrayLike, ci_high: ArrayLike, *, level: float = 0.95, ra
     if ratio:
         fail_rows(x, lo <= 0, "ratio CI bounds must be > 0")
         lo, hi = np.log(lo), np.log(hi)
+    if df is not None:
+        fail_rows(x, x["df"] <= 0, "df must be > 0")
     crit = _critical(level, None if df is None else x["df"])
     return x.wrap((hi - lo) / (2 * crit))
 
@@ -310,6 +317,8 @@ def se_from_p_value(estimate: ArrayLike, p_value: ArrayLike, *, df: ArrayLike | 
     require_finite(x, "est", "p")
     fail_rows(x, (x["p"] <= 0) | (x["p"] >= 1), "p_value must lie in (0, 1)")
     fail_rows(x, x["est"] == 0, "estimate is 0: no SE follows from a p-value")
+    if df is not None:
+        fail_rows(x, x["df"] <= 0, "df must be > 0")
     half = x["p"] / 2  # isf keeps precision for small p, where ppf(1 - p/2) would round
     crit = stats.norm.isf(half) if df is None else np.where(np.isfinite(x["df"]), stats.t.isf(half, x["df"]),
                                                                stats.norm.isf(half))

@@ -33,6 +33,7 @@ from bayes_il2.effects.prepost import (DEFAULT_R, PREPOST, mean_change_from_chan
                                        standardized_mean_change_raw)
 from bayes_il2.effects.lognormal import DISTRIBUTIONS
 from bayes_il2.effects.quality import FLAG_COLUMN, SEVERITY_COLUMN, flag_cells, measurement_flags
+from bayes_il2.effects.skewness import MIN_N as SKEWNESS_MIN_N
 from bayes_il2.effects.skewness import skewness_test
 from bayes_il2.errors import EffectSizeError
 from bayes_il2._cells import cell_number as _num, cell_text as _text
@@ -212,6 +213,8 @@ def _conversion_scale(median: float, n: float, quantiles: dict[str, float], iden
     """
     if n < 2:
         return "normal", ""
+    if n < SKEWNESS_MIN_N:
+        return "normal", f"; n = {n:g} < {SKEWNESS_MIN_N}: too few to test for skewness (Shi 2023), converted as normal"
     test = skewness_test(median, n, **quantiles, ids=[ident])
     if not test.skewed:
         return "normal", ""

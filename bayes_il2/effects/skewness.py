@@ -12,7 +12,10 @@ all five            max(2.65 ln(0.6 n)/sqrt(n) T1, T2)                 3/sqrt(n)
 =================  ==============================================  ===============================
 
 The data are called skewed when T >= the critical value; metafor's ``conv.fivenum`` then declines to
-convert by default. With ``dist="lognormal"`` the test is applied to the log quantiles, i.e. it asks
+convert by default. The test is not applied below n = 5 (``skewed`` False, critical value NaN): the
+critical values were derived for larger samples and turn negative below n = 3 for five numbers, so a
+symmetric summary of two values was called skewed; metafor's ``conv.fivenum`` does not convert such
+rows at all. With ``dist="lognormal"`` the test is applied to the log quantiles, i.e. it asks
 whether a log-normal model is adequate.
 
 Reference
@@ -32,8 +35,13 @@ from bayes_il2.effects.lognormal import DISTRIBUTIONS
 from bayes_il2.errors import EffectSizeError
 
 
+#: The smallest n the test is applied to (metafor's ``conv.fivenum`` leaves rows with n < 5 alone).
+MIN_N = 5
+
+
 class SkewnessTest(NamedTuple):
-    """Test statistic, 5% critical value and verdict (``statistic >= critical``), per row."""
+    """Test statistic, 5% critical value and verdict (``statistic >= critical``), per row; below
+    n = :data:`MIN_N` the critical value is NaN and the verdict False (not tested)."""
 
     statistic: ArrayLike
     critical: ArrayLike
@@ -82,4 +90,5 @@ def skewness_test(median: ArrayLike, n: ArrayLike, *, minimum: ArrayLike | None 
     else:
         statistic, critical = t_range, 1 / np.log(n_ + 9) + 2.5 / (n_ + 1)
     statistic = np.nan_to_num(statistic, nan=0.0)  # a zero-width range or IQR: nothing to call skewed
+    critical = np.where(n_ >= MIN_N, critical, np.nan)
     return SkewnessTest(x.wrap(statistic), x.wrap(critical), x.wrap(statistic >= critical))
