@@ -453,7 +453,7 @@ def is_exact(fit: Any) -> bool:
 
 
 # --------------------------------------------------------------------------- summary
-def _transformed(base: Any, forward):
+def _transformed(base: Any, forward, log_slope=None):
     """``forward(X)`` for an exact marginal X (a Gaussian mixture or the tau grid) and an increasing
     ``forward``: quantiles transform exactly; the mean and variance by Gauss-Hermite quadrature per
     mixture component (by the grid's own quadrature for tau)."""
@@ -465,6 +465,16 @@ def _transformed(base: Any, forward):
 
         def _search_ppf(self, q):
             return forward(np.asarray(base._search_ppf(q), dtype=float))
+
+        def _equal_density_ends(self, p, low, high, level):
+            if log_slope is None or not hasattr(base, "newton_shortest"):
+                return None
+            start = np.asarray(base._search_ppf(np.array([p, p + level])), dtype=float)
+            ends = base.newton_shortest(float(start[0]), float(start[1]), level, log_slope)
+            if ends is None:
+                return None
+            out = forward(np.asarray(ends, dtype=float))
+            return (float(out[0]), float(out[1])) if out[1] - out[0] <= high - low else None
 
         @cached_property
         def _moments(self) -> tuple[float, float]:
@@ -525,10 +535,12 @@ def summary(fit: Any, scale: str = "natural", level: float = 0.95) -> pd.DataFra
     """
     from bayes_il2.diagnostics.exact_bridge import exact_model
     from bayes_il2.effects import natural_scale
+    from bayes_il2.effects.measures import natural_scale_log_slope
     from bayes_il2.exact.nnhm import typical_variance
 
     post = exact_model(fit)
     fn = natural_scale(fit.measure) if scale == "natural" else (lambda x: x)
+    fn_log_slope = natural_scale_log_slope(fit.measure if scale == "natural" else "GEN")
     if fit.family in ("three_level", "exnex"):
         def same(t):
             return t
@@ -549,7 +561,8 @@ def summary(fit: Any, scale: str = "natural", level: float = 0.95) -> pd.DataFra
         items += [("theta_new", "", post.theta_new, fn), ("i2", "", post.tau, lambda t: t ** 2 / (t ** 2 + s2))]
     rows, index = [], []
     for parameter, coord, marginal, forward in items:
-        rows.append({"parameter": parameter, "coord": coord, **_transformed(marginal, forward).summary(level),
+        slope = fn_log_slope if forward is fn else None  # the locations' transform has a known slope
+        rows.append({"parameter": parameter, "coord": coord, **_transformed(marginal, forward, slope).summary(level),
                      "ess_bulk": np.nan, "ess_tail": np.nan, "r_hat": np.nan, "mcse_mean": 0.0})
         index.append(f"{parameter}[{coord}]" if coord else parameter)
     table = pd.DataFrame(rows, index=index, columns=SUMMARY_COLUMNS)

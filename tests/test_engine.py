@@ -105,6 +105,26 @@ def test_natural_scale_transforms_locations_not_tau():
     assert natural.loc["mu", "mean"] == pytest.approx(odds.mean(), abs=4 * odds.std() / np.sqrt(odds.size))
 
 
+@pytest.mark.parametrize("measure, back", [("OR", np.exp), ("PLO", lambda x: 1 / (1 + np.exp(-x))), ("MD", lambda x: x)])
+def test_natural_scale_shortest_intervals_are_the_narrowest_on_that_scale(measure, back):
+    # Newton steps on the model scale with the back-transform's Jacobian must land where a plain
+    # minimisation of the natural-scale width over the lower tail probability does.
+    from scipy import optimize
+
+    table = SCHOOLS.assign(yi=SCHOOLS["yi"] / 20, vi=SCHOOLS["vi"] / 400)
+    priors = {"mu": Normal(0.0, 2.0), "tau": HalfNormal(0.5)}
+    fit = exact_nnhm_fit(table, priors=priors, measure=measure, draws=200, chains=2, seed=3)
+    natural = summary(fit, scale="natural")
+    post = exact.nnhm(table["yi"], table["vi"], tau_prior=priors["tau"], mu_prior=priors["mu"])
+    for name, marginal in [("mu", post.mu), ("theta_new", post.theta_new)]:
+        width = lambda p, m=marginal: float(np.diff(back(m.ppf(np.array([p, p + 0.95]))))[0])  # noqa: E731
+        best = optimize.minimize_scalar(width, bounds=(1e-9, 0.05 - 1e-9), method="bounded", options={"xatol": 1e-12})
+        expected = back(marginal.ppf(np.array([best.x, best.x + 0.95])))
+        got = natural.loc[name, ["hdi_low", "hdi_high"]].to_numpy(float)
+        np.testing.assert_allclose(got, expected, rtol=1e-7)
+        assert got[1] - got[0] <= width(best.x) * (1 + 1e-12)
+
+
 def test_diagnostics_run_on_an_exact_fit(fit):
     from bayes_il2.diagnostics import diagnose
 

@@ -56,6 +56,30 @@ def natural_scale(measure: str) -> Callable[[Any], Any]:
     return _identity
 
 
+def _log_slope_exp(x: Any) -> tuple[Any, Any]:
+    return np.asarray(x, dtype=float), np.ones_like(np.asarray(x, dtype=float))
+
+
+def _log_slope_expit(x: Any) -> tuple[Any, Any]:
+    x = np.asarray(x, dtype=float)
+    return -np.logaddexp(0.0, -x) - np.logaddexp(0.0, x), 1.0 - 2.0 * _expit(x)
+
+
+def _log_slope_identity(x: Any) -> tuple[Any, Any]:
+    zero = np.zeros_like(np.asarray(x, dtype=float))
+    return zero, zero
+
+
+def natural_scale_log_slope(measure: str) -> Callable[[Any], tuple[Any, Any]]:
+    """For the back-transform g of :func:`natural_scale`: x -> (log g'(x), d/dx log g'(x)), which
+    turns a density on the model scale into one on the natural scale (the shortest interval there)."""
+    if measure in LOG_MEASURES:
+        return _log_slope_exp
+    if measure == "PLO":
+        return _log_slope_expit
+    return _log_slope_identity
+
+
 def table_measure(data: pd.DataFrame, measure: str | None) -> str:
     """The measure code of an effect table: ``measure`` when given, else the table's ``measure``
     column where it holds a single code, else ``"unspecified"``."""
