@@ -97,7 +97,9 @@ def meta_analysis(effects: pd.DataFrame, model: str = "nnhm", *, tau_prior: Any 
         if "tau_within" in chosen:
             raise ModelError(f"{model}: give either 'tau' or 'tau_within', not both")
         chosen["tau_within"] = chosen.pop("tau")
-    choice = _default_priors(effects, model, measure, chosen)
+    from bayes_il2.default_priors import default_prior_choice
+
+    choice = default_prior_choice(effects, model, measure, chosen)
     chosen.update(choice.priors)
     if model in _REGRESSION:
         kwargs.update(covariates=list(covariates) if covariates else None, standardize=standardize)
@@ -135,21 +137,3 @@ def _as_prior(value: Any) -> Any:
     return value if callable(getattr(value, "to_pymc", None)) else parse_prior(value)
 
 
-#: Parameters that get data-scaled defaults (:mod:`bayes_il2.default_priors`), per family.
-_DEFAULTED = {"nnhm": ("mu", "tau"), "three_level": ("mu", "tau_within", "tau_between"),
-              "binomial_normal": ("mu", "tau")}
-
-
-def _default_priors(effects: pd.DataFrame, model: str, measure: str | None, chosen: Mapping[str, Any]):
-    """Weakly informative priors for the parameters the caller left open (and why)."""
-    from bayes_il2.default_priors import PriorChoice, weakly_informative
-
-    open_names = tuple(n for n in _DEFAULTED.get(model, ()) if n not in chosen)
-    if not open_names:
-        return PriorChoice()
-    if measure is None:
-        if model == "binomial_normal":
-            measure = "OR"
-        elif isinstance(effects, pd.DataFrame) and "measure" in effects.columns and effects["measure"].notna().any():
-            measure = str(effects["measure"].dropna().iloc[0])
-    return weakly_informative(effects if isinstance(effects, pd.DataFrame) else None, measure, open_names)

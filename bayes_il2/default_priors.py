@@ -25,6 +25,7 @@ heterogeneity parameter in Bayesian random-effects meta-analysis. Res Synth Meth
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -101,3 +102,22 @@ def weakly_informative(table: pd.DataFrame | None, measure: str | None, needed: 
     if not chosen:
         return PriorChoice()
     return PriorChoice(priors=chosen, reason=f"default priors for {', '.join(chosen)}: {why}")
+
+
+#: Parameters that get data-scaled defaults, per family.
+_DEFAULTED = {"nnhm": ("mu", "tau"), "three_level": ("mu", "tau_within", "tau_between"),
+              "binomial_normal": ("mu", "tau")}
+
+
+def default_prior_choice(effects: pd.DataFrame, model: str, measure: str | None, chosen: Mapping[str, Any]):
+    """Weakly informative priors for the parameters the caller left open (and why): the same for the
+    exact engine (:func:`bayes_il2.pipeline.fit_table`) as for MCMC (:func:`bayes_il2.api.meta_analysis`)."""
+    open_names = tuple(n for n in _DEFAULTED.get(model, ()) if n not in chosen)
+    if not open_names:
+        return PriorChoice()
+    if measure is None:
+        if model == "binomial_normal":
+            measure = "OR"
+        elif isinstance(effects, pd.DataFrame) and "measure" in effects.columns and effects["measure"].notna().any():
+            measure = str(effects["measure"].dropna().iloc[0])
+    return weakly_informative(effects if isinstance(effects, pd.DataFrame) else None, measure, open_names)

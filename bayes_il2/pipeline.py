@@ -210,12 +210,21 @@ def fit_table(spec: AnalysisSpec, table: pd.DataFrame, priors: dict[str, object]
 
         # before the exact engine: a model the data cannot identify is refused as MCMC refuses it
         caveats = check_identifiable(spec.model.family, table, spec.model.covariates)
-    exact = exact_fit_for_spec(spec, table, priors)
+    exact_priors, defaulted = dict(priors), None
+    if spec.model.family == "nnhm":  # the data-scaled defaults MCMC would take, said as MCMC says them
+        from bayes_il2.default_priors import default_prior_choice
+
+        choice = default_prior_choice(table, "nnhm", spec.data.measure, priors)
+        exact_priors.update(choice.priors)
+        defaulted = choice.reason
+    exact = exact_fit_for_spec(spec, table, exact_priors)
     if exact is not None:
         from dataclasses import replace
 
         if caveats:
             exact = replace(exact, settings={**exact.settings, "caveats": [c.to_dict() for c in caveats]})
+        if defaulted:
+            exact = replace(exact, settings={**exact.settings, "default_priors": defaulted})
         return exact
     from bayes_il2.api import meta_analysis
 

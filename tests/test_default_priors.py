@@ -7,6 +7,7 @@ Posterior means come from the exact engine, so the comparisons carry no Monte Ca
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -146,3 +147,21 @@ def test_meta_analysis_records_the_default_choice():
     assert fit.priors["tau"] == HalfNormal(5.5) and fit.priors["mu"] == Normal(0.0, 5.5)
     assert "data scale s = 11" in fit.settings["default_priors"]
     assert "default_priors" in fit.metadata()["settings"]
+
+
+def test_the_exact_engine_takes_and_prints_the_same_data_scaled_defaults_as_mcmc(tmp_path, capsys):
+    # The exact path filled open priors with Normal(0, 10) and HalfNormal(0.5) whatever the scale, and
+    # said nothing: estimates near 1e6 came out as mu = 245 (the classical estimate: 912,500).
+    from bayes_il2.cli import main
+
+    csv = tmp_path / "big.csv"
+    csv.write_text("study_id,yi,se\nA,1e6,1e3\nB,0.9e6,2e3\nC,0.8e6,1e3\nD,0.95e6,1.5e3\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["fit", str(csv), "--measure", "MD", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    printed = captured.out + captured.err
+    assert "priors: default priors for mu, tau" in printed and "HalfNormal(454000)" in printed
+    summary = pd.read_csv(out / "summary.csv").set_index("parameter")
+    assert 8e5 < summary.loc["mu", "mean"] < 1e6
+    settings = json.loads((out / "fit.json").read_text(encoding="utf-8"))
+    assert "454000" in json.dumps(settings)

@@ -160,7 +160,10 @@ def test_fit_answers_exactly_says_so_and_records_it(tmp_path):
     assert run["engines"] == {"GEN": "exact"}  # no --measure: the generic measure, as printed
     table = pd.read_csv(tmp_path / "out" / "schools" / "summary.csv")
     mu = table[table["parameter"] == "mu"].iloc[0]
-    assert mu["mean"] == pytest.approx(6.5209, abs=1e-3)
+    # mu's prior is the data-scaled default MCMC takes too (s = 11, the median SE: Normal(0, 5.5^2)), printed
+    assert "priors: default priors for mu" in done.stderr and "Normal(0, 5.5^2)" in done.stderr
+    expected = exact.nnhm(SCHOOLS["yi"], SCHOOLS["vi"], tau_prior=HalfCauchy(5.0), mu_prior=Normal(0.0, 5.5))
+    assert mu["mean"] == pytest.approx(expected.mu.mean, rel=1e-9)
 
 
 def test_fit_exact_on_counts_is_refused_before_any_sampling(tmp_path):
