@@ -106,6 +106,15 @@ def test_prior_sensitivity_check_decides_on_the_location_only():
     assert prior_sensitivity_check(table[table["parameter"] == "tau"], 0.05) is None
 
 
+def test_a_prior_sensitivity_that_could_not_be_computed_is_not_a_pass():
+    # NaN > 0.05 is False: a log_t_tau2(0, 1e6) prior (its density overflows) was reported "(✓)"
+    from bayes_il2.diagnostics.sensitivity import prior_sensitivity_check
+
+    table = pd.DataFrame({"parameter": ["mu"], "prior": [np.nan], "likelihood": [np.nan], "diagnosis": ["✓"]})
+    check = prior_sensitivity_check(table, 0.05)
+    assert check.status == "warn" and "could not be computed" in check.message
+
+
 @pytest.mark.mcmc
 def test_report_json_round_trips(good_report, tmp_path):
     text = good_report.to_json()

@@ -234,3 +234,19 @@ def test_a_three_level_spec_is_answered_exactly():
     one = NESTED[NESTED["disease"] == "A"]
     with pytest.raises(ModelError):  # one disease: refused before the exact engine, as MCMC refuses it
         fit_table(spec, one)
+
+
+def test_diagnostics_refit_by_mcmc_when_the_exact_engine_does_not_take_the_priors():
+    # A Student-t mu prior: the fit is MCMC, and its influence diagnostics asked the exact engine for
+    # refits, which refused the prior after the fit (exit 2, nothing written).
+    from types import SimpleNamespace
+
+    from bayes_il2.diagnostics.exact_bridge import supports_exact
+    from bayes_il2.priors import StudentT
+
+    def fake(mu_prior):
+        return SimpleNamespace(family="nnhm", settings={}, data=SCHOOLS,
+                               priors={"mu": mu_prior, "tau": HalfNormal(5.0)})
+
+    assert supports_exact(fake(Normal(0.0, 10.0)))
+    assert not supports_exact(fake(StudentT(3.0, 0.0, 2.0)))

@@ -13,14 +13,47 @@ EXACT_FAMILIES = ("nnhm", "three_level", "exnex")
 
 def supports_exact(fit) -> bool:
     """True when the exact engine can refit ``fit`` (normal model, no covariates, no partially
-    reported rows: those are refitted by their own compiled sampler)."""
+    reported rows: those are refitted by their own compiled sampler; priors the engine takes: a
+    Student-t mu prior, say, is refitted by MCMC, not refused after the fit)."""
     settings = getattr(fit, "settings", {}) or {}
     try:
         import bayes_il2.exact  # noqa: F401
     except ImportError:
         return False
     return (fit.family in EXACT_FAMILIES and not settings.get("covariates") and not settings.get("partial")
-            and {"yi", "vi"} <= set(fit.data.columns))
+            and {"yi", "vi"} <= set(fit.data.columns)
+            and exact_obstacle(fit.family, None, _priors(fit)) is None)
+
+
+def exact_obstacle(family: str, covariates: Any, priors: dict[str, Any]) -> str | None:
+    """Why the exact engine cannot answer this model (None when it can)."""
+    if family not in ("nnhm", "three_level", "exnex"):
+        return f"the {family} model has no exact engine here"
+    if covariates:
+        return "meta-regression is answered by MCMC"
+    from bayes_il2.errors import ModelError
+    from bayes_il2.exact._common import location_prior, variance_prior_bounds
+    from bayes_il2.priors import Normal
+
+    scales = ("tau",) if family == "nnhm" else ("tau_within", "tau_between")
+    if family in ("three_level", "exnex"):
+        missing = [name for name in ("mu", *scales) if name not in priors]
+        if missing:  # the MCMC builder has the defaults for them; the exact engine takes them as given
+            words = "three-level" if family == "three_level" else "EXNEX"
+            return f"the {words} model without a prior for {', '.join(missing)} is answered by MCMC"
+    if family == "exnex":
+        if not isinstance(priors.get("mu"), Normal):
+            return "the exact EXNEX engine needs a Normal mu prior (a proper one)"
+        if "nex" in priors and not isinstance(priors["nex"], Normal):
+            return "the exact EXNEX engine needs a Normal 'nex' prior"
+    try:
+        location_prior(priors.get("mu"), "exact")
+        for name in scales:
+            if name in priors:
+                variance_prior_bounds(priors[name], "exact", name)
+    except ModelError as exc:
+        return str(exc)
+    return None
 
 
 def _priors(fit):

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import warnings
 
+import numpy as np
 import pandas as pd
 
 from bayes_il2.diagnostics.checks import Check
@@ -83,6 +84,11 @@ def prior_sensitivity_check(table: pd.DataFrame, threshold: float) -> Check | No
     if not located:
         return None
     value = float(rows.loc[located, "prior"].max())
+    if not np.isfinite(value):  # NaN > threshold is False: it passed as "(✓)"
+        return Check("prior_sensitivity", "warn", value, f"<= {threshold}",
+                     f"{', '.join(located)}: prior sensitivity could not be computed (NaN)",
+                     "the power-scaled prior or likelihood is not finite at some draws (e.g. a prior whose "
+                     "density overflows); check the prior, or compare fits under other priors")
     flagged = [p for p in located if rows.loc[p, "prior"] > threshold]
     others = [f"{p} {rows.loc[p, 'prior']:.3f}" for p in rows.index if p not in located
               and rows.loc[p, "prior"] > threshold]
