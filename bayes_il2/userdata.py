@@ -175,8 +175,9 @@ def read_effects_csv(path: str | Path) -> pd.DataFrame:
         if np.isfinite(yi) and np.isfinite(vi) and vi > 0:
             why = effect_problem(float(yi), float(vi))
             if why:
-                problems.append(Problem(str(path), i + 2, "yi" if "yi =" in why else "vi",
-                                        str(df["yi"].iloc[i] if "yi =" in why else out["vi"].iloc[i]),
+                column = "yi" if why.lstrip("|").startswith("yi") else "vi"  # "|yi| = ..." names yi too
+                problems.append(Problem(str(path), i + 2, column,
+                                        str(df["yi"].iloc[i] if column == "yi" else out["vi"].iloc[i]),
                                         "out_of_range", why))
     if problems:
         raise RegistryError(problems)
@@ -222,6 +223,10 @@ def read_counts_csv(path: str | Path) -> pd.DataFrame:
     if two_arm and not problems and (out["events_t"] + out["events_c"]).sum() == 0:
         problems.append(Problem(str(path), None, "events_t", "0", "no_events",
                                 "no arm of any study has an event: the odds ratio is not identified by these data"))
+    if two_arm and not problems and (out["n_t"] - out["events_t"] + out["n_c"] - out["events_c"]).sum() == 0:
+        problems.append(Problem(str(path), None, "events_t", "n_t", "all_events",
+                                "every patient of every arm has an event: the odds ratio is not identified by "
+                                "these data (the mirror of no events)"))
     if problems:
         raise RegistryError(problems)
     inferences.append("layout: two arms per study (events_t, n_t, events_c, n_c)" if two_arm

@@ -65,9 +65,18 @@ def test_effect_csvs_the_sampler_cannot_take_name_the_row_and_rule(tmp_path, cap
     assert rule in err and "in.csv" in err and "Traceback" not in err
 
 
+def test_an_effect_out_of_range_is_named_by_its_own_column(tmp_path, capsys):
+    # "|yi| = 1.2e+06 exceeds 1e+06" was reported under [vi] with vi's value
+    csv = _csv(tmp_path, "study_id,yi,vi\nA,1e5,1\nB,1.2e6,1\nC,0.8e5,1\n")
+    assert cli.main(["fit", str(csv), "--out", str(tmp_path / "o")]) == cli.EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "in.csv:3 [yi]: value='1.2e6'" in err
+
+
 @pytest.mark.parametrize("text, rule", [
     ("study,events_t,n_t,events_c,n_c\nA,1,0,0,10\n", "not_positive"),
     ("study,events_t,n_t,events_c,n_c\nA,0,10,0,10\nB,0,12,0,11\n", "no_events"),
+    ("study,events_t,n_t,events_c,n_c\nA,30,30,30,30\nB,25,25,25,25\n", "all_events"),
     ("study,events,n\nA,3,2\n", "events_le_n"),
 ])
 def test_count_csvs_with_impossible_or_unidentified_counts_are_refused(tmp_path, capsys, text, rule):
