@@ -581,3 +581,14 @@ def test_the_quantile_interpolant_of_a_large_mixture_skips_subnormal_densities()
     assert mixture.cdf(high) - mixture.cdf(low) == pytest.approx(0.95, abs=1e-9)
     # searched on the interpolant (161 points over +-10 SD): no wider than the equal-tailed one to 1e-5
     assert high - low <= (mixture.ppf(0.975) - mixture.ppf(0.025)) * (1 + 1e-5)
+
+
+@pytest.mark.parametrize("vi", [1e10, 1e12])
+def test_tau_moments_stay_right_when_the_sampling_variances_dwarf_the_prior(vi):
+    # The data say nothing about tau: its posterior is the HalfNormal(0.5) prior. The first quadrature
+    # panel (one node) sat 12 e-folds below the data's scale, above most of the prior's mass: with
+    # vi = 1e12 tau's mean came out 1.77 and its SD 2e-6 (quantiles were right).
+    fit = exact.nnhm([0.3, 0.1, 0.5], [vi] * 3, HalfNormal(0.5), Normal(0.0, 2.0))
+    assert fit.tau.mean == pytest.approx(0.5 * np.sqrt(2 / np.pi), rel=1e-8)
+    assert fit.tau.sd == pytest.approx(0.5 * np.sqrt(1 - 2 / np.pi), rel=1e-7)
+    assert fit.tau.median == pytest.approx(HalfNormal(0.5).ppf(0.5), rel=1e-8)

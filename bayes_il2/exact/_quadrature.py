@@ -133,19 +133,23 @@ class PanelGrid:
         return (out, pdf_x) if with_pdf else out
 
 
-def log_range(lower: float, upper: float, flat_below: float, scales: list[float]) -> tuple[float, float]:
+def log_range(lower: float, upper: float, flat_below: float, scales: list[float],
+              prior: Any = None) -> tuple[float, float]:
     """Search range on log(tau).
 
     From the support's lower end or 12 e-folds below ``flat_below`` (a tau whose square is small
     against every sampling variance, so that below the range the likelihood is constant to about
-    1e-10 relative and the first panel can take the prior's mass as a whole), to the support's
-    upper end or 12 e-folds above the largest scale of the problem.
+    1e-10 relative and the first panel can take the prior's mass as a whole), and at least 12
+    e-folds below the prior's median (the first panel is one node, so its share of the prior must be
+    small too: with sampling variances of 1e12, 12 e-folds below them left most of a HalfNormal(0.5)'s
+    mass on that node and tau's mean and SD wrong; the error of a moment is now about e^-24),
+    to the support's upper end or 12 e-folds above the largest scale of the problem.
     """
     scales = [s for s in scales if np.isfinite(s) and s > 0]
     if not scales:
         scales = [1.0]
     s_hi = np.log(upper) if np.isfinite(upper) else np.log(max(scales)) + 12.0
-    s_lo = np.log(lower) if lower > 0 else min(np.log(flat_below) - 12.0, s_hi - 5.0)
+    s_lo = np.log(lower) if lower > 0 else min(np.log(flat_below) - 12.0, s_hi - 5.0, _log_median(prior) - 12.0)
     if not s_hi > s_lo:
         raise ModelError(f"empty search range for a variance component: [{np.exp(s_lo)}, {np.exp(s_hi)}]")
     return float(s_lo), float(s_hi)
@@ -153,6 +157,15 @@ def log_range(lower: float, upper: float, flat_below: float, scales: list[float]
 
 #: log(tau) beyond which squares overflow: the search range never passes it.
 _LOG_TAU_CEILING = float(np.log(1e150))
+
+
+def _log_median(prior: Any) -> float:
+    """log of the prior's median, inf when it has none (or it is 0)."""
+    try:
+        median = float(prior.ppf(0.5))
+    except Exception:  # noqa: BLE001 - a prior without quantiles: no bound from it
+        return np.inf
+    return float(np.log(median)) if np.isfinite(median) and median > 0 else np.inf
 
 
 def _pilot(log_density: Callable[[np.ndarray], np.ndarray], s_lo: float, s_hi: float,
@@ -259,7 +272,7 @@ def build_grid_1d(log_post: Callable[[np.ndarray], np.ndarray], prior: Any, lowe
                   flat_below: float, scales: list[float], order: int = 8, tol: float = 1e-11,
                   max_panels: int = 60) -> PanelGrid:
     """Panels for one variance component with unnormalized log posterior ``log_post(tau)``."""
-    s_lo, s_hi = log_range(lower, upper, flat_below, scales)
+    s_lo, s_hi = log_range(lower, upper, flat_below, scales, prior)
     s, v = _pilot(lambda s: log_post(np.exp(s)) + s, s_lo, s_hi, extend=not np.isfinite(upper))
     a, b, _ = _trim(s, v)
     s = np.linspace(a, b, 81)
@@ -300,8 +313,8 @@ def build_grid_2d(log_post: Callable[[np.ndarray, np.ndarray], np.ndarray], prio
     the (len(t1), len(t2)) matrix of the unnormalized log posterior. Each dimension's panels are
     refined on its marginal, computed with a fine trapezoid rule over the other dimension."""
     (lo1, up1), (lo2, up2) = bounds
-    r1 = log_range(lo1, up1, flat_below, scales)
-    r2 = log_range(lo2, up2, flat_below, scales)
+    r1 = log_range(lo1, up1, flat_below, scales, priors[0])
+    r2 = log_range(lo2, up2, flat_below, scales, priors[1])
     box = [list(r1), list(r2)]
     for n in (81, 49):
         s1 = np.linspace(*box[0], n)
