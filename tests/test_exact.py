@@ -592,3 +592,14 @@ def test_tau_moments_stay_right_when_the_sampling_variances_dwarf_the_prior(vi):
     assert fit.tau.mean == pytest.approx(0.5 * np.sqrt(2 / np.pi), rel=1e-8)
     assert fit.tau.sd == pytest.approx(0.5 * np.sqrt(1 - 2 / np.pi), rel=1e-7)
     assert fit.tau.median == pytest.approx(HalfNormal(0.5).ppf(0.5), rel=1e-8)
+
+
+@pytest.mark.parametrize("prior", [HalfNormal(1e-12), HalfNormal(1e-9)], ids=["1e-12", "1e-9"])
+def test_a_tau_prior_far_below_the_data_gives_the_common_effect_answer(prior):
+    # half_normal(1e-12) ended in "zero-size array to reduction operation minimum" (the range of tau
+    # started 12 e-folds below the data, above all of the prior's mass)
+    y, v = np.array([0.3, 0.1, 0.5, 0.2]), np.array([0.04, 0.05, 0.03, 0.06])
+    fit = exact.nnhm(y, v, prior, Normal(0.0, 2.0))
+    common = exact.common_effect(y, v, Normal(0.0, 2.0))
+    assert fit.mu.mean == pytest.approx(common.mu.mean, rel=1e-9)
+    assert fit.tau.mean == pytest.approx(prior.scale * np.sqrt(2 / np.pi), rel=1e-6)
