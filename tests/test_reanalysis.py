@@ -211,6 +211,17 @@ def test_elir_of_a_mixture_is_its_location_information():
     assert mix.location_information() == pytest.approx(expected, rel=1e-3)
 
 
+def test_a_prior_much_narrower_than_the_likelihood_is_resolved_by_the_grid():
+    # --or-important 1.00001 makes the skeptical prior N(0, 6e-6^2); it fell between two points of the
+    # second grid pass (quantiles of the OR about 1000 times too wide, P(benefit) 0.644 for 0.5). The
+    # likelihood is flat on that scale, so the posterior is the prior to about 1e-4 of its SD.
+    sd = 6.08e-6
+    post = binary_posterior(PSS, NormalMixture.normal(0.0, sd))
+    np.testing.assert_allclose(post.ppf([0.025, 0.5, 0.975]), [-1.959964 * sd, 0.0, 1.959964 * sd],
+                               atol=2e-3 * sd)
+    assert post.sf(0.0) == pytest.approx(0.5, abs=1e-3)
+
+
 def test_conflict_is_the_prior_predictive_tail_probability():
     prior = NormalMixture.normal(0.0, 0.4)
     z = abs(PSS.estimate) / math.sqrt(0.16 + PSS.se**2)
