@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -132,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     src = rea.add_mutually_exclusive_group(required=True)
     src.add_argument("--events", nargs=2, metavar=("T/NT", "C/NC"),
                      help="responders/total in the treated and control arms, e.g. 20/30 8/30")
+    # argparse takes "-1e6" for an option (its negative-number pattern has no exponent): widen it
+    rea._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
     src.add_argument("--difference", nargs=3, type=float, metavar=("EST", "LOW", "HIGH"),
                      help="a mean difference (treated minus control) with its 95%% CI")
     src.add_argument("--study", help="a registry study_id (all its two-arm endpoints)")

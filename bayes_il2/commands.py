@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from bayes_il2.errors import (EXIT_BAD_INPUT, EXIT_DIAGNOSTICS, EXIT_OK, Interrupted, ModelError, SpecError)
+from bayes_il2.limits import YI_MAX
 
 
 def _progress(quiet: bool):
@@ -379,6 +380,10 @@ def reanalyze_command(args: argparse.Namespace) -> int:
         raise SpecError("--difference EST LOW HIGH must be finite numbers")
     if args.difference and not args.difference[1] < args.difference[0] < args.difference[2]:
         raise SpecError("--difference EST LOW HIGH: need LOW < EST < HIGH")
+    if args.difference and max(abs(x) for x in args.difference) > YI_MAX:
+        raise SpecError(f"--difference: values beyond {YI_MAX:g} are not supported: rescale (e.g. other units)")
+    if args.difference and args.mcid < 1e-9 * (args.difference[2] - args.difference[1]):
+        raise SpecError(f"--mcid {args.mcid:g} is below 1e-9 of the CI's width: give it in the units of --difference")
     if not args.study and ({"map", "map_robust"} & set(priors) or args.map_study):
         raise SpecError("--prior map/map_robust and --map-study need --study (the MAP prior comes from the registry)")
     from bayes_il2 import reanalysis
@@ -399,6 +404,9 @@ def reanalyze_command(args: argparse.Namespace) -> int:
                                 "(bayes-il2 data list shows them)")
         if map_studies is None and {"map", "map_robust"} & set(priors):
             map_studies = _other_responder_rcts(registry, args.study)
+        if map_studies and args.study in map_studies:
+            raise SpecError(f"--map-study {args.study}: the MAP prior must come from other studies than the one "
+                            "reanalysed (its data would count twice)")
         result = reanalysis.reanalyze_study(registry, args.study, None, priors=priors,
                                             clinically_important_or=args.or_important, mcid=args.mcid,
                                             map_studies=map_studies)
@@ -421,7 +429,28 @@ def reanalyze_command(args: argparse.Namespace) -> int:
         table = reanalysis.reanalyze(endpoint, priors, mcid=args.mcid)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(index=False))
+    for line in _blank_cells(table):
+        print(line)
     return EXIT_OK
+
+
+def _blank_cells(table: pd.DataFrame) -> list[str]:
+    """One line per kind of blank (NaN) cell in a reanalysis table, saying why it is blank."""
+    lines = []
+    if "rd_median" in table.columns and table["rd_median"].isna().any():
+        lines.append("NaN in rd_median, rd_low, rd_high: the risk difference is defined for binary endpoints only")
+    flat = table["prior"].astype(str).eq("flat") if "prior" in table.columns else pd.Series(False, index=table.index)
+    for column in ("prior_p_benefit", "prior_ess", "prior_info_ratio", "conflict_p"):
+        if column not in table.columns:
+            continue
+        blank = table[column].isna()
+        if (blank & flat).any():
+            lines.append(f"NaN in {column} (flat prior): a flat prior carries no information, no prior "
+                         "probability and no prior predictive distribution")
+        if (blank & ~flat).any():
+            lines.append(f"NaN in {column}: not defined for this endpoint (e.g. an effective sample size needs "
+                         "the arms' sizes, which --difference does not give)")
+    return lines
 
 
 def _other_responder_rcts(registry, study_id: str) -> list[str]:

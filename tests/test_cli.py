@@ -104,3 +104,27 @@ def test_the_console_script_ends_without_teardown_but_with_everything_written(tm
     (tmp_path / "bad.csv").write_text("yi,vi\n0.1,-1\n", encoding="utf-8")
     bad = _console(["fit", "bad.csv", "--out", "o"], tmp_path)
     assert bad.returncode == cli.EXIT_BAD_INPUT and "bad.csv" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# --- reanalyze: inputs found by stress-testing the command line (session 8) ---------------------------
+def test_reanalyze_reads_negative_numbers_in_exponent_form(capsys):
+    # argparse took "-1e1" for an option ("expected 3 arguments")
+    assert main(["reanalyze", "--difference", "-2e1", "-3e1", "-1e1", "--lower-is-better"]) == 0
+    assert "MD -20" in capsys.readouterr().out
+
+
+def test_reanalyze_says_why_cells_are_blank(capsys):
+    assert main(["reanalyze", "--events", "20/30", "8/30", "--prior", "flat"]) == 0
+    out = capsys.readouterr().out
+    assert "NaN in prior_p_benefit (flat prior)" in out and "NaN in conflict_p (flat prior)" in out
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--difference", "1e300", "1e299", "1e301"], "values beyond 1e+06"),
+    (["--difference", "5", "4.9", "5.1", "--mcid", "1e-300"], "below 1e-9 of the CI's width"),
+    (["--study", "He2022_pSS", "--prior", "map", "--map-study", "He2022_pSS"], "its data would count twice"),
+])
+def test_reanalyze_refuses_inputs_it_cannot_answer_with_the_reason(capsys, args, words):
+    assert main(["reanalyze", *args]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
