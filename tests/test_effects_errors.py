@@ -149,3 +149,13 @@ def test_a_five_number_summary_of_fewer_than_five_values_is_not_called_skewed():
     test = fx.skewness_test(2.0, 2, minimum=0.0, q1=1.0, q3=3.0, maximum=4.0)
     assert not test.skewed and np.isnan(test.critical)
     assert fx.skewness_test(2.0, 5, minimum=0.0, q1=1.0, q3=3.0, maximum=4.0).critical > 0
+
+
+def test_scale_free_measures_do_not_overflow_at_extreme_magnitudes():
+    # SD and mean squares overflowed beyond 1e154: SMD came out (0.0, 0.2) instead of (1.915, 0.292)
+    unit = fx.standardized_mean_difference(1.0, 1.0, 10, -1.0, 1.0, 10)
+    huge = fx.standardized_mean_difference(1e300, 1e300, 10, -1e300, 1e300, 10)
+    assert (huge.yi, huge.vi) == pytest.approx((unit.yi, unit.vi), rel=1e-12)
+    ratio = fx.log_ratio_of_means(2.0, 1.0, 10, 1.0, 1.0, 10)
+    tiny = fx.log_ratio_of_means(2e-200, 1e-200, 10, 1e-200, 1e-200, 10)
+    assert (tiny.yi, tiny.vi) == pytest.approx((ratio.yi, ratio.vi), rel=1e-12)

@@ -63,8 +63,11 @@ def standardized_mean_difference(m1i: ArrayLike, sd1i: ArrayLike, n1i: ArrayLike
     x = _groups(ids, m1i=m1i, sd1i=sd1i, n1i=n1i, m2i=m2i, sd2i=sd2i, n2i=n2i)
     n1, n2 = x["n1i"], x["n2i"]
     df = n1 + n2 - 2
-    sp = np.sqrt(((n1 - 1) * x["sd1i"] ** 2 + (n2 - 1) * x["sd2i"] ** 2) / df)
-    d = (x["m1i"] - x["m2i"]) / sp
+    # in units of the larger SD: a scale-free measure, and squares of SDs beyond 1e154 overflowed
+    unit = np.maximum(x["sd1i"], x["sd2i"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sp = np.sqrt(((n1 - 1) * (x["sd1i"] / unit) ** 2 + (n2 - 1) * (x["sd2i"] / unit) ** 2) / df)
+        d = (x["m1i"] / unit - x["m2i"] / unit) / sp
     j = hedges_j(df)
     g = j * d
     if vtype == "hedges":
@@ -84,5 +87,6 @@ def log_ratio_of_means(m1i: ArrayLike, sd1i: ArrayLike, n1i: ArrayLike, m2i: Arr
     x = _groups(ids, m1i=m1i, sd1i=sd1i, n1i=n1i, m2i=m2i, sd2i=sd2i, n2i=n2i)
     require_positive(x, "m1i", "m2i")
     yi = np.log(x["m1i"]) - np.log(x["m2i"])
-    vi = x["sd1i"] ** 2 / (x["n1i"] * x["m1i"] ** 2) + x["sd2i"] ** 2 / (x["n2i"] * x["m2i"] ** 2)
+    # coefficients of variation first: the squares of means or SDs beyond 1e154 overflowed
+    vi = (x["sd1i"] / x["m1i"]) ** 2 / x["n1i"] + (x["sd2i"] / x["m2i"]) ** 2 / x["n2i"]
     return result(x, yi, vi, "ROM")
