@@ -262,6 +262,12 @@ CASES = [
     Case("duplicate event row", duplicate_line("events.csv", 3), "duplicate_key", "events.csv", 8,
          "+".join(schema.EVENTS.key)),
     Case("duplicate source", duplicate_line("sources.csv", 2), "duplicate_key", "sources.csv", 5, "source_id"),
+    # a week written "24.0" for "24": compared as text the conflicting copy passed, and the run used either
+    Case("duplicate event row, week written differently",
+         both(duplicate_line("events.csv", 3), set_cell("events.csv", 8, "week_end", "24.0")), "duplicate_key",
+         "events.csv", 8, "+".join(schema.EVENTS.key)),
+    Case("no patients", set_cell("measurements.csv", 2, "n", "0"), "zero_n", "measurements.csv", 2, "n"),
+    Case("two-digit year", set_cell("sources.csv", 3, "year", "22"), "year_range", "sources.csv", 3, "year"),
     Case("dangling study", set_cell("events.csv", 6, "study_id", "FixtureZ2020_pSS"), "dangling_study",
          "events.csv", 6, "study_id"),
     Case("dangling study of an arm", set_cell("arms.csv", 6, "study_id", "FixtureZ2020_pSS"), "dangling_study",
@@ -776,3 +782,11 @@ def test_any_byte_damage_gives_problems_not_a_traceback(edits, tmp_path_factory:
             load_registry(root)
     else:
         load_registry(root)
+
+
+def test_a_long_note_is_valid_not_a_csv_parse_error(tmp_path: Path):
+    # Python's csv module stops at fields over 128 KiB: a 200,000-character note was "malformed_csv"
+    root = tmp_path / "registry"
+    shutil.copytree(VALID, root)
+    set_cell("events.csv", 2, "note", "x" * 200_000)(root)
+    assert validate_registry(root) == []

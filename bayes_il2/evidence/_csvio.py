@@ -48,6 +48,10 @@ def parse_csv_bytes(raw: bytes, label: str) -> tuple[pd.DataFrame | None, list[P
         return None, [Problem(label, None, None, None, "empty_file", "the file is empty (it needs at least a header)")]
     problems = _non_utf8_lines(raw, label)
     text = raw.decode("utf-8", errors="replace")
+    # Python's csv module stops at fields over 128 KiB ("field larger than field limit"): a long note
+    # is valid, so the limit is the file's size (the reader keeps a module-wide setting; raise only)
+    if csv.field_size_limit() < len(text):
+        csv.field_size_limit(min(len(text) + 1, 2**31 - 1))
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     records: list[list[str]] = []
     lines: list[int] = []

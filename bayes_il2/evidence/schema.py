@@ -51,6 +51,8 @@ Keys and references
 Plausibility
     ``non_integer_count``     a count is not a whole number
     ``negative_count``        a count is below 0
+    ``zero_n``                a number of patients (n of a measurement or an event count) is 0
+    ``year_range``            a publication year outside [1900, 2100]
     ``negative_value``        a duration (treatment_weeks, followup_weeks) below 0
     ``not_positive``          a dose is <= 0
     ``negative_week``         a week is below 0
@@ -272,6 +274,11 @@ def _count(name: str) -> ColumnSpec:
     return ColumnSpec(name, "count", minimum=0, min_rule="negative_count")
 
 
+def _size(name: str) -> ColumnSpec:
+    """A number of patients: a count, and 0 is a mistake (no patient gives no statistic)."""
+    return ColumnSpec(name, "count", minimum=0, strict_minimum=True, min_rule="negative_count", zero_rule="zero_n")
+
+
 def _float(name: str, **bounds) -> ColumnSpec:
     return ColumnSpec(name, "float", **bounds)
 
@@ -304,7 +311,7 @@ PROVENANCE = (_id("source_id"), ColumnSpec("location", required=True), ColumnSpe
 
 SOURCES = TableSpec(
     "sources",
-    (_id("source_id"), ColumnSpec("authors"), ColumnSpec("year", "int"), ColumnSpec("title"),
+    (_id("source_id"), ColumnSpec("authors"), ColumnSpec("year", "int", minimum=1900, min_rule="year_range", maximum=2100, max_rule="year_range"), ColumnSpec("title"),
      ColumnSpec("journal"), ColumnSpec("doi"), ColumnSpec("pmid"), ColumnSpec("pmcid"),
      ColumnSpec("registration"), ColumnSpec("url")),
     key=("source_id",), provenance=False, requires_rows=True,
@@ -331,7 +338,7 @@ MEASUREMENTS = TableSpec(
     "measurements",
     (_id("study_id"), _id("arm_id"), ColumnSpec("outcome", required=True), ColumnSpec("phenotype"),
      ColumnSpec("unit"), _week("week"), ColumnSpec("timepoint", required=True, vocabulary=TIMEPOINTS),
-     ColumnSpec("statistic", required=True, vocabulary=STATISTICS), _count("n"), _float("mean"),
+     ColumnSpec("statistic", required=True, vocabulary=STATISTICS), _size("n"), _float("mean"),
      _positive("sd"), _positive("se"), _float("median"), _float("q1"), _float("q3"), _float("min"),
      _float("max"), _float("ci_low"), _float("ci_high"), ColumnSpec("qualifier", vocabulary=QUALIFIERS),
      _p_value(strict=True), ColumnSpec("p_operator", vocabulary=P_OPERATORS), ColumnSpec("sided", vocabulary=SIDED),
@@ -340,7 +347,7 @@ MEASUREMENTS = TableSpec(
 )
 EVENTS = TableSpec(
     "events",
-    (_id("study_id"), _id("arm_id"), ColumnSpec("outcome", required=True), _count("events"), _count("n"),
+    (_id("study_id"), _id("arm_id"), ColumnSpec("outcome", required=True), _count("events"), _size("n"),
      _count("episodes"), _week("week_start"), _week("week_end"), *PROVENANCE),
     key=("study_id", "arm_id", "outcome", "week_start", "week_end", "source_id"),
 )
@@ -398,6 +405,8 @@ RULES: dict[str, str] = {
     "duplicate_pooled": "a duplicate study is marked pool = yes",
     "same_arm": "a contrast of an arm with itself",
     "non_integer_count": "a count is not a whole number",
+    "zero_n": "a number of patients is 0",
+    "year_range": "a publication year outside [1900, 2100]",
     "negative_count": "a count below 0",
     "negative_value": "a duration below 0",
     "not_positive": "a dose <= 0",

@@ -240,15 +240,29 @@ def _check_outcome(c: _Collector, text: pd.DataFrame, spec: TableSpec) -> None:
     c.cells(bad, "outcome", "unknown_outcome", f"unknown {spec.name} outcome; {allowed}")
 
 
+def _key_values(text: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
+    """The key columns as compared: numbers by value ("0.0" and "0" are the same week; compared as
+    text they let a conflicting duplicate through, and the later row silently changed or dropped an
+    outcome), everything else as stripped text."""
+    out = {}
+    for name in spec.key:
+        cells = text[name].astype(str).str.strip()
+        if spec.column(name).kind in ("float", "count", "int"):
+            numbers = pd.to_numeric(cells, errors="coerce")
+            cells = cells.where(numbers.isna(), numbers.map(repr))
+        out[name] = cells
+    return pd.DataFrame(out, index=text.index)
+
+
 def _check_duplicates(c: _Collector, text: pd.DataFrame, spec: TableSpec) -> None:
     if any(k not in text.columns for k in spec.key) or text.empty:
         return
-    keys = text[list(spec.key)]
+    keys = _key_values(text, spec)
     later = keys.duplicated(keep="first").to_numpy()
     if not later.any():
         return
     first_line = pd.Series(text.index, index=text.index).groupby([keys[k] for k in spec.key]).transform("first")
-    shown = keys.astype(str).agg(", ".join, axis=1)
+    shown = text[list(spec.key)].astype(str).agg(", ".join, axis=1)  # as written
     column = "+".join(spec.key)
     c.cells(later, column, "duplicate_key",
             lambda line, value: f"same ({column}) as line {first_line.loc[line]}", values=shown)
