@@ -340,7 +340,8 @@ def data_command(args: argparse.Namespace) -> int:
         if args.disease:
             table = table[table["disease"] == args.disease]
         with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 40):
-            print(table.to_string(index=False))
+            shown = table.astype(object).where(table.notna(), "")  # a blank cell is not reported: no NaN/<NA>
+            print(shown.to_string(index=False))
         return EXIT_OK
     if args.data_command == "show":
         print(evidence.show_study(registry, args.study_id))

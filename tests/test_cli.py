@@ -128,3 +128,10 @@ def test_reanalyze_refuses_inputs_it_cannot_answer_with_the_reason(capsys, args,
     assert main(["reanalyze", *args]) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
+
+
+def test_data_list_leaves_unreported_cells_blank(capsys):
+    # blank cells (duplicate_of, an unreported n) were printed as NaN and <NA>
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "NaN" not in out and "<NA>" not in out and "Castela2014_AA" in out
