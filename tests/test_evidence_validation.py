@@ -267,6 +267,8 @@ CASES = [
          both(duplicate_line("events.csv", 3), set_cell("events.csv", 8, "week_end", "24.0")), "duplicate_key",
          "events.csv", 8, "+".join(schema.EVENTS.key)),
     Case("no patients", set_cell("measurements.csv", 2, "n", "0"), "zero_n", "measurements.csv", 2, "n"),
+    Case("an SD of one patient", set_cell("measurements.csv", 2, "n", "1"), "spread_of_one", "measurements.csv", 2,
+         "n"),
     Case("two-digit year", set_cell("sources.csv", 3, "year", "22"), "year_range", "sources.csv", 3, "year"),
     Case("dangling study", set_cell("events.csv", 6, "study_id", "FixtureZ2020_pSS"), "dangling_study",
          "events.csv", 6, "study_id"),

@@ -52,6 +52,7 @@ Plausibility
     ``non_integer_count``     a count is not a whole number
     ``negative_count``        a count is below 0
     ``zero_n``                a number of patients (n of a measurement or an event count) is 0
+    ``spread_of_one``         a measurement with n = 1 reports an SD, quartiles or a range
     ``year_range``            a publication year outside [1900, 2100]
     ``negative_value``        a duration (treatment_weeks, followup_weeks) below 0
     ``not_positive``          a dose is <= 0
@@ -406,6 +407,7 @@ RULES: dict[str, str] = {
     "same_arm": "a contrast of an arm with itself",
     "non_integer_count": "a count is not a whole number",
     "zero_n": "a number of patients is 0",
+    "spread_of_one": "a spread (SD, quartiles, range) of a single value",
     "year_range": "a publication year outside [1900, 2100]",
     "negative_count": "a count below 0",
     "negative_value": "a duration below 0",

@@ -353,6 +353,11 @@ def _measurements_rows(c: _Collector, text: pd.DataFrame, numbers) -> None:
                 if column in text.columns:
                     c.cells(rows & (text[column] == "").to_numpy(), column, "incomplete_statistic",
                             f"statistic {name} needs {', '.join(needed)}; {column} is blank")
+    n = _num(numbers, "n", index)
+    for column in ("sd", "q1", "min"):  # a spread of one value: n = 1 made its variance 35 times larger
+        spread = _num(numbers, column, index)
+        c.cells((n == 1) & np.isfinite(spread), "n", "spread_of_one",
+                f"n = 1 with {column} given: one value has no spread (check n)")
     if {"week", "note"} <= set(text.columns):
         c.cells(((text["week"] == "") & (text["note"] == "")).to_numpy(), "week", "unexplained_blank_week",
                 "week is blank: say in note when the values were taken (e.g. 'post-course, week not given')")
