@@ -299,7 +299,9 @@ class GaussianMixture(Marginal):
         return spline(np.clip(np.asarray(q, dtype=float), spline.x[0], spline.x[-1]))
 
     def _equal_density_ends(self, p: float, low: float, high: float, level: float) -> tuple[float, float] | None:
-        return self.newton_shortest(low, high, level)
+        ends = self.newton_shortest(low, high, level)
+        # several pairs meet the conditions for a multimodal mixture: keep one no wider than the start
+        return ends if ends is not None and ends[1] - ends[0] <= high - low + 1e-12 * self.sd else None
 
     def newton_shortest(self, low: float, high: float, level: float,
                         log_slope: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
@@ -308,8 +310,8 @@ class GaussianMixture(Marginal):
         ``log_slope(x) = (log g'(x), its derivative)`` (default g = identity), by Newton steps on
         cdf(b) - cdf(a) = level and log pdf(b) - log g'(b) = log pdf(a) - log g'(a) (equal density
         of g(X) at both ends: Box & Tiao 1973, sec. 2.8) from a near pair (``low``, ``high``).
-        None unless they converge to ends that hold the level to 1e-13 and are no wider (on g's scale)
-        than the start, so that the caller falls back to its search."""
+        None unless they converge to ends that hold the level to 1e-13 (the caller then searches);
+        the caller checks that the ends are no wider than its start."""
         if len(self.weights) > LARGE_MIXTURE or not np.isfinite(low) or not np.isfinite(high):
             return None
         a, b = float(low), float(high)
