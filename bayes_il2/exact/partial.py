@@ -53,9 +53,9 @@ class GridMixture(Marginal):
     Row j of ``density`` holds f_j at ``start[j] + step[j] * i`` for i < ``count[j]`` (zero after
     and before). The cdf at the grid points sums cell integrals of the cubic through four
     neighbouring values (error O(h^4)), and between them is the cubic Hermite interpolant of those
-    values with slopes f (O(h^4) as well), so quantiles are
-    accurate to about 1e-6 of an SD at a spacing of a sixteenth of one (a piecewise-linear density
-    left them 1e-4 SD off). Each row is normalised to 1, the weights to sum 1.
+    values with slopes f (O(h^4) as well), so quantiles are accurate to about 1e-6 of an SD at a
+    spacing of a sixteenth of one (a piecewise-linear density left them 1e-4 SD off). Each row is
+    normalised to 1, the weights to sum 1.
     """
 
     def __init__(self, start: np.ndarray, step: np.ndarray, count: np.ndarray, density: np.ndarray,
