@@ -117,7 +117,7 @@ class NormalMixture:
         # Gauss-Legendre on the segments between every component's mean +- (0 .. 12) SDs: a common
         # grid could not resolve a component 1e3-1e5 times narrower than another (5-100 % off).
         steps = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0])
-        cuts = np.unique(np.concatenate([self._m[:, None] + self._s[:, None] * np.concatenate([-steps, steps])[None, :]]))
+        cuts = np.unique(self._m[:, None] + self._s[:, None] * np.concatenate([-steps, steps])[None, :])
         nodes, node_weights = np.polynomial.legendre.leggauss(20)
         left, right = cuts[:-1, None], cuts[1:, None]
         x = ((left + right) / 2 + (right - left) / 2 * nodes[None, :]).ravel()
