@@ -104,7 +104,7 @@ def _loc_scale_ppf(q: Any, loc: float, scale: float, lo: float, hi: float, std_p
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         mid = std_ppf(np.where(inside, q, 0.5))
     out = np.where(inside, mid, np.where(q == 0, lo, np.where(q == 1, hi, np.nan)))
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):  # a quantile beyond floating point is inf
         return np.asarray(out * scale + loc, dtype=float)
 
 
@@ -449,7 +449,8 @@ class LogTTau2(Prior):
             return np.where(x > 0, self._t().cdf(2.0 * np.log(np.where(x > 0, x, 1.0))), 0.0)
 
     def ppf(self, q: Any) -> np.ndarray:
-        return np.exp(self._t().ppf(np.asarray(q, dtype=float)) / 2.0)
+        with np.errstate(over="ignore"):  # a heavy tail's extreme quantile is inf, said without a warning
+            return np.exp(self._t().ppf(np.asarray(q, dtype=float)) / 2.0)
 
     def sample(self, rng, size=None) -> np.ndarray:
         return np.exp(self._t().rvs(size=size, random_state=np.random.default_rng(rng)) / 2.0)

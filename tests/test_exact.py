@@ -603,3 +603,14 @@ def test_a_tau_prior_far_below_the_data_gives_the_common_effect_answer(prior):
     common = exact.common_effect(y, v, Normal(0.0, 2.0))
     assert fit.mu.mean == pytest.approx(common.mu.mean, rel=1e-9)
     assert fit.tau.mean == pytest.approx(prior.scale * np.sqrt(2 / np.pi), rel=1e-6)
+
+
+def test_a_prior_scale_beyond_floating_point_squares_is_integrated_without_overflow():
+    # HalfCauchy(1e300): the range of tau reached 1e305, whose square overflowed (RuntimeWarnings on
+    # the user's console); the range now stops at 1e150, where this posterior has long decayed
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fit = exact.nnhm([0.3, 0.1, 0.5, 0.2], [0.04, 0.05, 0.03, 0.06], HalfCauchy(1e300), Normal(0.0, 2.0))
+    assert np.isfinite(fit.mu.mean) and np.isfinite(fit.tau.mean) and fit.tau.median > 0

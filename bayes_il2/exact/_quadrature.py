@@ -133,6 +133,10 @@ class PanelGrid:
         return (out, pdf_x) if with_pdf else out
 
 
+#: log(tau) beyond which squares overflow: the search range never passes it.
+_LOG_TAU_CEILING = float(np.log(1e150))
+
+
 def log_range(lower: float, upper: float, flat_below: float, scales: list[float],
               prior: Any = None) -> tuple[float, float]:
     """Search range on log(tau).
@@ -148,15 +152,12 @@ def log_range(lower: float, upper: float, flat_below: float, scales: list[float]
     scales = [s for s in scales if np.isfinite(s) and s > 0]
     if not scales:
         scales = [1.0]
-    s_hi = np.log(upper) if np.isfinite(upper) else np.log(max(scales)) + 12.0
+    s_hi = min(np.log(upper) if np.isfinite(upper) else np.log(max(scales)) + 12.0, _LOG_TAU_CEILING)
     s_lo = np.log(lower) if lower > 0 else min(np.log(flat_below) - 12.0, s_hi - 5.0, _log_median(prior) - 12.0)
     if not s_hi > s_lo:
         raise ModelError(f"empty search range for a variance component: [{np.exp(s_lo)}, {np.exp(s_hi)}]")
     return float(s_lo), float(s_hi)
 
-
-#: log(tau) beyond which squares overflow: the search range never passes it.
-_LOG_TAU_CEILING = float(np.log(1e150))
 
 
 def _log_median(prior: Any) -> float:
