@@ -113,9 +113,7 @@ def restricted_loglik(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: np.ndar
 def _search_grid(y: np.ndarray, v: np.ndarray, X: np.ndarray) -> np.ndarray:
     """0 and 40 points a decade from 1e-6 min(v) to 10 (RSS_OLS + sum v): every maximum lies below the
     top (for the intercept-only ML model a root of the score is at most range(y)^2 <= 2 RSS_OLS)."""
-    k = X.shape[0]
-    M = np.eye(k) - X @ np.linalg.solve(X.T @ X, X.T)
-    top = 10.0 * (float(y @ M @ y) + float(v.sum()))
+    top = 10.0 * (float(np.sum(residualize(y, X) ** 2)) + float(v.sum()))
     bottom = 1e-6 * float(v.min())
     decades = max(np.log10(top / bottom), 1.0)
     return np.concatenate([[0.0], np.geomspace(bottom, top, int(40 * decades) + 1)])

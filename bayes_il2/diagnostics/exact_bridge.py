@@ -27,7 +27,7 @@ def supports_exact(fit) -> bool:
 
 def exact_obstacle(family: str, covariates: Any, priors: dict[str, Any]) -> str | None:
     """Why the exact engine cannot answer this model (None when it can)."""
-    if family not in ("nnhm", "three_level", "exnex"):
+    if family not in EXACT_FAMILIES:
         return f"the {family} model has no exact engine here"
     if covariates:
         return "meta-regression is answered by MCMC"

@@ -312,7 +312,8 @@ PROVENANCE = (_id("source_id"), ColumnSpec("location", required=True), ColumnSpe
 
 SOURCES = TableSpec(
     "sources",
-    (_id("source_id"), ColumnSpec("authors"), ColumnSpec("year", "int", minimum=1900, min_rule="year_range", maximum=2100, max_rule="year_range"), ColumnSpec("title"),
+    (_id("source_id"), ColumnSpec("authors"), ColumnSpec("year", "int", minimum=1900, min_rule="year_range", maximum=2100,
+                                                   max_rule="year_range"), ColumnSpec("title"),
      ColumnSpec("journal"), ColumnSpec("doi"), ColumnSpec("pmid"), ColumnSpec("pmcid"),
      ColumnSpec("registration"), ColumnSpec("url")),
     key=("source_id",), provenance=False, requires_rows=True,

@@ -303,10 +303,8 @@ def nnhm_partial(table: pd.DataFrame, tau_prior: Any, mu_prior: Any = None, *, m
                          order=order, tol=tol)
     nodes, qw = grid.nodes_weights()
     # final pass: p(mu | tau_j) on each node's own grid, and the tau weights
-    lo, hi, count = _grid_ranges(loglik, nodes, points, row_v, row_k, p0, max_points)
-    n = int(count.max())
-    mu_nodes = lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, n)[None, :]
-    h = (hi - lo) / (n - 1)
+    mu_nodes, h = grids(nodes)
+    lo, n = mu_nodes[:, 0], mu_nodes.shape[1]
     cond = np.empty(mu_nodes.shape)
     for s in range(0, nodes.size, 64):
         cond[s:s + 64] = loglik(mu_nodes[s:s + 64], nodes[s:s + 64])
@@ -337,7 +335,8 @@ def _grid_ranges(loglik, tau: np.ndarray, points: np.ndarray, row_v: np.ndarray,
     That SD bounds the conditional posterior's from below (each row's likelihood in mu is at most as
     sharp as a normal of variance v_i + tau^2/k_i), so the trapezoid rule on the grid converges
     geometrically (Trefethen & Weideman 2014). The range comes from a pilot grid of 401 points
-    spanning the rows' centres and 12 SDs of the widest row. One grid per tau: a heavy-tailed tau
+    spanning the rows' centres and 12 SDs of the widest row, then a second one over the first's
+    range (a conditional narrower than the first's spacing). One grid per tau: a heavy-tailed tau
     prior (HalfCauchy) gives conditionals from 1e-2 to 1e4 wide, which one common grid could not
     both span and resolve (it gave mu an SD of 0 before).
     """
