@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_il2.diagnostics.exact_bridge import exact_obstacle
+from bayes_il2.diagnostics.exact_bridge import ON_REQUEST, exact_obstacle
 from bayes_il2.errors import ModelError
 
 
@@ -72,8 +72,12 @@ def choose_engine(requested: str, family: str, covariates: Any, priors: dict[str
     if requested == "mcmc":
         return EngineChoice("mcmc", "MCMC asked for (the exact engine cross-checks it where it applies)")
     obstacle = exact_obstacle(family, covariates, priors)
+    if obstacle is None and requested == "auto" and family in ON_REQUEST:
+        return EngineChoice("mcmc", f"MCMC (the exact {family} engine answers with engine = 'exact', --exact)")
     if obstacle is None:
-        return EngineChoice("exact", "exact engine: normal likelihood with known variances (no Monte-Carlo error)")
+        how = ("binomial likelihoods, baselines and study effects integrated by quadrature" if family == "binomial_normal"
+               else "normal likelihood with known variances")
+        return EngineChoice("exact", f"exact engine: {how} (no Monte-Carlo error)")
     if requested == "exact":
         raise ModelError(f"the exact engine does not apply: {obstacle}; leave out --exact (engine = 'exact')")
     return EngineChoice("mcmc", f"MCMC: {obstacle}")
@@ -97,6 +101,9 @@ def exact_fit_for_spec(spec: Any, table: pd.DataFrame, priors: dict[str, Any]) -
     if spec.model.family == "three_level":
         return exact_three_level_fit(table, priors=priors, measure=spec.data.measure, draws=s.draws,
                                      chains=s.chains, seed=s.seed)
+    if spec.model.family == "binomial_normal":
+        return exact_binomial_normal_fit(table, priors=priors, measure=spec.data.measure, draws=s.draws,
+                                         chains=s.chains, seed=s.seed)
     if spec.model.family == "exnex":
         from bayes_il2.exact.exnex import MAX_GROUPS
 
@@ -300,6 +307,114 @@ def exact_exnex_fit(table: pd.DataFrame, *, priors: dict[str, Any], p_exch: floa
                         measure, draws, chains, seed, predictive, settings)
 
 
+def exact_binomial_normal_fit(table: pd.DataFrame, *, priors: dict[str, Any], measure: str | None = None,
+                              draws: int = 1000, chains: int = 4, seed: int = 20221110,
+                              predictive: bool = True) -> Any:
+    """A binomial-normal :class:`~bayes_il2.fit.Fit` (two-arm counts, contrast variant) answered by the
+    exact engine (:func:`bayes_il2.exact.binomial.binomial_normal`).
+
+    A draw picks a tau quadrature node by its posterior weight, mu from its tabulated conditional
+    given that node, then theta_i and the baseline alpha_i from their (log-concave) conditionals
+    given the draw (:func:`bayes_il2.exact.binomial.sample_log_concave`); ``log_likelihood/y`` is each
+    study's likelihood with alpha_i and theta_i integrated out, as the MCMC model stores it.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``study_id, events_t, n_t, events_c, n_c``.
+    priors : dict
+        ``mu`` (Normal), ``tau`` (proper) and ``alpha`` (Normal; default Normal(0, 5) as the MCMC
+        model's).
+    measure : str, optional
+        Only ``OR``.
+    draws, chains, seed, predictive
+        As in :func:`exact_three_level_fit`.
+
+    Returns
+    -------
+    Fit
+        ``family = "binomial_normal"``, ``sampler = "exact"``.
+    """
+    from bayes_il2.exact.binomial import binomial_normal, log_marginal, sample_log_concave
+    from bayes_il2.fit import Fit, data_fingerprint, software_versions
+    from bayes_il2.modeling.binomial_normal import event_values
+    from bayes_il2.modeling._common import study_labels
+    from bayes_il2.priors import Normal
+
+    if measure not in (None, "OR"):
+        raise ModelError(f"binomial_normal: the logit link gives log odds ratios; measure must be 'OR', got {measure!r}")
+    data = table.reset_index(drop=True)
+    values = event_values(data)
+    ids = study_labels(data, "binomial_normal")
+    priors = {"alpha": Normal(0.0, 5.0), **{k: v for k, v in priors.items() if k in ("mu", "tau", "alpha")}}
+    missing = [name for name in ("mu", "tau") if name not in priors]
+    if missing:
+        raise ModelError(f"binomial_normal (exact): a prior for {', '.join(missing)} is needed")
+    rc, nc, rt, nt = (values[k].astype(float) for k in ("r_c", "n_c", "r_t", "n_t"))
+    post = binomial_normal(rc, nc, rt, nt, tau_prior=priors["tau"], mu_prior=priors["mu"],
+                           alpha_prior=priors["alpha"], labels=ids)
+    rng = np.random.default_rng(seed)
+    n = int(chains) * int(draws)
+    mu, tau = post.sample_hyper(rng, n)
+    a_m, a_s = float(priors["alpha"].mu), float(priors["alpha"].sigma)
+    theta, alpha, loglik = (np.empty((n, len(ids))) for _ in range(3))
+    for i, ell in enumerate(post.likelihoods):
+        def theta_density(j, x, ell=ell):
+            m, t2 = mu[j][:, None], tau[j][:, None] ** 2
+            return (ell(x) - 0.5 * (x - m) ** 2 / t2, ell(x, 1) - (x - m) / t2, ell(x, 2) - 1.0 / t2)
+
+        theta[:, i] = sample_log_concave(theta_density, mu, rng)
+
+        def alpha_density(j, x, i=i):
+            th = theta[j, i][:, None]
+            pc, pt = 1.0 / (1.0 + np.exp(-x)), 1.0 / (1.0 + np.exp(-(x + th)))
+            value = (rc[i] * x - nc[i] * np.logaddexp(0.0, x) + rt[i] * (x + th) - nt[i] * np.logaddexp(0.0, x + th)
+                     - 0.5 * ((x - a_m) / a_s) ** 2)
+            return (value, rc[i] - nc[i] * pc + rt[i] - nt[i] * pt - (x - a_m) / a_s ** 2,
+                    -nc[i] * pc * (1 - pc) - nt[i] * pt * (1 - pt) - 1.0 / a_s ** 2)
+
+        alpha[:, i] = sample_log_concave(alpha_density, np.full(n, a_m), rng)
+        loglik[:, i] = log_marginal(ell, mu, tau)[0]
+    theta_new = mu + tau * rng.standard_normal(n)
+
+    shape = (int(chains), int(draws))
+    coords = {"chain": np.arange(shape[0]), "draw": np.arange(shape[1]), "study_id": ids}
+    draws_coords = {"chain": coords["chain"], "draw": coords["draw"]}
+
+    def scalar(x):
+        return xr.DataArray(x.reshape(shape), dims=("chain", "draw"))
+
+    def per_study(x):
+        return xr.DataArray(x.reshape(*shape, len(ids)), dims=("chain", "draw", "study_id"))
+
+    counts = {"events_c": rc, "events_t": rt}
+    groups = {
+        "posterior": xr.Dataset({"mu": scalar(mu), "tau": scalar(tau), "theta": per_study(theta),
+                                 "theta_new": scalar(theta_new), "alpha": per_study(alpha)}, coords=coords),
+        "log_likelihood": xr.Dataset({"y": per_study(loglik)}, coords=coords,
+                                     attrs={"kind": "integrated over alpha and theta"}),
+        "log_prior": xr.Dataset({"mu": scalar(np.asarray(priors["mu"].logpdf(mu), dtype=float)),
+                                 "tau": scalar(np.asarray(priors["tau"].logpdf(tau), dtype=float))},
+                                coords=draws_coords),
+        "observed_data": xr.Dataset({k: ("study_id", v.astype("int64")) for k, v in counts.items()},
+                                    coords={"study_id": ids}),
+        "constant_data": xr.Dataset({**{k: ("study_id", v) for k, v in values.items()},
+                                     "weight": ("study_id", np.ones(len(ids)))}, coords={"study_id": ids}),
+    }
+    if predictive:
+        p_c, p_t = 1.0 / (1.0 + np.exp(-alpha)), 1.0 / (1.0 + np.exp(-(alpha + theta)))
+        groups["posterior_predictive"] = xr.Dataset(
+            {"events_c": per_study(rng.binomial(nc.astype("int64"), p_c)),
+             "events_t": per_study(rng.binomial(nt.astype("int64"), p_t))}, coords=coords)
+    idata = xr.DataTree.from_dict({name: xr.DataTree(ds) for name, ds in groups.items()})
+    settings = {"engine": "exact", "draws": int(draws), "chains": int(chains), "seed": int(seed),
+                "covariates": [], "variant": "contrast"}
+    # model: the exact posterior itself (summaries and diagnostics read it instead of recomputing it)
+    return Fit(idata=idata, family="binomial_normal", measure="OR", data=data, model=post, priors=priors,
+               sampler="exact", seed=int(seed), data_fingerprint=data_fingerprint(data),
+               versions=software_versions(), settings=settings)
+
+
 def _disease_table(table: pd.DataFrame, priors: dict[str, Any], who: str):
     """:func:`_effect_table` for a model of studies within diseases: the ``disease`` column and the
     mu, tau_within and tau_between priors are required."""
@@ -456,9 +571,9 @@ def _transformed(base: Any, forward, log_slope=None):
                 values = forward(base.means[:, None] + np.sqrt(2.0) * base.sds[:, None] * x[None, :])
                 first = base.weights @ ((values * w).sum(1) / np.sqrt(np.pi))
                 second = base.weights @ ((values ** 2 * w).sum(1) / np.sqrt(np.pi))
-            else:
-                values = forward(base.nodes)
-                first, second = base.weights @ values, base.weights @ values ** 2
+            else:  # a tabulated marginal (the tau grid, a GridMixture): its own quadrature
+                first = base.expect(forward)
+                second = base.expect(lambda x: forward(x) ** 2)
             return float(first), float(second - first ** 2)
 
         @property
@@ -525,6 +640,11 @@ def summary(fit: Any, scale: str = "natural", level: float = 0.95) -> pd.DataFra
         items += [("mu_new_disease", "", post.mu_new_group, fn), ("theta_new", "", post.theta_new, fn)]
         if fit.family == "exnex":
             items += [("p_exch_post", g, _exch_marginal(post, fit, g), same) for g in post.groups]
+    elif fit.family == "binomial_normal":
+        labels = [str(v) for v in fit.idata["log_likelihood"]["y"]["study_id"].values]
+        items = [("mu", "", post.mu, fn), ("tau", "", post.tau, lambda t: t)]
+        items += [("theta", label, post.theta(i), fn) for i, label in enumerate(labels)]
+        items += [("theta_new", "", post.theta_new, fn)]
     else:
         s2 = typical_variance(post.vi)
         items = [("mu", "", post.mu, fn), ("tau", "", post.tau, lambda t: t)]

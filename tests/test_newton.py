@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayes_il2.modeling._newton import concave_mode, concave_mode_2d
+from bayes_il2.exact._newton import concave_mode, concave_mode_2d
 
 
 def _plain_clipped_newton(slope, x, max_step, iterations=100):

@@ -23,7 +23,7 @@ def compare_models(fit) -> pd.DataFrame | None:
 
     priors = getattr(fit, "priors", {}) or {}
     mu_prior = priors.get("mu")
-    if not supports_exact(fit) or not isinstance(mu_prior, Normal):
+    if not supports_exact(fit) or fit.family == "binomial_normal" or not isinstance(mu_prior, Normal):
         return None
     data = fit.data
     yi, vi = data["yi"].to_numpy(float), data["vi"].to_numpy(float)

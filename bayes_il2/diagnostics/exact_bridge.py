@@ -1,14 +1,22 @@
 """The bridge between a Fit of a normal-likelihood model and the exact engine.
 
 Diagnostics that need many refits (leave-one-out, prior grids, exact LOO for high Pareto k,
-marginal likelihoods) use the exact engine whenever the fitted family has normal likelihoods with
-known variances; the answers then carry no Monte-Carlo error.
+marginal likelihoods) use the exact engine whenever the fitted family has one: normal likelihoods
+with known variances, and the binomial-normal model of two-arm counts (contrast variant, Normal mu
+and baseline priors); the answers then carry no Monte-Carlo error.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-EXACT_FAMILIES = ("nnhm", "three_level", "exnex")
+EXACT_FAMILIES = ("nnhm", "three_level", "exnex", "binomial_normal")
+#: families whose exact engine answers only when asked for (engine = "exact", ``--exact``); MCMC
+#: answers them by default: the exact binomial-normal engine is not yet faster than a warm compiled
+#: sampler on the shipped data (issue #19)
+ON_REQUEST = ("binomial_normal",)
+EVENT_COLUMNS = {"events_t", "n_t", "events_c", "n_c"}
 
 
 def supports_exact(fit) -> bool:
@@ -20,8 +28,11 @@ def supports_exact(fit) -> bool:
         import bayes_il2.exact  # noqa: F401
     except ImportError:
         return False
+    if fit.family in ON_REQUEST and getattr(fit, "sampler", None) != "exact":
+        return False  # an MCMC fit of it keeps its own refits (see ON_REQUEST)
+    columns = EVENT_COLUMNS if fit.family == "binomial_normal" else {"yi", "vi"}
     return (fit.family in EXACT_FAMILIES and not settings.get("covariates") and not settings.get("partial")
-            and {"yi", "vi"} <= set(fit.data.columns)
+            and settings.get("variant", "contrast") == "contrast" and columns <= set(fit.data.columns)
             and exact_obstacle(fit.family, None, _priors(fit)) is None)
 
 
@@ -35,6 +46,8 @@ def exact_obstacle(family: str, covariates: Any, priors: dict[str, Any]) -> str 
     from bayes_il2.exact._common import location_prior, variance_prior_bounds
     from bayes_il2.priors import Normal
 
+    if family == "binomial_normal":
+        return _binomial_obstacle(priors)
     scales = ("tau",) if family == "nnhm" else ("tau_within", "tau_between")
     if family in ("three_level", "exnex"):
         missing = [name for name in ("mu", *scales) if name not in priors]
@@ -56,6 +69,24 @@ def exact_obstacle(family: str, covariates: Any, priors: dict[str, Any]) -> str 
     return None
 
 
+def _binomial_obstacle(priors: dict[str, Any]) -> str | None:
+    """Why the exact binomial-normal engine cannot answer with these priors (None when it can)."""
+    from bayes_il2.errors import ModelError
+    from bayes_il2.exact._common import variance_prior_bounds
+    from bayes_il2.priors import Normal
+
+    for name in ("mu", "alpha"):
+        if name in priors and not isinstance(priors[name], Normal):
+            return f"the exact binomial-normal engine needs a Normal {name} prior"
+    if "mu" not in priors or "tau" not in priors:
+        return "the binomial-normal model without a mu and tau prior is answered by MCMC"
+    try:
+        variance_prior_bounds(priors["tau"], "exact", "tau")
+    except ModelError as exc:
+        return str(exc)
+    return None
+
+
 def _priors(fit):
     priors = getattr(fit, "priors", {}) or {}
     return priors
@@ -66,11 +97,22 @@ def exact_model(fit, data=None, tau_prior=None):
     from bayes_il2 import exact
     from bayes_il2.priors import HalfNormal
 
+    if data is None and tau_prior is None and getattr(fit, "sampler", None) == "exact" \
+            and hasattr(getattr(fit, "model", None), "theta_new"):
+        return fit.model  # the exact fit's own posterior (kept where computing it is not free)
     data = fit.data if data is None else data
     priors = _priors(fit)
+    mu_prior = priors.get("mu")
+    if fit.family == "binomial_normal":
+        from bayes_il2.exact.binomial import binomial_normal
+        from bayes_il2.priors import Normal
+
+        counts = [data[c].to_numpy(float) for c in ("events_c", "n_c", "events_t", "n_t")]
+        return binomial_normal(*counts, tau_prior=tau_prior or priors["tau"], mu_prior=mu_prior,
+                               alpha_prior=priors.get("alpha", Normal(0.0, 5.0)),
+                               labels=data["study_id"].astype(str).tolist())
     yi = data["yi"].to_numpy(float)
     vi = data["vi"].to_numpy(float)
-    mu_prior = priors.get("mu")
     if fit.family == "exnex":
         from bayes_il2.exact.exnex import exnex
 
@@ -115,6 +157,14 @@ def exact_loo_elpd(fit, study_id: str) -> float:
     mask = np.asarray([label == study_id for label in labels])
     held = data[mask].iloc[0]
     model = exact_model(fit, data[~mask])
+    if fit.family == "binomial_normal":
+        from bayes_il2.exact.binomial import pair_likelihood
+        from bayes_il2.priors import Normal
+
+        alpha = _priors(fit).get("alpha", Normal(0.0, 5.0))
+        ell = pair_likelihood(*(float(held[c]) for c in ("events_c", "n_c", "events_t", "n_t")),
+                              float(alpha.mu), float(alpha.sigma))
+        return model.log_predictive(ell)
     if fit.family in ("three_level", "exnex") and str(held["disease"]) in set(data[~mask]["disease"].astype(str)):
         predictive = model.theta_new_disease(str(held["disease"]))
     elif fit.family == "exnex":  # the disease has no other study: EX with probability p_exch, else NEX

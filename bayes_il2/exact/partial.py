@@ -115,10 +115,16 @@ class GridMixture(Marginal):
         return out if out.ndim else float(out)
 
     def _moment(self, power: int, centre: float = 0.0) -> float:
+        return self.expect(lambda x: (x - centre) ** power)
+
+    def expect(self, fn) -> float:
+        """E[fn(X)] by the trapezoid rule on each grid."""
         trapezoid = np.full(self.f.shape, 1.0)
         trapezoid[:, 0] = 0.5
         trapezoid[np.arange(self.f.shape[0]), self.count - 1] = 0.5
-        per_row = (trapezoid * self.f * (self._x - centre) ** power).sum(1) * self.step
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = np.where(trapezoid * self.f > 0, fn(self._x), 0.0)
+        per_row = (trapezoid * self.f * values).sum(1) * self.step
         return float(self.weights @ per_row)
 
     @cached_property

@@ -488,13 +488,13 @@ def binomial_normal_study_loglik(r: Any, n: Any, mean: Any, sd: Any, nodes: int 
 
     Adaptive Gauss-Hermite quadrature (Liu & Pierce 1994, Biometrika 81:624-629): the nodes are
     centred at the mode of the integrand (safeguarded Newton steps,
-    :func:`~bayes_il2.modeling._newton.concave_mode`; the log integrand is strictly concave) and
+    :func:`~bayes_il2.exact._newton.concave_mode`; the log integrand is strictly concave) and
     scaled by its curvature, so a few nodes are accurate whether the binomial or the normal factor
     is the sharper one. Arrays broadcast against each other.
     """
     from scipy.special import gammaln, logsumexp
 
-    from bayes_il2.modeling._newton import concave_mode
+    from bayes_il2.exact._newton import concave_mode
 
     r, n, mean, sd = (np.asarray(a, dtype=float) for a in np.broadcast_arrays(r, n, mean, sd))
     prec = 1.0 / sd ** 2
@@ -523,12 +523,12 @@ def binomial_pair_study_loglik(r_c: Any, n_c: Any, r_t: Any, n_t: Any, alpha_mea
     N(alpha | alpha_mean, alpha_sd^2) N(theta | mean, sd^2); two-dimensional adaptive
     Gauss-Hermite quadrature (Liu & Pierce 1994; Pinheiro & Bates 1995, J Comput Graph Stat
     4:12-35) centred at the mode (damped Newton steps,
-    :func:`~bayes_il2.modeling._newton.concave_mode_2d`; the log integrand is concave) and rotated and
+    :func:`~bayes_il2.exact._newton.concave_mode_2d`; the log integrand is concave) and rotated and
     scaled by the Cholesky factor of the inverse negative Hessian there.
     """
     from scipy.special import gammaln, logsumexp
 
-    from bayes_il2.modeling._newton import concave_mode_2d
+    from bayes_il2.exact._newton import concave_mode_2d
 
     arrays = np.broadcast_arrays(r_c, n_c, r_t, n_t, alpha_mean, alpha_sd, mean, sd)
     rc, nc, rt, nt, am, asd, m, s = (np.asarray(a, dtype=float) for a in arrays)

@@ -21,7 +21,7 @@ Arms nested in a study (:func:`nested_study_loglik`): eta_a = centre + tau_study
 integrals, as above) and then z (an outer adaptive Gauss-Hermite rule whose mode and curvature
 come from the inner derivatives). Both levels are log-concave (a convolution of log-concave
 functions is log-concave; Prékopa 1973), so the gradient falls monotonically and each mode is the
-root of a decreasing function: :func:`~bayes_il2.modeling._newton.concave_mode` takes Newton steps
+root of a decreasing function: :func:`~bayes_il2.exact._newton.concave_mode` takes Newton steps
 kept inside a bracket of that root (bisection where a step would leave it; Press et al. 2007,
 Numerical Recipes, sec. 9.4, ``rtsafe``), which converges where plain clipped steps can cycle, and
 it iterates only the draws not yet converged.
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from scipy.special import gammaln
 
-from bayes_il2.modeling._newton import concave_mode
+from bayes_il2.exact._newton import concave_mode
 
 LINKS = ("logit", "cloglog")
 _MIN_SD = 1e-8  # a zero SD is the limit of a point mass; keep the quadrature defined
