@@ -211,7 +211,7 @@ def fit_table(spec: AnalysisSpec, table: pd.DataFrame, priors: dict[str, object]
         # before the exact engine: a model the data cannot identify is refused as MCMC refuses it
         caveats = check_identifiable(spec.model.family, table, spec.model.covariates)
     exact_priors, defaulted = dict(priors), None
-    if spec.model.family == "nnhm":  # the data-scaled defaults MCMC would take, said as MCMC says them
+    if spec.model.family in ("nnhm", "binomial_normal"):  # the data-scaled defaults MCMC would take, said as MCMC says them
         from bayes_il2.default_priors import default_prior_choice
 
         choice = default_prior_choice(table, "nnhm", spec.data.measure, priors)
