@@ -166,12 +166,29 @@ def test_fit_answers_exactly_says_so_and_records_it(tmp_path):
     assert mu["mean"] == pytest.approx(expected.mu.mean, rel=1e-9)
 
 
-def test_fit_exact_on_counts_is_refused_before_any_sampling(tmp_path):
-    pd.DataFrame({"study": ["a", "b"], "events_t": [3, 5], "n_t": [20, 30], "events_c": [6, 9],
-                  "n_c": [20, 30]}).to_csv(tmp_path / "counts.csv", index=False)
+def test_fit_exact_on_single_arm_counts_is_refused_before_any_sampling(tmp_path):
+    pd.DataFrame({"study": ["a", "b"], "events": [3, 5], "n": [20, 30]}).to_csv(tmp_path / "counts.csv", index=False)
     done = _cli(tmp_path, "fit", "--counts", "counts.csv", "--exact", "--out", "out/c", "--quiet")
     assert done.returncode == 2
     assert "exact engine does not apply" in done.stderr
+
+
+def test_fit_exact_on_two_arm_counts_answers_with_the_exact_binomial_engine(tmp_path):
+    """Refused before the binomial-normal engine existed; now the answer is exact.binomial's posterior
+    with the data-scaled default priors MCMC would take (printed)."""
+    from bayes_il2.exact.binomial import binomial_normal
+    from bayes_il2.priors import HalfNormal, Normal
+
+    pd.DataFrame({"study": ["a", "b"], "events_t": [3, 5], "n_t": [20, 30], "events_c": [6, 9],
+                  "n_c": [20, 30]}).to_csv(tmp_path / "counts.csv", index=False)
+    done = _cli(tmp_path, "fit", "--counts", "counts.csv", "--exact", "--out", "out/c")
+    assert done.returncode == 0, done.stderr
+    assert "exact engine" in done.stdout + done.stderr
+    assert "mu ~ Normal(0, 4^2)" in done.stderr and "tau ~ HalfNormal(0.5)" in done.stderr
+    summary = pd.read_csv(tmp_path / "out" / "c" / "summary.csv").set_index("parameter")
+    post = binomial_normal([6, 9], [20, 30], [3, 5], [20, 30], tau_prior=HalfNormal(0.5), mu_prior=Normal(0, 4),
+                           alpha_prior=Normal(0, 5))
+    assert summary.loc["mu", "median"] == pytest.approx(np.exp(post.mu.median), rel=1e-9)
 
 
 def test_the_draws_of_an_exact_fit_are_not_judged_as_mcmc_chains():
