@@ -197,9 +197,7 @@ def exact_nnhm_fit(table: pd.DataFrame, *, priors: dict[str, Any], measure: str 
                                  "theta_new": scalar(theta_new), "i2": scalar(i2)}, coords=coords),
         "log_likelihood": xr.Dataset({"y": per_study(loglik)}, coords=coords,
                                      attrs={"kind": "integrated over theta"}),
-        "log_prior": xr.Dataset({"mu": scalar(np.asarray(priors["mu"].logpdf(mu), dtype=float)),
-                                 "tau": scalar(np.asarray(priors["tau"].logpdf(tau), dtype=float))},
-                                coords=coords),
+        "log_prior": _hyper_log_prior(priors, {"mu": mu, "tau": tau}, scalar, coords),
         "posterior_predictive": xr.Dataset({"y": per_study(y_rep)}, coords=coords),
         "observed_data": xr.Dataset({"y": ("study_id", y)}, coords={"study_id": ids}),
         "constant_data": xr.Dataset({"yi": ("study_id", y), "vi": ("study_id", v),
@@ -393,9 +391,7 @@ def exact_binomial_normal_fit(table: pd.DataFrame, *, priors: dict[str, Any], me
                                  "theta_new": scalar(theta_new), "alpha": per_study(alpha)}, coords=coords),
         "log_likelihood": xr.Dataset({"y": per_study(loglik)}, coords=coords,
                                      attrs={"kind": "integrated over alpha and theta"}),
-        "log_prior": xr.Dataset({"mu": scalar(np.asarray(priors["mu"].logpdf(mu), dtype=float)),
-                                 "tau": scalar(np.asarray(priors["tau"].logpdf(tau), dtype=float))},
-                                coords=draws_coords),
+        "log_prior": _hyper_log_prior(priors, {"mu": mu, "tau": tau}, scalar, draws_coords),
         "observed_data": xr.Dataset({k: ("study_id", v.astype("int64")) for k, v in counts.items()},
                                     coords={"study_id": ids}),
         "constant_data": xr.Dataset({**{k: ("study_id", v) for k, v in values.items()},
@@ -413,6 +409,12 @@ def exact_binomial_normal_fit(table: pd.DataFrame, *, priors: dict[str, Any], me
     return Fit(idata=idata, family="binomial_normal", measure="OR", data=data, model=post, priors=priors,
                sampler="exact", seed=int(seed), data_fingerprint=data_fingerprint(data),
                versions=software_versions(), settings=settings)
+
+
+def _hyper_log_prior(priors: dict[str, Any], draws: dict[str, np.ndarray], scalar, coords) -> xr.Dataset:
+    """The ``log_prior`` group of an exact Fit: each hyperparameter's prior log density at its draws."""
+    return xr.Dataset({name: scalar(np.asarray(priors[name].logpdf(x), dtype=float)) for name, x in draws.items()},
+                      coords=coords)
 
 
 def _disease_table(table: pd.DataFrame, priors: dict[str, Any], who: str):
@@ -470,10 +472,7 @@ def _disease_fit(post: Any, family: str, data: pd.DataFrame, ids: list[str], pri
         "posterior": xr.Dataset(variables, coords=coords),
         "log_likelihood": xr.Dataset({"y": per(loglik, "study_id")}, coords={**draws_coords, "study_id": ids},
                                      attrs={"kind": "integrated over theta"}),
-        "log_prior": xr.Dataset({"mu": scalar(np.asarray(priors["mu"].logpdf(mu), dtype=float)),
-                                 "tau_within": scalar(np.asarray(priors["tau_within"].logpdf(tw), dtype=float)),
-                                 "tau_between": scalar(np.asarray(priors["tau_between"].logpdf(tb), dtype=float))},
-                                coords=draws_coords),
+        "log_prior": _hyper_log_prior(priors, {"mu": mu, "tau_within": tw, "tau_between": tb}, scalar, draws_coords),
         "observed_data": xr.Dataset({"y": ("study_id", y)}, coords={"study_id": ids}),
         "constant_data": xr.Dataset({"yi": ("study_id", y), "vi": ("study_id", v),
                                      "weight": ("study_id", np.ones(len(ids)))}, coords={"study_id": ids}),

@@ -47,7 +47,7 @@ from bayes_il2.exact._common import LOG_2PI, check_labels, location_prior, prior
 from bayes_il2.exact._quadrature import DROP, build_grid_1d
 from bayes_il2.exact.marginals import GridMarginal
 from bayes_il2.exact.nnhm import summary_rows
-from bayes_il2.exact.partial import GridMixture, _convolve_each
+from bayes_il2.exact.partial import GridMixture, PooledPosterior, _convolve_each
 from bayes_il2.exact._newton import concave_mode
 
 NODES = 32
@@ -186,7 +186,7 @@ def log_marginal(ell: StudyLikelihood, mu: np.ndarray, tau: np.ndarray) -> tuple
     return value.reshape(shape), d1.reshape(shape), d2.reshape(shape)
 
 
-class ExactBinomialNormal:
+class ExactBinomialNormal(PooledPosterior):
     """Posterior of the binomial-normal model (from :func:`binomial_normal`).
 
     Attributes
@@ -206,14 +206,6 @@ class ExactBinomialNormal:
         self._rows = rows  # per tau node kept: (tau, start, step, log density of mu | tau on its grid)
         self._log_z = float(log_z)
         self._theta: dict[int, GridMixture] = {}
-
-    def __repr__(self) -> str:
-        return (f"ExactBinomialNormal(k={len(self.labels)}, mu={self.mu.mean:.4g} (sd {self.mu.sd:.4g}), "
-                f"tau median={self.tau.median:.4g})")
-
-    @property
-    def k(self) -> int:
-        return len(self.labels)
 
     @property
     def log_marginal_likelihood(self) -> float:

@@ -139,7 +139,21 @@ class GridMixture(Marginal):
         return self.ppf(np.random.default_rng(rng).uniform(size=size))
 
 
-class ExactPartialNNHM:
+class PooledPosterior:
+    """What the tabulated posteriors of pooled models share: study labels, ``mu``, ``tau``, ``k``."""
+
+    labels: list[str]
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(k={len(self.labels)}, mu={self.mu.mean:.4g} (sd {self.mu.sd:.4g}), "
+                f"tau median={self.tau.median:.4g})")
+
+    @property
+    def k(self) -> int:
+        return len(self.labels)
+
+
+class ExactPartialNNHM(PooledPosterior):
     """Posterior of the NNHM with partially reported rows (from :func:`nnhm_partial`).
 
     Attributes
@@ -154,14 +168,6 @@ class ExactPartialNNHM:
         self.tau_prior, self.mu_prior = tau_prior, mu_prior
         self.tau, self.mu, self.theta_new = tau, mu, theta_new
         self._log_evidence = log_evidence
-
-    def __repr__(self) -> str:
-        return (f"ExactPartialNNHM(k={len(self.labels)}, mu={self.mu.mean:.4g} (sd {self.mu.sd:.4g}), "
-                f"tau median={self.tau.median:.4g})")
-
-    @property
-    def k(self) -> int:
-        return len(self.labels)
 
     @property
     def log_marginal_likelihood(self) -> float:
