@@ -230,7 +230,9 @@ class ExactBinomialNormal(PooledPosterior):
             ell = self.likelihoods[i]
             log_rest = log_cond - self._log_marginal_rows(ell)
             rest = np.exp(log_rest - log_rest.max(axis=1, keepdims=True))
-            conv = _convolve_each(start, step, rest, weights, taus)
+            # L_i multiplies the convolution: keep the rows as fine as L_i's sharpest scale too
+            conv = _convolve_each(start, step, rest, weights, taus,
+                                  finest=np.minimum(taus, np.sqrt(ell.sharpest_variance)))
             x = conv.start[:, None] + conv.step[:, None] * np.arange(conv.f.shape[1])[None, :]
             inside = (np.arange(conv.f.shape[1])[None, :] < conv.count[:, None]) & (conv.f > 0)
             log_l = np.full(x.shape, -np.inf)

@@ -370,19 +370,31 @@ def _grid_ranges(loglik, tau: np.ndarray, points: np.ndarray, row_v: np.ndarray,
     return a, b, count
 
 
+_LONG_ROW = 4096
+
+
 def _convolve_each(start: np.ndarray, step: np.ndarray, dens: np.ndarray, weights: np.ndarray,
-                   taus: np.ndarray) -> GridMixture:
+                   taus: np.ndarray, finest: np.ndarray | None = None) -> GridMixture:
     """sum_j w_j (dens_j * N(0, tau_j^2)), each on its own grid extended by 10 tau_j, by FFT (the
-    Gaussian's transform exp(-omega^2 tau^2 / 2) is exact)."""
+    Gaussian's transform exp(-omega^2 tau^2 / 2) is exact).
+
+    A row that would be longer than 4096 points is kept at every d-th point, d = the number of steps
+    in a sixteenth of ``finest`` (default tau_j: the convolution varies on no finer scale), so a
+    heavy-tailed tau prior (nodes hundreds of steps wide) does not store tens of thousands of points
+    per row."""
+    finest = taus if finest is None else np.asarray(finest, dtype=float)
     n = dens.shape[1]
     pads = np.ceil(10.0 * taus / step).astype(int) + 8
-    longest = n + 2 * int(pads.max())
-    out = np.zeros((dens.shape[0], longest))
+    sizes = n + 2 * pads
+    keep = np.where(sizes > _LONG_ROW, np.maximum(1, np.floor(finest / (16.0 * step))), 1).astype(int)
+    counts = (sizes - 1) // keep + 1
+    out = np.zeros((dens.shape[0], int(counts.max())))
     for j in range(dens.shape[0]):
-        size = n + 2 * pads[j]
+        size = int(sizes[j])
         length = 1 << int(np.ceil(np.log2(size)))
         row = np.zeros(length)
         row[pads[j]:pads[j] + n] = dens[j]
         omega = 2 * np.pi * np.fft.rfftfreq(length, d=step[j])
-        out[j, :size] = np.fft.irfft(np.fft.rfft(row) * np.exp(-0.5 * (omega * taus[j]) ** 2), n=length)[:size]
-    return GridMixture(start - pads * step, step, n + 2 * pads, out, weights)
+        full = np.fft.irfft(np.fft.rfft(row) * np.exp(-0.5 * (omega * taus[j]) ** 2), n=length)[:size]
+        out[j, :counts[j]] = full[::keep[j]]
+    return GridMixture(start - pads * step, step * keep, counts, out, weights)
