@@ -333,18 +333,17 @@ def exact_binomial_normal_fit(table: pd.DataFrame, *, priors: dict[str, Any], me
     Fit
         ``family = "binomial_normal"``, ``sampler = "exact"``.
     """
-    from bayes_il2.exact.binomial import binomial_normal, log_marginal, sample_log_concave
+    from bayes_il2.exact.binomial import binomial_normal, default_alpha_prior, log_marginal
     from bayes_il2.fit import Fit, data_fingerprint, software_versions
     from bayes_il2.modeling.binomial_normal import event_values
     from bayes_il2.modeling._common import study_labels
-    from bayes_il2.priors import Normal
 
     if measure not in (None, "OR"):
         raise ModelError(f"binomial_normal: the logit link gives log odds ratios; measure must be 'OR', got {measure!r}")
     data = table.reset_index(drop=True)
     values = event_values(data)
     ids = study_labels(data, "binomial_normal")
-    priors = {"alpha": Normal(0.0, 5.0), **{k: v for k, v in priors.items() if k in ("mu", "tau", "alpha")}}
+    priors = {"alpha": default_alpha_prior(), **{k: v for k, v in priors.items() if k in ("mu", "tau", "alpha")}}
     missing = [name for name in ("mu", "tau") if name not in priors]
     if missing:
         raise ModelError(f"binomial_normal (exact): a prior for {', '.join(missing)} is needed")
@@ -354,25 +353,8 @@ def exact_binomial_normal_fit(table: pd.DataFrame, *, priors: dict[str, Any], me
     rng = np.random.default_rng(seed)
     n = int(chains) * int(draws)
     mu, tau = post.sample_hyper(rng, n)
-    a_m, a_s = float(priors["alpha"].mu), float(priors["alpha"].sigma)
-    theta, alpha, loglik = (np.empty((n, len(ids))) for _ in range(3))
-    for i, ell in enumerate(post.likelihoods):
-        def theta_density(j, x, ell=ell):
-            m, t2 = mu[j][:, None], tau[j][:, None] ** 2
-            return (ell(x) - 0.5 * (x - m) ** 2 / t2, ell(x, 1) - (x - m) / t2, ell(x, 2) - 1.0 / t2)
-
-        theta[:, i] = sample_log_concave(theta_density, mu, rng)
-
-        def alpha_density(j, x, i=i):
-            th = theta[j, i][:, None]
-            pc, pt = 1.0 / (1.0 + np.exp(-x)), 1.0 / (1.0 + np.exp(-(x + th)))
-            value = (rc[i] * x - nc[i] * np.logaddexp(0.0, x) + rt[i] * (x + th) - nt[i] * np.logaddexp(0.0, x + th)
-                     - 0.5 * ((x - a_m) / a_s) ** 2)
-            return (value, rc[i] - nc[i] * pc + rt[i] - nt[i] * pt - (x - a_m) / a_s ** 2,
-                    -nc[i] * pc * (1 - pc) - nt[i] * pt * (1 - pt) - 1.0 / a_s ** 2)
-
-        alpha[:, i] = sample_log_concave(alpha_density, np.full(n, a_m), rng)
-        loglik[:, i] = log_marginal(ell, mu, tau)[0]
+    theta, alpha = post.sample_studies(mu, tau, (rc, nc, rt, nt), rng)
+    loglik = np.stack([log_marginal(ell, mu, tau)[0] for ell in post.likelihoods], axis=1)
     theta_new = mu + tau * rng.standard_normal(n)
 
     shape = (int(chains), int(draws))

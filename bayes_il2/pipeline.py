@@ -214,7 +214,7 @@ def fit_table(spec: AnalysisSpec, table: pd.DataFrame, priors: dict[str, object]
     if spec.model.family in ("nnhm", "binomial_normal"):  # the data-scaled defaults MCMC would take, said as MCMC says them
         from bayes_il2.default_priors import default_prior_choice
 
-        choice = default_prior_choice(table, "nnhm", spec.data.measure, priors)
+        choice = default_prior_choice(table, spec.model.family, spec.data.measure, priors)
         exact_priors.update(choice.priors)
         defaulted = choice.reason
     exact = exact_fit_for_spec(spec, table, exact_priors)

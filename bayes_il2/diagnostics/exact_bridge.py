@@ -104,12 +104,11 @@ def exact_model(fit, data=None, tau_prior=None):
     priors = _priors(fit)
     mu_prior = priors.get("mu")
     if fit.family == "binomial_normal":
-        from bayes_il2.exact.binomial import binomial_normal
-        from bayes_il2.priors import Normal
+        from bayes_il2.exact.binomial import binomial_normal, default_alpha_prior
 
         counts = [data[c].to_numpy(float) for c in ("events_c", "n_c", "events_t", "n_t")]
         return binomial_normal(*counts, tau_prior=tau_prior or priors["tau"], mu_prior=mu_prior,
-                               alpha_prior=priors.get("alpha", Normal(0.0, 5.0)),
+                               alpha_prior=priors.get("alpha", default_alpha_prior()),
                                labels=data["study_id"].astype(str).tolist())
     yi = data["yi"].to_numpy(float)
     vi = data["vi"].to_numpy(float)
@@ -158,10 +157,9 @@ def exact_loo_elpd(fit, study_id: str) -> float:
     held = data[mask].iloc[0]
     model = exact_model(fit, data[~mask])
     if fit.family == "binomial_normal":
-        from bayes_il2.exact.binomial import pair_likelihood
-        from bayes_il2.priors import Normal
+        from bayes_il2.exact.binomial import default_alpha_prior, pair_likelihood
 
-        alpha = _priors(fit).get("alpha", Normal(0.0, 5.0))
+        alpha = _priors(fit).get("alpha", default_alpha_prior())
         ell = pair_likelihood(*(float(held[c]) for c in ("events_c", "n_c", "events_t", "n_t")),
                               float(alpha.mu), float(alpha.sigma))
         return model.log_predictive(ell)

@@ -49,6 +49,7 @@ from bayes_il2.exact.marginals import GridMarginal
 from bayes_il2.exact.nnhm import summary_rows
 from bayes_il2.exact.partial import GridMixture, PooledPosterior, _convolve_each
 from bayes_il2.exact._newton import concave_mode
+from bayes_il2.priors import Normal
 
 NODES = 32
 _ROOT2 = float(np.sqrt(2.0))
@@ -108,6 +109,23 @@ class StudyLikelihood:
         return out
 
 
+def default_alpha_prior() -> Normal:
+    """The baseline prior where none is given: Normal(0, 5), the MCMC model's default
+    (:func:`bayes_il2.modeling._common.default_priors`)."""
+    return Normal(0.0, 5.0)
+
+
+def baseline_log_density(a: np.ndarray, theta: np.ndarray, r_c: float, n_c: float, r_t: float, n_t: float,
+                         alpha_mean: float, alpha_sd: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """log Bin(r_c | n_c, expit(a)) + log Bin(r_t | n_t, expit(a + theta)) + log N(a | alpha_mean, alpha_sd^2),
+    without the terms free of ``a``, and its first two derivatives in ``a`` (concave in ``a``)."""
+    pc, pt = special.expit(a), special.expit(a + theta)
+    value = (r_c * a - n_c * np.logaddexp(0.0, a) + r_t * (a + theta) - n_t * np.logaddexp(0.0, a + theta)
+             - 0.5 * ((a - alpha_mean) / alpha_sd) ** 2)
+    return (value, r_c - n_c * pc + r_t - n_t * pt - (a - alpha_mean) / alpha_sd ** 2,
+            -n_c * pc * (1 - pc) - n_t * pt * (1 - pt) - 1.0 / alpha_sd ** 2)
+
+
 _MAX_POINTS = 20001
 
 
@@ -133,16 +151,11 @@ def pair_likelihood(r_c: float, n_c: float, r_t: float, n_t: float, alpha_mean: 
     theta = centre + np.arange(-half, half + step / 2, step)
     prec = 1.0 / alpha_sd ** 2
 
-    def curvature(a: np.ndarray, th: np.ndarray) -> np.ndarray:
-        pc, pt = special.expit(a), special.expit(a + th)
-        return n_c * pc * (1 - pc) + n_t * pt * (1 - pt) + prec
-
     def slope(i: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        pc, pt = special.expit(a), special.expit(a + theta[i])
-        return r_c - n_c * pc + r_t - n_t * pt - (a - alpha_mean) * prec, -curvature(a, theta[i])
+        return baseline_log_density(a, theta[i], r_c, n_c, r_t, n_t, alpha_mean, alpha_sd)[1:]
 
     mode = concave_mode(slope, np.full(theta.size, float(alpha_mean)), max_step=5.0, tol=1e-10, max_iter=100)
-    scale = 1.0 / np.sqrt(curvature(mode, theta))
+    scale = 1.0 / np.sqrt(-baseline_log_density(mode, theta, r_c, n_c, r_t, n_t, alpha_mean, alpha_sd)[2])
     x, log_w = _hermite(NODES)
     a = mode[:, None] + _ROOT2 * scale[:, None] * x
     eta = a + theta[:, None]
@@ -256,6 +269,28 @@ class ExactBinomialNormal(PooledPosterior):
             pick = node == j
             mu[pick] = start[j] + step[j] * np.interp(u[pick], cum[j], np.arange(cum.shape[1]))
         return mu, taus[node]
+
+    def sample_studies(self, mu: np.ndarray, tau: np.ndarray, counts: Sequence[np.ndarray],
+                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Draws of each study's theta_i given (mu, tau) draws, then of its baseline alpha_i given
+        theta_i (both conditionals log-concave: :func:`sample_log_concave`); ``counts`` are
+        r_c, n_c, r_t, n_t per study. Returns two (draws, k) arrays."""
+        a_m, a_s = float(self.alpha_prior.mu), float(self.alpha_prior.sigma)
+        theta, alpha = np.empty((mu.size, self.k)), np.empty((mu.size, self.k))
+        for i, ell in enumerate(self.likelihoods):
+            def theta_density(j, x, ell=ell):
+                m, t2 = mu[j][:, None], tau[j][:, None] ** 2
+                v, g, h = ell.derivatives(x)
+                return v - 0.5 * (x - m) ** 2 / t2, g - (x - m) / t2, h - 1.0 / t2
+
+            theta[:, i] = sample_log_concave(theta_density, mu, rng)
+            study = [float(c[i]) for c in counts]
+
+            def alpha_density(j, x, i=i, study=study):
+                return baseline_log_density(x, theta[j, i][:, None], *study, a_m, a_s)
+
+            alpha[:, i] = sample_log_concave(alpha_density, np.full(mu.size, a_m), rng)
+        return theta, alpha
 
     def _log_marginal_rows(self, ell: StudyLikelihood) -> np.ndarray:
         """log m(mu, tau_j) of ``ell`` on each node's mu grid: at every _FILL-th point with its two
