@@ -244,13 +244,14 @@ def _compile_cached(model: Any) -> Any:
     from nutpie import compile_pymc as ncp
     from pymc.initial_point import make_initial_point_fn
 
+    from bayes_il2.function_cache import make_functions
+
     _install_locator()
     initial_point_fn = ncp._wrap_with_lock(make_initial_point_fn(
         model=model, overrides=None, default_strategy="support_point", jitter_rvs=set(model.free_RVs),
         return_transformed=True))
     (n_dim, n_expanded, logp_fn_pt, expand_fn_pt, initial_point, shape_info,
-     reparameterized_names) = ncp._make_functions(model, mode="NUMBA", compute_grad=True, join_expanded=True,
-                                                  pymc_initial_point_fn=initial_point_fn, var_names=None)
+     reparameterized_names) = make_functions(model, initial_point_fn, versioned_dir())
     keys = (_graph_key(logp_fn_pt), _graph_key(expand_fn_pt))
     if None in keys:
         raise RuntimeError("PyTensor did not give the model's functions a cache key")

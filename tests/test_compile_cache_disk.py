@@ -22,7 +22,7 @@ SCRIPT = r"""
 import hashlib, json, sys, time
 import numpy as np, pymc as pm, nutpie
 import bayes_il2.inference  # strict floating point, as in every bayes_il2 fit
-from bayes_il2 import compile_cache
+from bayes_il2 import compile_cache, function_cache
 
 mode, shift, scale = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
 y = np.array([28.0, 8, -3, 7, -1, 1, 18, 12]) + shift
@@ -40,7 +40,7 @@ seconds = time.perf_counter() - start
 trace = nutpie.sample(compiled, draws=200, tune=200, chains=2, seed=7, progress_bar=False)
 other = nutpie.sample(compiled.with_data(yi=y + 1.0), draws=200, tune=200, chains=2, seed=7, progress_bar=False)
 digest = lambda t: hashlib.sha256(np.ascontiguousarray(t.posterior["mu"].values).tobytes()).hexdigest()
-print(json.dumps({"stats": compile_cache.stats(), "sha": digest(trace), "sha_other_data": digest(other),
+print(json.dumps({"stats": compile_cache.stats(), "functions": function_cache.stats(), "sha": digest(trace), "sha_other_data": digest(other),
                   "seconds": seconds, "dir": str(compile_cache.versioned_dir())}))
 """
 
@@ -72,12 +72,15 @@ def second_with_new_data(cache, first) -> dict:
 @pytest.mark.mcmc
 def test_first_process_compiles_and_stores(first):
     assert first["stats"] == {"compiled": 1, "loaded": 0, "fallback": 0}
+    assert first["functions"] == {"built": 1, "loaded": 0, "unkeyed": 0}
+    assert list(Path(first["dir"]).glob("functions-*.pkl")), "the PyTensor functions stored beside the callbacks"
     assert list(Path(first["dir"]).glob("*.nbi")), "numba index files in the versioned cache folder"
 
 
 @pytest.mark.mcmc
 def test_second_process_with_new_data_loads_instead_of_compiling(first, second_with_new_data):
     assert second_with_new_data["stats"] == {"compiled": 0, "loaded": 1, "fallback": 0}
+    assert second_with_new_data["functions"] == {"built": 0, "loaded": 1, "unkeyed": 0}
     assert second_with_new_data["seconds"] < first["seconds"]
 
 
@@ -92,6 +95,7 @@ def test_cached_callbacks_give_the_draws_of_nutpies_own_compilation(cache, secon
 def test_another_structure_gets_its_own_entry(cache, first):
     other = _run("cache", cache, scale=2.5)  # a different constant in the graph: another key
     assert other["stats"] == {"compiled": 1, "loaded": 0, "fallback": 0}
+    assert other["functions"] == {"built": 1, "loaded": 0, "unkeyed": 0}
     assert other["sha"] != first["sha"]
 
 

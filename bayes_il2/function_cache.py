@@ -1,0 +1,213 @@
+"""nutpie's PyTensor functions of a model, stored on disk and keyed by the model's structure.
+
+Why
+---
+Before nutpie compiles its C callbacks (served from disk by :mod:`bayes_il2.compile_cache`), it
+builds two PyTensor functions: the log density with its gradient, and the expansion of a draw into
+every deterministic (``nutpie.compile_pymc._make_functions``). Most of that time is PyTensor's graph
+rewriting (canonicalise, stabilise, specialise, fuse), paid again in every process: 0.5-3 s per
+model, about 20 s summed over a ``bayes-il2 run`` (benchmarks/results.md, issue #19). A pickled
+PyTensor function keeps its rewritten graph; unpickling re-links it (the numba code comes from
+PyTensor's own disk cache) without rewriting.
+
+Key
+---
+:func:`structure_key` hashes, before anything is rewritten, the graphs a model's sampler depends on
+(the log density and every deterministic as functions of the free variables' values and of the data
+containers: the graphs :func:`bayes_il2.inference.same_structure` compares), node by node in
+topological order: each operation's class and parameters (``__props__``; the inner graph of an
+operation defined by a graph, such as ``logaddexp``), the types of its inputs and outputs, and every
+constant by the bytes of its value (priors' parameters and index arrays are constants). The data
+containers are inputs, so a model of the same structure with other data values has the same key.
+Added to it: the free variables', deterministics' and data containers' names, ranks and shapes, the
+dimension lengths, ``check_bounds`` and the library versions (:func:`bayes_il2.compile_cache.library_versions`,
+through the versioned folder). Anything the key cannot describe exactly (an operation whose
+parameters print as an address, a root that is neither an input nor a constant, an object-valued
+constant) gives no key, and the functions are built as nutpie builds them.
+
+Using a stored entry, the functions' data containers are set to the values of the model being
+compiled (matched by name, rank and dtype), so its draws are those of nutpie's own compilation
+(tested bit for bit). Entries are written to a temporary file and renamed into place (atomic); an
+unreadable entry is rebuilt and replaced.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Bump when what an entry holds changes.
+ENTRY_VERSION = "1"
+_SIMPLE = (str, int, float, bool, type(None), np.dtype)
+_stats = {"built": 0, "loaded": 0, "unkeyed": 0}
+
+
+class Unkeyable(ValueError):
+    """The graph holds something :func:`structure_key` cannot describe exactly."""
+
+
+def stats() -> dict[str, int]:
+    """Function pairs built, loaded from disk, or built without a key (this process)."""
+    return dict(_stats)
+
+
+def _simple(value: Any) -> bool:
+    if isinstance(value, (tuple, list)):
+        return all(_simple(v) for v in value)
+    return isinstance(value, _SIMPLE)
+
+
+def _op_description(op: Any) -> str:
+    name = f"{type(op).__module__}.{type(op).__qualname__}"
+    props = getattr(op, "__props__", None)
+    if props is not None:
+        parts = []
+        for prop in props:
+            value = getattr(op, prop)
+            if _simple(value):
+                text = repr(value)
+            elif hasattr(value, "__props__") or hasattr(value, "fgraph"):  # a scalar op inside an Elemwise
+                text = _op_description(value)
+            else:
+                text = repr(value)
+                if " at 0x" in text:
+                    raise Unkeyable(f"{name}.{prop} = {text}")
+            parts.append(f"{prop}={text}")
+        return f"{name}({','.join(parts)})"
+    inner = getattr(op, "fgraph", None)
+    if inner is not None:  # an operation defined by a graph of its own (OpFromGraph, SymbolicOp)
+        options = dict(sorted(getattr(op, "kwargs", {}).items()))
+        if not all(_simple(v) for v in options.values()):
+            raise Unkeyable(f"{name}: options {options!r}")
+        return f"{name}[{graph_digest(list(inner.inputs), list(inner.outputs))}]{options!r}"
+    state = dict(sorted(vars(op).items()))
+    if not all(_simple(v) for v in state.values()):
+        raise Unkeyable(f"{name}: {sorted(state)}")
+    return f"{name}{state!r}"
+
+
+def graph_digest(inputs: list[Any], outputs: list[Any]) -> str:
+    """sha256 of the graph from ``inputs`` to ``outputs``: operations, types, constants by value.
+
+    Raises
+    ------
+    Unkeyable
+        Where a part of the graph cannot be described exactly.
+    """
+    from pytensor.graph.basic import Constant
+    from pytensor.graph.traversal import io_toposort
+
+    digest = hashlib.sha256()
+    names: dict[Any, str] = {}
+    for i, var in enumerate(inputs):
+        names[var] = f"i{i}"
+        digest.update(f"input {i} {var.type}\n".encode())
+
+    def name_of(var: Any) -> str:
+        if var in names:
+            return names[var]
+        if isinstance(var, Constant):
+            value = np.asarray(var.data)
+            if value.dtype == object:
+                raise Unkeyable(f"an object-valued constant {var}")
+            data = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
+            names[var] = f"c({var.type},{value.dtype.str},{value.shape},{data})"
+            return names[var]
+        raise Unkeyable(f"a root that is neither an input nor a constant: {var} ({type(var).__name__})")
+
+    for node in io_toposort(inputs, outputs):
+        arguments = [name_of(v) for v in node.inputs]
+        for out in node.outputs:
+            names[out] = f"n{len(names)}"
+        digest.update(f"{_op_description(node.op)} {arguments} {[str(o.type) for o in node.outputs]}\n".encode())
+    digest.update(repr([name_of(v) for v in outputs]).encode())
+    return digest.hexdigest()
+
+
+def structure_key(model: Any) -> str | None:
+    """The key of a PyMC model's structure (module docstring); None where the graph cannot be keyed."""
+    shared_dims = [v for v in model.dim_lengths.values() if hasattr(v, "owner") and v.owner is None]
+    inputs = [*model.value_vars, *model.data_vars, *shared_dims]
+    try:
+        graphs = graph_digest(inputs, [model.logp(), *model.replace_rvs_by_values(model.deterministics)])
+    except Unkeyable:
+        return None
+    data = [(v.name, str(v.type), np.shape(v.get_value())) for v in model.data_vars]
+    dims = sorted((k, int(np.asarray(v.eval())) if hasattr(v, "eval") else int(v))
+                  for k, v in model.dim_lengths.items())
+    signature = (ENTRY_VERSION, graphs, [v.name for v in model.free_RVs], [v.name for v in model.value_vars],
+                 [v.name for v in model.deterministics], data, dims, bool(model.check_bounds),
+                 sorted((k, tuple(d)) for k, d in model.named_vars_to_dims.items()))
+    return hashlib.sha256(repr(signature).encode()).hexdigest()
+
+
+def _bind_data(functions: list[Any], model: Any) -> bool:
+    """Set the functions' data containers to the model's values (by name); False where one has no match."""
+    values = {v.name: v.get_value() for v in model.data_vars}
+    values.update({k: v.get_value() for k, v in model.dim_lengths.items() if hasattr(v, "get_value")})
+    for fn in functions:
+        for var in fn.get_shared():
+            value = values.get(var.name)
+            if value is None:
+                return False
+            old = np.asarray(var.get_value())
+            new = np.asarray(value)
+            if old.ndim != new.ndim or old.dtype != new.dtype:
+                return False
+            var.set_value(new)
+    return True
+
+
+def make_functions(model: Any, initial_point_fn: Any, folder: Path) -> tuple:
+    """``nutpie.compile_pymc._make_functions(model, mode="NUMBA", compute_grad=True, join_expanded=True)``,
+    its two PyTensor functions from ``folder`` where an entry of the model's structure is there.
+
+    Returns the same tuple as nutpie (n_dim, n_expanded, logp_fn, expand_fn, initial_point,
+    shape_info, reparameterized_names).
+    """
+    import cloudpickle
+    from filelock import FileLock
+    from nutpie import compile_pymc as ncp
+
+    def build() -> tuple:
+        return ncp._make_functions(model, mode="NUMBA", compute_grad=True, join_expanded=True,
+                                   pymc_initial_point_fn=initial_point_fn, var_names=None)
+
+    key = structure_key(model)
+    if key is None:
+        _stats["unkeyed"] += 1
+        return build()
+    folder.mkdir(parents=True, exist_ok=True)
+    entry = folder / f"functions-{key}.pkl"
+    with FileLock(str(folder / f"functions-{key}.lock")):
+        if entry.exists():
+            try:
+                with open(entry, "rb") as f:
+                    stored = cloudpickle.load(f)
+                n_dim, n_expanded, logp_fn, expand_fn, shape_info, reparameterized, names, shapes = stored
+                if _bind_data([logp_fn, expand_fn], model):
+                    _stats["loaded"] += 1
+                    initial_point = ncp._rv_dict_to_flat_array_wrapper(initial_point_fn, names=names, shapes=shapes)
+                    return n_dim, n_expanded, logp_fn, expand_fn, initial_point, shape_info, reparameterized
+            except Exception as exc:  # noqa: BLE001 - a bad entry is rebuilt, never trusted
+                warnings.warn(f"bayes_il2 function cache: entry {entry.name} unreadable ({type(exc).__name__}); "
+                              "rebuilding it", RuntimeWarning, stacklevel=2)
+        out = build()
+        _stats["built"] += 1
+        n_dim, n_expanded, logp_fn, expand_fn, _, shape_info, reparameterized = out
+        names = [model.rvs_to_values[v].name for v in model.free_RVs]
+        all_shapes = ncp._compute_shapes(model)
+        shapes = [all_shapes[name] for name in names]
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=entry.name, suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as f:
+                cloudpickle.dump((n_dim, n_expanded, logp_fn, expand_fn, shape_info, reparameterized, names, shapes), f)
+            os.replace(temporary, entry)
+        except Exception:  # noqa: BLE001 - not storing costs only the next process's time
+            Path(temporary).unlink(missing_ok=True)
+        return out
