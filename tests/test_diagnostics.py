@@ -267,3 +267,27 @@ def test_a_fit_loaded_from_disk_is_diagnosed_without_its_model(good_fit, tmp_pat
     assert {"convergence", "loo", "influence"} <= set(report.tables)
     assert "power_scaling" not in report.tables
     assert any("power-scaling" in note for note in report.notes)
+
+
+@pytest.mark.mcmc
+def test_chosen_log_prior_equals_pymcs_and_gives_the_same_power_scaling(good_fit):
+    """The numpy log prior of the chosen priors (no PyTensor compilation) is PyMC's, and psense on it
+    is what psense gave on PyMC's whole log_prior group (the earlier code path)."""
+    import pymc as pm
+
+    from bayes_il2._arviz import arviz_stats
+    from bayes_il2.diagnostics.sensitivity import chosen_log_prior, power_scaling_table
+
+    ours = chosen_log_prior(good_fit)
+    assert set(ours.data_vars) == {"mu", "tau"}
+    reference = good_fit.idata.copy()
+    pm.stats.compute_log_prior(reference, model=good_fit.model, progressbar=False)
+    for name in ("mu", "tau"):
+        # equal up to a constant of ~2e-9 (PyMC's rounding of the normalising constant), which the
+        # power-scaling weights, normalised, do not see
+        difference = ours[name].values - reference["log_prior"][name].values
+        assert abs(difference.mean()) < 1e-8 and np.ptp(difference) < 1e-12
+    table = power_scaling_table(good_fit).set_index("parameter")
+    before = arviz_stats().psense_summary(reference, var_names=["mu", "tau"], prior_var_names=["mu", "tau"])
+    np.testing.assert_allclose(table.loc[["mu", "tau"], ["prior", "likelihood"]].to_numpy(dtype=float),
+                               before.loc[["mu", "tau"], ["prior", "likelihood"]].to_numpy(dtype=float), rtol=1e-9)

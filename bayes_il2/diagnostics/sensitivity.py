@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from bayes_il2.diagnostics.checks import Check
 from bayes_il2.diagnostics.exact_bridge import exact_model, summarize_exact, supports_exact
@@ -38,15 +39,19 @@ def power_scaling_table(fit, var_names: list[str] | None = None) -> pd.DataFrame
     if "log_likelihood" not in idata.children:
         return None
     if "log_prior" not in idata.children and getattr(fit, "model", None) is not None:
-        try:
-            import pymc as pm
+        group = chosen_log_prior(fit)
+        idata = idata.copy()
+        if group is not None:
+            idata["log_prior"] = xr.DataTree(group)
+        else:  # a chosen prior without a density of its own: PyMC's (compiled) log prior
+            try:
+                import pymc as pm
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                idata = idata.copy()
-                pm.stats.compute_log_prior(idata, model=fit.model, progressbar=False)
-        except Exception:  # noqa: BLE001 - a sensitivity table is optional output
-            return None
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    pm.stats.compute_log_prior(idata, model=fit.model, progressbar=False)
+            except Exception:  # noqa: BLE001 - a sensitivity table is optional output
+                return None
     if "log_prior" not in idata.children:
         return None
     present = set(idata["posterior"].data_vars)
@@ -64,6 +69,30 @@ def power_scaling_table(fit, var_names: list[str] | None = None) -> pd.DataFrame
         return None
     table = table.reset_index().rename(columns={"index": "parameter"})
     return table
+
+
+def chosen_log_prior(fit) -> xr.Dataset | None:
+    """The log prior density of each analyst-chosen prior (``fit.priors``) that is a free variable of
+    the fit's PyMC model, at its posterior draws, from the prior object's own density (scipy).
+
+    The same numbers as ``pymc.stats.compute_log_prior`` for those variables (constrained scale, no
+    Jacobian; up to PyMC's rounding of normalising constants; tested), without compiling a PyTensor
+    function of every free variable's density per fit (about 1 s each, issue #19). None where no
+    chosen prior is a free variable or one has no ``logpdf``.
+    """
+    free = {rv.name for rv in fit.model.free_RVs}
+    posterior = fit.idata["posterior"]
+    out = {}
+    for name, prior in (getattr(fit, "priors", None) or {}).items():
+        if name in free and name in posterior.data_vars:
+            try:
+                out[name] = xr.DataArray(np.asarray(prior.logpdf(posterior[name].values), dtype=float),
+                                         dims=posterior[name].dims)
+            except (AttributeError, NotImplementedError):
+                return None
+    if not out:
+        return None
+    return xr.Dataset(out, coords={d: posterior[d] for d in ("chain", "draw")})
 
 
 LOCATION_PARAMETERS = ("mu",)

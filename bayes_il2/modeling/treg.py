@@ -68,6 +68,12 @@ class BetaR:
     def mean(self) -> float:
         return self.a / (self.a + self.b)
 
+    def logpdf(self, x: Any) -> np.ndarray:
+        """Log density of Beta(a, b) at ``x`` (for power-scaling sensitivity)."""
+        from scipy import stats
+
+        return np.asarray(stats.beta(self.a, self.b).logpdf(np.asarray(x, dtype=float)), dtype=float)
+
 
 def arm_changes(arms: pd.DataFrame, measure: str) -> pd.DataFrame:
     """Per-arm change y and the variance components S and C of v(r) = S - 2 r C.
