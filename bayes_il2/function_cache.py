@@ -138,12 +138,23 @@ def structure_key(model: Any) -> str | None:
     except Unkeyable:
         return None
     data = [(v.name, str(v.type), np.shape(v.get_value())) for v in model.data_vars]
-    dims = sorted((k, int(np.asarray(v.eval())) if hasattr(v, "eval") else int(v))
-                  for k, v in model.dim_lengths.items())
+    dims = sorted((k, dim_length(v)) for k, v in model.dim_lengths.items())
     signature = (ENTRY_VERSION, graphs, [v.name for v in model.free_RVs], [v.name for v in model.value_vars],
                  [v.name for v in model.deterministics], data, dims, bool(model.check_bounds),
                  sorted((k, tuple(d)) for k, d in model.named_vars_to_dims.items()))
     return hashlib.sha256(repr(signature).encode()).hexdigest()
+
+
+def dim_length(length: Any) -> int:
+    """A model dimension's length: a shared variable's value, a constant's data, else evaluated (slow:
+    ``eval`` compiles a function)."""
+    if hasattr(length, "get_value"):
+        return int(np.asarray(length.get_value()))
+    if hasattr(length, "data"):
+        return int(np.asarray(length.data))
+    if hasattr(length, "eval"):
+        return int(np.asarray(length.eval()))
+    return int(length)
 
 
 def _bind_data(functions: list[Any], model: Any) -> bool:

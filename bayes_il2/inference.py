@@ -226,13 +226,14 @@ def same_structure(a: pm.Model, b: pm.Model) -> bool:
     """
     from pytensor.graph.basic import equal_computations
 
+    from bayes_il2.function_cache import dim_length
+
     if a is b:
         return True
 
     def signature(m: pm.Model) -> tuple:
         data = tuple((v.name, str(v.type), np.shape(v.get_value())) for v in m.data_vars)
-        dims = tuple(sorted((k, int(np.asarray(v.eval()))) if hasattr(v, "eval") else (k, int(v))
-                            for k, v in m.dim_lengths.items()))
+        dims = tuple(sorted((k, dim_length(v)) for k, v in m.dim_lengths.items()))
         return (tuple(v.name for v in m.free_RVs), tuple(v.name for v in m.value_vars),
                 tuple(v.name for v in m.deterministics), tuple(v.name for v in m.observed_RVs),
                 tuple(v.name for v in m.potentials), data, dims,
