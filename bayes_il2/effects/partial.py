@@ -250,15 +250,18 @@ def _partial_rows(registry, studies, arms, measure, qualitative, include_duplica
     ld = arms[arms["treatment"].isin(LD_TREATMENTS)]
     controls = set(zip(arms.loc[arms["treatment"].isin(CONTROL_TREATMENTS), "study_id"],
                        arms.loc[arms["treatment"].isin(CONTROL_TREATMENTS), "arm_id"]))
+    # contrasts of an LD-IL-2 arm against a control arm of its own trial, grouped once per arm
+    con = con[np.array([(s, b) in controls for s, b in zip(con["study_id"], con["arm_b"])], dtype=bool)]
+    meas_of, con_of = _groups(meas, ["study_id", "arm_id"]), _groups(con, ["study_id", "arm_a"])
+    ld_of = _groups(ld, ["study_id"])
     rows, dropped, covered = [], [], set()
     for sid, study in studies.items():
-        for _, arm in ld[ld["study_id"] == sid].iterrows():
+        for _, arm in ld_of.get((sid,), ld.iloc[:0]).iterrows():
             arm_id = arm["arm_id"]
             if (sid, arm_id) in done:
                 continue
-            arm_meas = meas[(meas["study_id"] == sid) & (meas["arm_id"] == arm_id)]
-            versus_control = np.array([(sid, b) in controls for b in con["arm_b"]], dtype=bool)
-            arm_con = con[((con["study_id"] == sid) & (con["arm_a"] == arm_id)).to_numpy() & versus_control]
+            arm_meas = meas_of.get((sid, arm_id), meas.iloc[:0])
+            arm_con = con_of.get((sid, arm_id), con.iloc[:0])
             if arm_meas.empty and arm_con.empty:
                 continue
             reason = study.pool_reason()
@@ -276,6 +279,11 @@ def _partial_rows(registry, studies, arms, measure, qualitative, include_duplica
                 first = earlier.get((sid, arm_id), "")
                 dropped.append(_drop(sid, arm_id, outcome, f"{first}; {why}" if first and first != why else why))
     return rows, dropped, covered
+
+
+def _groups(table: pd.DataFrame, keys: list[str]) -> dict[tuple, pd.DataFrame]:
+    """The rows of ``table`` per value of ``keys`` (tuples), each group in the table's row order."""
+    return {key if isinstance(key, tuple) else (key,): group for key, group in table.groupby(keys, sort=False)}
 
 
 def _best_partial(arm_meas: pd.DataFrame, arm_con: pd.DataFrame, study, arm, measure, qualitative):

@@ -493,20 +493,22 @@ def treg_expansion_effects(registry, measure: str = "ROMC", r: float = DEFAULT_R
     flags = measurement_flags(registry)
     rows: list[dict] = []
     dropped: list[dict] = []
+    meas_of = {key: group for key, group in meas.groupby(["study_id", "arm_id"], sort=False)}
+    ld_of = {key: group for key, group in ld.groupby("study_id", sort=False)}
     for sid, study in studies.items():
-        study_arms = ld[ld["study_id"] == sid]
-        with_data = [a for a in study_arms["arm_id"] if (meas["study_id"].eq(sid) & meas["arm_id"].eq(a)).any()]
+        study_arms = ld_of.get(sid, ld.iloc[:0])
+        with_data = [a for a in study_arms["arm_id"] if (sid, a) in meas_of]
         if not with_data:
             continue
         reason = study.pool_reason()
         if reason and not include_duplicates:
             for a in _pick_arms(with_data):
-                present = set(meas.loc[meas["study_id"].eq(sid) & meas["arm_id"].eq(a), "outcome"])
+                present = set(meas_of[(sid, a)]["outcome"])
                 dropped.append(_drop(sid, a, next(o for o in outcomes if o in present), reason))
             continue
         for arm_id in _pick_arms(with_data):
             arm = study_arms[study_arms["arm_id"] == arm_id].iloc[0]
-            arm_rows = meas[(meas["study_id"] == sid) & (meas["arm_id"] == arm_id)]
+            arm_rows = meas_of[(sid, arm_id)]
             first_reason, first_outcome = None, ""
             for name in outcomes:
                 sub = arm_rows[arm_rows["outcome"] == name]
