@@ -39,9 +39,11 @@ from bayes_il2.report.describe import (NATURAL_WORDS, data_words, model_formula,
                                        priors_list)
 
 #: Figures wider than this (pixels) are downscaled for embedding; the full file stays on disk. The
-#: results folder's figures (150 dpi, :data:`bayes_il2.plots.io.PAGE_DPI`) are narrower and are
-#: embedded as the bytes written, without decoding and re-encoding them.
-EMBED_MAX_WIDTH = 2000
+#: results folder's figures (150 dpi, :data:`bayes_il2.plots.io.PAGE_DPI`; the widest, a forest plot
+#: of many studies, about 2,500) are narrower and are embedded as the bytes written, without
+#: decoding and re-encoding them (at 2,000 the run's report re-encoded eleven forest plots for a
+#: 3-20 % reduction in width: 1.7 of its 4 s, on the run's serial tail; issue #19).
+EMBED_MAX_WIDTH = 3200
 #: Bytes of embedded figures (base64) a page may hold; further figures are linked, not embedded.
 EMBED_BUDGET_BYTES = 1_500_000
 #: Definition of the forest plot's weight column, shown under every forest plot.
@@ -247,13 +249,13 @@ def _source_links(ctx: PageContext) -> Callable[[str, str | None], str]:
     """Function (study_id, source_id) -> HTML link(s) to the study's source."""
     sources = ctx.sources
     studies = ctx.studies
-    by_source: dict[str, pd.Series] = {}
+    by_source: dict[str, dict] = {}
     if sources is not None and "source_id" in sources.columns:
-        by_source = {str(r["source_id"]): r for _, r in sources.iterrows()}
+        by_source = {str(r["source_id"]): r for r in sources.to_dict("records")}
     study_source: dict[str, str] = {}
     if studies is not None and {"study_id", "source_id"} <= set(studies.columns):
-        study_source = {str(r["study_id"]): str(r["source_id"]) for _, r in studies.iterrows()
-                        if not pd.isna(r["source_id"])}
+        study_source = {str(study): str(source) for study, source in zip(studies["study_id"], studies["source_id"])
+                        if not pd.isna(source)}
 
     def link(study_id: str, source_id: str | None) -> str:
         sid = source_id if source_id and not pd.isna(source_id) else study_source.get(str(study_id).split(":")[0])
