@@ -50,7 +50,7 @@ import numpy as np
 
 TEMPLATE_VERSION = "1"
 _LOCK = threading.Lock()
-_stats = {"compiled": 0, "loaded": 0, "fallback": 0}
+_stats = {"compiled": 0, "loaded": 0, "fallback": 0, "manifest": 0}
 
 
 def cache_root() -> Path:
@@ -82,7 +82,8 @@ def versioned_dir() -> Path:
 
 
 def stats() -> dict[str, int]:
-    """How many callback pairs were compiled, loaded from disk, or fell back to nutpie (this process)."""
+    """How many callback pairs were compiled, loaded from disk (``manifest``: of them, without building
+    PyTensor functions), or fell back to nutpie (this process)."""
     return dict(_stats)
 
 
@@ -238,20 +239,113 @@ def compile_cached(model: Any) -> Any:
         return nutpie.compile_pymc_model(model)
 
 
-def _compile_cached(model: Any) -> Any:
+def _signatures() -> tuple[Any, Any]:
+    """numba signatures of nutpie's log-density and expansion callbacks."""
     import numba
+
+    double_p = numba.types.CPointer(numba.types.double)
+    logp = numba.types.int64(numba.types.uint64, double_p, double_p, double_p, numba.types.voidptr)
+    expand = numba.types.int64(numba.types.uint64, numba.types.uint64, double_p, double_p, numba.types.voidptr)
+    return logp, expand
+
+
+def _model_shared(model: Any) -> dict[str, Any]:
+    """The model's shared variables by name: data containers and shared dimension lengths."""
+    out = {v.name: v for v in model.data_vars}
+    out.update({v.name: v for v in model.dim_lengths.values() if hasattr(v, "get_value") and v.name})
+    return out
+
+
+def _from_manifest(model: Any, structure: str, initial_point_fn: Any, folder: Path) -> Any | None:
+    """The compiled model from a manifest of this structure and numba's cached callbacks, without
+    PyTensor functions (None where any piece is missing or does not match).
+
+    A manifest (written by an earlier process that compiled or loaded this structure) holds what
+    nutpie derives from the PyTensor functions: sizes, the shapes of the expanded draw, the data
+    containers' names and layout in nutpie's order, the callbacks' source and cache key. The
+    callbacks are then loaded with no PyTensor function behind them: numba's cache loads the
+    compiled code without looking at its globals, and on a cache miss the compilation fails (the
+    function it calls is absent), so a callback in use is always the stored one.
+    """
+    import pickle
+
+    from nutpie import compile_pymc as ncp
+
+    path = folder / f"manifest-{structure}.pkl"
+    if not path.exists():
+        return None
+    try:
+        with open(path, "rb") as f:
+            manifest = pickle.load(f)
+        shared = _model_shared(model)
+        shared_vars = [shared[name] for name in manifest["shared"]]
+        values = []
+        for var in shared_vars:
+            value = np.array(var.get_value(), order="C", copy=True)
+            value.flags.writeable = False
+            values.append(value)
+        if [(np.dtype(v.dtype).str, v.ndim) for v in values] != manifest["layout"]:
+            return None
+        shared_var_keys = {var: f"s{i}" for i, var in enumerate(shared_vars)}
+        shared_data = {f"s{i}": value for i, value in enumerate(values)}
+        user_data = ncp.make_user_data(shared_var_keys, shared_data)
+        logp_sig, expand_sig = _signatures()
+        key = manifest["callback_key"]
+        logp_c = _cfunc(manifest["logp_src"], "bayes_il2_logp", None, logp_sig, key + "-logp")
+        expand_c = _cfunc(manifest["expand_src"], "bayes_il2_expand", None, expand_sig, key + "-expand")
+    except Exception:  # noqa: BLE001 - the full path below compiles or loads everything
+        return None
+    _stats["loaded"] += 1
+    _stats["manifest"] += 1
+    shape_info, reparameterized = manifest["shape_info"], manifest["reparameterized"]
+    initial_point = ncp._rv_dict_to_flat_array_wrapper(initial_point_fn, names=manifest["names"],
+                                                        shapes=manifest["shapes"])
+    dims, coords = ncp._prepare_dims_and_coords(model, shape_info, reparameterized)
+    return ncp.CompiledPyMCModel(
+        _n_dim=manifest["n_dim"], dims=dims, _coords=coords,
+        _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info)},
+        compiled_logp_func=logp_c, compiled_expand_func=expand_c, initial_point_func=initial_point,
+        shared_data=shared_data, shared_var_keys=shared_var_keys, user_data=user_data,
+        n_expanded=manifest["n_expanded"], shape_info=shape_info, logp_func=None, expand_func=None,
+        reparameterized_names=reparameterized)
+
+
+def _write_manifest(folder: Path, structure: str, manifest: dict[str, Any]) -> None:
+    """Store a manifest atomically (a failure only costs a later process the full path)."""
+    import pickle
+    import tempfile
+
+    path = folder / f"manifest-{structure}.pkl"
+    if path.exists():
+        return
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            pickle.dump(manifest, f)
+        os.replace(temporary, path)
+    except Exception:  # noqa: BLE001
+        Path(temporary).unlink(missing_ok=True)
+
+
+def _compile_cached(model: Any) -> Any:
     from filelock import FileLock
     from nutpie import compile_pymc as ncp
     from pymc.initial_point import make_initial_point_fn
 
-    from bayes_il2.function_cache import make_functions
+    from bayes_il2.function_cache import make_functions, structure_key
 
     _install_locator()
     initial_point_fn = ncp._wrap_with_lock(make_initial_point_fn(
         model=model, overrides=None, default_strategy="support_point", jitter_rvs=set(model.free_RVs),
         return_transformed=True))
+    folder = versioned_dir()
+    structure = structure_key(model)
+    if structure is not None:
+        fast = _from_manifest(model, structure, initial_point_fn, folder)
+        if fast is not None:
+            return fast
     (n_dim, n_expanded, logp_fn_pt, expand_fn_pt, initial_point, shape_info,
-     reparameterized_names) = make_functions(model, initial_point_fn, versioned_dir())
+     reparameterized_names) = make_functions(model, initial_point_fn, folder, structure)
     keys = (_graph_key(logp_fn_pt), _graph_key(expand_fn_pt))
     if None in keys:
         raise RuntimeError("PyTensor did not give the model's functions a cache key")
@@ -281,15 +375,9 @@ def _compile_cached(model: Any) -> Any:
     key = hashlib.sha256(repr((keys, n_dim, n_expanded, layout, logp_idx, expand_idx, logp_src, expand_src,
                                sorted(library_versions().items()))).encode()).hexdigest()
 
-    folder = versioned_dir()
     folder.mkdir(parents=True, exist_ok=True)
     marker = folder / f"{key}.done"
-    logp_sig = numba.types.int64(numba.types.uint64, numba.types.CPointer(numba.types.double),
-                                 numba.types.CPointer(numba.types.double),
-                                 numba.types.CPointer(numba.types.double), numba.types.voidptr)
-    expand_sig = numba.types.int64(numba.types.uint64, numba.types.uint64,
-                                   numba.types.CPointer(numba.types.double),
-                                   numba.types.CPointer(numba.types.double), numba.types.voidptr)
+    logp_sig, expand_sig = _signatures()
     with FileLock(str(folder / f"{key}.lock")):
         was_cached = marker.exists()
         logp_c = _cfunc(logp_src, "bayes_il2_logp", logp_fn_pt.vm.jit_fn, logp_sig, key + "-logp")
@@ -297,6 +385,16 @@ def _compile_cached(model: Any) -> Any:
         if not was_cached:
             marker.write_text("ok\n", encoding="utf-8")
     _stats["loaded" if was_cached else "compiled"] += 1
+    names = [model.rvs_to_values[v].name for v in model.free_RVs]
+    if structure is not None and all(v.name for v in shared_vars) and len({v.name for v in shared_vars}) == len(shared_vars):
+        from nutpie.compile_pymc import _compute_shapes
+
+        all_shapes = _compute_shapes(model)
+        _write_manifest(folder, structure, {
+            "n_dim": n_dim, "n_expanded": n_expanded, "shape_info": shape_info,
+            "reparameterized": reparameterized_names, "names": names, "shapes": [all_shapes[n] for n in names],
+            "shared": [v.name for v in shared_vars], "layout": layout, "logp_src": logp_src,
+            "expand_src": expand_src, "callback_key": key})
     dims, coords = ncp._prepare_dims_and_coords(model, shape_info, reparameterized_names)
     return ncp.CompiledPyMCModel(
         _n_dim=n_dim, dims=dims, _coords=coords,

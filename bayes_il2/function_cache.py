@@ -174,7 +174,7 @@ def _bind_data(functions: list[Any], model: Any) -> bool:
     return True
 
 
-def make_functions(model: Any, initial_point_fn: Any, folder: Path) -> tuple:
+def make_functions(model: Any, initial_point_fn: Any, folder: Path, key: str | None = None) -> tuple:
     """``nutpie.compile_pymc._make_functions(model, mode="NUMBA", compute_grad=True, join_expanded=True)``,
     its two PyTensor functions from ``folder`` where an entry of the model's structure is there.
 
@@ -189,7 +189,7 @@ def make_functions(model: Any, initial_point_fn: Any, folder: Path) -> tuple:
         return ncp._make_functions(model, mode="NUMBA", compute_grad=True, join_expanded=True,
                                    pymc_initial_point_fn=initial_point_fn, var_names=None)
 
-    key = structure_key(model)
+    key = key or structure_key(model)
     if key is None:
         _stats["unkeyed"] += 1
         return build()

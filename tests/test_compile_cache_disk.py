@@ -71,7 +71,7 @@ def second_with_new_data(cache, first) -> dict:
 
 @pytest.mark.mcmc
 def test_first_process_compiles_and_stores(first):
-    assert first["stats"] == {"compiled": 1, "loaded": 0, "fallback": 0}
+    assert first["stats"] == {"compiled": 1, "loaded": 0, "fallback": 0, "manifest": 0}
     assert first["functions"] == {"built": 1, "loaded": 0, "unkeyed": 0}
     assert list(Path(first["dir"]).glob("functions-*.pkl")), "the PyTensor functions stored beside the callbacks"
     assert list(Path(first["dir"]).glob("*.nbi")), "numba index files in the versioned cache folder"
@@ -79,8 +79,9 @@ def test_first_process_compiles_and_stores(first):
 
 @pytest.mark.mcmc
 def test_second_process_with_new_data_loads_instead_of_compiling(first, second_with_new_data):
-    assert second_with_new_data["stats"] == {"compiled": 0, "loaded": 1, "fallback": 0}
-    assert second_with_new_data["functions"] == {"built": 0, "loaded": 1, "unkeyed": 0}
+    assert second_with_new_data["stats"] == {"compiled": 0, "loaded": 1, "fallback": 0, "manifest": 1}
+    # the manifest serves the callbacks without PyTensor functions: none built, none unpickled
+    assert second_with_new_data["functions"] == {"built": 0, "loaded": 0, "unkeyed": 0}
     assert second_with_new_data["seconds"] < first["seconds"]
 
 
@@ -92,9 +93,23 @@ def test_cached_callbacks_give_the_draws_of_nutpies_own_compilation(cache, secon
 
 
 @pytest.mark.mcmc
+def test_without_the_manifest_the_stored_functions_serve_and_draw_the_same(tmp_path):
+    """A cache holding the functions and callbacks but no manifest (e.g. written by an earlier
+    version): the PyTensor functions are unpickled, the callbacks loaded, the draws unchanged."""
+    first = _run("cache", tmp_path)
+    for manifest in Path(first["dir"]).glob("manifest-*.pkl"):
+        manifest.unlink()
+    again = _run("cache", tmp_path, shift=3.0)
+    assert again["stats"] == {"compiled": 0, "loaded": 1, "fallback": 0, "manifest": 0}
+    assert again["functions"] == {"built": 0, "loaded": 1, "unkeyed": 0}
+    assert list(Path(first["dir"]).glob("manifest-*.pkl")), "the manifest is written again"
+    assert again["sha"] == _run("nutpie", tmp_path, shift=3.0)["sha"]
+
+
+@pytest.mark.mcmc
 def test_another_structure_gets_its_own_entry(cache, first):
     other = _run("cache", cache, scale=2.5)  # a different constant in the graph: another key
-    assert other["stats"] == {"compiled": 1, "loaded": 0, "fallback": 0}
+    assert other["stats"] == {"compiled": 1, "loaded": 0, "fallback": 0, "manifest": 0}
     assert other["functions"] == {"built": 1, "loaded": 0, "unkeyed": 0}
     assert other["sha"] != first["sha"]
 
