@@ -691,7 +691,8 @@ def _run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pr
 WORKER_MODULES = (
     "bayes_il2.pipeline", "bayes_il2.api", "bayes_il2.fit", "bayes_il2.default_priors", "bayes_il2.runner",
     "bayes_il2.diagnostics", "bayes_il2.engine", "bayes_il2.exact", "bayes_il2.inference",
-    "bayes_il2.compile_cache", "bayes_il2.classical", "bayes_il2.safety", "bayes_il2.treg_answer",
+    "bayes_il2.compile_cache", "bayes_il2.function_cache", "bayes_il2.classical", "bayes_il2.safety",
+    "bayes_il2.treg_answer",
     "bayes_il2.reanalysis", "bayes_il2.reanalysis.benefit_harm",
     *(f"bayes_il2.modeling.{name}" for name in (
         "nnhm", "three_level", "binomial_normal", "single_arm", "design_bias", "design_bias_rate", "exnex",
