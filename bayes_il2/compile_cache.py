@@ -249,13 +249,6 @@ def _signatures() -> tuple[Any, Any]:
     return logp, expand
 
 
-def _model_shared(model: Any) -> dict[str, Any]:
-    """The model's shared variables by name: data containers and shared dimension lengths."""
-    out = {v.name: v for v in model.data_vars}
-    out.update({v.name: v for v in model.dim_lengths.values() if hasattr(v, "get_value") and v.name})
-    return out
-
-
 def _from_manifest(model: Any, structure: str, initial_point_fn: Any, folder: Path) -> Any | None:
     """The compiled model from a manifest of this structure and numba's cached callbacks, without
     PyTensor functions (None where any piece is missing or does not match).
@@ -271,13 +264,15 @@ def _from_manifest(model: Any, structure: str, initial_point_fn: Any, folder: Pa
 
     from nutpie import compile_pymc as ncp
 
-    path = folder / f"manifest-{structure}.pkl"
+    from bayes_il2.function_cache import shared_by_name
+
+    path = _manifest_path(folder, structure)
     if not path.exists():
         return None
     try:
         with open(path, "rb") as f:
             manifest = pickle.load(f)
-        shared = _model_shared(model)
+        shared = shared_by_name(model)
         shared_vars = [shared[name] for name in manifest["shared"]]
         values = []
         for var in shared_vars:
@@ -310,21 +305,8 @@ def _from_manifest(model: Any, structure: str, initial_point_fn: Any, folder: Pa
         reparameterized_names=reparameterized)
 
 
-def _write_manifest(folder: Path, structure: str, manifest: dict[str, Any]) -> None:
-    """Store a manifest atomically (a failure only costs a later process the full path)."""
-    import pickle
-    import tempfile
-
-    path = folder / f"manifest-{structure}.pkl"
-    if path.exists():
-        return
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            pickle.dump(manifest, f)
-        os.replace(temporary, path)
-    except Exception:  # noqa: BLE001
-        Path(temporary).unlink(missing_ok=True)
+def _manifest_path(folder: Path, structure: str) -> Path:
+    return folder / f"manifest-{structure}.pkl"
 
 
 def _compile_cached(model: Any) -> Any:
@@ -385,16 +367,20 @@ def _compile_cached(model: Any) -> Any:
         if not was_cached:
             marker.write_text("ok\n", encoding="utf-8")
     _stats["loaded" if was_cached else "compiled"] += 1
-    names = [model.rvs_to_values[v].name for v in model.free_RVs]
-    if structure is not None and all(v.name for v in shared_vars) and len({v.name for v in shared_vars}) == len(shared_vars):
-        from nutpie.compile_pymc import _compute_shapes
+    shared_names = [v.name for v in shared_vars]
+    if (structure is not None and all(shared_names) and len(set(shared_names)) == len(shared_names)
+            and not _manifest_path(folder, structure).exists()):
+        import pickle
 
-        all_shapes = _compute_shapes(model)
-        _write_manifest(folder, structure, {
+        from bayes_il2.function_cache import store
+
+        names = [model.rvs_to_values[v].name for v in model.free_RVs]
+        all_shapes = ncp._compute_shapes(model)
+        store(_manifest_path(folder, structure), pickle.dumps({
             "n_dim": n_dim, "n_expanded": n_expanded, "shape_info": shape_info,
             "reparameterized": reparameterized_names, "names": names, "shapes": [all_shapes[n] for n in names],
-            "shared": [v.name for v in shared_vars], "layout": layout, "logp_src": logp_src,
-            "expand_src": expand_src, "callback_key": key})
+            "shared": shared_names, "layout": layout, "logp_src": logp_src, "expand_src": expand_src,
+            "callback_key": key}))
     dims, coords = ncp._prepare_dims_and_coords(model, shape_info, reparameterized_names)
     return ncp.CompiledPyMCModel(
         _n_dim=n_dim, dims=dims, _coords=coords,

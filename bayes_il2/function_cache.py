@@ -33,8 +33,6 @@ unreadable entry is rebuilt and replaced.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -157,17 +155,32 @@ def dim_length(length: Any) -> int:
     return int(length)
 
 
+def shared_by_name(model: Any) -> dict[str, Any]:
+    """The model's shared variables by name: data containers and shared dimension lengths."""
+    out = {v.name: v for v in model.data_vars}
+    out.update({v.name: v for v in model.dim_lengths.values() if hasattr(v, "get_value") and v.name})
+    return out
+
+
+def store(path: Path, payload: bytes) -> None:
+    """Write a cache entry atomically; a failure only costs a later process the time it would save."""
+    from bayes_il2._io import atomic_write_bytes
+
+    try:
+        atomic_write_bytes(path, payload)
+    except OSError:
+        pass
+
+
 def _bind_data(functions: list[Any], model: Any) -> bool:
     """Set the functions' data containers to the model's values (by name); False where one has no match."""
-    values = {v.name: v.get_value() for v in model.data_vars}
-    values.update({k: v.get_value() for k, v in model.dim_lengths.items() if hasattr(v, "get_value")})
+    shared = shared_by_name(model)
     for fn in functions:
         for var in fn.get_shared():
-            value = values.get(var.name)
-            if value is None:
+            if var.name not in shared:
                 return False
             old = np.asarray(var.get_value())
-            new = np.asarray(value)
+            new = np.asarray(shared[var.name].get_value())
             if old.ndim != new.ndim or old.dtype != new.dtype:
                 return False
             var.set_value(new)
@@ -214,11 +227,6 @@ def make_functions(model: Any, initial_point_fn: Any, folder: Path, key: str | N
         names = [model.rvs_to_values[v].name for v in model.free_RVs]
         all_shapes = ncp._compute_shapes(model)
         shapes = [all_shapes[name] for name in names]
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=entry.name, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as f:
-                cloudpickle.dump((n_dim, n_expanded, logp_fn, expand_fn, shape_info, reparameterized, names, shapes), f)
-            os.replace(temporary, entry)
-        except Exception:  # noqa: BLE001 - not storing costs only the next process's time
-            Path(temporary).unlink(missing_ok=True)
+        store(entry, cloudpickle.dumps((n_dim, n_expanded, logp_fn, expand_fn, shape_info, reparameterized, names,
+                                        shapes)))
         return out
