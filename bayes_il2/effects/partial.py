@@ -44,7 +44,8 @@ from bayes_il2.effects._common import check_choice
 from bayes_il2.effects.prepost import DEFAULT_R
 from bayes_il2.effects.regimen import SCHEDULES, regimen_of
 from bayes_il2.effects.registry import (CONTROL_TREATMENTS, EFFECT_COLUMNS, LD_TREATMENTS, _arm_n, _arms,
-                                        _drop, _excluded, _num, _relabel, _studies, _text, treg_expansion_effects)
+                                        _drop, _excluded, _groups, _num, _relabel, _studies, _text,
+                                        treg_expansion_effects)
 from bayes_il2.errors import EffectSizeError
 from bayes_il2.evidence import schema
 from bayes_il2.evidence.validate import member_ids
@@ -279,11 +280,6 @@ def _partial_rows(registry, studies, arms, measure, qualitative, include_duplica
                 first = earlier.get((sid, arm_id), "")
                 dropped.append(_drop(sid, arm_id, outcome, f"{first}; {why}" if first and first != why else why))
     return rows, dropped, covered
-
-
-def _groups(table: pd.DataFrame, keys: list[str]) -> dict[tuple, pd.DataFrame]:
-    """The rows of ``table`` per value of ``keys`` (tuples), each group in the table's row order."""
-    return {key if isinstance(key, tuple) else (key,): group for key, group in table.groupby(keys, sort=False)}
 
 
 def _best_partial(arm_meas: pd.DataFrame, arm_con: pd.DataFrame, study, arm, measure, qualitative):

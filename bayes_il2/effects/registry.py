@@ -278,6 +278,11 @@ def _row_mean_sd(row: pd.Series, n: float, ident: str = "", skewed: str = "keep"
     return "SD not reported and not derivable"
 
 
+def _groups(table: pd.DataFrame, keys: list[str]) -> dict[tuple, pd.DataFrame]:
+    """The rows of ``table`` per value of ``keys`` (tuples), each group in the table's row order."""
+    return {key if isinstance(key, tuple) else (key,): group for key, group in table.groupby(keys, sort=False)}
+
+
 def _stat_rank(row: pd.Series) -> int:
     stat = _text(row["statistic"])
     return STATISTIC_PREFERENCE.index(stat) if stat in STATISTIC_PREFERENCE else len(STATISTIC_PREFERENCE)
@@ -493,10 +498,9 @@ def treg_expansion_effects(registry, measure: str = "ROMC", r: float = DEFAULT_R
     flags = measurement_flags(registry)
     rows: list[dict] = []
     dropped: list[dict] = []
-    meas_of = {key: group for key, group in meas.groupby(["study_id", "arm_id"], sort=False)}
-    ld_of = {key: group for key, group in ld.groupby("study_id", sort=False)}
+    meas_of, ld_of = _groups(meas, ["study_id", "arm_id"]), _groups(ld, ["study_id"])
     for sid, study in studies.items():
-        study_arms = ld_of.get(sid, ld.iloc[:0])
+        study_arms = ld_of.get((sid,), ld.iloc[:0])
         with_data = [a for a in study_arms["arm_id"] if (sid, a) in meas_of]
         if not with_data:
             continue
