@@ -239,6 +239,20 @@ def test_table_has_the_documented_columns_and_one_row_per_prior():
     assert med["skeptical"] < med["enthusiastic"] < med["neutral"]
 
 
+def test_kept_posteriors_drop_their_risk_difference_arrays_and_rebuild_them_identically():
+    # issue #19: twelve kept grid posteriors held 115 MB of per-cell arrays; the kept ones rebuild on demand
+    done = reanalyze_endpoint(PSS, ["skeptical", "neutral"])
+    fresh = binary_posterior(PSS, build_priors(PSS, ["neutral"])["neutral"])
+    kept = done.posteriors["neutral"]
+    assert kept.rd_sorted is None and kept.rd_cumweight is None and fresh.rd_sorted is not None
+    q = np.array([0.025, 0.5, 0.975])
+    assert np.array_equal(kept.rd_ppf(q), fresh.rd_ppf(q))
+    assert kept.rd_cdf(0.1) == fresh.rd_cdf(0.1) and 0.0 < fresh.rd_cdf(0.1) < 1.0
+    row = done.table.set_index("prior").loc["neutral"]
+    assert [row["rd_low"], row["rd_median"], row["rd_high"]] == list(fresh.rd_ppf(q))
+    assert np.array_equal(kept.density, fresh.density)
+
+
 # ----------------------------------------------------------------------------- mixtures and MAP
 def test_em_recovers_a_two_component_mixture():
     rng = np.random.default_rng(3)

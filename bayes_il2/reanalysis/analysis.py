@@ -124,6 +124,9 @@ def reanalyze_endpoint(endpoint: Endpoint, priors: list[str] | tuple[str, ...] |
     posts = {name: posterior(endpoint, prior, **posterior_options) for name, prior in built.items()}
     rows = [summarize(endpoint, name, built[name], posts[name], important) for name in built]
     table = pd.DataFrame(rows, columns=list(COLUMNS))
+    # the rows hold the risk-difference quantiles; the kept posteriors drop their per-cell arrays
+    posts = {name: post.without_rd_arrays() if isinstance(post, GridPosterior) else post
+             for name, post in posts.items()}
     return EndpointReanalysis(endpoint=endpoint, priors=built, posteriors=posts, important=important, table=table)
 
 

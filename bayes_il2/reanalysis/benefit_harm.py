@@ -48,7 +48,7 @@ JOINT_RULE = ("p_joint: independent posteriors (arm totals only); bounds: Fréch
 
 def p_rd_below(post: GridPosterior, x: float) -> float:
     """Posterior P(risk difference < x) from the grid (treated minus control)."""
-    return float(np.interp(x, post.rd_sorted, post.rd_cumweight, left=0.0, right=1.0))
+    return float(post.rd_cdf(x))
 
 
 def frechet(probabilities: Sequence[float]) -> tuple[float, float]:
@@ -141,7 +141,9 @@ def decision_table(registry, study_ids: Sequence[str] | None = None, *,
             benefit_posts = dict(done.posteriors)
         else:
             priors = build_priors(endpoint, list(benefit_priors), clinically_important_or=clinically_important_or)
-            benefit_posts = {name: binary_posterior(endpoint, prior) for name, prior in priors.items()}
+            # the benefit is read on the log odds ratio only: no risk-difference arrays kept
+            benefit_posts = {name: binary_posterior(endpoint, prior).without_rd_arrays()
+                             for name, prior in priors.items()}
         important = important_effect(endpoint, clinically_important_or)
         harm_posts = {}
         for h_label, h_end in harms:

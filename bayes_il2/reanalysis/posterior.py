@@ -16,7 +16,8 @@ gives a normal-mixture posterior in closed form (:meth:`NormalMixture.update_nor
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 from scipy import special, stats
@@ -44,17 +45,39 @@ class GridPosterior:
         Grid of the control-arm logit.
     alpha_density : ndarray
         Marginal posterior density of alpha.
-    rd_sorted, rd_cumweight : ndarray
-        Risk differences of the grid cells in increasing order and their cumulative posterior mass.
+    rd_sorted, rd_cumweight : ndarray or None
+        Risk differences of the grid cells in increasing order and their cumulative posterior mass
+        (one value per cell: 600,000 each on the default grid). None in a posterior made by
+        :meth:`without_rd_arrays`, which rebuilds them when a risk-difference quantity is asked for.
+    rebuild : callable or None
+        Recomputes this posterior (the same call of :func:`binary_posterior`, deterministic).
     """
 
     delta: np.ndarray
     density: np.ndarray
     alpha: np.ndarray
     alpha_density: np.ndarray
-    rd_sorted: np.ndarray = field(repr=False)
-    rd_cumweight: np.ndarray = field(repr=False)
+    rd_sorted: np.ndarray | None = field(repr=False)
+    rd_cumweight: np.ndarray | None = field(repr=False)
     rd_mean_value: float = float("nan")
+    rebuild: Callable[[], GridPosterior] | None = field(default=None, repr=False)
+
+    def without_rd_arrays(self) -> GridPosterior:
+        """The same posterior without the per-cell risk-difference arrays (about 10 MB on the default
+        grid), for one that is kept after its risk-difference summary has been read: a later
+        risk-difference query rebuilds them (issue #19, peak memory of a reanalysis). Itself where
+        it cannot be rebuilt."""
+        if self.rebuild is None or self.rd_sorted is None:
+            return self
+        return replace(self, rd_sorted=None, rd_cumweight=None)
+
+    def _rd_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.rd_sorted is not None and self.rd_cumweight is not None:
+            return self.rd_sorted, self.rd_cumweight
+        if self.rebuild is None:
+            raise ModelError("this grid posterior holds no risk-difference arrays and cannot rebuild them")
+        full = self.rebuild()
+        return full._rd_arrays()
 
     @property
     def _cdf_grid(self) -> np.ndarray:
@@ -84,7 +107,13 @@ class GridPosterior:
 
     def rd_ppf(self, q: np.ndarray | float) -> np.ndarray:
         """Quantiles of the risk difference (treated minus control)."""
-        return np.interp(q, self.rd_cumweight, self.rd_sorted)
+        rd, cum = self._rd_arrays()
+        return np.interp(q, cum, rd)
+
+    def rd_cdf(self, x: np.ndarray | float) -> np.ndarray:
+        """Posterior P(risk difference < x) (treated minus control)."""
+        rd, cum = self._rd_arrays()
+        return np.interp(x, rd, cum, left=0.0, right=1.0)
 
     def rd_mean(self) -> float:
         return self.rd_mean_value
@@ -153,6 +182,7 @@ def binary_posterior(endpoint: BinaryEndpoint, prior: NormalMixture | FlatPrior 
                 out = out + stats.norm.logpdf(a, 0.0, baseline_sd)
             return out
 
+    alpha_range0, delta_range0 = alpha_range, delta_range
     c_lo, c_hi = _logit_range(endpoint.events_c, endpoint.n_c)
     t_lo, t_hi = _logit_range(endpoint.events_t, endpoint.n_t)
     if alpha_range is None:
@@ -187,10 +217,15 @@ def binary_posterior(endpoint: BinaryEndpoint, prior: NormalMixture | FlatPrior 
     cell = (w / w.sum()).ravel()
     order = np.argsort(rd, axis=None)
     rd_sorted = rd.ravel()[order]
-    cum = np.cumsum(cell[order])
-    cum = cum - cell[order] / 2  # mid-point rule for the empirical quantile
+    cell_sorted = cell[order]
+    del order
+    cum = np.cumsum(cell_sorted)
+    cum -= cell_sorted / 2  # mid-point rule for the empirical quantile
+    del cell_sorted
+    rebuild = partial(binary_posterior, endpoint, prior, baseline_sd=baseline_sd, joint_log_prior=joint_log_prior,
+                      alpha_range=alpha_range0, delta_range=delta_range0, n_alpha=n_alpha, n_delta=n_delta)
     return GridPosterior(delta=d, density=dens_d, alpha=a, alpha_density=dens_a, rd_sorted=rd_sorted,
-                         rd_cumweight=cum, rd_mean_value=float(np.sum(cell * rd.ravel())))
+                         rd_cumweight=cum, rd_mean_value=float(np.sum(cell * rd.ravel())), rebuild=rebuild)
 
 
 def flat_is_improper(endpoint: BinaryEndpoint, baseline_sd: float | None = BASELINE_SD) -> bool:
