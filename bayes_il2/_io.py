@@ -15,6 +15,7 @@ live one.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -120,6 +121,21 @@ def read_marker(directory: str | os.PathLike) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_digests(directory: Path) -> dict[str, str]:
+    """SHA-256 (hex) of every file under ``directory`` by relative POSIX path, the marker excepted."""
+    return {path.relative_to(directory).as_posix(): file_digest(path)
+            for path in sorted(Path(directory).rglob("*")) if path.is_file() and path.name != MARKER}
+
+
 def _manifest(directory: Path) -> list[str]:
     """Every file and folder under ``directory`` (relative paths, sorted), the marker excepted."""
     out = []
@@ -130,14 +146,18 @@ def _manifest(directory: Path) -> list[str]:
     return sorted(out)
 
 
-def write_marker(directory: Path, command: str, *, reserve: Iterable[str] = (), **details: object) -> None:
+def write_marker(directory: Path, command: str, *, reserve: Iterable[str] = (), digests: bool = False,
+                 **details: object) -> None:
     """Write the marker of ``directory``: the command, the time, what it holds, and ``reserve``
-    (names the command will add later, such as a report page written after the folder)."""
+    (names the command will add later, such as a report page written after the folder); with
+    ``digests``, the SHA-256 of every file (:func:`file_digests`)."""
     from bayes_il2 import __version__
 
     payload = {"made_by": "bayes_il2", "command": command, "version": __version__,
                "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **details,
                "contents": sorted(set(_manifest(directory)) | set(reserve))}
+    if digests:
+        payload["digests"] = file_digests(directory)
     atomic_write_text(directory / MARKER, json.dumps(payload, indent=1))
 
 
@@ -263,7 +283,7 @@ def clean_stale(root: str | os.PathLike) -> list[str]:
 
 @contextmanager
 def atomic_directory(target: str | os.PathLike, command: str = "run", *,
-                     reserve: Iterable[str] = (), **details: object) -> Iterator[Path]:
+                     reserve: Iterable[str] = (), digests: bool = False, **details: object) -> Iterator[Path]:
     """Build a results folder in a temporary sibling and swap it in for ``target`` on success.
 
     ``target`` must be replaceable by ``command`` (:func:`check_replaceable`: checked before the
@@ -277,7 +297,7 @@ def atomic_directory(target: str | os.PathLike, command: str = "run", *,
     staging = Path(tempfile.mkdtemp(prefix=_tmp_prefix(target), suffix=".tmp", dir=target.parent))
     try:
         yield staging
-        write_marker(staging, command, reserve=reserve, **details)
+        write_marker(staging, command, reserve=reserve, digests=digests, **details)
         os.chmod(staging, _umask_mode(directory=True))
         check_replaceable(target, command)
         with _signals_held():

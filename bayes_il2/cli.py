@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"analyses run in parallel processes (default: min(2, CPU cores) = {default_jobs()})")
     run.add_argument("--quiet", action="store_true", help="print only the final table")
     run.add_argument("--no-report", action="store_true", help="skip results/index.html")
+    run.add_argument("--force", action="store_true",
+                     help="recompute every analysis (default: keep an analysis folder whose spec, registry, "
+                          "package code and library versions are unchanged and whose files are as written)")
     _add_sampler_options(run)
 
     fit = sub.add_parser("fit", help="meta-analysis of your own CSV",

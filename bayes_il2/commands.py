@@ -45,11 +45,12 @@ def check_sampler_args(args: argparse.Namespace) -> None:
 
 # --------------------------------------------------------------------------- run
 def _run_one(spec_path: str, out: str, data: str | None, overrides: dict, quiet: bool,
-             registry=None) -> dict:
+             registry=None, inputs_key: str | None = None) -> dict:
     """Run one spec (in a worker process with --jobs > 1) and return a picklable summary.
 
     ``registry`` is the already loaded registry when the spec runs in this process; a worker
-    process (``registry=None``) loads it from ``data`` itself.
+    process (``registry=None``) loads it from ``data`` itself. ``inputs_key`` is recorded in the
+    folder for a later run's up-to-date check (:mod:`bayes_il2.freshness`).
     """
     from bayes_il2.evidence import load_registry
     from bayes_il2.pipeline import run_analysis
@@ -58,9 +59,28 @@ def _run_one(spec_path: str, out: str, data: str | None, overrides: dict, quiet:
     spec = load_spec(spec_path).with_sampler(**overrides)
     if registry is None:
         registry = load_registry(data)
-    run = run_analysis(spec, registry, Path(out), progress=_progress(quiet), outcome_processes=True)
+    run = run_analysis(spec, registry, Path(out), progress=_progress(quiet), outcome_processes=True,
+                       inputs_key=inputs_key)
     return {"name": spec.name, "status": run.status, "verdict": run.verdict, "headline": run.headline,
             "seconds": run.seconds, "error": run.error}
+
+
+def _kept_results(specs: list, out: Path, registry, force: bool) -> tuple[list[str], dict[str, dict]]:
+    """Each spec's inputs key, and the summaries of the analyses whose folders in ``out`` are up to
+    date for it (:func:`bayes_il2.freshness.kept_run`; none with ``force``)."""
+    from bayes_il2.freshness import inputs_key, kept_run
+
+    keys = [inputs_key(spec, registry.version) for spec in specs]
+    kept: dict[str, dict] = {}
+    if force:
+        return keys, kept
+    for spec, key in zip(specs, keys):
+        run = kept_run(out / spec.name, key)
+        if run is not None:
+            kept[spec.name] = {"name": spec.name, "status": run["status"], "verdict": run.get("verdict", ""),
+                               "headline": run.get("headline", ""), "seconds": float(run.get("seconds", 0.0)),
+                               "error": None, "kept": True}
+    return keys, kept
 
 
 def spec_files(paths: list[Path]) -> list[Path]:
@@ -105,38 +125,51 @@ def run_command(args: argparse.Namespace) -> int:
         from bayes_il2._io import check_replaceable
 
         check_replaceable(out / spec.name, "run")
-    parallel = args.jobs > 1 and len(spec_paths) > 1
-    overrides["progressbar"] = True if not (args.quiet or parallel) and sys.stderr.isatty() else None
     data = str(args.data) if args.data else None
     progress = _progress(args.quiet)
     progress(f"registry {registry.version[:12]}: {len(registry.studies)} studies; {len(spec_paths)} analyses; "
              f"results in {out.resolve()}")
     started = time.perf_counter()
     names = [spec.name for spec in specs]
-    results: list = []
+    kept: dict[str, dict] = {}
+    computed: list = []
+    parallel = False
     try:
+        keys, kept = _kept_results([spec.with_sampler(**overrides) for spec in specs], out, registry, args.force)
+        if kept:
+            _say(f"up to date, kept without recomputing (same spec, registry {registry.version[:12]}, package code "
+                 f"and library versions; every file as written): {', '.join(kept)}; --force recomputes them")
+        todo = [i for i, name in enumerate(names) if name not in kept]
+        parallel = args.jobs > 1 and len(todo) > 1
+        overrides["progressbar"] = True if not (args.quiet or parallel) and sys.stderr.isatty() else None
         if parallel:
             # Longest first (by the previous run's time, when there is one): keeps both workers busy.
-            order = sorted(range(len(specs)), key=lambda i: -_previous_seconds(out, names[i]))
+            order = sorted(todo, key=lambda i: -_previous_seconds(out, names[i]))
             from bayes_il2.pipeline import import_for_workers
 
             import_for_workers()  # once here, inherited by every worker (a serial run imports as it goes)
             freeze_heap()
-            tasks = [(_run_one, (str(spec_paths[i]), str(out), data, overrides, args.quiet)) for i in order]
+            tasks = [(_run_one, (str(spec_paths[i]), str(out), data, overrides, args.quiet, None, keys[i]))
+                     for i in order]
             done = run_tasks(tasks, args.jobs, labels=[names[i] for i in order])
-            results = [None] * len(specs)
-            for position, i in enumerate(order):
-                results[i] = done[position]
+            computed = [(i, done[position]) for position, i in enumerate(order)]
         else:
-            for path in spec_paths:
-                results.append(_run_one(str(path), str(out), data, overrides, args.quiet, registry))
+            order = todo
+            for i in todo:
+                computed.append((i, _run_one(str(spec_paths[i]), str(out), data, overrides, args.quiet, registry,
+                                             keys[i])))
     except RunStopped as stop:
         finished = [names[order[i]] for i in stop.finished] if parallel else []
-        return _stopped(stop.exit_code, str(stop), finished, [n for n in names if n not in finished], out)
+        return _stopped(stop.exit_code, str(stop), finished, [n for n in names if n not in finished and n not in kept],
+                        out)
     except Interrupted as exc:
-        finished = [r["name"] for r in results]
-        return _stopped(exc.exit_code, str(exc), finished, [n for n in names if n not in finished], out)
-    results = [_task_result(name, r) if isinstance(r, TaskError) else r for name, r in zip(names, results)]
+        finished = [r["name"] for _, r in computed]
+        return _stopped(exc.exit_code, str(exc), finished, [n for n in names if n not in finished and n not in kept],
+                        out)
+    by_index = dict(computed)
+    results = [kept[name] if name in kept else
+               _task_result(name, by_index[i]) if isinstance(by_index[i], TaskError) else by_index[i]
+               for i, name in enumerate(names)]
     if not args.no_report:
         _write_report(out, results, registry, time.perf_counter() - started, progress)
     _print_results_table(results)
@@ -187,8 +220,8 @@ def _previous_seconds(out_root: Path, name: str) -> float:
 
 def _print_results_table(results: list[dict]) -> None:
     """One line per analysis; the headline comes last, so a long one does not widen the others."""
-    rows = [(r["name"], r["status"].upper(), f"{r['seconds']:.1f}", r["headline"] or r["error"] or "")
-            for r in results]
+    rows = [(r["name"], r["status"].upper(), "kept" if r.get("kept") else f"{r['seconds']:.1f}",
+             r["headline"] or r["error"] or "") for r in results]
     header = ("analysis", "status", "seconds", "headline")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
     for name, status, seconds, headline in [header, *rows]:

@@ -822,7 +822,7 @@ def run_reanalysis(spec: AnalysisSpec, registry, progress: Progress) -> list[Out
 def run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progress = lambda m: None, *,
                  target: Path | None = None, command: str = "run", reserve: tuple[str, ...] = (),
                  inferences: list[str] | None = None, outcome_processes: bool = False,
-                 figure_processes: bool = False) -> AnalysisRun:
+                 figure_processes: bool = False, inputs_key: str | None = None) -> AnalysisRun:
     """Run one spec and write ``<out_root>/<spec.name>/`` (or ``target``) atomically.
 
     ``command`` names what writes the folder (its marker says so: :mod:`bayes_il2._io`); an
@@ -839,16 +839,19 @@ def run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progres
     diagnostics and writes the tables (``bayes-il2 fit``; where fork is unavailable they are drawn
     here). The files are the same; this process then never imports matplotlib. A child that fails
     fails the analysis as a figure drawn here would (``error``, nothing written); a signal stops it.
+
+    ``inputs_key``: recorded in the folder's marker with a digest of every file written, so that a
+    later ``bayes-il2 run`` with the same inputs keeps the folder (:mod:`bayes_il2.freshness`).
     """
     with ExitStack() as background:
         return _run_analysis(spec, registry, out_root, progress, target=target, command=command,
                              reserve=reserve, inferences=inferences, outcome_processes=outcome_processes,
-                             background=background if figure_processes else None)
+                             background=background if figure_processes else None, inputs_key=inputs_key)
 
 
 def _run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progress, *, target: Path | None,
                   command: str, reserve: tuple[str, ...], inferences: list[str] | None, outcome_processes: bool,
-                  background: ExitStack | None) -> AnalysisRun:
+                  background: ExitStack | None, inputs_key: str | None = None) -> AnalysisRun:
     from bayes_il2._io import check_replaceable
     from bayes_il2.processes import TaskError
 
@@ -894,7 +897,8 @@ def _run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progre
     release_memory()
     progress(f"{spec.name}: writing results")
     try:
-        run.out_dir = write_analysis(run, out_root, target=target, command=command, reserve=reserve)
+        run.out_dir = write_analysis(run, out_root, target=target, command=command, reserve=reserve,
+                                     inputs_key=inputs_key)
     except TaskError as exc:  # a figure process failed: as if the figure had failed here
         return failed(str(exc), exc.message)
     except OSError as exc:  # the previous results folder is left as it was (atomic swap)
@@ -945,7 +949,7 @@ def _write_figures(outcome: OutcomeResult, where: Path) -> None:
 
 
 def write_analysis(run: AnalysisRun, out_root: Path, *, target: Path | None = None, command: str = "run",
-                   reserve: tuple[str, ...] = ()) -> Path:
+                   reserve: tuple[str, ...] = (), inputs_key: str | None = None) -> Path:
     """Write one analysis folder atomically: summary, effects, exclusions, diagnostics, posterior, figures.
 
     The folder is ``<out_root>/<spec.name>`` unless ``target`` is given; its marker names
@@ -954,10 +958,15 @@ def write_analysis(run: AnalysisRun, out_root: Path, *, target: Path | None = No
     Figures still being drawn by a child process (``OutcomeResult.drawing``) are waited for after the
     tables are written; a failed one raises :class:`~bayes_il2.processes.TaskError` and nothing is
     written (the staging folder is removed, a previous folder stays).
+
+    ``inputs_key`` (:func:`bayes_il2.freshness.inputs_key`): recorded in the marker, with the digest
+    of every file, for a later run's up-to-date check.
     """
     target = Path(target) if target is not None else Path(out_root) / run.spec.name
     multi = len(run.outcomes) > 1
-    with atomic_directory(target, command, reserve=reserve, analysis=run.spec.name) as tmp:
+    fresh = {"inputs_key": inputs_key} if inputs_key is not None else {}
+    with atomic_directory(target, command, reserve=reserve, digests=inputs_key is not None, analysis=run.spec.name,
+                          **fresh) as tmp:
         summaries = []
         for o in run.outcomes:
             where = tmp / slug(o.label) if multi else tmp
@@ -983,7 +992,8 @@ def write_analysis(run: AnalysisRun, out_root: Path, *, target: Path | None = No
             _write_csv(table, tmp / f"{name}.csv")
         meta = {"analysis": run.spec.name, "title": run.spec.title, "question": run.spec.question,
                 "status": run.status,
-                "verdict": run.verdict, "seconds": round(run.seconds, 2), "spec": run.spec.source,
+                "verdict": run.verdict, "headline": run.headline, "seconds": round(run.seconds, 2),
+                "spec": run.spec.source,
                 "outcomes": [o.label for o in run.outcomes],
                 "notes": {o.label: list(o.notes) for o in run.outcomes if o.notes},
                 "headlines": {o.label: o.headline for o in run.outcomes if o.headline},

@@ -23,6 +23,8 @@ CONTRACTS = {
                                     "reanalysis", "simulation", "api"),
     "limits": ("*",),
     "_io": TOP + PRESENTATION + ("modeling", "pipeline"),
+    "freshness": TOP + PRESENTATION + ("evidence", "effects", "exact", "modeling", "diagnostics", "reanalysis",
+                                       "api", "simulation", "inference", "fit"),
     "evidence": TOP + PRESENTATION + ("effects", "modeling", "exact", "diagnostics", "reanalysis", "api",
                                       "simulation"),
     "effects": TOP + PRESENTATION + ("modeling", "exact", "diagnostics", "reanalysis", "api", "simulation"),

@@ -76,7 +76,8 @@ def test_user_files_beside_analyses_survive_and_inside_them_block_the_replacemen
     out = tmp_path / "results"
     assert cli.main(["run", spec, "--out", str(out), "--quiet"]) == cli.EXIT_OK
     (out / "my_notes.txt").write_text("beside")
-    assert cli.main(["run", spec, "--out", str(out), "--quiet"]) == cli.EXIT_OK
+    # --force: the analysis folder is replaced (without it the up-to-date folder would be kept)
+    assert cli.main(["run", spec, "--out", str(out), "--quiet", "--force"]) == cli.EXIT_OK
     assert (out / "my_notes.txt").read_text() == "beside"
     (out / "pss_reanalysis" / "inside.txt").write_text("inside")
     before = sorted(p.name for p in (out / "pss_reanalysis").iterdir())
