@@ -319,7 +319,8 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
     """Every ``[[sensitivity]]`` scenario of the spec, one row per scenario value.
 
     Normal models are refitted with the exact engine (no Monte-Carlo error, milliseconds);
-    others by MCMC with the spec's sampler settings. A scenario whose fitted rows equal the
+    others by MCMC with the spec's sampler settings, except a scenario whose rows the exact engine
+    answers (the complete rows of a partial-information analysis); the ``engine`` column says which. A scenario whose fitted rows equal the
     analysis's own (e.g. the spec's own pre-post r or qualitative policy) or an earlier scenario's,
     with the same priors, takes that fit's summary instead of sampling again: same rows, priors,
     sampler and seed give the same draws. The scenarios run as chunks of the one loop that
@@ -330,12 +331,14 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
     jobs: list[tuple] = []
     fitted: dict[tuple, dict[str, float]] = {}  # (rows, tau prior) -> MCMC summary
 
-    def mcmc_summary(refit) -> dict[str, float]:
+    def mcmc_summary(refit) -> dict[str, Any]:
+        if supports_exact(refit):  # e.g. the complete rows of a partial-information analysis (fit_table)
+            return {**summarize_exact(exact_model(refit)), "engine": "exact"}
         mu = np.asarray(refit.idata["posterior"]["mu"]).reshape(-1)
         tau_name = "tau" if "tau" in refit.idata["posterior"].data_vars else "tau_within"
         return {"mu_mean": float(mu.mean()), "mu_low": float(np.quantile(mu, 0.025)),
                 "mu_high": float(np.quantile(mu, 0.975)),
-                "tau_median": float(np.median(np.asarray(refit.idata["posterior"][tau_name])))}
+                "tau_median": float(np.median(np.asarray(refit.idata["posterior"][tau_name]))), "engine": "mcmc"}
 
     if not supports_exact(fit) and getattr(fit, "idata", None) is not None:
         fitted[(rows_key(rows_to_fit(spec, base_table)[0]), None)] = mcmc_summary(fit)
@@ -360,7 +363,7 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
                     priors["tau"] = tau_prior
                 fitted[key] = mcmc_summary(fit_table(spec, table, priors, predictive=False))
             s = fitted[key]
-            engine = "mcmc"
+            engine = s["engine"]
         return {"scenario": label, "value": value, "k": len(table), "mu_mean": s["mu_mean"],
                 "mu_low": s["mu_low"], "mu_high": s["mu_high"], "tau_median": s["tau_median"], "engine": engine}
 

@@ -413,3 +413,27 @@ def test_a_p_value_beside_values_that_give_no_effect_is_used(tmp_path):
     row = t.set_index("study_id").loc["Shanxi_AS_EULAR"]
     assert (row["info"], row["test"], row["n"]) == ("pvalue", "paired", 17)
     assert row["z_low"] == pytest.approx(stats.t.isf(0.0005, 16))
+
+
+def test_a_complete_rows_scenario_of_a_partial_analysis_is_answered_and_labelled_exact(registry):
+    # the complete-data scenario was fitted by the exact engine (fit_table) but summarised from its
+    # draws and labelled "mcmc"; it now carries the exact engine's summary and says so
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from bayes_il2.exact import nnhm
+    from bayes_il2.pipeline import build_effects, run_sensitivity, spec_priors
+    from bayes_il2.specs import SensitivitySpec, load_spec
+
+    spec = load_spec(MODELS / "treg_all_evidence.toml")
+    spec = replace(spec, sensitivity=(SensitivitySpec(name="complete", kind="complete_only"),))
+    table, _ = build_effects(spec, registry)
+    base = SimpleNamespace(family="nnhm", settings={"partial": True}, idata=None, sampler="nutpie", data=table)
+    row = run_sensitivity(spec, registry, table, base).iloc[0]
+    complete = table[table["info"] == "complete"]
+    priors = spec_priors(spec)
+    post = nnhm(complete["yi"], complete["vi"], priors["tau"], priors["mu"])
+    assert row["engine"] == "exact" and row["k"] == len(complete) == 4
+    assert row["mu_mean"] == pytest.approx(post.mu.mean, rel=1e-9)
+    assert (row["mu_low"], row["mu_high"]) == pytest.approx(post.mu.interval(0.95), rel=1e-9)
+    assert row["tau_median"] == pytest.approx(post.tau.median, rel=1e-9)
