@@ -103,11 +103,16 @@ class ExactExnex(ExactThreeLevel):
     def _mix(self, mean: np.ndarray, var: np.ndarray) -> GaussianMixture:
         # Components that coincide (e.g. a non-exchangeable disease's mean does not depend on
         # tau_between or on the other diseases) are merged: the same mixture with fewer terms.
-        mean, var, w = np.broadcast_arrays(mean, var, self._w)
-        keys = np.stack([mean.ravel(), var.ravel()], axis=1)
-        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-        weights = np.bincount(inverse.ravel(), weights=w.ravel(), minlength=len(unique))
-        return GaussianMixture(weights, unique[:, 0], np.sqrt(unique[:, 1]))
+        # (np.unique over rows sorts a structured view, about 5 times slower than lexsort on the two
+        # columns; the groups, their order and each group's weight sum in input order are the same)
+        mean, var, w = (a.ravel() for a in np.broadcast_arrays(mean, var, self._w))
+        order = np.lexsort((var, mean))
+        m, v = mean[order], var[order]
+        first = np.concatenate([[True], (m[1:] != m[:-1]) | (v[1:] != v[:-1])])
+        inverse = np.empty(len(order), dtype=np.intp)
+        inverse[order] = np.cumsum(first) - 1
+        weights = np.bincount(inverse, weights=w, minlength=int(first.sum()))
+        return GaussianMixture(weights, m[first], np.sqrt(v[first]))
 
     def _nex_moments(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         s2 = 1.0 / self._Wg[a]
