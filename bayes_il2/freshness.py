@@ -48,11 +48,15 @@ def code_fingerprint() -> str:
 
 def inputs_key(spec: Any, registry_version: str) -> str:
     """The key of one analysis's inputs: its spec as parsed (overrides applied; display-only sampler
-    settings left out), the bytes of a data file the spec names, the registry's version (a hash of
-    its files) and :func:`code_fingerprint`."""
+    settings and the paths it was read from left out), the bytes of a data file the spec names, the
+    registry's version (a hash of its files) and :func:`code_fingerprint`."""
     content = dataclasses.asdict(spec)
     for name in _DISPLAY_ONLY:
         content["sampler"].pop(name, None)
+    # where the spec and its data file were read from is not an input (``run`` with no argument and
+    # ``run models/x.toml`` name the same spec by different paths); the data file's bytes are
+    content.pop("source", None)
+    content["data"].pop("path", None)
     data_path = getattr(spec.data, "path", None)
     data_file = file_digest(Path(data_path)) if data_path and Path(data_path).is_file() else None
     payload = json.dumps({"spec": content, "data_file": data_file, "registry": registry_version,

@@ -32,6 +32,7 @@ def test_the_key_changes_with_the_spec_the_registry_and_not_with_display_setting
     assert key != inputs_key(spec.with_sampler(seed=spec.sampler.seed + 1), "r1")
     assert key != inputs_key(replace(spec, priors={**spec.priors, "tau": {"family": "half_normal", "scale": 0.3}}), "r1")
     assert key == inputs_key(spec.with_sampler(progressbar=True), "r1")
+    assert key == inputs_key(replace(spec, source="elsewhere/treg_expansion.toml"), "r1")
     assert len(code_fingerprint()) == 64
 
 
@@ -97,3 +98,13 @@ def test_a_folder_without_a_key_or_of_another_registry_is_not_kept(tmp_path):
     del marker["inputs_key"]
     (folder / MARKER).write_text(json.dumps(marker))
     assert kept_run(folder, inputs_key(spec, registry.version)) is None
+
+
+def test_the_key_follows_the_bytes_of_a_data_file_the_spec_names(tmp_path):
+    csv = tmp_path / "effects.csv"
+    csv.write_text("study_id,yi,vi\na,0.1,0.04\nb,0.3,0.05\n")
+    spec = load_spec(SPEC)
+    spec = replace(spec, data=replace(spec.data, path=str(csv)))
+    key = inputs_key(spec, "r1")
+    csv.write_text("study_id,yi,vi\na,0.1,0.04\nb,0.31,0.05\n")
+    assert inputs_key(spec, "r1") != key
