@@ -182,7 +182,7 @@ def binary_posterior(endpoint: BinaryEndpoint, prior: NormalMixture | FlatPrior 
                 out = out + stats.norm.logpdf(a, 0.0, baseline_sd)
             return out
 
-    alpha_range0, delta_range0 = alpha_range, delta_range
+    given_alpha_range, given_delta_range = alpha_range, delta_range  # None: chosen below from the data
     c_lo, c_hi = _logit_range(endpoint.events_c, endpoint.n_c)
     t_lo, t_hi = _logit_range(endpoint.events_t, endpoint.n_t)
     if alpha_range is None:
@@ -223,7 +223,7 @@ def binary_posterior(endpoint: BinaryEndpoint, prior: NormalMixture | FlatPrior 
     cum -= cell_sorted / 2  # mid-point rule for the empirical quantile
     del cell_sorted
     rebuild = partial(binary_posterior, endpoint, prior, baseline_sd=baseline_sd, joint_log_prior=joint_log_prior,
-                      alpha_range=alpha_range0, delta_range=delta_range0, n_alpha=n_alpha, n_delta=n_delta)
+                      alpha_range=given_alpha_range, delta_range=given_delta_range, n_alpha=n_alpha, n_delta=n_delta)
     return GridPosterior(delta=d, density=dens_d, alpha=a, alpha_density=dens_a, rd_sorted=rd_sorted,
                          rd_cumweight=cum, rd_mean_value=float(np.sum(cell * rd.ravel())), rebuild=rebuild)
 
