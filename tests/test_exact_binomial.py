@@ -156,3 +156,21 @@ def test_engine_choice_fit_summary_and_diagnostics():
     report = diagnose(fit)
     assert "loo" in report.tables and "influence" in report.tables
     assert set(report.tables["influence"]["study_id"]) == {"a", "b", "c"}
+
+
+def test_the_full_posterior_of_the_influence_table_is_the_fits_own(monkeypatch):
+    # issue #19: exact_refit(fit, None) recomputed the whole exact posterior (seconds for binomial data)
+    from bayes_il2.diagnostics.exact_bridge import exact_refit, summarize_exact
+    from bayes_il2.engine import exact_binomial_normal_fit
+    from bayes_il2.exact import binomial
+
+    priors = {"mu": Normal(0, 2), "tau": TAU, "alpha": Normal(0, 3)}
+    table = pd.DataFrame({"study_id": ["a", "b", "c"], "events_c": COUNTS[0], "n_c": COUNTS[1],
+                          "events_t": COUNTS[2], "n_t": COUNTS[3]})
+    fit = exact_binomial_normal_fit(table, priors=priors, measure="OR", draws=200, chains=2, seed=3)
+    calls = []
+    real = binomial.binomial_normal
+    monkeypatch.setattr(binomial, "binomial_normal", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert exact_refit(fit, None) == summarize_exact(fit.model) and calls == []
+    without_c = exact_refit(fit, "c")
+    assert len(calls) == 1 and without_c["mu_mean"] != fit.model.mu.mean

@@ -139,9 +139,9 @@ def summarize_exact(model) -> dict[str, float]:
 
 def exact_refit(fit, leave_out: str | None) -> dict[str, float]:
     """Exact posterior summary of ``fit`` refitted without study ``leave_out`` (None: all studies)."""
-    data = fit.data
-    if leave_out is not None:
-        data = data[data["study_id"].astype(str) != leave_out]
+    if leave_out is None:  # the fit's own exact posterior where it keeps one (no refit)
+        return summarize_exact(exact_model(fit))
+    data = fit.data[fit.data["study_id"].astype(str) != leave_out]
     return summarize_exact(exact_model(fit, data))
 
 
