@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +21,20 @@ def _run(out: Path, *extra: str) -> int:
     return cli.main(["run", str(SPEC), "--out", str(out), "--no-report", *extra])
 
 
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory) -> Path:
+    """One run's results root, copied by each test that changes it (a run costs seconds)."""
+    out = tmp_path_factory.mktemp("first") / "results"
+    assert _run(out) == cli.EXIT_OK
+    return out
+
+
+def _copy_of(first_run: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "results"
+    shutil.copytree(first_run, out)
+    return out
+
+
 def _written(folder: Path) -> str:
     return json.loads((folder / MARKER).read_text())["written"] + str((folder / "summary.csv").stat().st_mtime_ns)
 
@@ -36,9 +51,8 @@ def test_the_key_changes_with_the_spec_the_registry_and_not_with_display_setting
     assert len(code_fingerprint()) == 64
 
 
-def test_a_second_run_keeps_the_folder_and_says_so(tmp_path, capsys):
-    out = tmp_path / "results"
-    assert _run(out) == cli.EXIT_OK
+def test_a_second_run_keeps_the_folder_and_says_so(first_run, tmp_path, capsys):
+    out = _copy_of(first_run, tmp_path)
     folder = out / "treg_expansion"
     before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     stamp = _written(folder)
@@ -52,9 +66,8 @@ def test_a_second_run_keeps_the_folder_and_says_so(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("change", ["edit", "remove", "add", "force", "draws"])
-def test_anything_changed_reruns_the_analysis(tmp_path, capsys, change):
-    out = tmp_path / "results"
-    assert _run(out) == cli.EXIT_OK
+def test_anything_changed_reruns_the_analysis(first_run, tmp_path, capsys, change):
+    out = _copy_of(first_run, tmp_path)
     folder = out / "treg_expansion"
     summary = (folder / "summary.csv").read_bytes()
     key = json.loads((folder / MARKER).read_text())["inputs_key"]
@@ -86,9 +99,8 @@ def test_anything_changed_reruns_the_analysis(tmp_path, capsys, change):
         assert (folder / "summary.csv").read_bytes() == summary  # recomputed: the same numbers again
 
 
-def test_a_folder_without_a_key_or_of_another_registry_is_not_kept(tmp_path):
-    out = tmp_path / "results"
-    assert _run(out) == cli.EXIT_OK
+def test_a_folder_without_a_key_or_of_another_registry_is_not_kept(first_run, tmp_path):
+    out = _copy_of(first_run, tmp_path)
     folder = out / "treg_expansion"
     spec = load_spec(SPEC)
     registry = load_registry()
