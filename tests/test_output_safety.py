@@ -72,24 +72,24 @@ def test_run_refuses_a_non_empty_folder_it_did_not_make(tmp_path, capsys):
 
 
 def test_user_files_beside_analyses_survive_and_inside_them_block_the_replacement(tmp_path, capsys):
-    spec = str(Path(cli.__file__).parents[1] / "models" / "pss_reanalysis.toml")
+    spec = str(Path(cli.__file__).parents[1] / "models" / "treg_expansion.toml")  # exact: seconds
     out = tmp_path / "results"
     assert cli.main(["run", spec, "--out", str(out), "--quiet"]) == cli.EXIT_OK
     (out / "my_notes.txt").write_text("beside")
     # --force: the analysis folder is replaced (without it the up-to-date folder would be kept)
     assert cli.main(["run", spec, "--out", str(out), "--quiet", "--force"]) == cli.EXIT_OK
     assert (out / "my_notes.txt").read_text() == "beside"
-    (out / "pss_reanalysis" / "inside.txt").write_text("inside")
-    before = sorted(p.name for p in (out / "pss_reanalysis").iterdir())
+    (out / "treg_expansion" / "inside.txt").write_text("inside")
+    before = sorted(p.name for p in (out / "treg_expansion").iterdir())
     assert cli.main(["run", spec, "--out", str(out), "--quiet"]) == cli.EXIT_BAD_INPUT
     assert "inside.txt" in capsys.readouterr().err
-    assert sorted(p.name for p in (out / "pss_reanalysis").iterdir()) == before
+    assert sorted(p.name for p in (out / "treg_expansion").iterdir()) == before
 
 
 def test_a_user_index_html_in_a_fresh_root_is_never_overwritten(tmp_path):
     root = prepare_root(tmp_path / "r", "run")
     (root / "index.html").write_text("my page")
-    spec = str(Path(cli.__file__).parents[1] / "models" / "pss_reanalysis.toml")
+    spec = str(Path(cli.__file__).parents[1] / "models" / "treg_expansion.toml")
     assert cli.main(["run", spec, "--out", str(root), "--quiet"]) == cli.EXIT_BAD_INPUT
     assert (root / "index.html").read_text() == "my page"
 
