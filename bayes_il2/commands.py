@@ -115,8 +115,7 @@ def run_command(args: argparse.Namespace) -> int:
     specs = [load_spec(path) for path in spec_paths]  # every spec validated before any sampling
     overrides = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed,
                  "sampler": args.sampler}
-    for spec in specs:
-        spec.with_sampler(**overrides)
+    specs = [spec.with_sampler(**overrides) for spec in specs]  # the overrides checked before any sampling
     from bayes_il2.evidence import load_registry
 
     registry = load_registry(args.data)  # validates the registry once, up front
@@ -135,7 +134,7 @@ def run_command(args: argparse.Namespace) -> int:
     computed: list = []
     parallel = False
     try:
-        keys, kept = _kept_results([spec.with_sampler(**overrides) for spec in specs], out, registry, args.force)
+        keys, kept = _kept_results(specs, out, registry, args.force)
         if kept:
             _say(f"up to date, kept without recomputing (same spec, registry {registry.version[:12]}, package code "
                  f"and library versions; every file as written): {', '.join(kept)}; --force recomputes them")

@@ -329,9 +329,9 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
     from bayes_il2.diagnostics.exact_bridge import exact_model, summarize_exact, supports_exact
 
     jobs: list[tuple] = []
-    fitted: dict[tuple, dict[str, float]] = {}  # (rows, tau prior) -> MCMC summary
+    fitted: dict[tuple, dict[str, Any]] = {}  # (rows, tau prior) -> summary of its refit
 
-    def mcmc_summary(refit) -> dict[str, Any]:
+    def refit_summary(refit) -> dict[str, Any]:
         if supports_exact(refit):  # e.g. the complete rows of a partial-information analysis (fit_table)
             return {**summarize_exact(exact_model(refit)), "engine": "exact"}
         mu = np.asarray(refit.idata["posterior"]["mu"]).reshape(-1)
@@ -341,7 +341,7 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
                 "tau_median": float(np.median(np.asarray(refit.idata["posterior"][tau_name]))), "engine": "mcmc"}
 
     if not supports_exact(fit) and getattr(fit, "idata", None) is not None:
-        fitted[(rows_key(rows_to_fit(spec, base_table)[0]), None)] = mcmc_summary(fit)
+        fitted[(rows_key(rows_to_fit(spec, base_table)[0]), None)] = refit_summary(fit)
 
     def summarize(label: str, value: str, table: pd.DataFrame, tau_prior=None) -> None:
         jobs.append((label, value, table, tau_prior))
@@ -361,7 +361,7 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
                 priors = spec_priors(spec)
                 if tau_prior is not None:
                     priors["tau"] = tau_prior
-                fitted[key] = mcmc_summary(fit_table(spec, table, priors, predictive=False))
+                fitted[key] = refit_summary(fit_table(spec, table, priors, predictive=False))
             s = fitted[key]
             engine = s["engine"]
         return {"scenario": label, "value": value, "k": len(table), "mu_mean": s["mu_mean"],
