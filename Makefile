@@ -36,7 +36,7 @@ run: setup
 
 test: setup
 	bash scripts/ensure_chromium.sh || echo "warning: Chromium unavailable; browser tests will be skipped"
-	$(VPY) -m pytest -n 2 --timeout 900
+	$(VPY) -m pytest -n 2 --dist worksteal --timeout 900
 
 bench: setup
 	$(VPY) benchmarks/run.py
