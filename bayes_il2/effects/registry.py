@@ -595,10 +595,12 @@ def event_rate_effects(registry, outcome: str) -> tuple[pd.DataFrame, pd.DataFra
     arms = _arms(registry)
     ev = _event_rows(registry, outcome)
     ld = arms[arms["treatment"].isin(LD_TREATMENTS)]
-    flags = measurement_flags(registry)
+    reporting = set(ev["study_id"])
     rows: list[dict] = []
     dropped: list[dict] = []
     for sid, study in studies.items():
+        if sid not in reporting:  # no row for this outcome: nothing to add or drop
+            continue
         study_arms = ld[ld["study_id"] == sid]
         with_data = _pick_arms([a for a in study_arms["arm_id"] if (ev["study_id"].eq(sid) & ev["arm_id"].eq(a)).any()])
         if not with_data:
@@ -658,9 +660,12 @@ def event_contrast_table(registry, outcome: str) -> tuple[pd.DataFrame, pd.DataF
     studies = _studies(registry)
     arms = _arms(registry)
     ev = _event_rows(registry, outcome)
+    reporting = set(ev["study_id"])
     rows: list[dict] = []
     dropped: list[dict] = []
     for sid, study in studies.items():
+        if sid not in reporting:  # no row for this outcome: nothing to add or drop
+            continue
         study_arms = arms[arms["study_id"] == sid]
         study_ev = ev[ev["study_id"] == sid]
         ld_ids = [a for a in study_arms.loc[study_arms["treatment"].isin(LD_TREATMENTS), "arm_id"]
