@@ -100,9 +100,11 @@ def test_user_errors_that_used_to_print_tracebacks(tmp_path, capsys):
 def test_run_on_a_folder_runs_every_spec_in_it(tmp_path):
     folder = tmp_path / "specs"
     folder.mkdir()
-    (folder / "pss_reanalysis.toml").write_text((MODELS / "pss_reanalysis.toml").read_text())
+    for name in ("treg_expansion", "treg_sensitivity"):  # exact engine: seconds
+        (folder / f"{name}.toml").write_text((MODELS / f"{name}.toml").read_text())
     assert cli.main(["run", str(folder), "--out", str(tmp_path / "r"), "--quiet"]) == cli.EXIT_OK
-    assert (tmp_path / "r" / "pss_reanalysis" / "run.json").exists()
+    for name in ("treg_expansion", "treg_sensitivity"):
+        assert (tmp_path / "r" / name / "run.json").exists()
 
 
 # --------------------------------------------------------------------------- no silent choices

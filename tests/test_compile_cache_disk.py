@@ -93,17 +93,25 @@ def test_cached_callbacks_give_the_draws_of_nutpies_own_compilation(cache, secon
 
 
 @pytest.mark.mcmc
-def test_without_the_manifest_the_stored_functions_serve_and_draw_the_same(tmp_path):
+def test_without_the_manifest_the_stored_functions_serve_and_draw_the_same(cache, first, tmp_path):
     """A cache holding the functions and callbacks but no manifest (e.g. written by an earlier
-    version): the PyTensor functions are unpickled, the callbacks loaded, the draws unchanged."""
-    first = _run("cache", tmp_path)
-    for manifest in Path(first["dir"]).glob("manifest-*.pkl"):
+    version): the PyTensor functions are unpickled, the callbacks loaded, the draws unchanged.
+    A copy of the module's cache after ``first`` (so the other tests keep theirs)."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(cache, copy)
+    stored = copy / Path(first["dir"]).relative_to(cache)
+    manifests = list(stored.glob("manifest-*.pkl"))
+    assert manifests
+    for manifest in manifests:
         manifest.unlink()
-    again = _run("cache", tmp_path, shift=3.0)
+    again = _run("cache", copy, shift=3.0)
+    assert again["dir"] == str(stored)
     assert again["stats"] == {"compiled": 0, "loaded": 1, "fallback": 0, "manifest": 0}
     assert again["functions"] == {"built": 0, "loaded": 1, "unkeyed": 0}
-    assert list(Path(first["dir"]).glob("manifest-*.pkl")), "the manifest is written again"
-    assert again["sha"] == _run("nutpie", tmp_path, shift=3.0)["sha"]
+    assert list(stored.glob("manifest-*.pkl")), "the manifest is written again"
+    assert again["sha"] == _run("nutpie", copy, shift=3.0)["sha"]
 
 
 @pytest.mark.mcmc
