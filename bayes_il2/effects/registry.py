@@ -595,14 +595,15 @@ def event_rate_effects(registry, outcome: str) -> tuple[pd.DataFrame, pd.DataFra
     arms = _arms(registry)
     ev = _event_rows(registry, outcome)
     ld = arms[arms["treatment"].isin(LD_TREATMENTS)]
-    reporting = set(ev["study_id"])
+    arms_reporting = set(zip(ev["study_id"], ev["arm_id"]))  # (study, arm) with a row for this outcome
+    reporting = {sid for sid, _ in arms_reporting}
     rows: list[dict] = []
     dropped: list[dict] = []
     for sid, study in studies.items():
         if sid not in reporting:  # no row for this outcome: nothing to add or drop
             continue
         study_arms = ld[ld["study_id"] == sid]
-        with_data = _pick_arms([a for a in study_arms["arm_id"] if (ev["study_id"].eq(sid) & ev["arm_id"].eq(a)).any()])
+        with_data = _pick_arms([a for a in study_arms["arm_id"] if (sid, a) in arms_reporting])
         if not with_data:
             continue
         reason = study.pool_reason()
