@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
+from bayes_il2.classical import _distributions as dist
 from bayes_il2.classical._inputs import check_effects, check_level
 from bayes_il2.classical.heterogeneity import estimate_tau2
 from bayes_il2.errors import ModelError
@@ -91,8 +92,8 @@ def egger_test(yi: Any, vi: Any, model: str = "lm", level: float = 0.95) -> Egge
         df = float(k - 2)
         se = np.sqrt(np.diag(cov))
         stat = beta[1] / se[1]
-        p = float(2 * stats.t.sf(abs(stat), df))
-        crit = stats.t.ppf(0.5 + level / 2.0, df)
+        p = float(2 * dist.t_sf(abs(stat), df))
+        crit = dist.t_ppf(0.5 + level / 2.0, df)
     elif model == "rma":
         from bayes_il2.classical.regression import rma_regression
 
@@ -102,7 +103,7 @@ def egger_test(yi: Any, vi: Any, model: str = "lm", level: float = 0.95) -> Egge
         se = coef["se"].to_numpy()
         stat = float(coef.loc["sei", "statistic"])
         p, df = float(coef.loc["sei", "p"]), float("nan")
-        crit = stats.norm.ppf(0.5 + level / 2.0)
+        crit = dist.norm_ppf(0.5 + level / 2.0)
     else:
         raise ModelError(f"egger_test: model must be 'lm' or 'rma'; got {model!r}")
     return EggerResult(statistic=float(stat), p=p, df=df, slope=float(beta[1]), slope_se=float(se[1]),
@@ -152,7 +153,7 @@ def corrected_estimate(y: np.ndarray, v: np.ndarray, affirmative: np.ndarray, et
     mu = float(np.sum(w * y) / w.sum())
     k = y.size
     var = float(np.sum(w ** 2 * (y - mu) ** 2) / w.sum() ** 2) * k / (k - 1)
-    half = stats.t.ppf(0.5 + level / 2.0, k - 1) * np.sqrt(var)
+    half = dist.t_ppf(0.5 + level / 2.0, k - 1) * np.sqrt(var)
     return mu, mu - half, mu + half
 
 
@@ -191,7 +192,7 @@ def svalue(yi: Any, vi: Any, q: float = 0.0, favor_positive: bool | None = None,
         favor_positive = naive >= q
     sign = 1.0 if favor_positive else -1.0
     ys, qs = sign * y, sign * q  # oriented: publication favours large ys
-    crit = stats.norm.ppf(0.975)
+    crit = dist.norm_ppf(0.975)
     affirmative = ys / np.sqrt(v) > crit
     n_aff, n_non = int(affirmative.sum()), int((~affirmative).sum())
     naive_s = sign * naive

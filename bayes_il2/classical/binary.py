@@ -22,8 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
+from bayes_il2.classical import _distributions as dist
 from bayes_il2.classical._inputs import check_level
 from bayes_il2.classical.result import PooledOR
 from bayes_il2.errors import ModelError
@@ -57,15 +57,15 @@ def _log_ratio(a, b, c, d, measure):
 
 
 def _finish(est, se, y, vi, informative, k, method, measure, level) -> PooledOR:
-    z = stats.norm.ppf(0.5 + level / 2.0)
+    z = dist.norm_ppf(0.5 + level / 2.0)
     usable = informative & np.isfinite(y)
     q = float(np.sum((y[usable] - est) ** 2 / vi[usable]))
     q_df = int(usable.sum()) - 1
-    q_p = float(stats.chi2.sf(q, q_df)) if q_df > 0 else float("nan")
+    q_p = float(dist.chi2_sf(q, q_df)) if q_df > 0 else float("nan")
     i2 = max(0.0, 100.0 * (q - q_df) / q) if q > 0 and q_df > 0 else 0.0
     stat = est / se
     return PooledOR(estimate=float(est), se=float(se), ci_low=float(est - z * se), ci_high=float(est + z * se),
-                    statistic=float(stat), p=float(2 * stats.norm.sf(abs(stat))), q=q, q_df=q_df, q_p=q_p,
+                    statistic=float(stat), p=float(2 * dist.norm_sf(abs(stat))), q=q, q_df=q_df, q_p=q_p,
                     i2=float(i2), k=int(y.size), k_used=int(informative.sum()), method=method,
                     measure=measure, level=level)
 

@@ -16,8 +16,9 @@ Higgins JPT, Thompson SG (2002). Quantifying heterogeneity in a meta-analysis. S
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize
 
+from bayes_il2.classical import _distributions as dist
 from bayes_il2.classical.heterogeneity import _upper_bracket, generalized_q, residualize
 
 
@@ -29,8 +30,8 @@ def tau2_qprofile_ci(y: np.ndarray, v: np.ndarray, X: np.ndarray, level: float =
         return float("nan"), float("nan")
     y = residualize(y, X)  # Q(tau^2) is the same for the residuals, without cancellation
     alpha = 1.0 - level
-    q_upper = stats.chi2.ppf(1.0 - alpha / 2.0, df)
-    q_lower = stats.chi2.ppf(alpha / 2.0, df)
+    q_upper = dist.chi2_ppf(1.0 - alpha / 2.0, df)
+    q_lower = dist.chi2_ppf(alpha / 2.0, df)
 
     def limit(target: float) -> float:
         f = lambda t2: generalized_q(y, v, X, t2) - target  # noqa: E731 - decreasing in t2

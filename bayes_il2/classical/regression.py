@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from bayes_il2.classical import _distributions as dist
 from bayes_il2.classical._inputs import check_effects, check_level, check_method, check_test, design_matrix
 from bayes_il2.classical.heterogeneity import estimate_tau2, projection, tau2_se, typical_variance
 from bayes_il2.classical.qprofile import h2_from_tau2, i2_from_tau2, tau2_qprofile_ci
@@ -76,17 +76,17 @@ def rma_regression(yi: Any, vi: Any, X: Any, method: str = "REML", test: str = "
     df_resid = k - p
     q_kh = float(y @ P @ y) / df_resid
     if test == "z":
-        factor, crit = 1.0, stats.norm.ppf(0.5 + level / 2.0)
+        factor, crit = 1.0, dist.norm_ppf(0.5 + level / 2.0)
     else:
         factor = q_kh if test == "knha" else max(q_kh, 1.0)
-        crit = stats.t.ppf(0.5 + level / 2.0, df_resid)
+        crit = dist.t_ppf(0.5 + level / 2.0, df_resid)
     cov = cov * factor
     se = np.sqrt(np.diag(cov))
     statistic = beta / se
     if test == "z":
-        p_values = 2 * stats.norm.sf(np.abs(statistic))
+        p_values = 2 * dist.norm_sf(np.abs(statistic))
     else:
-        p_values = 2 * stats.t.sf(np.abs(statistic), df_resid)
+        p_values = 2 * dist.t_sf(np.abs(statistic), df_resid)
     coefficients = pd.DataFrame({"name": names, "estimate": beta, "se": se, "statistic": statistic,
                                  "p": p_values, "ci_low": beta - crit * se, "ci_high": beta + crit * se})
     moderators = [j for j, n in enumerate(names) if not (intercept and n == "intrcpt")]
@@ -95,10 +95,10 @@ def rma_regression(yi: Any, vi: Any, X: Any, method: str = "REML", test: str = "
         b = beta[moderators]
         qm = float(b @ np.linalg.solve(cov[np.ix_(moderators, moderators)], b))
         if test == "z":
-            qm_p, qm_test = float(stats.chi2.sf(qm, m)), "chi2"
+            qm_p, qm_test = float(dist.chi2_sf(qm, m)), "chi2"
         else:
             qm, qm_test = qm / m, "F"
-            qm_p = float(stats.f.sf(qm, m, df_resid))
+            qm_p = float(dist.f_sf(qm, m, df_resid))
     else:
         qm, qm_p, qm_test = float("nan"), float("nan"), ""
     _, P0 = projection(v, M, 0.0)
@@ -111,5 +111,5 @@ def rma_regression(yi: Any, vi: Any, X: Any, method: str = "REML", test: str = "
     return RegressionResult(
         coefficients=coefficients, tau2=float(tau2), tau2_se=tau2_se(v, M, tau2, method),
         tau2_ci=tau2_qprofile_ci(y, v, M, level), i2=i2_from_tau2(tau2, s2), h2=h2_from_tau2(tau2, s2),
-        qe=qe, qe_df=df_resid, qe_p=float(stats.chi2.sf(qe, df_resid)), qm=qm, qm_df=m, qm_p=qm_p,
+        qe=qe, qe_df=df_resid, qe_p=float(dist.chi2_sf(qe, df_resid)), qm=qm, qm_df=m, qm_p=qm_p,
         qm_test=qm_test, df_resid=float(df_resid), r2=r2, k=k, method=method, test=test, level=level)

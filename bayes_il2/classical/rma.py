@@ -35,8 +35,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
+from bayes_il2.classical import _distributions as dist
 from bayes_il2.classical._inputs import check_effects, check_level, check_method, check_test
 from bayes_il2.classical.heterogeneity import estimate_tau2, tau2_se, typical_variance
 from bayes_il2.classical.qprofile import h2_from_tau2, i2_from_tau2, tau2_qprofile_ci
@@ -97,22 +97,22 @@ def rma(yi: Any, vi: Any, method: str = "REML", test: str = "z", level: float = 
     mu = float(np.sum(w * y) / sw)
     var_wald = 1.0 / sw
     se_wald = float(np.sqrt(var_wald))
-    z = stats.norm.ppf(0.5 + level / 2.0)
+    z = dist.norm_ppf(0.5 + level / 2.0)
     q_kh = float(np.sum(w * (y - mu) ** 2) / (k - 1)) if k > 1 else NAN
     if test == "z":
         se, df, crit = se_wald, NAN, z
     else:
         factor = q_kh if test == "knha" else max(q_kh, 1.0)
         se, df = float(np.sqrt(factor * var_wald)), float(k - 1)
-        crit = stats.t.ppf(0.5 + level / 2.0, df)
+        crit = dist.t_ppf(0.5 + level / 2.0, df)
     statistic = mu / se if se > 0 else NAN
-    p = float(2 * (stats.norm.sf(abs(statistic)) if test == "z" else stats.t.sf(abs(statistic), df)))
+    p = float(2 * (dist.norm_sf(abs(statistic)) if test == "z" else dist.t_sf(abs(statistic), df)))
     # heterogeneity: Cochran's Q (fixed-effect weights), I^2/H^2 from tau^2, Q-profile intervals
     w0 = 1.0 / v
     mu0 = float(np.sum(w0 * y) / w0.sum())
     q = float(np.sum(w0 * (y - mu0) ** 2))
     q_df = k - 1
-    q_p = float(stats.chi2.sf(q, q_df)) if q_df > 0 else NAN
+    q_p = float(dist.chi2_sf(q, q_df)) if q_df > 0 else NAN
     if k > 1:
         s2 = typical_variance(v, X)
         lo, hi = tau2_qprofile_ci(y, v, X, level)
@@ -127,7 +127,7 @@ def rma(yi: Any, vi: Any, method: str = "REML", test: str = "z", level: float = 
         lo = hi = i2 = h2 = NAN
         i2_ci = h2_ci = (NAN, NAN)
     if k >= 3 and method != "EE":
-        t2 = stats.t.ppf(0.5 + level / 2.0, k - 2)
+        t2 = dist.t_ppf(0.5 + level / 2.0, k - 2)
         half = t2 * np.sqrt(tau2 + var_wald)
         half_pr = t2 * np.sqrt(tau2 + q_kh * var_wald)
         pi = (mu - half, mu + half)
