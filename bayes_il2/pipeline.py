@@ -480,7 +480,7 @@ def figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics, label
         "tau_posterior": lambda: plots.tau_posterior_plot(fit),
         "mu_prior_posterior": lambda: plots.mu_prior_posterior_plot(fit),
         "ppc": lambda: plots.ppc_plot(diagnostics.tables[FIGURE_TABLES["ppc"]], measure=fit.measure),
-        "pareto_k": lambda: plots.pareto_k_plot(diagnostics.tables[FIGURE_TABLES["pareto_k"]]),
+        "pareto_k": lambda: plots.pareto_k_plot(_with_pareto_k(diagnostics.tables[FIGURE_TABLES["pareto_k"]])),
         "influence": lambda: plots.influence_plot(diagnostics.tables[FIGURE_TABLES["influence"]],
                                                   measure=fit.measure),
         "prior_sensitivity": lambda: plots.prior_sensitivity_plot(
@@ -497,6 +497,13 @@ def figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics, label
         except KeyError:
             continue  # the table behind the figure does not apply to this model
     return figures
+
+
+def _with_pareto_k(loo: pd.DataFrame) -> pd.DataFrame:
+    """The LOO table where it has Pareto k; KeyError (figure skipped) for an exact fit's exact LOO."""
+    if loo["pareto_k"].isna().all():
+        raise KeyError("pareto_k")
+    return loo
 
 
 def rendered_figures(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics, label: str | None = None,

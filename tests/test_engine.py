@@ -130,8 +130,9 @@ def test_diagnostics_run_on_an_exact_fit(fit):
 
     report = diagnose(fit)
     names = {c.name for c in report.checks}
-    assert {"r_hat", "pareto_k", "predictive_check"} <= names
+    assert {"exact_engine", "predictive_check", "prior_sensitivity"} <= names
     assert report.tables["influence"]["engine"].eq("exact").all()
+    assert report.tables["loo"]["elpd_method"].eq("exact").all()
 
 
 def test_exact_answer_is_within_mcse_of_the_previous_mcmc_answer(fit):
@@ -205,8 +206,9 @@ def test_the_draws_of_an_exact_fit_are_not_judged_as_mcmc_chains():
     fit = exact_nnhm_fit(table, priors={"mu": Normal(0, 2), "tau": HalfNormal(0.5)}, draws=30, chains=2, seed=3)
     report = diagnose(fit, influence=False, sensitivity=False)
     checks = {c.name: c for c in report.checks}
-    for name in ("r_hat", "ess_bulk", "ess_tail"):
-        assert checks[name].status == "pass" and "exact engine" in checks[name].message
+    assert not {"r_hat", "ess_bulk", "ess_tail"} & set(checks)  # no chains: the exact engine's check instead
+    assert checks["exact_engine"].status == "pass" and "independent" in checks["exact_engine"].message
+    assert report.status == "pass"
 
 
 # --------------------------------------------------------------------------- the exact three-level Fit

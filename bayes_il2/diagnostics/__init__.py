@@ -15,6 +15,7 @@ from bayes_il2.diagnostics.checks import Check, Thresholds, worst
 from bayes_il2.diagnostics.comparison import compare_by_loo, compare_models
 from bayes_il2.diagnostics.convergence import convergence_checks, convergence_table, main_variables
 from bayes_il2.diagnostics.exact_bridge import exact_loo_elpd, supports_exact
+from bayes_il2.diagnostics.exact_checks import draws_table, exact_engine_check, exact_loo
 from bayes_il2.diagnostics.influence import influence_table
 from bayes_il2.diagnostics.loo import LooResult, loo_by_study, refit_loo_elpd
 from bayes_il2.diagnostics.predictive import predictive_table
@@ -85,16 +86,13 @@ def diagnose(fit, thresholds: Thresholds | None = None, *, influence: bool = Tru
     fit = as_fit(fit)
     idata = fit.idata
     notes: list[str] = []
-    table = convergence_table(idata)
-    checks = convergence_checks(idata, table, thresholds)
-    if getattr(fit, "sampler", None) == "exact":
-        # independent draws from the exact posterior: there is no chain to converge, and the summaries
-        # come from the exact marginals; R-hat/ESS of these draws only describe their own noise
-        from dataclasses import replace
-
-        checks = [replace(c, status="pass", hint="", message=c.message + " (exact engine: independent draws; "
-                          "not a convergence check, the summaries come from the exact marginals)")
-                  if c.name in ("r_hat", "ess_bulk", "ess_tail") else c for c in checks]
+    exact = getattr(fit, "sampler", None) == "exact"
+    if exact:  # independent draws from the exact posterior: no chain to converge (exact_checks)
+        table = draws_table(idata, main_variables(idata))
+        checks = [exact_engine_check(table)]
+    else:
+        table = convergence_table(idata)
+        checks = convergence_checks(idata, table, thresholds)
     tables = {"convergence": table}
 
     ppc = predictive_table(idata, level=thresholds.ppc_level,
@@ -113,26 +111,7 @@ def diagnose(fit, thresholds: Thresholds | None = None, *, influence: bool = Tru
     else:
         notes.append("no posterior predictive draws: per-study predictive check skipped")
 
-    if supports_exact(fit):
-        exact_elpd, how = (lambda sid: exact_loo_elpd(fit, sid)), "exact engine"
-    elif getattr(fit, "refitter", None) is not None:
-        exact_elpd, how = (lambda sid: refit_loo_elpd(fit, sid)), "refit without the study"
-    else:
-        exact_elpd, how = None, ""
-    loo = loo_by_study(idata, thresholds.pareto_k_max, exact_elpd=exact_elpd)
-    if loo is not None:
-        tables["loo"] = loo.table
-        bad = loo.flagged
-        checks.append(Check(
-            "pareto_k", "pass" if not bad else "warn", float(loo.table["pareto_k"].max()),
-            f"<= {thresholds.pareto_k_max}",
-            f"{len(bad)} studies with Pareto k > {thresholds.pareto_k_max}" + (f": {', '.join(bad)}" if bad else ""),
-            "" if not bad else (f"influential studies; their elpd was recomputed ({how})" if exact_elpd
-                                else "influential studies: PSIS-LOO is unreliable for them (refit without them)")))
-        loo_elpd = {"elpd_loo": loo.elpd, "se": loo.se, "p_loo": loo.p_loo}
-    else:
-        loo_elpd = {}
-        notes.append("PSIS-LOO skipped: no per-study log-likelihood or fewer than two studies")
+    loo_elpd = _leave_one_out(fit, thresholds, exact, tables, checks, notes)
 
     if influence:
         infl = influence_table(fit, refit=refit)
@@ -156,3 +135,39 @@ def diagnose(fit, thresholds: Thresholds | None = None, *, influence: bool = Tru
         if comparison is not None:
             tables["model_comparison"] = comparison
     return DiagnosticsReport(checks=checks, tables=tables, loo_elpd=loo_elpd, notes=notes)
+
+
+def _leave_one_out(fit, thresholds: Thresholds, exact: bool, tables: dict, checks: list, notes: list) -> dict:
+    """Leave-one-study-out elpd into ``tables``/``checks``/``notes``; returns elpd_loo, se and p_loo.
+
+    An exact fit gets every study's elpd from the exact engine (no importance sampling, no Pareto k);
+    any other fit PSIS-LOO, with the studies of high Pareto k recomputed by the exact engine or by a
+    refit without them where the fit allows it.
+    """
+    idata = fit.idata
+    if exact and supports_exact(fit):
+        loo = exact_loo(idata, lambda sid: exact_loo_elpd(fit, sid))
+        if loo is None:
+            notes.append("leave-one-out skipped: no per-study log-likelihood or fewer than two studies")
+            return {}
+        tables["loo"] = loo.table
+        return {"elpd_loo": loo.elpd, "se": loo.se, "p_loo": loo.p_loo}
+    if supports_exact(fit):
+        exact_elpd, how = (lambda sid: exact_loo_elpd(fit, sid)), "exact engine"
+    elif getattr(fit, "refitter", None) is not None:
+        exact_elpd, how = (lambda sid: refit_loo_elpd(fit, sid)), "refit without the study"
+    else:
+        exact_elpd, how = None, ""
+    loo = loo_by_study(idata, thresholds.pareto_k_max, exact_elpd=exact_elpd)
+    if loo is None:
+        notes.append("PSIS-LOO skipped: no per-study log-likelihood or fewer than two studies")
+        return {}
+    tables["loo"] = loo.table
+    bad = loo.flagged
+    checks.append(Check(
+        "pareto_k", "pass" if not bad else "warn", float(loo.table["pareto_k"].max()),
+        f"<= {thresholds.pareto_k_max}",
+        f"{len(bad)} studies with Pareto k > {thresholds.pareto_k_max}" + (f": {', '.join(bad)}" if bad else ""),
+        "" if not bad else (f"influential studies; their elpd was recomputed ({how})" if exact_elpd
+                            else "influential studies: PSIS-LOO is unreliable for them (refit without them)")))
+    return {"elpd_loo": loo.elpd, "se": loo.se, "p_loo": loo.p_loo}

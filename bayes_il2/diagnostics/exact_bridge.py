@@ -17,6 +17,7 @@ EXACT_FAMILIES = ("nnhm", "three_level", "exnex", "binomial_normal")
 #: sampler on the shipped data (issue #19)
 ON_REQUEST = ("binomial_normal",)
 EVENT_COLUMNS = {"events_t", "n_t", "events_c", "n_c"}
+_LOG_SQRT_2PI = 0.5 * float(np.log(2 * np.pi))
 
 
 def supports_exact(fit) -> bool:
@@ -173,10 +174,10 @@ def exact_loo_elpd(fit, study_id: str) -> float:
     if all(hasattr(predictive, a) for a in ("weights", "means", "sds")):
         # a Gaussian mixture convolved with N(0, v) is the mixture with variances sds^2 + v: exact
         from scipy.special import logsumexp
-        from scipy.stats import norm
 
         scale = np.sqrt(np.asarray(predictive.sds) ** 2 + v)
-        return float(logsumexp(np.log(predictive.weights) + norm.logpdf(y, predictive.means, scale)))
+        log_density = -0.5 * ((y - np.asarray(predictive.means)) / scale) ** 2 - np.log(scale) - _LOG_SQRT_2PI
+        return float(logsumexp(np.log(predictive.weights) + log_density))
     sd = np.sqrt(v)
     low = min(float(predictive.ppf(1e-9)), y - 12 * sd)
     high = max(float(predictive.ppf(1 - 1e-9)), y + 12 * sd)

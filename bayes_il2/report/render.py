@@ -437,9 +437,10 @@ def summary_section(analysis: AnalysisFolder, outcome: OutcomeFolder) -> str:
 
 #: The scale of each diagnostics table, as the report states it.
 DIAGNOSTIC_SCALES = {
-    "convergence": "model scale (R-hat, ESS and MCSE of each parameter as sampled)",
+    "convergence": "model scale (R-hat, ESS and MCSE of each parameter as sampled; an exact fit: its "
+                   "independent draws' count, mean, sd and MCSE of the mean)",
     "predictive": "observed values and predictive intervals on the model scale (counts for binomial models)",
-    "loo": "log predictive density (elpd) and Pareto k per study",
+    "loo": "log predictive density (elpd) and Pareto k per study (an exact fit: exact elpd, no Pareto k)",
     "influence": "model scale (mu and tau refitted without each study)",
     "tau_prior_grid": "model scale (mu and tau under each heterogeneity prior)",
     "power_scaling": "sensitivity index of each parameter (0 = insensitive)",
