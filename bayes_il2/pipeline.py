@@ -320,13 +320,17 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
 
     Normal models are refitted with the exact engine (no Monte-Carlo error, milliseconds);
     others by MCMC with the spec's sampler settings, except a scenario whose rows the exact engine
-    answers (the complete rows of a partial-information analysis); the ``engine`` column says which. A scenario whose fitted rows equal the
+    answers (the complete rows of a partial-information analysis), and a scenario that changes only
+    the known variances of fully reported rows (e.g. the pre-post r), whose summary comes from the
+    analysis's draws reweighted where their Pareto k allows (:mod:`bayes_il2.diagnostics.reweight`);
+    the ``engine`` column says which (exact, mcmc, mcmc-reweighted). A scenario whose fitted rows equal the
     analysis's own (e.g. the spec's own pre-post r or qualitative policy) or an earlier scenario's,
     with the same priors, takes that fit's summary instead of sampling again: same rows, priors,
     sampler and seed give the same draws. The scenarios run as chunks of the one loop that
     simulation studies and SBC use (:func:`bayes_il2.runner.run_chunks`, in process here).
     """
     from bayes_il2.diagnostics.exact_bridge import exact_model, summarize_exact, supports_exact
+    from bayes_il2.diagnostics.reweight import reweighted_scenario
 
     jobs: list[tuple] = []
     fitted: dict[tuple, dict[str, Any]] = {}  # (rows, tau prior) -> summary of its refit
@@ -357,7 +361,9 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
             engine = "exact"
         else:
             key = (rows_key(table), None if tau_prior is None else repr(tau_prior))
-            if key not in fitted:
+            if key not in fitted and tau_prior is None:  # only known variances changed: reweight the draws
+                fitted[key] = reweighted_scenario(fit, table)
+            if fitted.get(key) is None:
                 priors = spec_priors(spec)
                 if tau_prior is not None:
                     priors["tau"] = tau_prior

@@ -200,8 +200,9 @@ def test_pipeline_pooling_tables_take_the_exact_three_level_variant():
 # --------------------------------------------------------------------------- sensitivity reuse
 def test_sensitivity_scenarios_equal_to_the_analysis_reuse_its_fit(monkeypatch):
     """treg_all_evidence: the spec's own r (0.5), qualitative policy ('exclude') and aggregates (true)
-    give the analysis's rows: those scenarios take the analysis's fit; another r is sampled, and a
-    reused row equals what a refit gives (same rows, priors and seed: the same draws)."""
+    give the analysis's rows: those scenarios take the analysis's fit; another r reweights its draws
+    (only variances change) or, where the weights are unreliable, is sampled; and a reused row equals
+    what a refit gives (same rows, priors and seed: the same draws)."""
     from dataclasses import replace
     from pathlib import Path
 
@@ -234,6 +235,14 @@ def test_sensitivity_scenarios_equal_to_the_analysis_reuse_its_fit(monkeypatch):
         assert row["mu_mean"] == float(base.mean()) and row["engine"] == "mcmc"
     other = pipeline.rows_to_fit(spec, pipeline.build_effects(spec, registry, r=0.8)[0])[0]
     assert pipeline.rows_key(other) != pipeline.rows_key(pipeline.rows_to_fit(spec, table)[0])
+    # r = 0.8 changes only the complete rows' variances: the analysis's draws are reweighted
+    assert out.loc[out["value"] == "r = 0.8", "engine"].tolist() == ["mcmc-reweighted"] and calls == []
+    # where the weights' Pareto k refuses (here: forced), the scenario is sampled, once
+    from bayes_il2.diagnostics import reweight
+
+    monkeypatch.setattr(reweight, "reweighted_scenario", lambda fit_, table_: None)
+    out = pipeline.run_sensitivity(spec, registry, table, fit)
+    assert out.loc[out["value"] == "r = 0.8", "engine"].tolist() == ["mcmc"]
     assert len(calls) == 1  # r = 0.8 only
     assert all(options == {"predictive": False} for options in calls)  # read only for mu and tau
     # what reuse stands for: a refit of the same rows gives the same numbers

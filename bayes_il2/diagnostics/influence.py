@@ -100,11 +100,6 @@ def psis_without(fit, study_id: str) -> tuple[Summary, float] | None:
     reliable for k < 0.7; :func:`influence_table` refits the study otherwise. None when the fit
     has no per-study log-likelihood.
     """
-    from bayes_il2._arviz import arviz_stats
-
-    arviz_stats()  # the first import without lazy_loader's stack walk
-    from arviz_stats.base import array_stats
-
     idata = fit.idata
     if "log_likelihood" not in idata.children or "y" not in idata["log_likelihood"].data_vars:
         return None
@@ -114,10 +109,27 @@ def psis_without(fit, study_id: str) -> tuple[Summary, float] | None:
     if not mine:
         return None
     log_lik = np.asarray(ll.sel(study_id=mine).sum("study_id").transpose("chain", "draw")).reshape(-1)
-    log_w, k = array_stats.psislw(log_lik, r_eff=1)  # takes the log-likelihood; weights 1 / p(y_i | .)
+    return reweighted_summary(fit, -log_lik)
+
+
+def reweighted_summary(fit, log_ratios: np.ndarray) -> tuple[Summary, float]:
+    """The location summary of ``fit``'s posterior with each draw weighted by exp(``log_ratios``)
+    (one per draw, chains first), Pareto-smoothed, and the Pareto k of the weights.
+
+    Pareto-smoothed importance sampling (Vehtari, Simpson, Gelman, Yao & Gabry 2024, JMLR 25(72)):
+    the estimate is reliable for k < 0.7. Keys mu_mean, mu_sd, mu_low, mu_high (2.5% and 97.5%
+    quantiles) and tau_median (tau_within in a three-level model).
+    """
+    from bayes_il2._arviz import arviz_stats
+
+    arviz_stats()  # the first import without lazy_loader's stack walk
+    from arviz_stats.base import array_stats
+
+    # psislw takes log-likelihoods and smooths the weights 1 / p: the negated ratios give exp(log_ratios)
+    log_w, k = array_stats.psislw(-np.asarray(log_ratios, dtype=float), r_eff=1)
     w = np.exp(np.asarray(log_w) - np.max(log_w))
     w /= w.sum()
-    post = idata["posterior"]
+    post = fit.idata["posterior"]
     mu = np.asarray(post["mu"].transpose("chain", "draw")).reshape(-1)
     tau_name = "tau" if "tau" in post.data_vars else "tau_within"
     tau = np.asarray(post[tau_name].transpose("chain", "draw")).reshape(-1)
