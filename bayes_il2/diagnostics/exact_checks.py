@@ -26,7 +26,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_il2.diagnostics.checks import Check
-from bayes_il2.diagnostics.loo import LooResult
+from bayes_il2.diagnostics.loo import LooResult, study_log_likelihood
 
 ALPHAS = (0.99, 1.01)
 SENSITIVITY_THRESHOLD = 0.05
@@ -68,15 +68,13 @@ def exact_loo(idata: xr.DataTree, elpd_of: Callable[[str], float]) -> LooResult 
     """
     from scipy.special import logsumexp
 
-    if "log_likelihood" not in idata.children or "y" not in idata["log_likelihood"].data_vars:
+    found = study_log_likelihood(idata)
+    if found is None:
         return None
-    ll = idata["log_likelihood"]["y"]
-    dim = [d for d in ll.dims if d not in ("chain", "draw")]
-    if not dim or ll.sizes[dim[0]] < 2:
-        return None
-    studies = ll[dim[0]].values.astype(str)
+    ll, dim = found
+    studies = ll[dim].values.astype(str)
     elpd_i = np.array([elpd_of(study) for study in studies], dtype=float)
-    draws = np.asarray(ll.transpose("chain", "draw", dim[0])).reshape(-1, len(studies))
+    draws = np.asarray(ll.transpose("chain", "draw", dim)).reshape(-1, len(studies))
     lppd = float((logsumexp(draws, axis=0) - np.log(draws.shape[0])).sum())
     table = pd.DataFrame({"study_id": studies, "elpd_i": elpd_i, "pareto_k": np.nan, "flagged": False,
                           "elpd_method": "exact"})

@@ -34,18 +34,27 @@ class LooResult:
         return self.table.loc[self.table["flagged"], "study_id"].tolist()
 
 
+def study_log_likelihood(idata: xr.DataTree) -> tuple[xr.DataArray, str] | None:
+    """``log_likelihood/y`` and its study dimension; None without it or with fewer than two studies."""
+    if "log_likelihood" not in idata.children or "y" not in idata["log_likelihood"].data_vars:
+        return None
+    ll = idata["log_likelihood"]["y"]
+    dims = [d for d in ll.dims if d not in ("chain", "draw")]
+    if not dims or ll.sizes[dims[0]] < 2:
+        return None
+    return ll, dims[0]
+
+
 def loo_by_study(idata: xr.DataTree, k_threshold: float = 0.7,
                  exact_elpd: Callable[[str], float] | None = None) -> LooResult | None:
     """PSIS-LOO per study; exact elpd for studies with high Pareto k when ``exact_elpd`` is given.
 
     Returns ``None`` when the fit has no ``log_likelihood`` group or a single study.
     """
-    if "log_likelihood" not in idata.children or "y" not in idata["log_likelihood"].data_vars:
+    found = study_log_likelihood(idata)
+    if found is None:
         return None
-    ll = idata["log_likelihood"]["y"]
-    dim = [d for d in ll.dims if d not in ("chain", "draw")]
-    if not dim or ll.sizes[dim[0]] < 2:
-        return None
+    ll, dim = found
     from bayes_il2._arviz import arviz_stats  # imported on use: about a second (scipy.stats)
 
     az = arviz_stats()
@@ -55,7 +64,7 @@ def loo_by_study(idata: xr.DataTree, k_threshold: float = 0.7,
         res = az.loo(idata, pointwise=True, var_name="y")
     k = np.asarray(res.pareto_k).reshape(-1)
     elpd_i = np.asarray(res.elpd_i).reshape(-1)
-    studies = ll[dim[0]].values.astype(str)
+    studies = ll[dim].values.astype(str)
     method = np.array(["psis"] * len(studies), dtype=object)
     flagged = k > k_threshold
     if exact_elpd is not None:
