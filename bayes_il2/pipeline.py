@@ -644,6 +644,10 @@ def _run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pr
     release_memory()  # between phases: the next one starts from a trimmed heap
     progress(f"{spec.name}[{label}]: diagnostics")
     diagnostics = diagnose(fit)
+    loo = diagnostics.tables.get("loo")
+    if "pareto_k" in spec.figures and loo is not None and loo["pareto_k"].isna().all():
+        notes.append("pareto_k figure not drawn: the exact engine's leave-one-out is exact for every study "
+                     "(no importance sampling, so no Pareto k); the influence table gives each study's weight")
     if drawing is not None and any(n in DIAGNOSTIC_FIGURES for n in spec.figures):
         drawing.send({name: t for name, t in diagnostics.tables.items() if name in FIGURE_TABLES.values()})
     extra: dict[str, pd.DataFrame] = {}

@@ -105,5 +105,7 @@ print(json.dumps({{"code": code, **{{m: m in sys.modules for m in ("arviz_stats"
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"code": 0, "arviz_stats": False, "scipy.stats": False}
     out = tmp_path / "out"
     assert (out / "ppc.png").exists() and (out / "forest.png").exists()
-    assert not (out / "pareto_k.png").exists()  # exact leave-one-out: no Pareto k to draw
+    assert not (out / "pareto_k.png").exists()  # exact leave-one-out: no Pareto k to draw, and it is said
+    notes = json.loads((out / "run.json").read_text())["notes"]
+    assert any("pareto_k figure not drawn" in note for outcome in notes.values() for note in outcome)
     assert set(pd.read_csv(out / "diagnostics_power_scaling.csv")["parameter"]) == {"mu", "tau"}
