@@ -505,9 +505,14 @@ def figures_for(spec: AnalysisSpec, fit, table: pd.DataFrame, diagnostics, label
     return figures
 
 
+def _without_pareto_k(loo: pd.DataFrame | None) -> bool:
+    """True for the LOO table of an exact fit (exact leave-one-out: no Pareto k to draw)."""
+    return loo is not None and bool(loo["pareto_k"].isna().all())
+
+
 def _with_pareto_k(loo: pd.DataFrame) -> pd.DataFrame:
     """The LOO table where it has Pareto k; KeyError (figure skipped) for an exact fit's exact LOO."""
-    if loo["pareto_k"].isna().all():
+    if _without_pareto_k(loo):
         raise KeyError("pareto_k")
     return loo
 
@@ -644,8 +649,7 @@ def _run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pr
     release_memory()  # between phases: the next one starts from a trimmed heap
     progress(f"{spec.name}[{label}]: diagnostics")
     diagnostics = diagnose(fit)
-    loo = diagnostics.tables.get("loo")
-    if "pareto_k" in spec.figures and loo is not None and loo["pareto_k"].isna().all():
+    if "pareto_k" in spec.figures and _without_pareto_k(diagnostics.tables.get("loo")):
         notes.append("pareto_k figure not drawn: the exact engine's leave-one-out is exact for every study "
                      "(no importance sampling, so no Pareto k); the influence table gives each study's weight")
     if drawing is not None and any(n in DIAGNOSTIC_FIGURES for n in spec.figures):

@@ -32,6 +32,11 @@ ALPHAS = (0.99, 1.01)
 SENSITIVITY_THRESHOLD = 0.05
 
 
+def _per_draw(da: xr.DataArray) -> np.ndarray:
+    """The values of ``da`` as (draws, elements): chains first, then draws; the other dims flattened."""
+    return np.asarray(da.transpose("chain", "draw", ...)).reshape(da.sizes["chain"] * da.sizes["draw"], -1)
+
+
 def draws_table(idata: xr.DataTree, var_names: list[str]) -> pd.DataFrame:
     """One row per scalar element of ``var_names``: parameter, draws, mean, sd, mcse_mean (sd/sqrt(n))."""
     from bayes_il2.diagnostics.convergence import _element_labels
@@ -40,7 +45,7 @@ def draws_table(idata: xr.DataTree, var_names: list[str]) -> pd.DataFrame:
     rows = []
     for var in var_names:
         da = post[var]
-        values = np.asarray(da.transpose("chain", "draw", ...)).reshape(da.sizes["chain"] * da.sizes["draw"], -1)
+        values = _per_draw(da)
         n = values.shape[0]
         for label, column in zip(_element_labels(da), values.T, strict=True):
             sd = float(np.std(column, ddof=1)) if n > 1 else float("nan")
@@ -86,9 +91,8 @@ def _summed(group: xr.Dataset, names: list[str] | None) -> np.ndarray:
     """Per draw (chain-major), the sum of the group's variables ``names`` (all when None) over their elements."""
     total = None
     for name in names or list(group.data_vars):
-        da = group[name]
-        values = np.asarray(da.transpose("chain", "draw", ...)).reshape(da.sizes["chain"] * da.sizes["draw"], -1)
-        total = values.sum(axis=1) if total is None else total + values.sum(axis=1)
+        values = _per_draw(group[name]).sum(axis=1)
+        total = values if total is None else total + values
     if total is None:
         raise KeyError("no variable to sum")
     return total
