@@ -542,9 +542,10 @@ FIGURE_MODULES = ("matplotlib.pyplot", "bayes_il2.plots.forest", "bayes_il2.plot
 
 def _draw_figures(receive: Callable[[], Any]) -> dict[str, object]:
     """In a figure process: import the figure makers, then wait for the fit (``receive``: spec, fit,
-    effects table, label, classical fit; None when there is nothing to draw) and draw the figures that
-    need only the fit, then, once the diagnostics tables arrive, the diagnostic ones; all drawn to
-    PNG (:func:`rendered_figures`)."""
+    effects table, label, classical fit; None when there is nothing to draw). The figures that need
+    only the fit (the forest plot) are drawn in a child forked from here, which inherits the imports,
+    and the diagnostic ones here once their tables arrive, so that two cores draw at once; all drawn
+    to PNG (:func:`rendered_figures`)."""
     import importlib
 
     import matplotlib
@@ -557,11 +558,22 @@ def _draw_figures(receive: Callable[[], Any]) -> dict[str, object]:
         return {}
     spec, fit, table, label, classical = job
     first = tuple(n for n in spec.figures if n not in DIAGNOSTIC_FIGURES)
-    drawn = rendered_figures(spec, fit, table, None, label, classical=classical, names=first)
-    if any(n in DIAGNOSTIC_FIGURES for n in spec.figures):
+    if not any(n in DIAGNOSTIC_FIGURES for n in spec.figures):
+        return rendered_figures(spec, fit, table, None, label, classical=classical, names=first)
+    from bayes_il2.processes import can_fork, start_background
+
+    if not first or not can_fork():
+        drawn = rendered_figures(spec, fit, table, None, label, classical=classical, names=first)
         drawn.update(rendered_figures(spec, fit, table, _Tables(receive()), label, classical=classical,
                                       names=DIAGNOSTIC_FIGURES))
-    return drawn
+        return drawn
+    # the fit's figures in a copy of this process (its imports inherited), the diagnostic ones here as
+    # soon as their tables come: on two cores the forest plot no longer waits behind the others
+    with start_background(rendered_figures, spec, fit, table, None, label, classical, first,
+                          label=f"the process drawing {', '.join(first)}") as fit_figures:
+        diagnostic = rendered_figures(spec, fit, table, _Tables(receive()), label, classical=classical,
+                                      names=DIAGNOSTIC_FIGURES)
+        return {**fit_figures.result(), **diagnostic}
 
 
 def _start_drawing(background: ExitStack, spec: AnalysisSpec):

@@ -1,11 +1,13 @@
-"""Issue #19: `bayes-il2 fit` draws its figures in a forked child process (started before the fit).
+"""Issue #19: `bayes-il2 fit` draws its figures in a forked child process (started before the fit);
+the child draws the diagnostic figures and forks once more for the fit's figures (the forest plot), so
+that both are drawn at once.
 
 - The files of a results folder are the same whether the figures are drawn by the child or in the
   process itself (the serial fallback where fork is unavailable); PNGs included, byte for byte.
 - The parent of an exact ``fit`` never imports matplotlib (the child does).
 - A child that fails gives the error a figure failing in the parent gives (exit 2, the exception's
   one line, no traceback) and writes nothing: a previous results folder stays as it was.
-- A child killed by a signal, or a signal to the parent, stops both, leaves no process and no
+- A child killed by a signal, or a signal to the parent, stops them all, leaves no process and no
   half-written folder (exit 128 + N).
 - ``processes.start_background``: the result, an error, data sent after the fork.
 """
@@ -135,6 +137,10 @@ def test_a_figure_process_killed_by_a_signal_stops_the_fit_and_writes_nothing(tm
     assert _left(tmp_path) == []
 
 
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_to_fit_stops_the_figure_process_too(tmp_path, signum):
@@ -142,12 +148,14 @@ def test_a_signal_to_fit_stops_the_figure_process_too(tmp_path, signum):
     proc = subprocess.Popen([sys.executable, "-c", _fit_code(tmp_path / "out", SLOW)], cwd=tmp_path,
                             env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = ""
-    while "drawing" not in seen:  # the child has started drawing
+    while seen.count("drawing") < 2:  # the child draws the diagnostic figures, its own child the forest plot
         line = proc.stderr.readline()
         assert line, f"fit ended before drawing: {seen}"
         seen += line
-    children = [int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()]
+    children = _children(proc.pid)
     assert len(children) == 1
+    grandchildren = _children(children[0])
+    assert len(grandchildren) == 1
     time.sleep(2)  # mostly the parent waits for the figures by now; earlier works too (below)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
@@ -156,9 +164,10 @@ def test_a_signal_to_fit_stops_the_figure_process_too(tmp_path, signum):
     # exception; the wait for the child notices the signal anyway (processes._received).
     assert err.strip().splitlines()[-1].startswith(f"stopped: interrupted by {signal.Signals(signum).name}")
     end = time.monotonic() + 10
-    while Path(f"/proc/{children[0]}").exists() and time.monotonic() < end:
+    while any(Path(f"/proc/{pid}").exists() for pid in children + grandchildren) and time.monotonic() < end:
         time.sleep(0.05)
     assert not Path(f"/proc/{children[0]}").exists(), "the figure process outlived the fit"
+    assert not Path(f"/proc/{grandchildren[0]}").exists(), "the forest plot's process outlived the fit"
     assert not (tmp_path / "out").exists()
     assert _left(tmp_path) == []
 

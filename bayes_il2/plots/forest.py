@@ -44,6 +44,7 @@ from bayes_il2.plots._common import (axis_label, default_reference, draws_by, dr
                                      typical_within_variance)
 from bayes_il2.plots import partial_rows
 from bayes_il2.plots._text import design_label, fit_text, text_width
+from bayes_il2.plots.io import mark_sized_to_fit
 from bayes_il2.plots.direction import effect_direction, table_outcome
 
 SORTS = ("given", "effect", "precision", "year")
@@ -684,7 +685,7 @@ def forest_plot(table: pd.DataFrame, fit: Any = None, title: str | None = None, 
         t.set_gid("title")
     fig.forest_rows = [(kind, ry, payload if kind != "study" else data.loc[payload, "_key"])  # type: ignore[attr-defined]
                        for kind, ry, payload in rows]
-    return fig
+    return mark_sized_to_fit(fig)
 
 
 def _renderer_of(fig: Figure):
