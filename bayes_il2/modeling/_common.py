@@ -578,14 +578,20 @@ def binomial_pair_study_loglik(r_c: Any, n_c: Any, r_t: Any, n_t: Any, alpha_mea
     root2, log_2pi = np.sqrt(2.0), np.log(2 * np.pi)
     for start in range(0, len(out), block):
         a_, th_, l11_, l21_, l22_, rc_, nc_, rt_, nt_, am_, asd_, m_, s_ = (v[start:start + block] for v in flat)
-        A = root2 * e(l11_) * x1
+        rows = len(a_)
+        # alpha's node A depends on x1 only: the control arm's binomial and alpha's normal term are
+        # computed on the nodes x (not the nodes x nodes grid) and broadcast, value for value the same
+        A = root2 * e(l11_) * x
         A += e(a_)  # a + sqrt(2) l11 x1
         T = e(l21_) * x1
         T += e(l22_) * x2
         T *= root2
         T += e(th_)  # theta + sqrt(2) (l21 x1 + l22 x2)
-        logf = log_binom(rc_, nc_, A)
-        logf += log_binom(rt_, nt_, A + T)
+        logf = np.empty(T.shape)
+        grid = (lambda v: v.reshape(rows, nodes, nodes))  # [draw, x1 node, x2 node] view of a grid array
+        grid(logf)[...] = log_binom(rc_, nc_, A)[..., None]
+        AT = grid(T) + A[..., None]
+        logf += log_binom(rt_, nt_, AT.reshape(T.shape))
         logf -= log_2pi
         logf -= e(np.log(asd_) + np.log(s_))
         for z, centre, scale in ((A, am_, asd_), (T, m_, s_)):  # - 0.5 ((z - centre) / scale)^2
@@ -593,7 +599,10 @@ def binomial_pair_study_loglik(r_c: Any, n_c: Any, r_t: Any, n_t: Any, alpha_mea
             z /= e(scale)
             np.square(z, out=z)
             z *= 0.5
-            logf -= z
+            if z is A:
+                grid(logf)[...] -= A[..., None]
+            else:
+                logf -= z
         logf += logw
         out[start:start + block] = logsumexp(logf, axis=-1) + np.log(2.0 * l11_ * l22_)
     return out.reshape(np.shape(a))
