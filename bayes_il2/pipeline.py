@@ -603,11 +603,10 @@ def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pro
     """Effects, fit, diagnostics and figures of one outcome of a spec.
 
     With ``background`` (where processes can be forked), a figure process is started first; it
-    imports matplotlib and the figure makers while this process reads and fits. An exact fit is then
-    sent to it: it draws the figures that need only the fit while the diagnostics are computed, the
-    diagnostic ones while the results are written, and they come back drawn (RenderedFigure). An
-    MCMC fit is drawn here (sending it costs more than the child saves). The process is entered into
-    ``background``.
+    imports matplotlib and the figure makers while this process reads and fits. The fit (without its
+    PyMC model) is then sent to it: it draws the figures that need only the fit while the diagnostics
+    are computed, the diagnostic ones while the results are written, and they come back drawn
+    (RenderedFigure). The process is entered into ``background``.
     """
     drawing = _start_drawing(background, spec) if background is not None else None
     result = _run_outcome(spec, registry, outcome, progress, drawing)
@@ -649,10 +648,6 @@ def _run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Pr
     except BayesIL2Error as exc:
         classical_csv, classical = pd.DataFrame({"model": ["classical"], "note": [str(exc)]}), None
     figure_label = outcome or spec.data.outcome
-    if (fit.settings or {}).get("engine") != "exact":
-        # an MCMC fit is drawn here: pickling its draws and model state to the figure process costs
-        # more than drawing saves (fit --counts: no wall gain measured on 2 cores)
-        drawing = None
     if drawing is not None:
         drawing.send((spec, _portable_fit(fit), table, figure_label, classical))
     from bayes_il2.engine import natural_summary

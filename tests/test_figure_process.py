@@ -56,23 +56,40 @@ processes.can_fork = lambda: False
 """
 
 
-def _fit_code(out: Path, before: str = "") -> str:
+#: Six BCG trials as counts (Colditz et al. 1994; metafor's dat.bcg): `fit --counts` samples by MCMC.
+SMALL_BCG_COUNTS = """study,events_t,n_t,events_c,n_c
+Aronson 1948,4,123,11,139
+Ferguson & Simes 1949,6,306,29,303
+Rosenthal et al 1960,3,231,11,220
+Hart & Sutherland 1977,62,13598,248,12867
+Frimodt-Moller et al 1973,33,5069,47,5808
+Stein & Aronson 1953,180,1541,372,1451
+"""
+EFFECTS_ARGS = ["small.csv", "--measure", "RR"]
+COUNTS_ARGS = ["--counts", "counts.csv", "--draws", "200", "--tune", "200"]
+
+
+def _fit_code(out: Path, before: str = "", args: list[str] = EFFECTS_ARGS) -> str:
     return f"import sys; sys.path.insert(0, {str(ROOT)!r})\n" + textwrap.dedent(before) + textwrap.dedent(f"""
         import json
         from bayes_il2.cli import main
-        code = main(["fit", "small.csv", "--measure", "RR", "--out", {str(out)!r}, "--quiet"])
+        code = main(["fit", *{args!r}, "--out", {str(out)!r}, "--quiet"])
         print(json.dumps({{"code": code, "matplotlib": "matplotlib" in sys.modules}}))
         sys.exit(code)
     """)
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    return {"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    env = {"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    if "BAYES_IL2_CACHE_DIR" in os.environ:  # the session's compile cache (tests/conftest.py)
+        env["BAYES_IL2_CACHE_DIR"] = os.environ["BAYES_IL2_CACHE_DIR"]
+    return env
 
 
-def _fit(tmp_path: Path, out: Path, before: str = "") -> subprocess.CompletedProcess:
+def _fit(tmp_path: Path, out: Path, before: str = "", args: list[str] = EFFECTS_ARGS) -> subprocess.CompletedProcess:
     (tmp_path / "small.csv").write_text(SMALL_BCG, encoding="utf-8")
-    return subprocess.run([sys.executable, "-c", _fit_code(out, before)], capture_output=True, text=True,
+    (tmp_path / "counts.csv").write_text(SMALL_BCG_COUNTS, encoding="utf-8")
+    return subprocess.run([sys.executable, "-c", _fit_code(out, before, args)], capture_output=True, text=True,
                           cwd=tmp_path, env=_env(tmp_path), timeout=600)
 
 
@@ -110,6 +127,20 @@ def test_figures_drawn_by_the_child_are_the_files_drawn_in_the_process(tmp_path)
     assert {"forest.png", "ppc.png", "summary.csv", "posterior.nc", "index.html"} <= set(a) and "pareto_k.png" not in a
     assert sorted(a) == sorted(b)
     for name in a:
+        assert a[name] == b[name], name
+
+
+def test_an_mcmc_fit_is_drawn_by_the_child_as_in_the_process(tmp_path):
+    """`fit --counts` (MCMC): the fit goes to the figure process too; its PNGs are the serial ones."""
+    child = _fit(tmp_path, tmp_path / "child" / "bcg", args=COUNTS_ARGS)
+    serial = _fit(tmp_path, tmp_path / "serial" / "bcg", SERIAL, args=COUNTS_ARGS)
+    assert child.returncode == 0, child.stderr[-3000:]
+    assert serial.returncode == 0, serial.stderr[-3000:]
+    a, b = _files(tmp_path / "child" / "bcg"), _files(tmp_path / "serial" / "bcg")
+    assert sorted(a) == sorted(b)
+    pngs = sorted(name for name in a if name.endswith(".png"))
+    assert pngs == ["forest.png", "pareto_k.png", "ppc.png"]
+    for name in pngs:  # the draws are the same (same seed); the netCDF records the sampling time
         assert a[name] == b[name], name
 
 
