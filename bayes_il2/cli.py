@@ -178,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     # The commands' numpy-only fits need not import dask (issue #19); a library user's xarray is left
     # as it is: only the console script defers the probes.
     _xarray_dask.install()
+    from bayes_il2._arviz import defer_arviz_umbrella
+
+    defer_arviz_umbrella()  # nutpie's `import arviz` would import arviz_plots and matplotlib
 
     def simulate(args: argparse.Namespace) -> int:  # Dask is imported only for this command
         from bayes_il2.simulation.command import simulate_command
