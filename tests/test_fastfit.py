@@ -141,6 +141,23 @@ def test_binomial_pair_loglik_in_blocks_is_bit_identical_to_the_whole_array(monk
     assert np.shape(scalar) == ()
 
 
+def test_pair_logliks_computed_in_threads_are_the_loop_and_leave_no_thread():
+    import threading
+
+    from bayes_il2.modeling._common import binomial_pair_study_loglik, map_in_threads
+
+    rng = np.random.default_rng(7)
+    shape = (2, 300)
+    mu, tau = rng.normal(-0.7, 0.4, shape), np.abs(rng.normal(0.4, 0.2, shape)) + 0.01
+    tables = [(4, 123, 11, 139), (0, 50, 3, 60), (505, 87886, 499, 87892), (12, 12, 0, 30), (6, 306, 29, 303)]
+    loop = [binomial_pair_study_loglik(*t, -4.0, 1.0, mu, tau) for t in tables]
+    before = set(threading.enumerate())
+    threaded = map_in_threads(lambda t: binomial_pair_study_loglik(*t, -4.0, 1.0, mu, tau), tables)
+    assert len(threaded) == len(loop) and all(np.array_equal(a, b) for a, b in zip(threaded, loop))
+    assert set(threading.enumerate()) == before  # the pool's threads have ended
+    assert map_in_threads(lambda t: t * 2, [3]) == [6] and map_in_threads(lambda t: t, []) == []
+
+
 def test_binomial_pair_loglik_matches_brute_force_integration():
     """Independent check of the blocked quadrature: a dense 2-D grid over (alpha, theta)."""
     from scipy.special import gammaln, logsumexp

@@ -515,6 +515,26 @@ def binomial_normal_study_loglik(r: Any, n: Any, mean: Any, sd: Any, nodes: int 
     return logsumexp(log_binom + log_norm + np.log(w) + x ** 2, axis=-1) + np.log(np.sqrt(2.0) * scale)
 
 
+def map_in_threads(fn: Callable[[Any], np.ndarray], items: Sequence[Any]) -> list[np.ndarray]:
+    """``[fn(item) for item in items]``, computed by as many threads as this process may use cores.
+
+    For per-study quadratures over the posterior draws (:func:`binomial_pair_study_loglik`): their time
+    is numpy's ufuncs on blocks of 2^16 elements, which release the GIL, so two studies are computed at
+    once on two cores (1.8x on BCG's 13 tables x 4000 draws). Each item is computed by the same code as
+    in the loop, so the results are identical; the threads end before this returns (no thread is left
+    alive when the process later forks).
+    """
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = min(cores, len(items))
+    if threads <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bayes_il2-quadrature") as pool:
+        return list(pool.map(fn, items))
+
+
 def binomial_pair_study_loglik(r_c: Any, n_c: Any, r_t: Any, n_t: Any, alpha_mean: Any, alpha_sd: Any,
                                mean: Any, sd: Any, nodes: int = 24) -> np.ndarray:
     """log of the two-arm likelihood integrated over the study baseline alpha and effect theta.

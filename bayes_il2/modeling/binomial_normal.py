@@ -35,8 +35,9 @@ from bayes_il2.errors import ModelError
 import xarray as xr
 
 from bayes_il2.modeling._common import (BuiltModel, binomial_pair_study_loglik, check_columns,
-                                        check_parameterization, leave_out_potential, numeric_column,
-                                        prediction, random_effects, resolve_priors, study_labels)
+                                        check_parameterization, leave_out_potential, map_in_threads,
+                                        numeric_column, prediction, random_effects, resolve_priors,
+                                        study_labels)
 
 FAMILY = "binomial_normal"
 VARIANTS = ("contrast", "random_baselines")
@@ -120,8 +121,8 @@ def build_binomial_normal(data: pd.DataFrame, *, priors: Mapping[str, Any] | Non
             am, asd = np.asarray(post["alpha_mu"]), np.asarray(post["alpha_sd"])
         else:
             am, asd = float(alpha_prior.mu), float(alpha_prior.sigma)
-        columns = [binomial_pair_study_loglik(*(float(const[k].values[i]) for k in ("r_c", "n_c", "r_t", "n_t")),
-                                              am, asd, mu, tau) for i in range(len(ids))]
+        tables = [tuple(float(const[k].values[i]) for k in ("r_c", "n_c", "r_t", "n_t")) for i in range(len(ids))]
+        columns = map_in_threads(lambda counts: binomial_pair_study_loglik(*counts, am, asd, mu, tau), tables)
         return xr.DataArray(np.stack(columns, axis=-1), dims=("chain", "draw", "study_id"),
                             coords={"chain": post["chain"], "draw": post["draw"]})
 
