@@ -158,6 +158,21 @@ def test_pair_logliks_computed_in_threads_are_the_loop_and_leave_no_thread():
     assert map_in_threads(lambda t: t * 2, [3]) == [6] and map_in_threads(lambda t: t, []) == []
 
 
+@pytest.mark.parametrize("link", ["logit", "cloglog"])
+def test_single_arm_study_logliks_in_threads_are_the_loop(monkeypatch, link):
+    from bayes_il2.modeling import single_arm
+
+    rng = np.random.default_rng(3)
+    s_index = np.array([0, 0, 1, 2, 2, 2, 3, 4])  # two- and three-arm studies beside single arms
+    r, n = np.array([1, 3, 0, 2, 5, 1, 7, 0]), np.array([20, 25, 30, 40, 41, 39, 50, 10])
+    centres, sd = rng.normal(-2.5, 0.5, (2, 200, 8)), np.abs(rng.normal(0.6, 0.2, (2, 200))) + 0.05
+    rho = rng.uniform(0.1, 0.9, (2, 200))
+    threaded = single_arm.study_logliks(centres, sd, rho, s_index, r, n, np.zeros(8), link)
+    monkeypatch.setattr(single_arm, "map_in_threads", lambda fn, items: [fn(i) for i in items])
+    loop = single_arm.study_logliks(centres, sd, rho, s_index, r, n, np.zeros(8), link)
+    assert threaded.shape == (2, 200, 5) and np.array_equal(threaded, loop)
+
+
 def test_binomial_pair_loglik_matches_brute_force_integration():
     """Independent check of the blocked quadrature: a dense 2-D grid over (alpha, theta)."""
     from scipy.special import gammaln, logsumexp

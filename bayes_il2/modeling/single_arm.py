@@ -63,8 +63,8 @@ import xarray as xr
 
 from bayes_il2.errors import ModelError
 from bayes_il2.modeling._common import (BuiltModel, binomial_normal_study_loglik, check_columns,
-                                        check_parameterization, disease_index, leave_out_potential, numeric_column,
-                                        prediction, random_effects, resolve_priors, study_labels)
+                                        check_parameterization, disease_index, leave_out_potential, map_in_threads,
+                                        numeric_column, prediction, random_effects, resolve_priors, study_labels)
 from bayes_il2.modeling._nested import arm_loglik, nested_study_loglik
 
 FAMILY = "single_arm"
@@ -154,22 +154,19 @@ def study_logliks(centres: np.ndarray, sd: np.ndarray, rho: np.ndarray | None, s
     intra-study correlation (None without multi-arm studies), ``extra_var`` (..., arm row) an extra
     study-level variance (a shared random shift; default none).
     """
-    columns = []
-    for j in range(int(s_index.max()) + 1):
+    def study(j: int) -> np.ndarray:
         rows = np.flatnonzero(s_index == j)
         extra = 0.0 if extra_var is None else extra_var[..., rows[0]]
         if len(rows) == 1:
             i = int(rows[0])
             total = np.sqrt(sd**2 + extra)
             if link == "logit":  # the shared helper of the other binomial families
-                columns.append(binomial_normal_study_loglik(r[i], n[i], centres[..., i], total))
-            else:
-                columns.append(arm_loglik(r[i], n[i], centres[..., i], total, offset=offset[i], link=link))
-        else:
-            columns.append(nested_study_loglik(r[rows], n[rows], centres[..., rows[0]],
-                                               np.sqrt(sd**2 * rho + extra), sd * np.sqrt(1.0 - rho),
-                                               offset=offset[rows], link=link))
-    return np.stack(columns, axis=-1)
+                return binomial_normal_study_loglik(r[i], n[i], centres[..., i], total)
+            return arm_loglik(r[i], n[i], centres[..., i], total, offset=offset[i], link=link)
+        return nested_study_loglik(r[rows], n[rows], centres[..., rows[0]], np.sqrt(sd**2 * rho + extra),
+                                   sd * np.sqrt(1.0 - rho), offset=offset[rows], link=link)
+
+    return np.stack(map_in_threads(study, range(int(s_index.max()) + 1)), axis=-1)
 
 
 def build_single_arm(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = None, levels: int = 1,
