@@ -159,7 +159,7 @@ def test_pair_logliks_computed_in_threads_are_the_loop_and_leave_no_thread():
 
 
 @pytest.mark.parametrize("link", ["logit", "cloglog"])
-def test_single_arm_study_logliks_in_threads_are_the_loop(monkeypatch, link):
+def test_single_arm_study_logliks_in_slices_of_draws_are_the_whole_array(monkeypatch, link):
     from bayes_il2.modeling import single_arm
 
     rng = np.random.default_rng(3)
@@ -167,10 +167,16 @@ def test_single_arm_study_logliks_in_threads_are_the_loop(monkeypatch, link):
     r, n = np.array([1, 3, 0, 2, 5, 1, 7, 0]), np.array([20, 25, 30, 40, 41, 39, 50, 10])
     centres, sd = rng.normal(-2.5, 0.5, (2, 200, 8)), np.abs(rng.normal(0.6, 0.2, (2, 200))) + 0.05
     rho = rng.uniform(0.1, 0.9, (2, 200))
+    monkeypatch.setattr(single_arm, "usable_cores", lambda: 3)  # three slices of draws, whatever the machine
     threaded = single_arm.study_logliks(centres, sd, rho, s_index, r, n, np.zeros(8), link)
-    monkeypatch.setattr(single_arm, "map_in_threads", lambda fn, items: [fn(i) for i in items])
-    loop = single_arm.study_logliks(centres, sd, rho, s_index, r, n, np.zeros(8), link)
-    assert threaded.shape == (2, 200, 5) and np.array_equal(threaded, loop)
+    monkeypatch.setattr(single_arm, "usable_cores", lambda: 1)  # all draws at once, in this thread
+    whole = single_arm.study_logliks(centres, sd, rho, s_index, r, n, np.zeros(8), link)
+    assert threaded.shape == (2, 200, 5) and np.array_equal(threaded, whole)
+    extra = rng.uniform(0.0, 0.3, (2, 200, 8))  # a study-level extra variance (design-bias shift)
+    with_extra = single_arm.study_logliks(centres, sd, rho, s_index, r, n, np.zeros(8), link, extra_var=extra)
+    monkeypatch.setattr(single_arm, "usable_cores", lambda: 3)
+    assert np.array_equal(single_arm.study_logliks(centres, sd, rho, s_index, r, n, np.zeros(8), link,
+                                                   extra_var=extra), with_extra)
 
 
 def test_binomial_pair_loglik_matches_brute_force_integration():

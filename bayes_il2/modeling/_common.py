@@ -515,6 +515,13 @@ def binomial_normal_study_loglik(r: Any, n: Any, mean: Any, sd: Any, nodes: int 
     return logsumexp(log_binom + log_norm + np.log(w) + x ** 2, axis=-1) + np.log(np.sqrt(2.0) * scale)
 
 
+def usable_cores() -> int:
+    """The number of cores this process may run on (its CPU affinity where the system tells it)."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def map_in_threads(fn: Callable[[Any], np.ndarray], items: Sequence[Any]) -> list[np.ndarray]:
     """``[fn(item) for item in items]``, computed by as many threads as this process may use cores.
 
@@ -524,11 +531,9 @@ def map_in_threads(fn: Callable[[Any], np.ndarray], items: Sequence[Any]) -> lis
     in the loop, so the results are identical; the threads end before this returns (no thread is left
     alive when the process later forks).
     """
-    import os
     from concurrent.futures import ThreadPoolExecutor
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    threads = min(cores, len(items))
+    threads = min(usable_cores(), len(items))
     if threads <= 1:
         return [fn(item) for item in items]
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bayes_il2-quadrature") as pool:

@@ -64,7 +64,8 @@ import xarray as xr
 from bayes_il2.errors import ModelError
 from bayes_il2.modeling._common import (BuiltModel, binomial_normal_study_loglik, check_columns,
                                         check_parameterization, disease_index, leave_out_potential, map_in_threads,
-                                        numeric_column, prediction, random_effects, resolve_priors, study_labels)
+                                        numeric_column, prediction, random_effects, resolve_priors, study_labels,
+                                        usable_cores)
 from bayes_il2.modeling._nested import arm_loglik, nested_study_loglik
 
 FAMILY = "single_arm"
@@ -153,7 +154,31 @@ def study_logliks(centres: np.ndarray, sd: np.ndarray, rho: np.ndarray | None, s
     ``centres`` (..., arm row) are the arms' means, ``sd`` (...) the total arm SD, ``rho`` (...) the
     intra-study correlation (None without multi-arm studies), ``extra_var`` (..., arm row) an extra
     study-level variance (a shared random shift; default none).
+
+    The draws are split into one slice per usable core, computed by threads (numpy's ufuncs release
+    the GIL): a study with several arms costs far more than a single arm (its nested quadrature), so
+    slices of draws balance where studies would not. Every draw is computed by elementwise steps
+    (Newton steps on the active elements, quadrature row by row), so the result is the loop's bit for
+    bit (tested).
     """
+    sd = np.asarray(sd, dtype=float)
+    lead, arms = sd.shape, centres.shape[-1]
+    flat_rho = None if rho is None else np.broadcast_to(rho, lead).reshape(-1)
+    flat_extra = None if extra_var is None else np.broadcast_to(extra_var, (*lead, arms)).reshape(-1, arms)
+    flat_centres, flat_sd = np.broadcast_to(centres, (*lead, arms)).reshape(-1, arms), sd.reshape(-1)
+    pieces = np.array_split(np.arange(flat_sd.size), min(usable_cores(), max(flat_sd.size, 1)))
+
+    def draws(rows: np.ndarray) -> np.ndarray:
+        return _study_logliks(flat_centres[rows], flat_sd[rows], None if flat_rho is None else flat_rho[rows],
+                              s_index, r, n, offset, link, None if flat_extra is None else flat_extra[rows])
+
+    out = np.concatenate(map_in_threads(draws, pieces), axis=0)
+    return out.reshape(*lead, out.shape[-1])
+
+
+def _study_logliks(centres: np.ndarray, sd: np.ndarray, rho: np.ndarray | None, s_index: np.ndarray,
+                   r: np.ndarray, n: np.ndarray, offset: np.ndarray, link: str,
+                   extra_var: np.ndarray | None) -> np.ndarray:
     def study(j: int) -> np.ndarray:
         rows = np.flatnonzero(s_index == j)
         extra = 0.0 if extra_var is None else extra_var[..., rows[0]]
@@ -166,7 +191,7 @@ def study_logliks(centres: np.ndarray, sd: np.ndarray, rho: np.ndarray | None, s
         return nested_study_loglik(r[rows], n[rows], centres[..., rows[0]], np.sqrt(sd**2 * rho + extra),
                                    sd * np.sqrt(1.0 - rho), offset=offset[rows], link=link)
 
-    return np.stack(map_in_threads(study, range(int(s_index.max()) + 1)), axis=-1)
+    return np.stack([study(j) for j in range(int(s_index.max()) + 1)], axis=-1)
 
 
 def build_single_arm(data: pd.DataFrame, *, priors: Mapping[str, Any] | None = None, levels: int = 1,
