@@ -4,7 +4,9 @@
 nutpie compiling its callbacks in every process (``BAYES_IL2_COMPILE_CACHE=0``). "After" is the
 default: the exact engine where it applies, the on-disk compile cache elsewhere, and leave-one-out
 influence by importance sampling. Every command is a fresh process, timed wall-clock with its peak
-resident memory (the process and its children, sampled every 0.1 s). "Empty cache" runs get new,
+memory summed over the process and its children, sampled every 0.1 s: RSS (a page that forked
+processes share counts once per process) and PSS (each shared page divided among its sharers: what
+the tree holds). "Empty cache" runs get new,
 empty PyTensor, numba and bayes_il2 cache directories.
 
 Data: BCG vaccine trials (Colditz et al. 1994, JAMA 271:698-702; metafor's dat.bcg), 13 two-arm
@@ -13,6 +15,7 @@ computed from those counts by ``bayes_il2.effects.log_risk_ratio``.
 """
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import subprocess
@@ -20,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -39,25 +43,36 @@ def bcg_effects(path: Path) -> Path:
     return path
 
 
-def run_command(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB, process tree) of one CLI command."""
+class Measured(NamedTuple):
+    """One command: wall seconds and the peaks, sampled every 0.1 s, of its process tree's memory."""
+
+    seconds: float
+    peak_rss_mib: float  # RSS summed over the tree: pages a forked child shares count once per process
+    peak_pss_mib: float  # proportional set size summed: each shared page divided among its sharers (NaN
+    # where the system does not report it)
+
+
+def run_command(argv: list[str], env: dict[str, str]) -> Measured:
+    """Wall seconds and peak RSS and PSS (MiB, process tree) of one CLI command."""
     import psutil
 
     start = time.perf_counter()
     proc = psutil.Popen([sys.executable, "-m", "bayes_il2.cli", *argv], env=env, stdout=subprocess.DEVNULL,
                         stderr=subprocess.PIPE, cwd=ROOT)
-    peak = 0
+    peak_rss = peak_pss = 0.0
     while proc.poll() is None:
         try:
-            family = [proc, *proc.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in family if p.is_running()))
-        except psutil.Error:
+            family = [p for p in (proc, *proc.children(recursive=True)) if p.is_running()]
+            memory = [p.memory_full_info() for p in family]
+            peak_rss = max(peak_rss, sum(m.rss for m in memory))
+            peak_pss = max(peak_pss, sum(getattr(m, "pss", math.nan) for m in memory))
+        except psutil.Error:  # a process ended between the listing and the reading
             pass
         time.sleep(0.1)
     seconds = time.perf_counter() - start
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"{argv} failed ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
-    return seconds, peak / 2**20
+    return Measured(seconds, peak_rss / 2**20, peak_pss / 2**20)
 
 
 def _env(cache: Path, *, before: bool) -> dict[str, str]:
@@ -71,13 +86,10 @@ def _env(cache: Path, *, before: bool) -> dict[str, str]:
 
 def _measure(label: str, argv: list[str], repeats: int, *, before: bool, empty: bool, shared: Path,
              tmp: Path) -> dict:
-    seconds, peaks = [], []
-    for i in range(repeats):
-        cache = tmp / f"empty-{label}-{i}" if empty else shared
-        s, p = run_command(argv, _env(cache, before=before))
-        seconds.append(s)
-        peaks.append(p)
-    return {"seconds": seconds, "peak": max(peaks)}
+    runs = [run_command(argv, _env(tmp / f"empty-{label}-{i}" if empty else shared, before=before))
+            for i in range(repeats)]
+    return {"seconds": [r.seconds for r in runs], "peak": max(r.peak_rss_mib for r in runs),
+            "peak_pss": max(r.peak_pss_mib for r in runs)}
 
 
 def bench_answers(quick: bool = False) -> tuple[pd.DataFrame, str]:
@@ -116,7 +128,8 @@ def bench_answers(quick: bool = False) -> tuple[pd.DataFrame, str]:
         "command": r["command"], "variant": r["variant"], "caches": r["caches"],
         "wall_s": f"{statistics.median(r['seconds']):.2f} ({min(r['seconds']):.2f}-{max(r['seconds']):.2f}, "
                   f"n={len(r['seconds'])})",
-        "median_s": statistics.median(r["seconds"]), "peak_rss_MiB": round(r["peak"])} for r in rows])
+        "median_s": statistics.median(r["seconds"]), "peak_rss_MiB": round(r["peak"]),
+        "peak_pss_MiB": round(r["peak_pss"]) if math.isfinite(r["peak_pss"]) else math.nan} for r in rows])
     return frame
 
 
@@ -133,7 +146,8 @@ def markdown(frame: pd.DataFrame, table: str) -> str:
     yivi_warm, yivi_empty = t("fit BCG yi/vi", "after", "warm"), t("fit BCG yi/vi", "after", "empty")
     counts_warm = t("fit --counts BCG", "after", "warm")
     run_warm = t("run all bundled specs", "after", "warm")
-    peak = int(frame["peak_rss_MiB"][frame["variant"].str.startswith("after")].max())
+    after = frame["variant"].str.startswith("after")
+    peak, peak_pss = int(frame["peak_rss_MiB"][after].max()), float(frame["peak_pss_MiB"][after].max())
     lines = [table, "",
              f"- `fit` on BCG yi/vi with full diagnostics: {yivi_warm:.2f} s warm (target <= 2 s: {met(yivi_warm <= 2)}), "
              f"{yivi_empty:.2f} s on empty caches (target <= 6 s: {met(yivi_empty <= 6)}); "
@@ -147,5 +161,7 @@ def markdown(frame: pd.DataFrame, table: str) -> str:
              f"(target <= 20 s: {met(run_warm <= 20)}); before {t('run all bundled specs', 'before', 'warm'):.1f} s; "
              f"with unchanged inputs (every analysis up to date and kept) "
              f"{t('run all bundled specs', 'unchanged', 'warm'):.1f} s.",
-             f"- peak RSS of any command after the change: {peak} MiB (target <= 600 MB: {met(peak * 1.048576 <= 600)})."]
+             f"- peak memory of any command after the change, summed over its process tree: RSS {peak} MiB "
+             f"(pages shared by forked processes counted once per process), PSS {peak_pss:.0f} MiB (shared "
+             f"pages divided among their sharers; target <= 600 MB: {met(peak_pss * 1.048576 <= 600)})."]
     return "\n".join(lines)

@@ -259,7 +259,8 @@ def _run_cli(out_dir: Path, env: dict[str, str]) -> tuple[float, float]:
     sys.path.insert(0, str(HERE))
     from answers import run_command
 
-    return run_command(["run", "--out", str(out_dir), "--quiet"], env)
+    measured = run_command(["run", "--out", str(out_dir), "--quiet"], env)
+    return measured.seconds, measured.peak_rss_mib
 
 def bench_run(report: Report) -> pd.DataFrame:
     rows = []
@@ -498,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         from answers import bench_answers, markdown
 
         frame = bench_answers(quick=args.quick)
-        table = markdown_table(frame[["command", "variant", "caches", "wall_s", "peak_rss_MiB"]])
+        table = markdown_table(frame[["command", "variant", "caches", "wall_s", "peak_rss_MiB", "peak_pss_MiB"]])
         report.add("Answers in seconds: the commands users type (issue #19)", markdown(frame, table))
     from bayes_il2._io import atomic_write_text
 
