@@ -60,19 +60,22 @@ def run_command(argv: list[str], env: dict[str, str]) -> Measured:
     proc = psutil.Popen([sys.executable, "-m", "bayes_il2.cli", *argv], env=env, stdout=subprocess.DEVNULL,
                         stderr=subprocess.PIPE, cwd=ROOT)
     peak_rss = peak_pss = 0.0
+    has_pss = True
     while proc.poll() is None:
         try:
             family = [p for p in (proc, *proc.children(recursive=True)) if p.is_running()]
             memory = [p.memory_full_info() for p in family]
             peak_rss = max(peak_rss, sum(m.rss for m in memory))
-            peak_pss = max(peak_pss, sum(getattr(m, "pss", math.nan) for m in memory))
+            has_pss = has_pss and all(hasattr(m, "pss") for m in memory)
+            if has_pss:
+                peak_pss = max(peak_pss, sum(m.pss for m in memory))
         except psutil.Error:  # a process ended between the listing and the reading
             pass
         time.sleep(0.1)
     seconds = time.perf_counter() - start
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"{argv} failed ({proc.returncode}): {proc.stderr.read().decode()[-2000:]}")
-    return Measured(seconds, peak_rss / 2**20, peak_pss / 2**20)
+    return Measured(seconds, peak_rss / 2**20, peak_pss / 2**20 if has_pss else math.nan)
 
 
 def _env(cache: Path, *, before: bool) -> dict[str, str]:
