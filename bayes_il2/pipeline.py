@@ -557,15 +557,15 @@ def _draw_figures(receive: Callable[[], Any]) -> dict[str, object]:
     if job is None:
         return {}
     spec, fit, table, label, classical = job
-    first = tuple(n for n in spec.figures if n not in DIAGNOSTIC_FIGURES)
-    if not any(n in DIAGNOSTIC_FIGURES for n in spec.figures):
-        return rendered_figures(spec, fit, table, None, label, classical=classical, names=first)
     from bayes_il2.processes import can_fork, start_background
 
-    if not first or not can_fork():
+    first = tuple(n for n in spec.figures if n not in DIAGNOSTIC_FIGURES)
+    diagnostic_wanted = any(n in DIAGNOSTIC_FIGURES for n in spec.figures)
+    if not (first and diagnostic_wanted and can_fork()):  # one kind of figure (or no fork): drawn here in turn
         drawn = rendered_figures(spec, fit, table, None, label, classical=classical, names=first)
-        drawn.update(rendered_figures(spec, fit, table, _Tables(receive()), label, classical=classical,
-                                      names=DIAGNOSTIC_FIGURES))
+        if diagnostic_wanted:
+            drawn.update(rendered_figures(spec, fit, table, _Tables(receive()), label, classical=classical,
+                                          names=DIAGNOSTIC_FIGURES))
         return drawn
     # the fit's figures in a copy of this process (its imports inherited), the diagnostic ones here as
     # soon as their tables come: on two cores the forest plot no longer waits behind the others
