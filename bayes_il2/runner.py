@@ -194,6 +194,10 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: How long a client waits for an external scheduler to answer (Dask's own retries within it).
+CONNECT_TIMEOUT = "15s"
+
+
 @contextmanager
 def dask_client(scheduler: str | None = None, workers: int | None = None) -> Iterator[Any]:
     """A Dask client: on ``scheduler`` (or ``$BAYES_IL2_SCHEDULER``), else on an embedded LocalCluster.
@@ -212,7 +216,7 @@ def dask_client(scheduler: str | None = None, workers: int | None = None) -> Ite
     address = scheduler or os.environ.get(SCHEDULER_ENV) or None
     if address:
         try:
-            client = Client(address, timeout="15s")
+            client = Client(address, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError, ValueError) as exc:
             raise ClusterError(f"cannot connect to the Dask scheduler at {address!r} "
                                f"(--scheduler or ${SCHEDULER_ENV}): {exc}") from None

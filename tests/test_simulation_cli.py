@@ -36,6 +36,7 @@ def test_bad_spec_exits_2_naming_file_and_key(tmp_path, capsys):
 def test_unreachable_scheduler_exits_2(tmp_path, capsys, monkeypatch):
     path = tmp_path / "s.toml"
     path.write_text(SPEC, encoding="utf-8")
+    monkeypatch.setattr("bayes_il2.runner.CONNECT_TIMEOUT", "1s")  # nothing listens on port 9: no need to wait 15 s
     assert main(["simulate", str(path), "--scheduler", "tcp://127.0.0.1:9", "--out", str(tmp_path / "o")]) == 2
     assert "cannot connect to the Dask scheduler" in capsys.readouterr().err
 
