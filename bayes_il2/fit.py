@@ -224,7 +224,7 @@ class Fit:
                 "data": self.data.to_json(orient="table", index=False, double_precision=15)}
         tree.attrs = {**tree.attrs, "bayes_il2_fit": json.dumps(meta)}
         with _no_distributed_probe(tree):
-            tree.to_netcdf(path, engine="h5netcdf")
+            tree.to_netcdf(path, engine="netcdf4")
         return path
 
     @classmethod

@@ -732,9 +732,9 @@ WORKER_MODULES = (
     *(f"bayes_il2.classical.{name}" for name in ("rma", "tables", "qprofile", "heterogeneity", "bias", "binary")),
     "bayes_il2.plots", "bayes_il2.plots.funnel", "bayes_il2.plots.titles", "bayes_il2.plots.reanalysis",
     *(f"bayes_il2.plots.{name}" for name in ("io", "forest", "checks", "direction", "parameters", "partial_rows")),
-    "bayes_il2._arviz", "filelock", "h5netcdf.legacyapi",
+    "bayes_il2._arviz", "filelock", "netCDF4",
     "pymc", "pymc.printing", "pytensor", "pytensor.link.numba.dispatch", "nutpie", "numba", "arviz_stats",
-    "arviz_base", "scipy.stats", "xarray", "h5netcdf", "pandas.io.formats.csvs",
+    "arviz_base", "scipy.stats", "xarray", "pandas.io.formats.csvs",
 )
 
 

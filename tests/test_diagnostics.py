@@ -259,7 +259,7 @@ def test_exact_loo_of_an_outlier_is_the_closed_form_mixture(outlier_report):
 
 @pytest.mark.mcmc
 def test_a_fit_loaded_from_disk_is_diagnosed_without_its_model(good_fit, tmp_path):
-    pytest.importorskip("h5py", reason="writing a DataTree with h5netcdf needs h5py (a project dependency)")
+    pytest.importorskip("netCDF4", reason="posterior.nc is written with netCDF4 (a project dependency)")
     from bayes_il2.fit import Fit
 
     loaded = Fit.load(good_fit.to_netcdf(tmp_path / "posterior.nc"))

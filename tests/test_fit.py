@@ -79,7 +79,7 @@ def test_natural_transforms_by_measure():
 
 @pytest.mark.mcmc
 def test_fit_round_trips_through_netcdf(or_fit, tmp_path):
-    pytest.importorskip("h5py", reason="writing a DataTree with h5netcdf needs h5py (a project dependency)")
+    pytest.importorskip("netCDF4", reason="posterior.nc is written with netCDF4 (a project dependency)")
     path = or_fit.to_netcdf(tmp_path / "posterior.nc")
     back = Fit.load(path)
     np.testing.assert_array_equal(np.asarray(back.draws("mu")), np.asarray(or_fit.draws("mu")))
