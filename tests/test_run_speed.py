@@ -227,7 +227,16 @@ def test_sensitivity_scenarios_equal_to_the_analysis_reuse_its_fit(monkeypatch):
         return real(spec_, table_, priors, **options)
 
     monkeypatch.setattr(pipeline, "fit_table", counting)
+    built = []
+    real_build = pipeline.build_effects
+
+    def counting_builds(spec_, registry_, outcome=None, **options):
+        built.append(options)
+        return real_build(spec_, registry_, outcome, **options)
+
+    monkeypatch.setattr(pipeline, "build_effects", counting_builds)
     out = pipeline.run_sensitivity(spec, registry, table, fit)
+    assert built == [{"r": 0.8}]  # the spec's own values take the analysis's table, not built again
     same = out[out["value"].isin(["r = 0.5", "qualitative statements: exclude", "published aggregates used"])]
     assert len(same) == 3
     base = fit.idata["posterior"]["mu"].values.ravel()
