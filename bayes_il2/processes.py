@@ -112,6 +112,26 @@ def _check_received() -> None:
         raise Interrupted(_received[-1])
 
 
+def _hold_stop_signals() -> Any:
+    """Hold the stop signals back in this thread (before a fork); returns the mask to restore.
+
+    The parent restores it right after the fork; the child inherits the held signals and lets them
+    through (:func:`_let_signals_through`) once its own handlers are set: a SIGTERM landing between
+    the fork and that point would run the parent's handler inside Python's after-fork hooks, which
+    print "Exception ignored" with a traceback instead of stopping quietly. A signal sent meanwhile
+    waits; it is not lost.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def _let_signals_through(mask: Any) -> None:
+    """The signal mask from before :func:`_hold_stop_signals` (in a forked child: once its handlers are set)."""
+    if mask is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 @contextmanager
 def handle_signals(signals: Sequence[int] = STOP_SIGNALS) -> Iterator[None]:
     """Within the block, each of ``signals`` raises :class:`Interrupted` in the main thread."""
@@ -166,9 +186,10 @@ def _guard_worker(parent: int) -> None:
     signal.signal(signal.SIGHUP, _raise_interrupted)
 
 
-def _worker(conn: Any, parent: int, fn: Callable[..., Any], args: tuple) -> None:
+def _worker(conn: Any, parent: int, fn: Callable[..., Any], args: tuple, mask: Any = None) -> None:
     _guard_worker(parent)
     try:
+        _let_signals_through(mask)
         result = ("ok", fn(*args))
     except Interrupted as exc:
         conn.close()
@@ -271,8 +292,12 @@ def run_tasks(tasks: Sequence[tuple[Callable[..., Any], tuple]], jobs: int,
                 i = pending.pop(0)
                 fn, args = tasks[i]
                 recv, send = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_worker, args=(send, parent, fn, args), daemon=True)
-                proc.start()
+                mask = _hold_stop_signals()
+                try:
+                    proc = ctx.Process(target=_worker, args=(send, parent, fn, args, mask), daemon=True)
+                    proc.start()
+                finally:
+                    _let_signals_through(mask)
                 send.close()
                 running[i] = (proc, recv)
             ready = wait([conn for _, conn in running.values()] + [p.sentinel for p, _ in running.values()],
@@ -460,8 +485,14 @@ def start_background(fn: Callable[..., Any], *args: Any, label: str = "backgroun
     parent = os.getpid()
     read_fd, write_fd = os.pipe()
     inbox_read, inbox_write = os.pipe() if inbox else (None, None)
-    pid = os.fork()
+    mask = _hold_stop_signals()
+    try:
+        pid = os.fork()
+    except BaseException:
+        _let_signals_through(mask)
+        raise
     if pid:
+        _let_signals_through(mask)
         os.close(write_fd)
         if inbox_read is not None:
             os.close(inbox_read)
@@ -478,6 +509,7 @@ def start_background(fn: Callable[..., Any], *args: Any, label: str = "backgroun
             args = (*args, receive)
         _guard_worker(parent)
         try:
+            _let_signals_through(mask)
             message = ("ok", fn(*args))
         except Interrupted as exc:
             code = exc.exit_code

@@ -235,3 +235,32 @@ def test_leaving_the_block_without_the_result_stops_the_child():
         pid = job.pid
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # stopped and reaped
+
+
+#: A child held in Python's after-fork hooks (where a SIGTERM once ran the parent's handler, which
+#: printed "Exception ignored" and a traceback) gets SIGTERM there; it must stop quietly with 128 + 15.
+AFTER_FORK = """
+import os, signal, sys, time
+sys.path.insert(0, {root!r})
+from bayes_il2 import processes
+
+def slow_after_fork():
+    time.sleep(0.5)  # the child sits here while the parent signals it
+
+os.register_at_fork(after_in_child=slow_after_fork)
+with processes.handle_signals():
+    task = processes.start_background(time.sleep, 30)
+    time.sleep(0.1)
+    os.kill(task.pid, signal.SIGTERM)
+    _, status = os.waitpid(task.pid, 0)
+print("exit", os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="POSIX signal masks")
+def test_a_signal_between_the_fork_and_the_childs_handlers_stops_it_quietly():
+    run = subprocess.run([sys.executable, "-c", AFTER_FORK.format(root=str(ROOT))], capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip() == f"exit {128 + signal.SIGTERM}"
+    assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr, run.stderr
