@@ -212,8 +212,15 @@ def _transform_description(transform: Any) -> str:
     cls = type(transform)
     if not _found_by_name(cls):
         raise Unkeyable(f"transform {cls.__qualname__}: a class made on the fly")
-    parts = [f"{k}={_pymc_function(v) if callable(v) else repr(v)}" for k, v in sorted(vars(transform).items())
-             if callable(v) or _simple(v) or _unkeyable(f"transform {cls.__qualname__}.{k}")]
+    parts = []
+    for name, value in sorted(vars(transform).items()):
+        if callable(value):
+            text = _pymc_function(value)
+        elif _simple(value):
+            text = repr(value)
+        else:
+            raise Unkeyable(f"transform {cls.__qualname__}.{name} = {value!r}")
+        parts.append(f"{name}={text}")
     return f"{cls.__module__}.{cls.__qualname__}({','.join(parts)})"
 
 
@@ -226,10 +233,6 @@ def _pymc_function(fn: Any) -> str:
     if module.split(".")[0] != "pymc" or not all(_simple(c) for c in cells) or getattr(fn, "__defaults__", None):
         raise Unkeyable(f"function {getattr(fn, '__qualname__', fn)!r} of {module!r}")
     return f"{module}.{fn.__qualname__}{tuple(cells)!r}"
-
-
-def _unkeyable(what: str) -> bool:
-    raise Unkeyable(what)
 
 
 def dim_length(length: Any) -> int:

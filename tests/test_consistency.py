@@ -357,3 +357,20 @@ def test_cli_data_check_on_an_invalid_registry_reports_the_problems_and_exits_2(
     (root / "studies.csv").write_text(studies, encoding="utf-8")
     assert main(["data", "check", str(root)]) == 2
     assert "unknown_disease" in capsys.readouterr().err
+
+
+def test_measurement_flags_are_computed_once_per_content_of_the_tables(monkeypatch):
+    import dataclasses
+
+    registry = load_registry(DATA)
+    first = quality.measurement_flags(registry)
+    calls = []
+    real = quality.check_tables
+    monkeypatch.setattr(quality, "check_tables", lambda tables: calls.append(1) or real(tables))
+    assert quality.measurement_flags(load_registry(DATA)) == first and calls == []  # same content: no checks
+    first[next(iter(first))].clear()  # what a caller does to its copy does not reach the next caller
+    assert quality.measurement_flags(registry) == quality.measurement_flags(load_registry(DATA))
+    flagged = {f.line for flags in quality.measurement_flags(registry).values() for f in flags}
+    edited = dataclasses.replace(registry, measurements=registry.measurements.drop(index=sorted(flagged)))
+    after = quality.measurement_flags(edited)  # other content: checked again, and the flags differ
+    assert calls == [1] and not set(after) & flagged

@@ -198,6 +198,18 @@ def test_pipeline_pooling_tables_take_the_exact_three_level_variant():
 
 
 # --------------------------------------------------------------------------- sensitivity reuse
+def _record_calls(monkeypatch, owner, name: str) -> list[dict]:
+    """Replace ``owner.name`` by a pass-through that records each call's keyword arguments."""
+    calls, real = [], getattr(owner, name)
+
+    def recording(*args, **options):
+        calls.append(options)
+        return real(*args, **options)
+
+    monkeypatch.setattr(owner, name, recording)
+    return calls
+
+
 def test_sensitivity_scenarios_equal_to_the_analysis_reuse_its_fit(monkeypatch):
     """treg_all_evidence: the spec's own r (0.5), qualitative policy ('exclude') and aggregates (true)
     give the analysis's rows: those scenarios take the analysis's fit; another r reweights its draws
@@ -219,22 +231,9 @@ def test_sensitivity_scenarios_equal_to_the_analysis_reuse_its_fit(monkeypatch):
     registry = load_registry()
     table, _ = pipeline.build_effects(spec, registry)
     fit = pipeline.fit_table(spec, pipeline.rows_to_fit(spec, table)[0])
-    calls = []
     real = pipeline.fit_table
-
-    def counting(spec_, table_, priors=None, **options):
-        calls.append(options)
-        return real(spec_, table_, priors, **options)
-
-    monkeypatch.setattr(pipeline, "fit_table", counting)
-    built = []
-    real_build = pipeline.build_effects
-
-    def counting_builds(spec_, registry_, outcome=None, **options):
-        built.append(options)
-        return real_build(spec_, registry_, outcome, **options)
-
-    monkeypatch.setattr(pipeline, "build_effects", counting_builds)
+    calls = _record_calls(monkeypatch, pipeline, "fit_table")
+    built = _record_calls(monkeypatch, pipeline, "build_effects")
     out = pipeline.run_sensitivity(spec, registry, table, fit)
     assert built == [{"r": 0.8}]  # the spec's own values take the analysis's table, not built again
     same = out[out["value"].isin(["r = 0.5", "qualitative statements: exclude", "published aggregates used"])]
