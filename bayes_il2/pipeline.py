@@ -21,7 +21,7 @@ from bayes_il2._io import atomic_directory, atomic_write_with, slug
 from bayes_il2.errors import ModelError
 from bayes_il2.processes import freeze_heap
 from bayes_il2.processes import release_memory as _release_memory
-from bayes_il2.specs import AnalysisSpec
+from bayes_il2.specs import TREG_KINDS, AnalysisSpec
 
 Progress = Callable[[str], None]
 
@@ -380,7 +380,7 @@ def run_sensitivity(spec: AnalysisSpec, registry, base_table: pd.DataFrame, fit)
 
     def scenario_table(option: str, value: Any) -> pd.DataFrame:
         # the spec's own value gives the analysis's table: not built again (0.2-0.5 s a Treg table)
-        if spec.data.kind in ("treg_expansion", "treg_partial") and value == own[option]:
+        if spec.data.kind in TREG_KINDS and value == own[option]:
             return base_table
         return build_effects(spec, registry, **{option: value})[0]
 
