@@ -280,18 +280,34 @@ def _fit_choices(args: argparse.Namespace, table: pd.DataFrame) -> tuple[dict, d
             {"family": family, "covariates": list(args.covariate)}, inferred)
 
 
+#: The figures of ``bayes-il2 fit``.
+FIT_FIGURES = ("forest", "ppc", "pareto_k")
+
+
 def fit_command(args: argparse.Namespace) -> int:
-    from bayes_il2._io import check_replaceable, clean_stale
-    from bayes_il2.pipeline import UserTable, run_analysis
-    from bayes_il2.specs import parse_spec
+    from contextlib import ExitStack
+
+    from bayes_il2._io import check_replaceable
+    from bayes_il2.pipeline import start_drawing
 
     check_sampler_args(args)
+    out = Path(args.out)
+    check_replaceable(out, "fit")
+    with ExitStack() as background:
+        # forked before the priors are parsed (scipy, which the figure makers do not import): the figure
+        # process imports matplotlib meanwhile; an error below stops it
+        drawing = start_drawing(background, FIT_FIGURES)
+        return _fit(args, out, drawing)
+
+
+def _fit(args: argparse.Namespace, out: Path, drawing) -> int:
+    from bayes_il2._io import clean_stale
+    from bayes_il2.pipeline import UserTable, run_analysis
     from bayes_il2.priors import parse_prior
+    from bayes_il2.specs import parse_spec
 
     priors = {name: parse_prior(text).to_dict() for name, text in (("tau", args.tau_prior), ("mu", args.mu_prior))
               if text}  # a SpecError names the bad prior (exit 2)
-    out = Path(args.out)
-    check_replaceable(out, "fit")
     if args.counts:
         from bayes_il2.userdata import read_counts_csv
 
@@ -308,7 +324,7 @@ def fit_command(args: argparse.Namespace) -> int:
         priors.update(tau_within=tau, tau_between=tau)
     name = _safe_name(out.name)
     raw = {"name": name, "title": f"Meta-analysis of {Path(args.csv).name}",
-           "question": f"Pooled effect of the studies in {args.csv}", "figures": ["forest", "ppc", "pareto_k"],
+           "question": f"Pooled effect of the studies in {args.csv}", "figures": list(FIT_FIGURES),
            "data": data, "model": model, "priors": priors}
     spec = parse_spec(raw, source=str(args.csv)).with_sampler(
         draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed, sampler=args.sampler,
@@ -317,7 +333,8 @@ def fit_command(args: argparse.Namespace) -> int:
         _say(f"inferred: {line}")
     clean_stale(out.parent)
     run = run_analysis(spec, UserTable(table), out.parent, progress=_progress(args.quiet), target=out,
-                       command="fit", reserve=("index.html",), inferences=inferred, figure_processes=True)
+                       command="fit", reserve=("index.html",), inferences=inferred, figure_processes=True,
+                       drawing=drawing)
     if run.error:
         print(f"error: {run.error}", file=sys.stderr)
         return EXIT_BAD_INPUT

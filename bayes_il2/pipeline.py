@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -585,15 +585,19 @@ def _draw_figures(receive: Callable[[], Any]) -> dict[str, object]:
         return {**fit_figures.result(), **diagnostic}
 
 
-def _start_drawing(background: ExitStack, spec: AnalysisSpec):
-    """Fork the process that will draw the figures of ``spec.figures`` (:func:`_draw_figures`), entered
-    into ``background``, which stops it if the analysis ends before :func:`write_analysis` collects the
-    figures (an error, a signal). None when the spec names no figure or this system cannot fork."""
+def start_drawing(background: ExitStack, figures: Sequence[str]):
+    """Fork the process that will draw ``figures`` (:func:`_draw_figures`), entered into ``background``,
+    which stops it if the analysis ends before :func:`write_analysis` collects the figures (an error, a
+    signal). None when no figure is named or this system cannot fork.
+
+    The earlier it is forked, the sooner its imports are done: ``bayes-il2 fit`` forks it before it
+    parses the priors (scipy), which the figure makers do not import, and passes it to
+    :func:`run_analysis` (``drawing``)."""
     from bayes_il2.processes import can_fork, start_background
 
-    if not spec.figures or not can_fork():
+    if not figures or not can_fork():
         return None
-    job = start_background(_draw_figures, inbox=True, label=f"the process drawing {', '.join(spec.figures)}")
+    job = start_background(_draw_figures, inbox=True, label=f"the process drawing {', '.join(figures)}")
     return background.enter_context(job)
 
 
@@ -608,21 +612,29 @@ def _portable_fit(fit):
 
 
 def run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Progress,
-                background: ExitStack | None = None) -> OutcomeResult:
+                background: ExitStack | None = None, drawing=None) -> OutcomeResult:
     """Effects, fit, diagnostics and figures of one outcome of a spec.
 
     With ``background`` (where processes can be forked), a figure process is started first; it
     imports matplotlib and the figure makers while this process reads and fits. The fit (without its
     PyMC model) is then sent to it: it draws the figures that need only the fit while the diagnostics
     are computed, the diagnostic ones while the results are written, and they come back drawn
-    (RenderedFigure). The process is entered into ``background``.
+    (RenderedFigure). The process is entered into ``background``. ``drawing``: such a process the
+    caller started already (:func:`start_drawing`, for ``spec.figures``).
     """
-    drawing = _start_drawing(background, spec) if background is not None else None
+    if drawing is None and background is not None:
+        drawing = start_drawing(background, spec.figures)
     result = _run_outcome(spec, registry, outcome, progress, drawing)
-    if drawing is not None and not result.drawing:  # nothing was sent to draw: let the process end
+    if not result.drawing:  # nothing was sent to draw: let the process end
+        _end_unused(drawing)
+    return result
+
+
+def _end_unused(drawing) -> None:
+    """Tell a figure process (:func:`start_drawing`) that there is nothing to draw, and let it end."""
+    if drawing is not None:
         drawing.send(None)
         drawing.result()
-    return result
 
 
 def _run_outcome(spec: AnalysisSpec, registry, outcome: str | None, progress: Progress,
@@ -862,7 +874,7 @@ def run_reanalysis(spec: AnalysisSpec, registry, progress: Progress) -> list[Out
 def run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progress = lambda m: None, *,
                  target: Path | None = None, command: str = "run", reserve: tuple[str, ...] = (),
                  inferences: list[str] | None = None, outcome_processes: bool = False,
-                 figure_processes: bool = False, inputs_key: str | None = None) -> AnalysisRun:
+                 figure_processes: bool = False, inputs_key: str | None = None, drawing=None) -> AnalysisRun:
     """Run one spec and write ``<out_root>/<spec.name>/`` (or ``target``) atomically.
 
     ``command`` names what writes the folder (its marker says so: :mod:`bayes_il2._io`); an
@@ -882,16 +894,21 @@ def run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progres
 
     ``inputs_key``: recorded in the folder's marker with a digest of every file written, so that a
     later ``bayes-il2 run`` with the same inputs keeps the folder (:mod:`bayes_il2.freshness`).
+
+    ``drawing``: a figure process the caller started for ``spec.figures`` (:func:`start_drawing`, into
+    its own ExitStack), used for the first outcome in place of one started here; told to end unused
+    when the analysis draws nothing there (a reanalysis, outcome processes).
     """
     with ExitStack() as background:
         return _run_analysis(spec, registry, out_root, progress, target=target, command=command,
                              reserve=reserve, inferences=inferences, outcome_processes=outcome_processes,
-                             background=background if figure_processes else None, inputs_key=inputs_key)
+                             background=background if figure_processes else None, inputs_key=inputs_key,
+                             drawing=drawing)
 
 
 def _run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progress, *, target: Path | None,
                   command: str, reserve: tuple[str, ...], inferences: list[str] | None, outcome_processes: bool,
-                  background: ExitStack | None, inputs_key: str | None = None) -> AnalysisRun:
+                  background: ExitStack | None, inputs_key: str | None = None, drawing=None) -> AnalysisRun:
     from bayes_il2._io import check_replaceable
     from bayes_il2.processes import TaskError
 
@@ -904,16 +921,18 @@ def _run_analysis(spec: AnalysisSpec, registry, out_root: Path, progress: Progre
                            seconds=time.perf_counter() - started, inferences=inferences, error=text)
 
     try:
+        labels = [spec.data.outcome] + list(spec.data.outcomes) if spec.data.outcome else [None]
+        if spec.model.family == "reanalysis" or (outcome_processes and len(labels) > 1):
+            _end_unused(drawing)
         if spec.model.family == "reanalysis":
             outcomes = run_reanalysis(spec, registry, progress)
+        elif outcome_processes and len(labels) > 1:
+            import_for_workers()  # once in this process, not again in each child
+            freeze_heap()
+            outcomes = [run_outcome_in_child(spec, registry, o, progress) for o in labels]
         else:
-            labels = [spec.data.outcome] + list(spec.data.outcomes) if spec.data.outcome else [None]
-            if outcome_processes and len(labels) > 1:
-                import_for_workers()  # once in this process, not again in each child
-                freeze_heap()
-                outcomes = [run_outcome_in_child(spec, registry, o, progress) for o in labels]
-            else:
-                outcomes = [run_outcome(spec, registry, o, progress, background) for o in labels]
+            outcomes = [run_outcome(spec, registry, o, progress, background, drawing=drawing if i == 0 else None)
+                        for i, o in enumerate(labels)]
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - one failing analysis must not stop the others

@@ -36,9 +36,16 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import special
 
 from bayes_il2.errors import SpecError
+
+
+def _special() -> Any:
+    """``scipy.special``, imported on first use (about 0.15 s): a process that only reads or unpickles
+    priors (the figure process of ``bayes-il2 fit``, which receives a fit with its priors) needs none."""
+    from scipy import special
+
+    return special
 
 
 def _stats() -> Any:
@@ -202,10 +209,10 @@ class HalfNormal(Prior):
         return _loc_scale_logpdf(x, 0.0, self.scale, 0.0, math.inf, lambda z: _HALF_LOG_2_OVER_PI - z * z / 2.0)
 
     def cdf(self, x: Any) -> np.ndarray:
-        return _loc_scale_cdf(x, 0.0, self.scale, 0.0, math.inf, lambda z: special.erf(z / math.sqrt(2.0)))
+        return _loc_scale_cdf(x, 0.0, self.scale, 0.0, math.inf, lambda z: _special().erf(z / math.sqrt(2.0)))
 
     def ppf(self, q: Any) -> np.ndarray:
-        return _loc_scale_ppf(q, 0.0, self.scale, 0.0, math.inf, lambda q: special.ndtri((1.0 + q) / 2.0))
+        return _loc_scale_ppf(q, 0.0, self.scale, 0.0, math.inf, lambda q: _special().ndtri((1.0 + q) / 2.0))
 
     def to_pymc(self, name: str, **kwargs: Any):
         import pymc as pm
@@ -390,13 +397,13 @@ class LogNormalTau2(Prior):
         # tau is log-normal: log(tau) ~ N(mu/2, (sigma/2)^2)
         x = np.asarray(x, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out = special.ndtr(np.log(np.where(x > 0, x, 1.0) / math.exp(self.mu / 2.0)) / (self.sigma / 2.0))
+            out = _special().ndtr(np.log(np.where(x > 0, x, 1.0) / math.exp(self.mu / 2.0)) / (self.sigma / 2.0))
         return np.where(x > 0, out, np.where(np.isnan(x), np.nan, 0.0))
 
     def ppf(self, q: Any) -> np.ndarray:
         q = np.asarray(q, dtype=float)
         with np.errstate(divide="ignore", over="ignore"):
-            return np.asarray(math.exp(self.mu / 2.0) * np.exp(self.sigma / 2.0 * special.ndtri(q)), dtype=float)
+            return np.asarray(math.exp(self.mu / 2.0) * np.exp(self.sigma / 2.0 * _special().ndtri(q)), dtype=float)
 
     def to_pymc(self, name: str, **kwargs: Any):
         import pymc as pm
@@ -495,10 +502,10 @@ class Normal(Prior):
         return _loc_scale_logpdf(x, self.mu, self.sigma, -math.inf, math.inf, lambda z: -z * z / 2.0 - _LOG_SQRT_2PI)
 
     def cdf(self, x: Any) -> np.ndarray:
-        return _loc_scale_cdf(x, self.mu, self.sigma, -math.inf, math.inf, special.ndtr)
+        return _loc_scale_cdf(x, self.mu, self.sigma, -math.inf, math.inf, _special().ndtr)
 
     def ppf(self, q: Any) -> np.ndarray:
-        return _loc_scale_ppf(q, self.mu, self.sigma, -math.inf, math.inf, special.ndtri)
+        return _loc_scale_ppf(q, self.mu, self.sigma, -math.inf, math.inf, _special().ndtri)
 
     def to_pymc(self, name: str, **kwargs: Any):
         import pymc as pm

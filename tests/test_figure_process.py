@@ -130,6 +130,48 @@ def test_figures_drawn_by_the_child_are_the_files_drawn_in_the_process(tmp_path)
         assert a[name] == b[name], name
 
 
+#: Records, in the figure process, whether scipy was imported when it was forked and once it has received
+#: the fit (the figure makers need no scipy; a fit with priors unpickles without it).
+PROBE = """
+import json, sys, bayes_il2.pipeline as pipeline
+draw = pipeline._draw_figures
+def probe(receive):
+    seen = {"at_fork": sorted(m for m in ("scipy", "bayes_il2.priors") if m in sys.modules)}
+    def receive_and_look():
+        job = receive()
+        if "after_fit" not in seen:
+            seen["after_fit"] = "scipy" in sys.modules
+            with open(PROBE_FILE, "w") as f:
+                json.dump(seen, f)
+        return job
+    return draw(receive_and_look)
+pipeline._draw_figures = probe
+"""
+
+
+def test_fit_forks_its_figure_process_before_scipy_and_the_fit_brings_none(tmp_path):
+    """The figure process of `fit` is forked before the priors are parsed (they import scipy), so its
+    matplotlib import overlaps the parent's work (issue #19), and unpickling the fit with its priors
+    imports no scipy there (scipy.special is imported by bayes_il2.priors on first use)."""
+    probe_file = tmp_path / "probe.json"
+    run = _fit(tmp_path, tmp_path / "out", f"PROBE_FILE = {str(probe_file)!r}\n" + PROBE,
+               args=EFFECTS_ARGS + ["--tau-prior", "half_normal(0.3)"])
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(probe_file.read_text()) == {"at_fork": [], "after_fit": False}
+    tau = json.loads((tmp_path / "out" / "fit.json").read_text())["priors"]["tau"]["spec"]
+    assert tau == {"family": "half_normal", "scale": 0.3}  # parsed after the fork, and used
+
+
+def test_an_input_error_after_the_early_fork_stops_the_figure_process(tmp_path):
+    """A bad prior, read after the figure process was forked: exit 2 with the one-line error, and no
+    process is left behind (the figure process is stopped)."""
+    run = _fit(tmp_path, tmp_path / "out", args=EFFECTS_ARGS + ["--tau-prior", "half_normal(-1)"])
+    assert run.returncode == 2, run.stderr[-3000:]
+    assert run.stderr.startswith("error: ") and "Traceback" not in run.stderr
+    assert not (tmp_path / "out").exists()
+    assert _left(tmp_path) == []
+
+
 def test_an_mcmc_fit_is_drawn_by_the_child_as_in_the_process(tmp_path):
     """`fit --counts` (MCMC): the fit goes to the figure process too; its PNGs are the serial ones."""
     child = _fit(tmp_path, tmp_path / "child" / "bcg", args=COUNTS_ARGS)

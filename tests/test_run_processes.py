@@ -148,7 +148,7 @@ def test_an_outcome_fitted_in_a_child_equals_the_in_process_result():
 
 @pytest.fixture
 def failing_outcome(monkeypatch):
-    def fail(spec, registry, outcome, progress, background=None):
+    def fail(spec, registry, outcome, progress, background=None, drawing=None):
         raise ModelError(f"outcome {outcome}: the model cannot be built")
 
     monkeypatch.setattr(pipeline, "run_outcome", fail)  # a forked child inherits the patch
