@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 from bayes_il2._lazy import lazy_names as _lazy_names
 
 #: Public name -> the module (under bayes_il2.classical) that defines it, loaded on first use: the
-#: tests and intervals import scipy.special and scipy.optimize, which the result classes do not.
+#: tests and intervals import scipy.special, which the result classes do not.
 _NAMES = {
     **dict.fromkeys(('EggerResult', 'SValueResult', 'egger_test', 'svalue',), 'bias'),
     **dict.fromkeys(('rma_mh', 'rma_peto',), 'binary'),

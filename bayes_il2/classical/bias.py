@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 
 from bayes_il2.classical import _distributions as dist
+from bayes_il2.classical._roots import brentq
 from bayes_il2.classical._inputs import check_effects, check_level
 from bayes_il2.classical.heterogeneity import estimate_tau2
 from bayes_il2.errors import ModelError
@@ -230,4 +230,4 @@ def _solve_eta(f, eta_max: float) -> float:
         return 1.0
     if f(eta_max) > 0:
         return float("inf")
-    return float(optimize.brentq(f, 1.0, eta_max, xtol=1e-10, rtol=1e-12))
+    return float(brentq(f, 1.0, eta_max, xtol=1e-10, rtol=1e-12))

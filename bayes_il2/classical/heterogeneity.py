@@ -18,8 +18,8 @@ meta-analysis. Res Synth Methods 7:55-79 (overview; the formulas used here).
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize
 
+from bayes_il2.classical._roots import brentq
 from bayes_il2.errors import ModelError
 
 
@@ -81,7 +81,7 @@ def tau2_pm(y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
     if f(0.0) <= 0:
         return 0.0
     hi = _upper_bracket(f, float(np.var(y)) + float(v.mean()))
-    return float(optimize.brentq(f, 0.0, hi, xtol=1e-14, rtol=1e-12))
+    return float(brentq(f, 0.0, hi, xtol=1e-14, rtol=1e-12))
 
 
 def _score(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float, reml: bool) -> float:
@@ -142,7 +142,9 @@ def tau2_likelihood(y: np.ndarray, v: np.ndarray, X: np.ndarray, reml: bool) -> 
         return 0.0
     lo, hi = (grid[j], grid[j + 1]) if at > 0 else (grid[j - 1], grid[j])
     if score(lo) > 0 > score(hi):
-        return float(optimize.brentq(score, lo, hi, xtol=1e-14, rtol=1e-12))
+        return float(brentq(score, lo, hi, xtol=1e-14, rtol=1e-12))
+    from scipy import optimize  # rarely reached: no sign change between the grid's neighbours
+
     lo, hi = grid[max(j - 1, 0)], grid[j + 1]
     found = optimize.minimize_scalar(lambda t2: -restricted_loglik(y, v, X, t2, reml)[0], bounds=(lo, hi),
                                      method="bounded", options={"xatol": 1e-14 + 1e-12 * hi})

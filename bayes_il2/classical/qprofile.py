@@ -16,9 +16,9 @@ Higgins JPT, Thompson SG (2002). Quantifying heterogeneity in a meta-analysis. S
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize
 
 from bayes_il2.classical import _distributions as dist
+from bayes_il2.classical._roots import brentq
 from bayes_il2.classical.heterogeneity import _upper_bracket, generalized_q, residualize
 
 
@@ -38,7 +38,7 @@ def tau2_qprofile_ci(y: np.ndarray, v: np.ndarray, X: np.ndarray, level: float =
         if f(0.0) <= 0:
             return 0.0
         hi = _upper_bracket(f, float(np.var(y)) + float(v.mean()))
-        return float(optimize.brentq(f, 0.0, hi, xtol=1e-14, rtol=1e-12))
+        return float(brentq(f, 0.0, hi, xtol=1e-14, rtol=1e-12))
 
     return limit(q_upper), limit(q_lower)
 
