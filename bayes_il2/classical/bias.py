@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from bayes_il2.classical import _distributions as dist
-from bayes_il2.classical._roots import brentq
 from bayes_il2.classical._inputs import check_effects, check_level
+from bayes_il2.classical._roots import brentq
 from bayes_il2.classical.heterogeneity import estimate_tau2
 from bayes_il2.errors import ModelError
 
